@@ -1,0 +1,85 @@
+"""Verdicts: pass, fail or unknown, per target and merged (fail beats unknown beats pass)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from drillkit.spec import Targets
+
+__all__ = ["Check", "Measured", "Verdict", "judge", "merge"]
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+
+_RANK = {Verdict.PASS: 0, Verdict.UNKNOWN: 1, Verdict.FAIL: 2}
+
+
+def merge(verdicts: Iterable[Verdict]) -> Verdict:
+    """The worst of the verdicts; no verdicts at all is unknown, never pass."""
+    worst: Verdict | None = None
+    for v in verdicts:
+        if worst is None or _RANK[v] > _RANK[worst]:
+            worst = v
+    return worst or Verdict.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    target: float | None
+    measured: float | None
+    verdict: Verdict
+    reason: str
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the checkers found; None means it could not be measured."""
+
+    rpo_seconds: float | None
+    rto_seconds: float | None
+    lost_writes: int | None
+    observed_after_fault_s: float | None = None
+
+
+def _bound(name: str, target: float | None, value: float | None, unit: str) -> Check | None:
+    if target is None:
+        return None
+    if value is None:
+        return Check(name, target, None, Verdict.UNKNOWN, f"{name} could not be measured")
+    if value <= target:
+        return Check(name, target, value, Verdict.PASS, f"{value:g}{unit} <= {target:g}{unit}")
+    return Check(name, target, value, Verdict.FAIL, f"{value:g}{unit} > target {target:g}{unit}")
+
+
+def judge(targets: Targets, measured: Measured) -> list[Check]:
+    """One check per declared target."""
+    checks = [
+        _bound("rpo_seconds", targets.rpo_seconds, measured.rpo_seconds, "s"),
+        _bound("max_lost_writes", targets.max_lost_writes, measured.lost_writes, ""),
+    ]
+    rto = _bound("rto_seconds", targets.rto_seconds, measured.rto_seconds, "s")
+    observed = measured.observed_after_fault_s
+    if (
+        rto is not None
+        and rto.verdict is Verdict.UNKNOWN
+        and observed is not None
+        and targets.rto_seconds is not None
+        and observed > targets.rto_seconds
+    ):
+        rto = Check(
+            "rto_seconds",
+            targets.rto_seconds,
+            None,
+            Verdict.FAIL,
+            f"service not stably restored in the {observed:.1f}s observed after the fault "
+            f"(target {targets.rto_seconds:g}s)",
+        )
+    checks.append(rto)
+    return [c for c in checks if c is not None]

@@ -1,0 +1,139 @@
+"""The ``drillkit`` command: parse arguments, call the library, map the result to an exit code."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from drillkit.drill import run_drill
+from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, InfrastructureError
+from drillkit.images import ensure_images
+from drillkit.images.base import BaseSource
+from drillkit.report import print_summary
+from drillkit.resources import connect_engine, sweep
+from drillkit.spec import DrillFileError, DrillSpec, load_drill, resolve_drill_path
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Chaos and disaster-recovery drills with measured RPO and RTO.")
+images_app = typer.Typer(no_args_is_help=True, help="drillkit's node images.")
+app.add_typer(images_app, name="images")
+
+out = Console()
+err = Console(stderr=True)
+
+DrillsDir = Annotated[Path, typer.Option(envvar="DRILLKIT_DRILLS_DIR",
+                                         help="where drill NAMEs are looked up")]
+
+
+def _progress() -> Callable[[str], None]:
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}", highlight=False)
+
+    return say
+
+
+def _load(path: Path) -> DrillSpec:
+    try:
+        return load_drill(path)
+    except DrillFileError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _interrupt_once(signum: int, frame: FrameType | None) -> None:
+    """First SIGINT/SIGTERM stops the drill; later ones must not interrupt the cleanup."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    err.print("interrupted: healing faults, removing containers and writing the report...")
+    raise KeyboardInterrupt
+
+
+@app.command()
+def run(
+    drill: Annotated[str, typer.Argument(help="drill NAME (drills/NAME.yaml) or PATH to a file")],
+    report_dir: Annotated[Path, typer.Option(help="where the evidence folder is written")] = Path(
+        "reports"),
+    drills_dir: DrillsDir = Path("drills"),
+) -> None:
+    """Run a drill end to end and judge it against its targets."""
+    path = resolve_drill_path(drill, drills_dir)
+    spec = _load(path)
+    signal.signal(signal.SIGINT, _interrupt_once)
+    signal.signal(signal.SIGTERM, _interrupt_once)
+    result = run_drill(spec, drill_file=str(path), report_root=report_dir, progress=_progress())
+    print_summary(result.report, str(result.report_dir), out)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("list")
+def list_drills(drills_dir: DrillsDir = Path("drills")) -> None:
+    """List the drills in the drills directory."""
+    files = sorted(drills_dir.glob("*.yaml"))
+    if not files:
+        err.print(f"no drills in {drills_dir}")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    for path in files:
+        try:
+            spec = load_drill(path)
+            out.print(f"{spec.name:<24} {spec.description}", highlight=False)
+        except DrillFileError as e:
+            out.print(f"{path.stem:<24} [red]invalid:[/red] {e}", highlight=False)
+
+
+@app.command()
+def validate(path: Annotated[Path, typer.Argument(help="a drill file")]) -> None:
+    """Check a drill file without starting anything."""
+    spec = _load(path)
+    out.print(f"{path}: ok (drill {spec.name}, {len(spec.faults)} fault(s), "
+              f"{len(spec.runbook)} runbook step(s))", highlight=False)
+
+
+@images_app.command("build")
+def images_build(
+    base_source: Annotated[str, typer.Option(
+        help="where the Debian base comes from: auto, local, debootstrap or pull")] = "auto",
+    rebuild: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
+) -> None:
+    """Build drillkit's node images (no registry needed on a Debian host)."""
+    if base_source not in ("auto", "local", "debootstrap", "pull"):
+        err.print(f"[red]error:[/red] --base-source: {base_source!r} is not allowed; expected "
+                  "auto, local, debootstrap or pull")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    source: BaseSource = base_source  # type: ignore[assignment]
+    try:
+        client = connect_engine(timeout=600)
+        images = ensure_images(client, base_source=source, rebuild=rebuild, progress=_progress())
+    except InfrastructureError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(EXIT_INFRA) from None
+    for name, tag in images.tags.items():
+        out.print(f"{name:<10} {tag}")
+
+
+@app.command()
+def cleanup() -> None:
+    """Remove every container, network and volume drillkit labelled, from any run."""
+    try:
+        client = connect_engine()
+    except InfrastructureError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(EXIT_INFRA) from None
+    result = sweep(client)
+    out.print(f"removed {result.summary()}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

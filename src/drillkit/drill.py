@@ -1,0 +1,216 @@
+"""Run one drill end to end: provision, write, gate, inject, restore, observe, read, judge, report.
+
+The runner only sequences the parts; the history it writes is the sole input of the judgement.
+Whatever happens (a missed target, a crash, Ctrl-C), faults are healed, every labelled resource
+is removed and ``report.json`` is written with what is known.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from drillkit.checkers import FINAL_READ_PROCESS, Analysis, Verdict, analyze, encode_ids
+from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_PASS, InfrastructureError
+from drillkit.faults import Fault, make_fault
+from drillkit.history import History, OpType
+from drillkit.images import ensure_images
+from drillkit.report.evidence import build_report, write_report
+from drillkit.resources import connect_engine, labels_for, sweep, sweep_dead_runs
+from drillkit.runbook import RunbookResult, make_step, run_runbook
+from drillkit.secrets import Secrets
+from drillkit.spec import DrillSpec
+from drillkit.steady_state import await_steady_state
+from drillkit.topology.postgres import PostgresCluster
+from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
+
+__all__ = ["EXIT_INTERRUPTED", "DrillResult", "run_drill"]
+
+EXIT_INTERRUPTED = 130
+Progress = Callable[[str], None]
+
+
+@dataclass
+class DrillResult:
+    run_id: str
+    report_dir: Path
+    verdict: Verdict
+    analysis: Analysis
+    report: dict[str, Any]
+    error: str | None = None
+    infrastructure_error: bool = False
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.infrastructure_error:
+            return EXIT_INFRA
+        return EXIT_PASS if self.verdict is Verdict.PASS else EXIT_FAIL
+
+
+def _report_dir(root: Path, drill: str, started: datetime) -> Path:
+    base = root / f"{drill}-{started:%Y%m%dT%H%M%SZ}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _final_read(cluster: PostgresCluster, history: History, timeout: float = 15.0) -> None:
+    """Read every surviving id from whichever node accepts writes now; record it in the history."""
+    read = history.invoke(FINAL_READ_PROCESS, "read")
+
+    @retry(retry=retry_if_exception_type(psycopg.OperationalError),
+           stop=stop_after_delay(timeout), wait=wait_fixed(0.2), reraise=True)
+    def attempt() -> list[int]:
+        return read_ids(cluster.conninfo(cluster.running(), target_session_attrs="read-write",
+                                         connect_timeout=2))
+
+    try:
+        ids = attempt()
+    except (psycopg.Error, OSError) as e:
+        history.complete(read, OpType.FAIL, error=f"{type(e).__name__}: {e}".strip())
+        return
+    history.complete(read, OpType.OK, value=encode_ids(ids), count=len(ids))
+
+
+class _Run:
+    """State of one run, so cleanup and reporting can see whatever stage it reached."""
+
+    def __init__(self, spec: DrillSpec, progress: Progress) -> None:
+        self.spec = spec
+        self.progress = progress
+        self.context: dict[str, Any] = {}
+        self.versions: dict[str, str] = {}
+        self.runbook: RunbookResult | None = None
+        self.secrets = Secrets.generate("postgres", "replicator")
+        self.gate_failure: str | None = None
+
+    def execute(self, history: History, client: Any, labels: dict[str, str], run_id: str,
+                sleep: Callable[[float], None]) -> None:
+        spec = self.spec
+        swept = sweep_dead_runs(client)
+        if swept:
+            self.progress(f"swept leftovers of dead runs: {swept.summary()}")
+        images = ensure_images(client, allow_pull=False, progress=self.progress)
+        self.versions.update({"base_image_id": images.base_id, "postgres_image": images.postgres})
+        run_secrets = self.secrets
+        with ExitStack() as stack:
+            cluster = stack.enter_context(PostgresCluster(
+                client, spec.topology, run_id=run_id, labels=labels, image=images.postgres,
+                secrets=run_secrets, progress=self.progress))
+            self.context["topology_ready_seconds"] = round(cluster.ready_seconds or 0.0, 3)
+            self.context["nodes"] = {n.name: n.role for n in cluster.nodes}
+            self.versions.update(cluster.versions())
+            self.versions["postgres_image_id"] = cluster.nodes[0].image_id()
+            create_table(cluster.conninfo([cluster.nodes[0]], connect_timeout=2))
+            writer = PgWriter(cluster.client_conninfo, history, spec.workload)
+            writer.start()
+            stack.callback(writer.stop)
+            self.progress(f"writing at {spec.workload.rate:g}/s; warming up "
+                          f"{spec.workload.warmup_seconds:g}s")
+            sleep(spec.workload.warmup_seconds)
+            gate = await_steady_state(cluster, writer, spec.steady_state, history)
+            self.context["steady_state"] = gate.reason
+            if not gate.healthy:
+                self.gate_failure = gate.reason
+                self.progress(f"steady state not reached, no fault injected: {gate.reason}")
+                return
+            faults = [make_fault(f) for f in spec.faults]
+            stack.callback(self._heal_all, faults, cluster, history)
+            phase_start = time.monotonic()
+            for fault, fault_spec in sorted(zip(faults, spec.faults, strict=True),
+                                            key=lambda p: p[1].at):
+                sleep(max(0.0, phase_start + fault_spec.at - time.monotonic()))
+                self.progress(f"injecting {fault.kind} on {fault_spec.target}")
+                fault.inject(cluster, history)
+            steps = [make_step(s, cluster) for s in spec.runbook]
+            if steps:
+                self.progress("running the runbook: " + ", ".join(s.name for s in steps))
+            self.runbook = run_runbook(steps, history, redact=run_secrets.redact)
+            if not self.runbook.ok:
+                self.progress(f"runbook step {self.runbook.failed_step} failed: "
+                              f"{self.runbook.error}")
+            self.progress(f"observing recovery for {spec.workload.observe_seconds:g}s")
+            sleep(spec.workload.observe_seconds)
+            writer.stop()
+            if writer.error is not None:
+                raise RuntimeError(f"writer crashed: {writer.error!r}")
+            self.progress("final read of surviving writes")
+            _final_read(cluster, history)
+
+    @staticmethod
+    def _heal_all(faults: list[Fault], cluster: PostgresCluster, history: History) -> None:
+        for fault in reversed(faults):
+            try:
+                fault.heal(cluster, history)
+            except Exception as e:  # one failed heal must not stop the others
+                history.append("fault", OpType.FAIL, f"heal-{fault.kind}", error=str(e))
+
+
+def run_drill(
+    spec: DrillSpec,
+    *,
+    drill_file: str,
+    report_root: Path = Path("reports"),
+    progress: Progress = print,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DrillResult:
+    """Run ``spec`` and return its result; ``report.json`` is written in every case."""
+    started = datetime.now(UTC)
+    run_id = f"{spec.name}-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    report_dir = _report_dir(report_root, spec.name, started)
+    history = History(report_dir / "history.jsonl")
+    history.append("drill", OpType.OK, "start", {"run_id": run_id, "drill": spec.name},
+                   wall_time_ns=time.time_ns())
+    run = _Run(spec, progress)
+    error: str | None = None
+    infra = interrupted = False
+    client: Any = None
+    try:
+        client = connect_engine()
+        run.execute(history, client, labels_for(run_id, spec.name), run_id, sleep)
+    except InfrastructureError as e:
+        error, infra = str(e), True
+    except KeyboardInterrupt:
+        error, interrupted = "interrupted (SIGINT/SIGTERM) before the drill finished", True
+    except Exception:
+        error = "drill crashed:\n" + traceback.format_exc()
+    finally:
+        if client is not None:
+            try:
+                sweep(client, run_id)
+            except Exception as e:  # reported; `drillkit cleanup` sweeps what is left
+                error = (error + "\n" if error else "") + f"cleanup failed: {e}"
+        history.close()
+    ops = history.ops()
+    analysis = analyze(ops, spec.targets, spec.workload.stable_window_seconds)
+    if error is not None and analysis.verdict is Verdict.PASS:
+        analysis.verdict = Verdict.UNKNOWN
+    if run.gate_failure is not None:
+        analysis.notes.insert(0, f"steady state not reached, no fault injected: {run.gate_failure}")
+    if error is not None:
+        error = run.secrets.redact(error)
+    if run.runbook is not None:
+        run.context["runbook"] = {"completed": run.runbook.completed,
+                                  "failed_step": run.runbook.failed_step,
+                                  "error": run.runbook.error}
+    report = build_report(spec, ops, analysis, run_id=run_id, drill_file=drill_file,
+                          started_at=started, finished_at=datetime.now(UTC),
+                          versions=run.versions, context=run.context, error=error)
+    write_report(report_dir, report, redact=run.secrets.redact)
+    return DrillResult(run_id, report_dir, analysis.verdict, analysis, report, error,
+                       infra, interrupted)

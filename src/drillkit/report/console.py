@@ -1,0 +1,57 @@
+"""What a person sees at the end of a run: targets beside measurements, and where the evidence is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["print_summary"]
+
+_STYLE = {"pass": "green", "fail": "red", "unknown": "yellow"}
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}{unit}"
+    return f"{value}{unit}"
+
+
+def print_summary(report: dict[str, Any], report_path: str, console: Console) -> None:
+    measured = report["measured"]
+    targets = report["targets"]
+    checks = {c["name"]: c for c in report["checks"]}
+    table = Table(title=f"drill {report['drill']} ({report['run_id']})")
+    table.add_column("")
+    table.add_column("target", justify="right")
+    table.add_column("measured", justify="right")
+    table.add_column("verdict")
+    for name, unit in (("rpo_seconds", "s"), ("rto_seconds", "s")):
+        check = checks.get(name)
+        verdict = check["verdict"] if check else "not judged"
+        table.add_row(name, _fmt(targets.get(name), unit), _fmt(measured.get(name), unit),
+                      f"[{_STYLE.get(verdict, '')}]{verdict}")
+    check = checks.get("max_lost_writes")
+    verdict = check["verdict"] if check else "not judged"
+    table.add_row("lost_writes", _fmt(targets.get("max_lost_writes")),
+                  _fmt(measured.get("lost_writes")), f"[{_STYLE.get(verdict, '')}]{verdict}")
+    console.print(table)
+    console.print(
+        f"acknowledged {_fmt(measured.get('acknowledged_writes'))}, "
+        f"indeterminate {_fmt(measured.get('indeterminate_writes'))} "
+        f"(survived {_fmt(measured.get('indeterminate_survived'))}, "
+        f"vanished {_fmt(measured.get('indeterminate_vanished'))}), "
+        f"failed {_fmt(measured.get('failed_writes'))}"
+    )
+    for check in report["checks"]:
+        if check["verdict"] != "pass":
+            console.print(f"  {check['name']}: {check['reason']}")
+    for note in report["notes"]:
+        console.print(f"  note: {note.splitlines()[0]}")
+    if report.get("error"):
+        console.print(f"[red]error:[/red] {report['error'].splitlines()[0]}")
+    verdict = report["verdict"]
+    console.print(f"verdict: [{_STYLE[verdict]}]{verdict.upper()}[/]   evidence: {report_path}")

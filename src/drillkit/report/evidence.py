@@ -1,0 +1,178 @@
+"""report.json: the audit evidence of one run, built only from the history and the analysis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from drillkit import __version__
+from drillkit.checkers import Analysis
+from drillkit.history import Op, OpType
+from drillkit.spec import DrillSpec
+
+__all__ = ["SCHEMA_VERSION", "build_report", "write_report"]
+
+SCHEMA_VERSION = 1
+NS = 1_000_000_000
+
+
+class WallClock:
+    """Maps the history's monotonic nanoseconds to UTC, from the run's start marker."""
+
+    def __init__(self, ops: list[Op]) -> None:
+        self.mono0: int | None = None
+        self.wall0: int | None = None
+        for op in ops:
+            if op.process == "drill" and op.f == "start":
+                self.mono0 = op.time_ns
+                self.wall0 = int(op.extra["wall_time_ns"])
+                break
+
+    def iso(self, mono_ns: int | None) -> str | None:
+        if mono_ns is None or self.mono0 is None or self.wall0 is None:
+            return None
+        wall = self.wall0 + (mono_ns - self.mono0)
+        return datetime.fromtimestamp(wall / NS, UTC).isoformat(timespec="milliseconds")
+
+
+def _rel(t: int | None, fault_ns: int | None) -> float | None:
+    if t is None or fault_ns is None:
+        return None
+    return round((t - fault_ns) / NS, 6)
+
+
+def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    invocations: dict[tuple[str, str], Op] = {}
+    fault_ns = analysis.fault_ns
+    for op in ops:
+        if op.process not in ("fault", "runbook", "steady-state", "final-read"):
+            continue
+        key = (op.process, op.f)
+        if op.type is OpType.INVOKE:
+            invocations[key] = op
+            continue
+        start = invocations.pop(key, op)
+        event: dict[str, Any] = {
+            "event": f"{op.process}:{op.f}",
+            "status": op.type.value,
+            "started_at": clock.iso(start.time_ns),
+            "finished_at": clock.iso(op.time_ns),
+            "t_start_seconds": _rel(start.time_ns, fault_ns),
+            "t_end_seconds": _rel(op.time_ns, fault_ns),
+        }
+        if op.process == "fault":
+            event["requested_at"] = clock.iso(op.extra.get("requested_ns", start.time_ns))
+            event["effective_at"] = clock.iso(op.extra.get("effective_ns"))
+            event["detail"] = {k: v for k, v in op.extra.items() if not k.endswith("_ns")}
+            event["value"] = op.value
+        elif op.process == "runbook":
+            event["duration_seconds"] = round((op.time_ns - start.time_ns) / NS, 6)
+            event["value"] = op.value if op.type is OpType.OK else start.value
+        if op.error:
+            event["error"] = op.error
+        events.append(event)
+    rto = analysis.rto
+    if rto is not None and rto.detection_s is not None and fault_ns is not None:
+        detected = fault_ns + int(rto.detection_s * NS)
+        events.append({"event": "detection", "at": clock.iso(detected),
+                       "t_seconds": rto.detection_s,
+                       "meaning": "first write that failed or went unanswered after the fault"})
+    if rto is not None and rto.restored_ns is not None:
+        events.append({"event": "recovered", "at": clock.iso(rto.restored_ns),
+                       "t_seconds": _rel(rto.restored_ns, fault_ns),
+                       "meaning": "first acknowledged write of a stable run of successes"})
+    events.sort(key=lambda e: e.get("t_start_seconds", e.get("t_seconds")) or 0.0)
+    return events
+
+
+def build_report(
+    spec: DrillSpec,
+    ops: list[Op],
+    analysis: Analysis,
+    *,
+    run_id: str,
+    drill_file: str,
+    started_at: datetime,
+    finished_at: datetime,
+    versions: dict[str, str],
+    context: dict[str, Any],
+    error: str | None,
+) -> dict[str, Any]:
+    clock = WallClock(ops)
+    lost = analysis.lost
+    rpo = analysis.rpo
+    rto = analysis.rto
+    writes = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE]
+    measured = {
+        "rpo_seconds": rpo.seconds if rpo else None,
+        "rto_seconds": rto.seconds if rto else None,
+        "lost_writes": lost.count if lost else None,
+        "acknowledged_writes": lost.acknowledged if lost else sum(
+            1 for op in writes if op.type is OpType.OK),
+        "indeterminate_writes": lost.indeterminate if lost else sum(
+            1 for op in writes if op.type is OpType.INFO),
+        "failed_writes": sum(1 for op in writes if op.type is OpType.FAIL),
+        "indeterminate_survived": lost.indeterminate_survived if lost else None,
+        "indeterminate_vanished": lost.indeterminate_vanished if lost else None,
+        "lost_after_fault": rpo.lost_after_fault if rpo else None,
+        "lost_window_seconds": (
+            [rpo.lost_window_start_s, rpo.lost_window_end_s]
+            if rpo and rpo.lost_window_start_s is not None else None
+        ),
+        "lost_ids_sample": lost.lost[:50] if lost else None,
+        "never_written": len(lost.never_written) if lost else None,
+        "failed_but_present": len(lost.failed_but_present) if lost else None,
+        "detection_seconds": rto.detection_s if rto else None,
+        "observed_after_fault_seconds": rto.observed_s if rto else None,
+    }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "drill": spec.name,
+        "description": spec.description,
+        "run_id": run_id,
+        "drill_file": drill_file,
+        "started_at": started_at.isoformat(timespec="milliseconds"),
+        "finished_at": finished_at.isoformat(timespec="milliseconds"),
+        "duration_seconds": round((finished_at - started_at).total_seconds(), 3),
+        "verdict": analysis.verdict.value,
+        "checks": [
+            {**asdict(c), "verdict": c.verdict.value} for c in analysis.checks
+        ],
+        "notes": analysis.notes,
+        "error": error,
+        "targets": spec.targets.model_dump(),
+        "measured": measured,
+        "fault_effective_at": clock.iso(analysis.fault_ns),
+        "phases": [asdict(p) for p in rto.phases] if rto else [],
+        "timeline": _timeline(ops, analysis, clock),
+        "definitions": {
+            "rpo_seconds": "0 if no acknowledged write was lost, else fault-effective time minus "
+            "the acknowledgement time of the earliest lost write",
+            "rto_seconds": "fault-effective time to the completion of the first acknowledged "
+            "write that begins a stable run of successes "
+            f"({spec.workload.stable_window_seconds:g}s with no failed or unknown write)",
+            "lost_writes": "acknowledged (ok) writes absent from the final read",
+        },
+        "spec": spec.model_dump(mode="json"),
+        "context": context,
+        "versions": {"drillkit": __version__, **versions},
+        "files": {"history": "history.jsonl"},
+    }
+
+
+def write_report(
+    report_dir: Path, report: dict[str, Any], *, redact: Callable[[str], str] = lambda s: s
+) -> Path:
+    """Write report.json atomically (a crash never leaves half a report), secrets redacted."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_dir / "report.json"
+    tmp = path.with_suffix(".json.tmp")
+    text = redact(json.dumps(report, indent=2, default=str))
+    tmp.write_text(text + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,18 @@
+"""Runbook: restore steps, each timed and recorded in the history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from drillkit.runbook.engine import RunbookResult, Step, run_runbook
+from drillkit.runbook.postgres_steps import Promote
+
+__all__ = ["STEPS", "RunbookResult", "Step", "make_step", "run_runbook"]
+
+STEPS: dict[str, Callable[[Any, Any], Step]] = {"promote": Promote}
+
+
+def make_step(spec: Any, topology: Any) -> Step:
+    """The step for a validated runbook entry (its ``step`` is a key of :data:`STEPS`)."""
+    return STEPS[spec.step](spec, topology)

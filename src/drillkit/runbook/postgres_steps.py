@@ -1,0 +1,65 @@
+"""Built-in PostgreSQL restore steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from drillkit.spec import PromoteStep
+from drillkit.topology.postgres import PostgresCluster
+
+__all__ = ["Promote"]
+
+
+class Promote:
+    """Promote the replica that has received the most WAL, as an operator would choose it."""
+
+    name = "promote"
+
+    def __init__(self, spec: PromoteStep, cluster: PostgresCluster) -> None:
+        self.spec = spec
+        self.cluster = cluster
+        self.delay_seconds = spec.delay_seconds
+        self.timeout_seconds = spec.timeout_seconds
+
+    def _candidates(self) -> dict[str, int]:
+        """Running standbys and the WAL position (bytes) each has received."""
+        received: dict[str, int] = {}
+        for node in self.cluster.running():
+            try:
+                row = self.cluster.query(
+                    node,
+                    "SELECT pg_is_in_recovery() AS standby,"
+                    " pg_wal_lsn_diff(COALESCE(pg_last_wal_receive_lsn(),"
+                    " pg_last_wal_replay_lsn()), '0/0')::bigint AS received",
+                )[0]
+            except psycopg.Error:
+                continue
+            if row["standby"]:
+                received[node.name] = int(row["received"] or 0)
+        return received
+
+    def run(self) -> dict[str, Any]:
+        @retry(
+            retry=retry_if_exception_type(psycopg.OperationalError),
+            stop=stop_after_delay(self.timeout_seconds),
+            wait=wait_fixed(0.1),
+            reraise=True,
+        )
+        def promote() -> dict[str, Any]:
+            candidates = self._candidates()
+            if not candidates:
+                raise RuntimeError("no running standby to promote")
+            best = max(candidates, key=lambda name: candidates[name])
+            rows = self.cluster.query(
+                self.cluster.node(best),
+                "SELECT pg_promote(true, %s) AS promoted",
+                (max(1, int(self.timeout_seconds)),),
+            )
+            if not rows or not rows[0]["promoted"]:
+                raise RuntimeError(f"pg_promote() on {best} did not finish in time")
+            return {"node": best, "received_wal_bytes": candidates}
+
+        return promote()

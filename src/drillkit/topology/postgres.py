@@ -1,0 +1,220 @@
+"""A PostgreSQL primary with N asynchronous streaming replicas, on a private network per run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
+
+from drillkit.errors import InfrastructureError
+from drillkit.secrets import Secrets
+from drillkit.spec import PostgresTopology
+from drillkit.topology.node import Node, start_node
+
+__all__ = ["PG_PORT", "PostgresCluster"]
+
+PG_PORT = 5432
+Progress = Callable[[str], None]
+
+
+class PostgresCluster:
+    """Provision, reach and tear down a primary plus replicas; the harness's only view of them."""
+
+    def __init__(
+        self,
+        client: Any,
+        spec: PostgresTopology,
+        *,
+        run_id: str,
+        labels: dict[str, str],
+        image: str,
+        secrets: Secrets,
+        progress: Progress = print,
+        ready_timeout: float = 90.0,
+    ) -> None:
+        self.client = client
+        self.spec = spec
+        self.run_id = run_id
+        self.labels = labels
+        self.image = image
+        self.secrets = secrets
+        self.progress = progress
+        self.ready_timeout = ready_timeout
+        self.nodes: list[Node] = []
+        self.network: Any = None
+        self.ready_seconds: float | None = None
+        self._prefix = f"dk-{run_id[-12:]}"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> PostgresCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _container_name(self, node: str) -> str:
+        return f"{self._prefix}-{node}"
+
+    def start(self) -> None:
+        started = time.monotonic()
+        self.network = self.client.networks.create(
+            f"{self._prefix}-net", driver="bridge", labels=self.labels, check_duplicate=True
+        )
+        env = {
+            "DK_SUPERUSER_PASSWORD": self.secrets["postgres"],
+            "DK_REPLICATION_PASSWORD": self.secrets["replicator"],
+        }
+        names = ["pg0"] + [f"pg{i}" for i in range(1, self.spec.replicas + 1)]
+        for name in names:
+            role = "primary" if name == "pg0" else "replica"
+            volume = self.client.volumes.create(f"{self._prefix}-{name}-data", labels=self.labels)
+            self.progress(f"starting {name} ({role})")
+            self.nodes.append(
+                start_node(
+                    self.client,
+                    name=name,
+                    role=role,
+                    image=self.image,
+                    network=self.network.name,
+                    labels=self.labels,
+                    container_ports=[PG_PORT],
+                    environment={
+                        **env,
+                        "DK_ROLE": role,
+                        "DK_NODE_NAME": name,
+                        "DK_PRIMARY_HOST": self._container_name("pg0"),
+                    },
+                    volumes={volume.name: {"bind": "/var/lib/postgresql/data", "mode": "rw"}},
+                    container_name=self._container_name(name),
+                )
+            )
+        self.progress(f"waiting for {self.spec.replicas} replica(s) to stream")
+        self._wait_ready()
+        self.ready_seconds = time.monotonic() - started
+
+    def stop(self) -> None:
+        """Remove this cluster's containers, network and volumes (idempotent)."""
+        from drillkit.resources import sweep
+
+        sweep(self.client, self.run_id)
+        self.nodes = [n for n in self.nodes if n.status() != "removed"]
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        primary = self.nodes[0]
+        last_error = "not tried"
+        while time.monotonic() < deadline:
+            for node in self.nodes:
+                if node.status() not in ("running", "created"):
+                    raise InfrastructureError(
+                        f"{node.name} exited while starting; last log lines:\n{node.logs(tail=20)}"
+                    )
+            try:
+                rows = self.replication_status(primary)
+                if sum(1 for r in rows if r["state"] == "streaming") >= self.spec.replicas:
+                    return
+                last_error = f"{len(rows)} of {self.spec.replicas} replica(s) streaming"
+            except psycopg.Error as e:
+                last_error = str(e).strip()
+            time.sleep(0.05)
+        raise InfrastructureError(
+            f"topology not ready after {self.ready_timeout:.0f} s ({last_error}); "
+            f"primary log:\n{primary.logs(tail=20)}"
+        )
+
+    # -- reaching nodes ----------------------------------------------------------------------
+    def conninfo(self, nodes: list[Node] | None = None, **params: Any) -> str:
+        """A libpq connection string; several nodes give a multi-host string, as real apps use."""
+        nodes = nodes or self.nodes
+        return make_conninfo(
+            host=",".join(n.host for n in nodes),
+            port=",".join(str(n.port(PG_PORT)) for n in nodes),
+            user="postgres",
+            password=self.secrets["postgres"],
+            dbname="postgres",
+            **params,
+        )
+
+    def client_conninfo(self) -> str:
+        """What the workload uses: every node, first one that accepts writes wins."""
+        return self.conninfo(target_session_attrs="read-write", connect_timeout=2)
+
+    def connect(self, node: Node, *, statement_timeout_ms: int = 10_000) -> psycopg.Connection[Any]:
+        """An autocommit admin connection to one node with a server-side statement timeout."""
+        return psycopg.connect(
+            self.conninfo([node], connect_timeout=2),
+            autocommit=True,
+            options=f"-c statement_timeout={statement_timeout_ms}",
+        )
+
+    def query(self, node: Node, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql, params)  # type: ignore[arg-type]
+            return list(cur.fetchall()) if cur.description else []
+
+    def replication_status(self, primary: Node) -> list[dict[str, Any]]:
+        return self.query(
+            primary,
+            "SELECT application_name, state, sync_state,"
+            " pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes"
+            " FROM pg_stat_replication",
+        )
+
+    def running(self) -> list[Node]:
+        return [n for n in self.nodes if n.is_running()]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def current_primary(self) -> Node | None:
+        """The running node that is not in recovery (None if there is none, or more than one)."""
+        primaries = []
+        for n in self.running():
+            try:
+                if not self.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"]:
+                    primaries.append(n)
+            except psycopg.Error:
+                continue
+        return primaries[0] if len(primaries) == 1 else None
+
+    def resolve(self, target: str) -> Node:
+        """The node a fault aimed at ``target`` ('primary' or 'replica') hits right now."""
+        if target == "primary":
+            node = self.current_primary()
+            if node is None:
+                raise RuntimeError("no single running primary to target")
+            return node
+        if target == "replica":
+            primary = self.current_primary()
+            for n in self.running():
+                if n is not primary:
+                    return n
+            raise RuntimeError("no running replica to target")
+        return self.node(target)
+
+    def versions(self) -> dict[str, str]:
+        """Server version and image ids, for the evidence."""
+        out: dict[str, str] = {}
+        for n in self.running():
+            try:
+                out["postgresql"] = str(self.query(n, "SHOW server_version")[0]["server_version"])
+                break
+            except psycopg.Error:
+                continue
+        out["postgres_image"] = self.image
+        return out
