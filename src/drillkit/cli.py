@@ -26,8 +26,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 images_app = typer.Typer(no_args_is_help=True, help="drillkit's node images.")
 app.add_typer(images_app, name="images")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DrillsDir = Annotated[Path, typer.Option(envvar="DRILLKIT_DRILLS_DIR",
                                          help="where drill NAMEs are looked up")]

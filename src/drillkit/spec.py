@@ -239,7 +239,10 @@ def load_drill(path: Path, scenarios_dir: Path | None = None) -> DrillSpec:
         return DrillSpec.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        raise DrillFileError(path, _field_path(err["loc"], data), _problem(err)) from None
+        field = _field_path(err["loc"], data)
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            field += "." + str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'")
+        raise DrillFileError(path, field, _problem(err)) from None
 
 
 def resolve_drill_path(name_or_path: str, drills_dir: Path) -> Path:

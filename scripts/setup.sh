@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Prepare this machine for drillkit: a Docker engine, a virtualenv with drillkit installed, and
+# drillkit's node images (built locally; no container registry needed on a Debian host).
+# Idempotent: re-running only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+./scripts/ensure-docker.sh
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    if command -v apt-get >/dev/null 2>&1; then
+      log "python3-venv missing; installing it"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      rm -rf .venv
+      "$PY" -m venv .venv
+    else
+      log "cannot create a virtualenv with $PY; install the venv module and retry"; exit 3
+    fi
+  fi
+fi
+stamp=.venv/.drillkit-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  log "installing drillkit and its dependencies into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  touch "$stamp"
+fi
+
+log "building node images (first time: ~1-2 min)"
+.venv/bin/drillkit images build

@@ -1,0 +1,5 @@
+"""``python -m drillkit`` is the ``drillkit`` command."""
+
+from drillkit.cli import main
+
+main()
