@@ -21,16 +21,20 @@ from drillkit.report import print_summary
 from drillkit.resources import connect_engine, sweep
 from drillkit.spec import DrillFileError, DrillSpec, load_drill, resolve_drill_path
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Chaos and disaster-recovery drills with measured RPO and RTO.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Chaos and disaster-recovery drills with measured RPO and RTO.",
+)
 images_app = typer.Typer(no_args_is_help=True, help="drillkit's node images.")
 app.add_typer(images_app, name="images")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-DrillsDir = Annotated[Path, typer.Option(envvar="DRILLKIT_DRILLS_DIR",
-                                         help="where drill NAMEs are looked up")]
+DrillsDir = Annotated[
+    Path, typer.Option(envvar="DRILLKIT_DRILLS_DIR", help="where drill NAMEs are looked up")
+]
 
 
 def _progress() -> Callable[[str], None]:
@@ -62,7 +66,8 @@ def _interrupt_once(signum: int, frame: FrameType | None) -> None:
 def run(
     drill: Annotated[str, typer.Argument(help="drill NAME (drills/NAME.yaml) or PATH to a file")],
     report_dir: Annotated[Path, typer.Option(help="where the evidence folder is written")] = Path(
-        "reports"),
+        "reports"
+    ),
     drills_dir: DrillsDir = Path("drills"),
 ) -> None:
     """Run a drill end to end and judge it against its targets."""
@@ -94,20 +99,26 @@ def list_drills(drills_dir: DrillsDir = Path("drills")) -> None:
 def validate(path: Annotated[Path, typer.Argument(help="a drill file")]) -> None:
     """Check a drill file without starting anything."""
     spec = _load(path)
-    out.print(f"{path}: ok (drill {spec.name}, {len(spec.faults)} fault(s), "
-              f"{len(spec.runbook)} runbook step(s))", highlight=False)
+    out.print(
+        f"{path}: ok (drill {spec.name}, {len(spec.faults)} fault(s), "
+        f"{len(spec.runbook)} runbook step(s))",
+        highlight=False,
+    )
 
 
 @images_app.command("build")
 def images_build(
-    base_source: Annotated[str, typer.Option(
-        help="where the Debian base comes from: auto, local, debootstrap or pull")] = "auto",
+    base_source: Annotated[
+        str, typer.Option(help="where the Debian base comes from: auto, local, debootstrap or pull")
+    ] = "auto",
     rebuild: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
 ) -> None:
     """Build drillkit's node images (no registry needed on a Debian host)."""
     if base_source not in ("auto", "local", "debootstrap", "pull"):
-        err.print(f"[red]error:[/red] --base-source: {base_source!r} is not allowed; expected "
-                  "auto, local, debootstrap or pull")
+        err.print(
+            f"[red]error:[/red] --base-source: {base_source!r} is not allowed; expected "
+            "auto, local, debootstrap or pull"
+        )
         raise typer.Exit(EXIT_BAD_INPUT)
     source: BaseSource = base_source  # type: ignore[assignment]
     try:

@@ -22,7 +22,8 @@ from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixe
 
 from drillkit.checkers import FINAL_READ_PROCESS, Analysis, Verdict, analyze, encode_ids
 from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_PASS, InfrastructureError
-from drillkit.faults import Fault, make_fault
+from drillkit.faults import make_fault
+from drillkit.faults.schedule import Nemesis
 from drillkit.history import History, OpType
 from drillkit.images import ensure_images
 from drillkit.report.evidence import build_report, write_report
@@ -73,11 +74,18 @@ def _final_read(cluster: PostgresCluster, history: History, timeout: float = 15.
     """Read every surviving id from whichever node accepts writes now; record it in the history."""
     read = history.invoke(FINAL_READ_PROCESS, "read")
 
-    @retry(retry=retry_if_exception_type(psycopg.OperationalError),
-           stop=stop_after_delay(timeout), wait=wait_fixed(0.2), reraise=True)
+    @retry(
+        retry=retry_if_exception_type(psycopg.OperationalError),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.2),
+        reraise=True,
+    )
     def attempt() -> list[int]:
-        return read_ids(cluster.conninfo(cluster.running(), target_session_attrs="read-write",
-                                         connect_timeout=2))
+        return read_ids(
+            cluster.conninfo(
+                cluster.running(), target_session_attrs="read-write", connect_timeout=2
+            )
+        )
 
     try:
         ids = attempt()
@@ -98,9 +106,16 @@ class _Run:
         self.runbook: RunbookResult | None = None
         self.secrets = Secrets.generate("postgres", "replicator")
         self.gate_failure: str | None = None
+        self.fault_errors: list[str] = []
 
-    def execute(self, history: History, client: Any, labels: dict[str, str], run_id: str,
-                sleep: Callable[[float], None]) -> None:
+    def execute(
+        self,
+        history: History,
+        client: Any,
+        labels: dict[str, str],
+        run_id: str,
+        sleep: Callable[[float], None],
+    ) -> None:
         spec = self.spec
         swept = sweep_dead_runs(client)
         if swept:
@@ -109,9 +124,17 @@ class _Run:
         self.versions.update({"base_image_id": images.base_id, "postgres_image": images.postgres})
         run_secrets = self.secrets
         with ExitStack() as stack:
-            cluster = stack.enter_context(PostgresCluster(
-                client, spec.topology, run_id=run_id, labels=labels, image=images.postgres,
-                secrets=run_secrets, progress=self.progress))
+            cluster = stack.enter_context(
+                PostgresCluster(
+                    client,
+                    spec.topology,
+                    run_id=run_id,
+                    labels=labels,
+                    image=images.postgres,
+                    secrets=run_secrets,
+                    progress=self.progress,
+                )
+            )
             self.context["topology_ready_seconds"] = round(cluster.ready_seconds or 0.0, 3)
             self.context["nodes"] = {n.name: n.role for n in cluster.nodes}
             self.versions.update(cluster.versions())
@@ -120,8 +143,9 @@ class _Run:
             writer = PgWriter(cluster.client_conninfo, history, spec.workload)
             writer.start()
             stack.callback(writer.stop)
-            self.progress(f"writing at {spec.workload.rate:g}/s; warming up "
-                          f"{spec.workload.warmup_seconds:g}s")
+            self.progress(
+                f"writing at {spec.workload.rate:g}/s; warming up {spec.workload.warmup_seconds:g}s"
+            )
             sleep(spec.workload.warmup_seconds)
             gate = await_steady_state(cluster, writer, spec.steady_state, history)
             self.context["steady_state"] = gate.reason
@@ -129,36 +153,28 @@ class _Run:
                 self.gate_failure = gate.reason
                 self.progress(f"steady state not reached, no fault injected: {gate.reason}")
                 return
-            faults = [make_fault(f) for f in spec.faults]
-            stack.callback(self._heal_all, faults, cluster, history)
-            phase_start = time.monotonic()
-            for fault, fault_spec in sorted(zip(faults, spec.faults, strict=True),
-                                            key=lambda p: p[1].at):
-                sleep(max(0.0, phase_start + fault_spec.at - time.monotonic()))
-                self.progress(f"injecting {fault.kind} on {fault_spec.target}")
-                fault.inject(cluster, history)
+            nemesis = Nemesis(spec.faults, cluster, history, make_fault, progress=self.progress)
+            stack.callback(nemesis.heal_all)
+            nemesis.start()
+            nemesis.first_effect.wait()
             steps = [make_step(s, cluster) for s in spec.runbook]
             if steps:
                 self.progress("running the runbook: " + ", ".join(s.name for s in steps))
             self.runbook = run_runbook(steps, history, redact=run_secrets.redact)
             if not self.runbook.ok:
-                self.progress(f"runbook step {self.runbook.failed_step} failed: "
-                              f"{self.runbook.error}")
+                self.progress(
+                    f"runbook step {self.runbook.failed_step} failed: {self.runbook.error}"
+                )
+            nemesis.wait()
+            self.fault_errors = nemesis.errors
             self.progress(f"observing recovery for {spec.workload.observe_seconds:g}s")
             sleep(spec.workload.observe_seconds)
             writer.stop()
             if writer.error is not None:
                 raise RuntimeError(f"writer crashed: {writer.error!r}")
+            nemesis.heal_all()
             self.progress("final read of surviving writes")
             _final_read(cluster, history)
-
-    @staticmethod
-    def _heal_all(faults: list[Fault], cluster: PostgresCluster, history: History) -> None:
-        for fault in reversed(faults):
-            try:
-                fault.heal(cluster, history)
-            except Exception as e:  # one failed heal must not stop the others
-                history.append("fault", OpType.FAIL, f"heal-{fault.kind}", error=str(e))
 
 
 def run_drill(
@@ -174,8 +190,13 @@ def run_drill(
     run_id = f"{spec.name}-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     report_dir = _report_dir(report_root, spec.name, started)
     history = History(report_dir / "history.jsonl")
-    history.append("drill", OpType.OK, "start", {"run_id": run_id, "drill": spec.name},
-                   wall_time_ns=time.time_ns())
+    history.append(
+        "drill",
+        OpType.OK,
+        "start",
+        {"run_id": run_id, "drill": spec.name},
+        wall_time_ns=time.time_ns(),
+    )
     run = _Run(spec, progress)
     error: str | None = None
     infra = interrupted = False
@@ -200,17 +221,31 @@ def run_drill(
     analysis = analyze(ops, spec.targets, spec.workload.stable_window_seconds)
     if error is not None and analysis.verdict is Verdict.PASS:
         analysis.verdict = Verdict.UNKNOWN
+    for fault_error in run.fault_errors:
+        analysis.notes.append(f"fault error: {fault_error}")
     if run.gate_failure is not None:
         analysis.notes.insert(0, f"steady state not reached, no fault injected: {run.gate_failure}")
     if error is not None:
         error = run.secrets.redact(error)
     if run.runbook is not None:
-        run.context["runbook"] = {"completed": run.runbook.completed,
-                                  "failed_step": run.runbook.failed_step,
-                                  "error": run.runbook.error}
-    report = build_report(spec, ops, analysis, run_id=run_id, drill_file=drill_file,
-                          started_at=started, finished_at=datetime.now(UTC),
-                          versions=run.versions, context=run.context, error=error)
+        run.context["runbook"] = {
+            "completed": run.runbook.completed,
+            "failed_step": run.runbook.failed_step,
+            "error": run.runbook.error,
+        }
+    report = build_report(
+        spec,
+        ops,
+        analysis,
+        run_id=run_id,
+        drill_file=drill_file,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        versions=run.versions,
+        context=run.context,
+        error=error,
+    )
     write_report(report_dir, report, redact=run.secrets.redact)
-    return DrillResult(run_id, report_dir, analysis.verdict, analysis, report, error,
-                       infra, interrupted)
+    return DrillResult(
+        run_id, report_dir, analysis.verdict, analysis, report, error, infra, interrupted
+    )

@@ -78,7 +78,9 @@ def _filters(run_id: str | None) -> dict[str, list[str]]:
     return {"label": [f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL]}
 
 
-def sweep(client: Any, run_id: str | None = None, *, runs: Iterable[str] | None = None) -> SweepResult:
+def sweep(
+    client: Any, run_id: str | None = None, *, runs: Iterable[str] | None = None
+) -> SweepResult:
     """Remove drillkit's containers, then networks, then volumes (of one run, some runs, or all).
 
     Containers go first because a network or volume in use cannot be removed.
@@ -135,7 +137,9 @@ def _owner_alive(labels: dict[str, str]) -> bool:
 def sweep_dead_runs(client: Any) -> SweepResult:
     """Remove resources of runs whose harness died on this host (not ``--keep`` ones)."""
     dead: set[str] = set()
-    labelled: list[dict[str, str]] = [c.labels for c in client.containers.list(all=True, filters=_filters(None))]
+    labelled: list[dict[str, str]] = [
+        c.labels for c in client.containers.list(all=True, filters=_filters(None))
+    ]
     labelled += [n.attrs.get("Labels") or {} for n in client.networks.list(filters=_filters(None))]
     labelled += [v.attrs.get("Labels") or {} for v in client.volumes.list(filters=_filters(None))]
     for labels in labelled:

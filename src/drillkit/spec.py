@@ -13,11 +13,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from drillkit.spec_faults import ROLES, FaultSpec, fault_nodes
+
 __all__ = [
     "DrillFileError",
     "DrillSpec",
     "FaultSpec",
-    "KillFault",
     "PostgresTopology",
     "PromoteStep",
     "RunbookStep",
@@ -50,6 +51,14 @@ class PostgresTopology(_Strict):
     kind: Literal["postgres"] = "postgres"
     replicas: int = Field(1, ge=1, le=5, description="number of streaming replicas")
     replication: Literal["async"] = "async"
+    data_volume_size: str | None = Field(
+        None,
+        pattern=r"^[0-9]+[kmg]$",
+        description="size-limited (tmpfs) data volumes, e.g. 256m; needed by fill-disk",
+    )
+
+    def node_names(self) -> list[str]:
+        return [f"pg{i}" for i in range(self.replicas + 1)]
 
 
 Topology = PostgresTopology
@@ -89,20 +98,6 @@ class SteadyState(_Strict):
     max_replica_lag_bytes: int = Field(16 * 1024 * 1024, ge=0)
     min_ok_writes: int = Field(10, ge=1, description="acknowledged writes needed before the fault")
     timeout_seconds: float = Field(30.0, gt=0, le=600)
-
-
-TargetRole = Literal["primary", "replica"]
-
-
-class KillFault(_Strict):
-    """SIGKILL the target's container: the process dies without shutting down."""
-
-    kind: Literal["kill"]
-    target: TargetRole = "primary"
-    at: float = Field(0.0, ge=0, description="seconds after the fault phase starts")
-
-
-FaultSpec = Annotated[KillFault, Field(discriminator="kind")]
 
 
 class PromoteStep(_Strict):
@@ -211,7 +206,9 @@ def _resolve_topology(path: Path, data: dict[str, Any], scenarios_dir: Path) -> 
         return data
     scenario_path = scenarios_dir / f"{ref}.yaml"
     if not scenario_path.is_file():
-        known = sorted(p.stem for p in scenarios_dir.glob("*.yaml")) if scenarios_dir.is_dir() else []
+        known = (
+            sorted(p.stem for p in scenarios_dir.glob("*.yaml")) if scenarios_dir.is_dir() else []
+        )
         raise DrillFileError(
             path,
             "topology",
@@ -236,13 +233,36 @@ def load_drill(path: Path, scenarios_dir: Path | None = None) -> DrillSpec:
         scenarios_dir = path.resolve().parent.parent / "scenarios"
     data = _resolve_topology(path, data, scenarios_dir)
     try:
-        return DrillSpec.model_validate(data)
+        spec = DrillSpec.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         field = _field_path(err["loc"], data)
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             field += "." + str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'")
         raise DrillFileError(path, field, _problem(err)) from None
+    _check_references(path, spec)
+    return spec
+
+
+def _check_references(path: Path, spec: DrillSpec) -> None:
+    """Cross-field checks: fault targets exist in the topology, fill-disk has a sized volume."""
+    nodes = spec.topology.node_names()
+    for i, fault in enumerate(spec.faults):
+        for name in fault_nodes(fault):
+            if name not in ROLES and name not in nodes:
+                raise DrillFileError(
+                    path,
+                    f"faults[{i}]",
+                    f"{name!r} is not a node of this topology; expected one of "
+                    f"{', '.join(nodes)} or a role ({', '.join(ROLES)})",
+                )
+        if fault.kind == "fill-disk" and spec.topology.data_volume_size is None:
+            raise DrillFileError(
+                path,
+                f"faults[{i}].kind",
+                "fill-disk needs a size-limited data volume: set topology.data_volume_size "
+                "(e.g. 256m)",
+            )
 
 
 def resolve_drill_path(name_or_path: str, drills_dir: Path) -> Path:

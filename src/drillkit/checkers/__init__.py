@@ -70,7 +70,12 @@ def fault_effective_ns(ops: Iterable[Op]) -> int | None:
     """
     ops = list(ops)
     fault: Op | None = next(
-        (op for op in ops if op.process == "fault" and op.type is OpType.OK), None
+        (
+            op
+            for op in ops
+            if op.process == "fault" and op.type is OpType.OK and not op.f.startswith("heal-")
+        ),
+        None,
     )
     if fault is None:
         return None
@@ -143,7 +148,9 @@ def analyze(ops: list[Op], targets: Targets, stable_window_s: float) -> Analysis
         analysis.rto = None
     analysis.checks = judge(targets, analysis.measured)
     verdicts = [c.verdict for c in analysis.checks]
-    if analysis.lost is not None and (analysis.lost.never_written or analysis.lost.failed_but_present):
+    if analysis.lost is not None and (
+        analysis.lost.never_written or analysis.lost.failed_but_present
+    ):
         analysis.notes.append(
             "history inconsistent with the final read: ids present that were never written "
             f"({len(analysis.lost.never_written)}) or that the client saw fail "

@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from drillkit.faults.base import Fault, TargetResolver
-from drillkit.faults.process import Kill
+from drillkit.faults.base import Fault, FaultTopology, record
+from drillkit.faults.process import CrashRestart, Kill, Pause, Restart, Stop
 
-__all__ = ["FAULTS", "Fault", "TargetResolver", "make_fault"]
+__all__ = ["FAULTS", "Fault", "FaultTopology", "make_fault", "record"]
 
-FAULTS: dict[str, Callable[[Any], Fault]] = {"kill": Kill}
+FAULTS: dict[str, Callable[[Any], Fault]] = {
+    "kill": Kill,
+    "stop": Stop,
+    "restart": Restart,
+    "pause": Pause,
+    "crash-restart": CrashRestart,
+}
 
 
 def make_fault(spec: Any) -> Fault:
     """The fault for a validated fault spec (its ``kind`` is a key of :data:`FAULTS`)."""
-    return FAULTS[spec.kind](spec)
+    try:
+        factory = FAULTS[spec.kind]
+    except KeyError:
+        raise NotImplementedError(f"fault kind {spec.kind!r} has no implementation yet") from None
+    return factory(spec)

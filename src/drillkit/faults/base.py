@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
-from drillkit.history import History
+from drillkit.history import History, OpType
 from drillkit.topology.node import Node
 
-__all__ = ["Fault", "TargetResolver"]
+__all__ = ["Fault", "FaultTopology", "record"]
 
 
-class TargetResolver(Protocol):
-    """Whatever can turn a role ('primary', 'replica') into a node at injection time."""
+class FaultTopology(Protocol):
+    """What a fault may use of a topology: its nodes, its network and Docker."""
 
-    def resolve(self, target: str) -> Node: ...
+    client: Any
+    nodes: list[Node]
+
+    @property
+    def network_name(self) -> str: ...
+
+    @property
+    def helper_image(self) -> str:
+        """An image with iptables/iproute2 for helper containers that join a node's namespace."""
+        ...
+
+    def resolve(self, target: str) -> list[Node]:
+        """The nodes a role or name designates right now (roles follow failovers)."""
+        ...
 
 
 @runtime_checkable
@@ -21,13 +35,37 @@ class Fault(Protocol):
     """One failure, injected and later healed.
 
     Rules: ``inject`` records an invocation when the fault is *requested* and a completion when it
-    *took effect*, with ``effective_ns`` and the evidence in ``extra``; a fault that could not be
-    injected completes as ``fail``. ``heal`` undoes exactly what ``inject`` did (or records that
-    there is nothing to undo) and must be safe to call twice and after a failed injection.
+    *took effect* (with ``requested_ns``, ``effective_ns`` and the ``evidence`` in ``extra``); a
+    fault that could not be injected completes as ``fail`` and raises. ``heal`` undoes exactly what
+    ``inject`` did, records ``heal-<kind>``, and is a no-op when nothing is injected, so calling
+    it twice or after a failed injection is safe.
     """
 
     kind: str
 
-    def inject(self, topology: TargetResolver, history: History) -> None: ...
+    def inject(self, topology: FaultTopology, history: History) -> None: ...
 
-    def heal(self, topology: TargetResolver, history: History) -> None: ...
+    def heal(self, topology: FaultTopology, history: History) -> None: ...
+
+
+def record(history: History, f: str, value: Any, action: Callable[[], str]) -> str:
+    """Run ``action`` as one recorded fault operation; its return value is the evidence.
+
+    The completion's time is when the action returned, i.e. when the effect was observed.
+    """
+    request = history.invoke("fault", f, value)
+    try:
+        evidence = action()
+    except Exception as e:
+        history.complete(request, OpType.FAIL, error=f"{type(e).__name__}: {e}".strip()[:500])
+        raise
+    effective = history.now()
+    history.complete(
+        request,
+        OpType.OK,
+        time_ns=effective,
+        requested_ns=request.time_ns,
+        effective_ns=effective,
+        evidence=evidence,
+    )
+    return evidence

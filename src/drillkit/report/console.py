@@ -32,12 +32,20 @@ def print_summary(report: dict[str, Any], report_path: str, console: Console) ->
     for name, unit in (("rpo_seconds", "s"), ("rto_seconds", "s")):
         check = checks.get(name)
         verdict = check["verdict"] if check else "not judged"
-        table.add_row(name, _fmt(targets.get(name), unit), _fmt(measured.get(name), unit),
-                      f"[{_STYLE.get(verdict, '')}]{verdict}")
+        table.add_row(
+            name,
+            _fmt(targets.get(name), unit),
+            _fmt(measured.get(name), unit),
+            f"[{_STYLE.get(verdict, '')}]{verdict}",
+        )
     check = checks.get("max_lost_writes")
     verdict = check["verdict"] if check else "not judged"
-    table.add_row("lost_writes", _fmt(targets.get("max_lost_writes")),
-                  _fmt(measured.get("lost_writes")), f"[{_STYLE.get(verdict, '')}]{verdict}")
+    table.add_row(
+        "lost_writes",
+        _fmt(targets.get("max_lost_writes")),
+        _fmt(measured.get("lost_writes")),
+        f"[{_STYLE.get(verdict, '')}]{verdict}",
+    )
     console.print(table)
     console.print(
         f"acknowledged {_fmt(measured.get('acknowledged_writes'))}, "

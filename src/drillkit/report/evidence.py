@@ -79,13 +79,23 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[dict[
     rto = analysis.rto
     if rto is not None and rto.detection_s is not None and fault_ns is not None:
         detected = fault_ns + int(rto.detection_s * NS)
-        events.append({"event": "detection", "at": clock.iso(detected),
-                       "t_seconds": rto.detection_s,
-                       "meaning": "first write that failed or went unanswered after the fault"})
+        events.append(
+            {
+                "event": "detection",
+                "at": clock.iso(detected),
+                "t_seconds": rto.detection_s,
+                "meaning": "first write that failed or went unanswered after the fault",
+            }
+        )
     if rto is not None and rto.restored_ns is not None:
-        events.append({"event": "recovered", "at": clock.iso(rto.restored_ns),
-                       "t_seconds": _rel(rto.restored_ns, fault_ns),
-                       "meaning": "first acknowledged write of a stable run of successes"})
+        events.append(
+            {
+                "event": "recovered",
+                "at": clock.iso(rto.restored_ns),
+                "t_seconds": _rel(rto.restored_ns, fault_ns),
+                "meaning": "first acknowledged write of a stable run of successes",
+            }
+        )
     events.sort(key=lambda e: e.get("t_start_seconds", e.get("t_seconds")) or 0.0)
     return events
 
@@ -112,17 +122,20 @@ def build_report(
         "rpo_seconds": rpo.seconds if rpo else None,
         "rto_seconds": rto.seconds if rto else None,
         "lost_writes": lost.count if lost else None,
-        "acknowledged_writes": lost.acknowledged if lost else sum(
-            1 for op in writes if op.type is OpType.OK),
-        "indeterminate_writes": lost.indeterminate if lost else sum(
-            1 for op in writes if op.type is OpType.INFO),
+        "acknowledged_writes": lost.acknowledged
+        if lost
+        else sum(1 for op in writes if op.type is OpType.OK),
+        "indeterminate_writes": lost.indeterminate
+        if lost
+        else sum(1 for op in writes if op.type is OpType.INFO),
         "failed_writes": sum(1 for op in writes if op.type is OpType.FAIL),
         "indeterminate_survived": lost.indeterminate_survived if lost else None,
         "indeterminate_vanished": lost.indeterminate_vanished if lost else None,
         "lost_after_fault": rpo.lost_after_fault if rpo else None,
         "lost_window_seconds": (
             [rpo.lost_window_start_s, rpo.lost_window_end_s]
-            if rpo and rpo.lost_window_start_s is not None else None
+            if rpo and rpo.lost_window_start_s is not None
+            else None
         ),
         "lost_ids_sample": lost.lost[:50] if lost else None,
         "never_written": len(lost.never_written) if lost else None,
@@ -140,9 +153,7 @@ def build_report(
         "finished_at": finished_at.isoformat(timespec="milliseconds"),
         "duration_seconds": round((finished_at - started_at).total_seconds(), 3),
         "verdict": analysis.verdict.value,
-        "checks": [
-            {**asdict(c), "verdict": c.verdict.value} for c in analysis.checks
-        ],
+        "checks": [{**asdict(c), "verdict": c.verdict.value} for c in analysis.checks],
         "notes": analysis.notes,
         "error": error,
         "targets": spec.targets.model_dump(),

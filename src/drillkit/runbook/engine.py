@@ -51,8 +51,9 @@ def run_runbook(
     try:
         for step in steps:
             if step.delay_seconds > 0:
-                wait = history.invoke("runbook", "delay", {"seconds": step.delay_seconds,
-                                                          "before": step.name})
+                wait = history.invoke(
+                    "runbook", "delay", {"seconds": step.delay_seconds, "before": step.name}
+                )
                 sleep(step.delay_seconds)
                 history.complete(wait, OpType.OK)
             invocation = history.invoke("runbook", step.name)

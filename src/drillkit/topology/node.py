@@ -7,6 +7,7 @@ container is paused).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from dataclasses import dataclass, field
@@ -105,7 +106,5 @@ def start_node(
 
 
 def _remove_quietly(client: Any, name: str) -> None:
-    try:
+    with contextlib.suppress(docker.errors.NotFound):
         client.containers.get(name).remove(force=True)
-    except docker.errors.NotFound:
-        pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -192,20 +193,34 @@ class PostgresCluster:
                 continue
         return primaries[0] if len(primaries) == 1 else None
 
-    def resolve(self, target: str) -> Node:
-        """The node a fault aimed at ``target`` ('primary' or 'replica') hits right now."""
-        if target == "primary":
-            node = self.current_primary()
-            if node is None:
-                raise RuntimeError("no single running primary to target")
-            return node
-        if target == "replica":
+    @property
+    def network_name(self) -> str:
+        return str(self.network.name)
+
+    @property
+    def helper_image(self) -> str:
+        return self.image
+
+    def resolve(self, target: str) -> list[Node]:
+        """The nodes ``target`` designates right now: a role follows failovers, a name is fixed."""
+        if target == "all":
+            return list(self.nodes)
+        if target == "random":
+            running = self.running()
+            if not running:
+                raise RuntimeError("no running node to target")
+            return [random.choice(running)]
+        if target in ("primary", "replica", "replicas"):
             primary = self.current_primary()
-            for n in self.running():
-                if n is not primary:
-                    return n
-            raise RuntimeError("no running replica to target")
-        return self.node(target)
+            if target == "primary":
+                if primary is None:
+                    raise RuntimeError("no single running primary to target")
+                return [primary]
+            replicas = [n for n in self.running() if n is not primary]
+            if not replicas:
+                raise RuntimeError("no running replica to target")
+            return replicas if target == "replicas" else replicas[:1]
+        return [self.node(target)]
 
     def versions(self) -> dict[str, str]:
         """Server version and image ids, for the evidence."""

@@ -11,6 +11,7 @@ in line, and the writer carries on with a fresh connection at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 from collections.abc import Callable
@@ -114,7 +115,8 @@ class PgWriter:
     async def _main(self) -> None:
         pacer = Pacer(self._spec.rate)
         writers = [
-            asyncio.create_task(self._writer(f"writer-{i}", pacer)) for i in range(self._spec.writers)
+            asyncio.create_task(self._writer(f"writer-{i}", pacer))
+            for i in range(self._spec.writers)
         ]
         await asyncio.gather(*writers)
         for task in self._abandoned:
@@ -122,8 +124,9 @@ class PgWriter:
         if self._abandoned:
             await asyncio.wait(self._abandoned, timeout=1.0)
 
-    async def _attempt(self, attempt: _Attempt, conn: psycopg.AsyncConnection[Any] | None,
-                       wid: int, process: str) -> None:
+    async def _attempt(
+        self, attempt: _Attempt, conn: psycopg.AsyncConnection[Any] | None, wid: int, process: str
+    ) -> None:
         if conn is None or conn.closed:
             conn = await psycopg.AsyncConnection.connect(self._conninfo(), autocommit=True)
         attempt.conn = conn
@@ -182,7 +185,5 @@ class PgWriter:
 async def _close_quietly(conn: psycopg.AsyncConnection[Any] | None) -> None:
     if conn is None or conn.closed:
         return
-    try:
+    with contextlib.suppress(TimeoutError, psycopg.Error, OSError):
         await asyncio.wait_for(conn.close(), timeout=0.5)
-    except (TimeoutError, psycopg.Error, OSError):
-        pass

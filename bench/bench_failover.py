@@ -1,0 +1,470 @@
+"""Measure drillkit's failover path against its speed goals and print measured vs goal.
+
+    .venv/bin/python bench/bench_failover.py [--repeat N | --quick] [--verbose]
+
+Figures (images already built; goals are for a 2-core machine):
+
+1. topology ready: a primary plus one streaming replica, provisioned with PostgresCluster
+2. the whole failover drill (drills/failover.yaml), provisioning to teardown
+3. acknowledged writes/s of one unthrottled PgWriter against one primary, and its resolution
+   (median gap between consecutive acknowledgements)
+4. RTO minus its floor: declared runbook delay + the promote step's duration + one reconnect
+   (a fresh multi-host connect, timed after a real kill-and-promote on the writer cluster)
+5. the harness's peak RSS during the drill (the drill runs in a child process; RUSAGE_CHILDREN)
+
+A benchmark never fails CI: the exit status is 0 whatever was measured (130 on Ctrl-C). Every
+resource is labelled ``drillkit.run=<id>`` and swept afterwards, also on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from drillkit.checkers import analyze
+from drillkit.drill import run_drill
+from drillkit.faults import make_fault
+from drillkit.history import History, OpType, read_history
+from drillkit.images import ensure_images
+from drillkit.resources import PID_LABEL, RUN_LABEL, connect_engine, labels_for, sweep
+from drillkit.runbook import make_step
+from drillkit.secrets import Secrets
+from drillkit.spec import DrillSpec, load_drill
+from drillkit.topology.postgres import PostgresCluster
+from drillkit.workload.pg_writer import PgWriter, create_table
+
+ROOT = Path(__file__).resolve().parent.parent
+DRILL_REL = "drills/failover.yaml"
+NS = 1_000_000_000
+
+READY_GOAL_S = 5.0
+DRILL_GOAL_S = 15.0
+WRITES_GOAL_PER_S = 1_000.0
+RESOLUTION_GOAL_MS = 1.0
+RTO_EXCESS_GOAL_MS = 100.0
+RSS_GOAL_MB = 150.0
+
+WRITER_WARMUP_S = 0.5  # connect and settle before the counting window opens
+RECONNECT_SAMPLES = 5
+
+err = Console(stderr=True, highlight=False)
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    measured: str
+    goal: str
+    met: bool | None  # None: could not be measured
+    why: str = ""  # said when the goal is not met or the figure is unknown
+
+
+@dataclass
+class Bench:
+    """What the benchmark owns, so the final sweep can find every run it started."""
+
+    client: Any
+    image: str
+    drill: DrillSpec  # drills/failover.yaml: its topology, writer, kill and promote are reused
+    verbose: bool
+    run_ids: list[str] = field(default_factory=list)
+    child_pids: list[int] = field(default_factory=list)
+
+    def progress(self, message: str) -> None:
+        err.print(f"[dim]bench[/dim] {message}")
+
+    def quiet(self, message: str) -> None:
+        if self.verbose:
+            err.print(f"[dim]  {message}[/dim]")
+
+    @contextmanager
+    def cluster(self, purpose: str) -> Iterator[PostgresCluster]:
+        run_id = f"bench-{purpose}-{secrets.token_hex(6)}"  # the last 12 chars name containers
+        self.run_ids.append(run_id)
+        topology = self.drill.topology.model_copy(update={"replicas": 1})
+        with PostgresCluster(self.client, topology, run_id=run_id,
+                             labels=labels_for(run_id, f"bench-{purpose}"), image=self.image,
+                             secrets=Secrets.generate("postgres", "replicator"),
+                             progress=self.quiet) as cluster:
+            yield cluster
+
+    def sweep_all(self) -> None:
+        """Remove whatever the benchmark or its drill children left (idempotent)."""
+        runs = set(self.run_ids)
+        for pid in self.child_pids:
+            for c in self.client.containers.list(
+                    all=True, filters={"label": [f"{PID_LABEL}={pid}"]}):
+                runs.add(c.labels[RUN_LABEL])
+            for v in self.client.volumes.list(filters={"label": [f"{PID_LABEL}={pid}"]}):
+                runs.add((v.attrs.get("Labels") or {})[RUN_LABEL])
+            for n in self.client.networks.list(filters={"label": [f"{PID_LABEL}={pid}"]}):
+                runs.add((n.attrs.get("Labels") or {})[RUN_LABEL])
+        for run_id in sorted(runs):
+            left = sweep(self.client, run_id)
+            if left:
+                self.progress(f"swept leftovers of {run_id}: {left.summary()}")
+
+
+def _median_max(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), max(values)
+
+
+# -- 1. topology ready ------------------------------------------------------------------------
+def bench_topology(bench: Bench, repeat: int) -> list[Row]:
+    ready: list[float] = []
+    teardown: list[float] = []
+    for i in range(repeat):
+        started = time.perf_counter()
+        with bench.cluster("ready"):
+            ready.append(time.perf_counter() - started)
+            stopping = time.perf_counter()
+        teardown.append(time.perf_counter() - stopping)
+        bench.progress(f"topology ready {i + 1}/{repeat}: {ready[-1]:.2f} s "
+                       f"(teardown {teardown[-1]:.2f} s)")
+    med, worst = _median_max(ready)
+    return [Row("topology ready (primary + 1 streaming replica)",
+                f"median {med:.2f} s, max {worst:.2f} s (n={repeat}; teardown median "
+                f"{statistics.median(teardown):.2f} s)",
+                f"<= {READY_GOAL_S:g} s", med <= READY_GOAL_S,
+                "" if worst <= READY_GOAL_S else f"max {worst:.2f} s is over the goal")]
+
+
+# -- 3. writer throughput and resolution, then one real reconnect ------------------------------
+@dataclass(frozen=True)
+class WriterFigures:
+    writers: int
+    ok: int
+    not_ok: int
+    per_second: float
+    resolution_ms: float | None
+    next_id: int
+
+
+def measure_writer(bench: Bench, cluster: PostgresCluster, writers: int, seconds: float,
+                   first_id: int) -> WriterFigures:
+    history = History()
+    spec = bench.drill.workload.model_copy(update={"writers": writers, "rate": 0.0})
+    writer = PgWriter(cluster.client_conninfo, history, spec, first_id=first_id)
+    with writer:
+        time.sleep(WRITER_WARMUP_S)
+        opened = history.now()
+        time.sleep(seconds)
+        closed = history.now()
+    if writer.error is not None:
+        raise RuntimeError(f"writer crashed: {writer.error!r}")
+    ops = history.ops()
+    window = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE
+              and opened <= op.time_ns < closed]
+    acks = sorted(op.time_ns for op in window if op.type is OpType.OK)
+    gaps = [b - a for a, b in pairwise(acks)]
+    last_id = max((int(op.value) for op in ops if op.type is OpType.INVOKE), default=first_id)
+    return WriterFigures(
+        writers=writers, ok=len(acks), not_ok=len(window) - len(acks),
+        per_second=len(acks) / ((closed - opened) / NS),
+        resolution_ms=statistics.median(gaps) / 1e6 if gaps else None,
+        next_id=last_id + 1)
+
+
+def measure_reconnect(bench: Bench, cluster: PostgresCluster) -> list[float]:
+    """Kill the primary, promote the replica, then time fresh connects as the writer makes them.
+
+    The client's multi-host string still lists the dead node first, so each connect pays what the
+    writer pays after a failover: a refused attempt, then the promoted node's handshake and the
+    read-write check.
+    """
+    scratch = History()
+    kill = next(f for f in bench.drill.faults if f.kind == "kill")
+    promote = next(s for s in bench.drill.runbook if s.step == "promote")
+    make_fault(kill).inject(cluster, scratch)
+    make_step(promote, cluster).run()  # run() does not wait the step's delay; the runbook does
+    conninfo = cluster.client_conninfo()
+    samples: list[float] = []
+    for _ in range(RECONNECT_SAMPLES):
+        started = time.perf_counter()
+        conn = psycopg.connect(conninfo, autocommit=True)
+        samples.append(time.perf_counter() - started)
+        conn.close()
+    return samples
+
+
+def bench_writer(bench: Bench, seconds: float) -> tuple[list[Row], float | None]:
+    rows: list[Row] = []
+    reconnect: float | None = None
+    with bench.cluster("writer") as cluster:
+        create_table(cluster.conninfo([cluster.nodes[0]], connect_timeout=2))
+        next_id = 1
+        for writers in (1, 2):
+            fig = measure_writer(bench, cluster, writers, seconds, next_id)
+            next_id = fig.next_id
+            bench.progress(f"writer x{writers}: {fig.ok} acks in {seconds:g} s "
+                           f"({fig.per_second:,.0f}/s), {fig.not_ok} not ok")
+            extra = f", {fig.not_ok} not ok" if fig.not_ok else ""
+            rows.append(Row(f"writer throughput, writers={writers}, rate=0",
+                            f"{fig.per_second:,.0f} acked writes/s ({fig.ok} in {seconds:g} s"
+                            f"{extra})", f">= {WRITES_GOAL_PER_S:,.0f}/s",
+                            fig.per_second >= WRITES_GOAL_PER_S,
+                            "the writer loop or the commit path is slower than the goal"))
+            res = fig.resolution_ms
+            rows.append(Row(f"writer resolution, writers={writers}",
+                            "n/a" if res is None else f"{res:.3f} ms median gap between acks",
+                            f"<= {RESOLUTION_GOAL_MS:g} ms",
+                            None if res is None else res <= RESOLUTION_GOAL_MS,
+                            "fewer than two acknowledgements" if res is None else
+                            "consecutive acknowledgements are further apart than the goal"))
+        try:
+            samples = measure_reconnect(bench, cluster)
+        except Exception as e:  # the floor falls back on the history's estimate
+            bench.progress(f"[yellow]reconnect not measured: {type(e).__name__}: {e}[/yellow]")
+        else:
+            reconnect = statistics.median(samples)
+            bench.progress("reconnect after kill+promote: "
+                           + ", ".join(f"{s * 1000:.1f}" for s in samples) + " ms")
+    return rows, reconnect
+
+
+# -- 2, 4, 5. the drill, in a child process --------------------------------------------------
+def _interrupt_once(signum: int, frame: FrameType | None) -> None:
+    """First SIGINT/SIGTERM interrupts; later ones must not interrupt the cleanup."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def drill_child(out: Path, report_root: Path, verbose: bool) -> None:
+    """Runs in the child: time run_drill and leave the figures in ``out``."""
+    signal.signal(signal.SIGINT, _interrupt_once)
+    signal.signal(signal.SIGTERM, _interrupt_once)
+    spec = load_drill(ROOT / DRILL_REL)
+
+    def progress(message: str) -> None:
+        if verbose:
+            print(f"  drill: {message}", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    result = run_drill(spec, drill_file=DRILL_REL, report_root=report_root, progress=progress)
+    seconds = time.perf_counter() - started
+    out.write_text(json.dumps({"seconds": seconds, "report_dir": str(result.report_dir),
+                               "exit_code": result.exit_code, "error": result.error}))
+
+
+@dataclass(frozen=True)
+class DrillRun:
+    seconds: float
+    rto_s: float | None
+    delay_s: float
+    promote_s: float | None
+    first_ack_s: float | None  # invoke-to-ack of the write that restored service (history)
+    error: str | None
+
+
+def _first_ack_duration(spec: DrillSpec, report_dir: Path) -> float | None:
+    """How long the write that restored service took, from its invocation to its ack."""
+    ops = read_history(report_dir / "history.jsonl")
+    rto = analyze(ops, spec.targets, spec.workload.stable_window_seconds).rto
+    if rto is None or rto.restored_ns is None:
+        return None
+    invoked = {(op.process, op.value): op.time_ns for op in ops
+               if op.f == "write" and op.type is OpType.INVOKE}
+    for op in ops:
+        if op.f == "write" and op.type is OpType.OK and op.time_ns == rto.restored_ns:
+            return (op.time_ns - invoked[(op.process, op.value)]) / NS
+    return None
+
+
+def run_one_drill(bench: Bench, tmp: Path, n: int) -> DrillRun:
+    out, log = tmp / f"drill-{n}.json", tmp / f"drill-{n}.log"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child-drill", str(out),
+           "--report-root", str(tmp / "reports")] + (["--verbose"] if bench.verbose else [])
+    with log.open("w") as log_fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log_fh,
+                                stderr=None if bench.verbose else log_fh)
+        bench.child_pids.append(proc.pid)
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)  # the child heals, sweeps and writes its report
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
+    if rc not in (0, 1) or not out.exists():  # 1: the drill ran and missed a target
+        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-15:])
+        return DrillRun(0.0, None, 0.0, None, None, f"drill child exited {rc}:\n{tail}")
+    figures = json.loads(out.read_text())
+    report_dir = Path(figures["report_dir"])
+    report = json.loads((report_dir / "report.json").read_text())
+    promote = next((e for e in report["timeline"]
+                    if e["event"] == "runbook:promote" and e["status"] == "ok"), None)
+    delay = sum(float(s.get("delay_seconds", 0.0)) for s in report["spec"]["runbook"])
+    return DrillRun(
+        seconds=float(figures["seconds"]),
+        rto_s=report["measured"]["rto_seconds"],
+        delay_s=delay,
+        promote_s=None if promote is None else float(promote["duration_seconds"]),
+        first_ack_s=_first_ack_duration(bench.drill, report_dir),
+        error=figures["error"] if figures["exit_code"] not in (0, 1) else None)
+
+
+def bench_drill(bench: Bench, repeat: int, reconnect_s: float | None) -> list[Row]:
+    runs: list[DrillRun] = []
+    with tempfile.TemporaryDirectory(prefix="drillkit-bench-") as tmp:
+        for n in range(repeat):
+            run = run_one_drill(bench, Path(tmp), n)
+            runs.append(run)
+            if run.error:
+                bench.progress(f"[red]drill {n + 1}/{repeat} failed:[/red] {run.error}")
+            else:
+                bench.progress(f"drill {n + 1}/{repeat}: {run.seconds:.2f} s, RTO {run.rto_s} s, "
+                               f"promote {run.promote_s} s")
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e6
+    good = [r for r in runs if r.error is None]
+    rows: list[Row] = []
+    if good:
+        med, worst = _median_max([r.seconds for r in good])
+        rows.append(Row("failover drill, provisioning to teardown",
+                        f"median {med:.2f} s, max {worst:.2f} s (n={len(good)})",
+                        f"<= {DRILL_GOAL_S:g} s", med <= DRILL_GOAL_S,
+                        "" if worst <= DRILL_GOAL_S else f"max {worst:.2f} s is over the goal"))
+    else:
+        rows.append(Row("failover drill, provisioning to teardown", "error",
+                        f"<= {DRILL_GOAL_S:g} s", None, "no drill run completed"))
+    rows.append(_rto_row(good, reconnect_s))
+    rows.append(Row("harness peak RSS (drill child, RUSAGE_CHILDREN)",
+                    f"{rss_mb:.1f} MB" if runs else "n/a", f"<= {RSS_GOAL_MB:g} MB",
+                    rss_mb <= RSS_GOAL_MB if runs else None,
+                    "the harness holds more memory than the goal"))
+    return rows
+
+
+def _rto_row(runs: list[DrillRun], reconnect_s: float | None) -> Row:
+    figure, goal = "RTO minus floor (delay + promote + reconnect)", f"<= {RTO_EXCESS_GOAL_MS:g} ms"
+    excess: list[float] = []
+    parts: list[str] = []
+    for r in runs:
+        reconnect = reconnect_s if reconnect_s is not None else r.first_ack_s
+        if r.rto_s is None or r.promote_s is None or reconnect is None:
+            continue
+        floor = r.delay_s + r.promote_s + reconnect
+        excess.append((r.rto_s - floor) * 1000)
+        parts.append(f"RTO {r.rto_s * 1000:.0f} = floor {floor * 1000:.0f} "
+                     f"({r.delay_s * 1000:.0f}+{r.promote_s * 1000:.0f}+{reconnect * 1000:.1f})"
+                     f" {excess[-1]:+.0f}")
+    if not excess:
+        return Row(figure, "n/a", goal, None, "no drill gave an RTO and a promote duration")
+    med, worst = _median_max(excess)
+    source = "timed reconnect" if reconnect_s is not None else "restoring write's duration"
+    first_acks = [r.first_ack_s * 1000 for r in runs if r.first_ack_s is not None]
+    history_note = (f"; restoring write took {statistics.median(first_acks):.1f} ms (history)"
+                    if first_acks else "")
+    return Row(figure, f"median {med:+.0f} ms, worst {worst:+.0f} ms [{'; '.join(parts)}] "
+               f"reconnect = {source}{history_note}", goal, med <= RTO_EXCESS_GOAL_MS,
+               "" if worst <= RTO_EXCESS_GOAL_MS else f"worst {worst:+.0f} ms is over the goal")
+
+
+# -- the table ---------------------------------------------------------------------------------
+def print_table(rows: list[Row]) -> None:
+    table = Table(title="drillkit failover benchmark", show_lines=True)
+    for name in ("figure", "measured", "goal", "met"):
+        table.add_column(name, overflow="fold")
+    marks = {True: "[green]met[/green]", False: "[red]NOT met[/red]", None: "[yellow]n/a[/yellow]"}
+    for r in rows:
+        table.add_row(r.figure, r.measured, r.goal, marks[r.met])
+    out = Console(highlight=False)
+    out.print(table)
+    for r in rows:
+        if r.met is False:
+            out.print(f"[red]NOT MET[/red] {r.figure}: {r.measured} (goal {r.goal})"
+                      + (f" - {r.why}" if r.why else ""))
+        elif r.met is None:
+            out.print(f"[yellow]UNMEASURED[/yellow] {r.figure}: {r.why}")
+        elif r.why:
+            out.print(f"[yellow]note[/yellow] {r.figure}: met on the median, but {r.why}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="clusters provisioned and drills run per figure (default 3)")
+    parser.add_argument("--quick", action="store_true", help="one of each (--repeat 1)")
+    parser.add_argument("--writer-seconds", type=float, default=3.0,
+                        help="length of each throughput window (default 3)")
+    parser.add_argument("--verbose", action="store_true", help="show drillkit's progress")
+    parser.add_argument("--child-drill", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--report-root", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child_drill is not None:
+        drill_child(args.child_drill, args.report_root, args.verbose)
+        return 0
+    repeat = 1 if args.quick else max(1, args.repeat)
+
+    signal.signal(signal.SIGINT, _interrupt_once)
+    signal.signal(signal.SIGTERM, _interrupt_once)
+    rows: list[Row] = []
+    bench: Bench | None = None
+    interrupted = False
+    try:
+        client = connect_engine()
+        images = ensure_images(client, allow_pull=False, progress=lambda m: err.print(m))
+        drill = load_drill(ROOT / DRILL_REL)
+        bench = owned = Bench(client, images.postgres, drill, args.verbose)
+        rows += _guarded("topology ready", lambda: bench_topology(owned, repeat))
+        reconnect: float | None = None
+        try:
+            writer_rows, reconnect = bench_writer(owned, args.writer_seconds)
+            rows += writer_rows
+        except Exception as e:
+            rows.append(Row("writer throughput / resolution", "error", "", None, _describe(e)))
+        rows += _guarded("failover drill", lambda: bench_drill(owned, repeat, reconnect))
+    except KeyboardInterrupt:
+        interrupted = True
+        err.print("[yellow]interrupted: removing every container the benchmark started...[/yellow]")
+    except Exception as e:
+        rows.append(Row("benchmark setup", "error", "", None, _describe(e)))
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if bench is not None:
+            try:
+                bench.sweep_all()
+            except Exception as e:
+                err.print(f"[red]sweep failed ({e}); run `drillkit cleanup`[/red]")
+    if rows:
+        print_table(rows)
+    return 130 if interrupted else 0
+
+
+def _guarded(name: str, stage: Callable[[], list[Row]]) -> list[Row]:
+    """One stage's rows; a crash becomes an unmeasured row instead of ending the benchmark."""
+    try:
+        return stage()
+    except Exception as e:
+        return [Row(name, "error", "", None, _describe(e))]
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).strip()[:500]}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""Fault entries of a drill file: what to break, where, when, for how long, how often.
+
+Each kind is its own model (a tagged union on ``kind``), so its parameters are validated and
+documented with it. ``drillkit faults`` prints this catalog from :data:`FAULT_SPECS`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "FAULT_SPECS",
+    "ROLES",
+    "FaultSpec",
+    "Repeat",
+]
+
+# Targets are resolved when the fault is injected: roles follow failovers.
+ROLES = ("primary", "replica", "replicas", "random", "all")
+_NODE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Repeat(_Strict):
+    """Inject the fault again every ``every`` seconds, ``times`` times in all."""
+
+    every: float = Field(gt=0, le=3600)
+    times: int = Field(ge=1, le=1000)
+
+
+def _check_target(value: str) -> str:
+    if value in ROLES or _NODE.match(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not a target; expected a role ({', '.join(ROLES)}) or a node name like pg1"
+    )
+
+
+class _Fault(_Strict):
+    at: float = Field(0.0, ge=0, le=86400, description="seconds after the fault phase starts")
+    duration: float | None = Field(
+        None, gt=0, le=86400, description="heal after this many seconds (default: at the end)"
+    )
+    repeat: Repeat | None = None
+
+    @model_validator(mode="after")
+    def _repeat_fits(self) -> _Fault:
+        if self.repeat is not None and self.repeat.times > 1:
+            if self.duration is None:
+                raise ValueError("a repeated fault needs a duration (it must heal before the next)")
+            if self.duration >= self.repeat.every:
+                raise ValueError(
+                    f"duration ({self.duration:g}) must be shorter than repeat.every "
+                    f"({self.repeat.every:g}) so each injection heals before the next"
+                )
+        return self
+
+
+class _Targeted(_Fault):
+    target: str = "primary"
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        return _check_target(v)
+
+
+# -- process faults ---------------------------------------------------------------------------
+class KillFault(_Targeted):
+    """SIGKILL the container's main process. Heal: nothing (the node stays down)."""
+
+    kind: Literal["kill"]
+
+
+class StopFault(_Targeted):
+    """Graceful stop (SIGTERM, then SIGKILL after timeout_seconds). Heal: start it again."""
+
+    kind: Literal["stop"]
+    timeout_seconds: int = Field(10, ge=0, le=600)
+
+
+class RestartFault(_Targeted):
+    """docker restart (SIGTERM, then start). Heal: nothing (it is back by itself)."""
+
+    kind: Literal["restart"]
+    timeout_seconds: int = Field(10, ge=0, le=600)
+
+
+class PauseFault(_Targeted):
+    """Freeze every process of the node (cgroup freezer). Heal: unpause."""
+
+    kind: Literal["pause"]
+
+
+class CrashRestartFault(_Targeted):
+    """SIGKILL, then start the same node on the same data (crash recovery). Heal: nothing."""
+
+    kind: Literal["crash-restart"]
+
+
+# -- network faults ---------------------------------------------------------------------------
+class IsolateFault(_Targeted):
+    """Drop all traffic between the node and its peers; the harness still reaches it. Heal:
+    remove the rules."""
+
+    kind: Literal["isolate"]
+
+
+class PartitionFault(_Fault):
+    """Split the nodes into groups that cannot reach each other. Heal: remove the rules."""
+
+    kind: Literal["partition"]
+    groups: list[list[str]] = Field(min_length=2)
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, groups: list[list[str]]) -> list[list[str]]:
+        seen: set[str] = set()
+        for i, group in enumerate(groups):
+            if not group:
+                raise ValueError(f"group {i} is empty; every group needs at least one node")
+            for name in group:
+                _check_target(name)
+                if name in seen:
+                    raise ValueError(f"{name!r} is named twice; a node belongs to one group")
+                seen.add(name)
+        return groups
+
+
+class OneWayPartitionFault(_Fault):
+    """Packets from ``source`` never reach ``dest``; the other direction still works."""
+
+    kind: Literal["partition-one-way"]
+    source: str
+    dest: str
+
+    @model_validator(mode="after")
+    def _distinct(self) -> OneWayPartitionFault:
+        _check_target(self.source)
+        _check_target(self.dest)
+        if self.source == self.dest:
+            raise ValueError("source and dest must differ")
+        return self
+
+
+class CutLinkFault(_Fault):
+    """Cut only the link between two nodes (e.g. replication); others are unaffected."""
+
+    kind: Literal["cut-link"]
+    between: list[str] = Field(min_length=2, max_length=2)
+
+    @field_validator("between")
+    @classmethod
+    def _pair(cls, pair: list[str]) -> list[str]:
+        for name in pair:
+            _check_target(name)
+        if pair[0] == pair[1]:
+            raise ValueError("the two ends of a link must differ")
+        return pair
+
+
+class CutClientFault(_Targeted):
+    """Cut the harness's client path to the node while its peers still reach it."""
+
+    kind: Literal["cut-client"]
+
+
+class PacketLossFault(_Targeted):
+    """Drop a random percentage of the node's incoming and outgoing packets."""
+
+    kind: Literal["packet-loss"]
+    percent: float = Field(gt=0, le=100)
+
+
+class BandwidthFault(_Targeted):
+    """Limit the node's outgoing bandwidth with a token bucket (tc tbf)."""
+
+    kind: Literal["bandwidth"]
+    rate: str = Field(
+        pattern=r"^[0-9]+(\.[0-9]+)?(bit|kbit|mbit|gbit)$", description="e.g. 1mbit, 512kbit"
+    )
+
+
+class ReplicationLagFault(_Fault):
+    """Hold a replica behind: cut its link to the primary for ``duration`` seconds."""
+
+    kind: Literal["replication-lag"]
+    target: str = "replica"
+    duration: float = Field(gt=0, le=86400)
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        return _check_target(v)
+
+
+# -- data loss and resources ------------------------------------------------------------------
+class DropTableFault(_Fault):
+    """Operator error: DROP TABLE on the primary at a known time."""
+
+    kind: Literal["drop-table"]
+    table: str = Field("drillkit_writes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class TruncateFault(_Fault):
+    """Operator error: TRUNCATE a table on the primary."""
+
+    kind: Literal["truncate"]
+    table: str = Field("drillkit_writes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class DeleteRangeFault(_Fault):
+    """Operator error: DELETE the newest ``rows`` rows of the workload's table."""
+
+    kind: Literal["delete-range"]
+    rows: int = Field(100, ge=1)
+
+
+class WipeDataFault(_Targeted):
+    """Stop the node and delete its data directory. Heal: nothing (restoring is the runbook's)."""
+
+    kind: Literal["wipe-data"]
+
+
+class DeleteWalFault(_Targeted):
+    """Delete WAL segment files from pg_wal of a stopped node, then start it again."""
+
+    kind: Literal["delete-wal"]
+    segments: int = Field(1, ge=1, description="how many of the newest segments to delete")
+
+
+class CorruptFault(_Targeted):
+    """Flip bits in a relation's data file (node stopped meanwhile), then start it again."""
+
+    kind: Literal["corrupt"]
+    table: str = Field("drillkit_writes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    offset: int = Field(8192 + 200, ge=0, description="byte offset in the relation's first file")
+    bytes: int = Field(16, ge=1, le=4096)
+
+
+class FillDiskFault(_Targeted):
+    """Fill the node's data volume until 'no space left on device'. Heal: free it."""
+
+    kind: Literal["fill-disk"]
+
+
+FaultSpec = Annotated[
+    KillFault
+    | StopFault
+    | RestartFault
+    | PauseFault
+    | CrashRestartFault
+    | IsolateFault
+    | PartitionFault
+    | OneWayPartitionFault
+    | CutLinkFault
+    | CutClientFault
+    | PacketLossFault
+    | BandwidthFault
+    | ReplicationLagFault
+    | DropTableFault
+    | TruncateFault
+    | DeleteRangeFault
+    | WipeDataFault
+    | DeleteWalFault
+    | CorruptFault
+    | FillDiskFault,
+    Field(discriminator="kind"),
+]
+
+FAULT_SPECS: dict[str, type[_Fault]] = {
+    m.model_fields["kind"].annotation.__args__[0]: m  # type: ignore[union-attr]
+    for m in (
+        KillFault,
+        StopFault,
+        RestartFault,
+        PauseFault,
+        CrashRestartFault,
+        IsolateFault,
+        PartitionFault,
+        OneWayPartitionFault,
+        CutLinkFault,
+        CutClientFault,
+        PacketLossFault,
+        BandwidthFault,
+        ReplicationLagFault,
+        DropTableFault,
+        TruncateFault,
+        DeleteRangeFault,
+        WipeDataFault,
+        DeleteWalFault,
+        CorruptFault,
+        FillDiskFault,
+    )
+}
+
+
+def fault_nodes(spec: _Fault) -> list[str]:
+    """Every target or node name a fault entry mentions (checked against the topology)."""
+    names: list[str] = []
+    for attr in ("target", "source", "dest"):
+        value = getattr(spec, attr, None)
+        if isinstance(value, str):
+            names.append(value)
+    for attr in ("between",):
+        names += getattr(spec, attr, None) or []
+    for group in getattr(spec, "groups", None) or []:
+        names += group
+    return names
