@@ -212,8 +212,8 @@ def _resolve_topology(path: Path, data: dict[str, Any], scenarios_dir: Path) -> 
         raise DrillFileError(
             path,
             "topology",
-            f"no scenario {ref!r} in {scenarios_dir}; expected one of {', '.join(known) or '(none)'}"
-            " or an inline mapping",
+            f"no scenario {ref!r} in {scenarios_dir}; expected one of "
+            f"{', '.join(known) or '(none)'} or an inline mapping",
         )
     scenario = _load_yaml(scenario_path)
     if not isinstance(scenario, dict) or not isinstance(scenario.get("topology"), dict):

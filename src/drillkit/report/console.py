@@ -1,4 +1,4 @@
-"""What a person sees at the end of a run: targets beside measurements, and where the evidence is."""
+"""What a person sees at the end of a run: targets beside measurements, and the evidence path."""
 
 from __future__ import annotations
 

@@ -60,6 +60,14 @@ class Node:
         except docker.errors.NotFound:
             return ""
 
+    def network_info(self, network: str) -> dict[str, Any]:
+        """Docker's settings for this node on ``network`` (IPAddress, Gateway, ...)."""
+        self.container.reload()
+        return dict(self.container.attrs["NetworkSettings"]["Networks"][network])
+
+    def ip(self, network: str) -> str:
+        return str(self.network_info(network)["IPAddress"])
+
     def image_id(self) -> str:
         return str(self.container.image.id)
 
