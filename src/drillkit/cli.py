@@ -69,13 +69,21 @@ def run(
         "reports"
     ),
     drills_dir: DrillsDir = Path("drills"),
+    keep: Annotated[
+        bool,
+        typer.Option(
+            help="leave the topology running afterwards for inspection (drillkit cleanup removes it)"
+        ),
+    ] = False,
 ) -> None:
     """Run a drill end to end and judge it against its targets."""
     path = resolve_drill_path(drill, drills_dir)
     spec = _load(path)
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, _interrupt_once)
-    result = run_drill(spec, drill_file=str(path), report_root=report_dir, progress=_progress())
+    result = run_drill(
+        spec, drill_file=str(path), report_root=report_dir, progress=_progress(), keep=keep
+    )
     print_summary(result.report, str(result.report_dir), out)
     raise typer.Exit(result.exit_code)
 
@@ -132,6 +140,34 @@ def images_build(
 
 
 @app.command()
+def faults() -> None:
+    """List every fault kind, its parameters and what healing it does."""
+    from rich.table import Table
+
+    from drillkit.faults import FAULTS
+    from drillkit.spec_faults import FAULT_SPECS
+
+    table = Table(show_lines=True)
+    for column in ("kind", "parameters (default)", "what it does / heal", "status"):
+        table.add_column(column)
+    for kind, model in FAULT_SPECS.items():
+        params = []
+        for name, field in model.model_fields.items():
+            if name in ("kind", "at", "duration", "repeat") and not field.is_required():
+                continue
+            default = "required" if field.is_required() else repr(field.default)
+            params.append(f"{name} ({default})")
+        doc = " ".join((model.__doc__ or "").split())
+        status = "available" if kind in FAULTS else "[yellow]not implemented yet[/yellow]"
+        table.add_row(kind, "\n".join(params), doc, status)
+    out.print(table)
+    out.print(
+        "Every fault also takes at, duration and repeat {every, times}; all faults heal "
+        "at the end of the drill, even on Ctrl-C."
+    )
+
+
+@app.command()
 def cleanup() -> None:
     """Remove every container, network and volume drillkit labelled, from any run."""
     try:
@@ -140,6 +176,9 @@ def cleanup() -> None:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(EXIT_INFRA) from None
     result = sweep(client)
+    kept = Path.home() / ".drillkit"
+    for pgpass in kept.glob("*.pgpass") if kept.is_dir() else []:
+        pgpass.unlink(missing_ok=True)  # password files of --keep runs go with their topology
     out.print(f"removed {result.summary()}")
 
 

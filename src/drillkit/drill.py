@@ -32,7 +32,7 @@ from drillkit.runbook import RunbookResult, make_step, run_runbook
 from drillkit.secrets import Secrets
 from drillkit.spec import DrillSpec
 from drillkit.steady_state import await_steady_state
-from drillkit.topology.postgres import PostgresCluster
+from drillkit.topology.postgres import PG_PORT, PostgresCluster
 from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
 
 __all__ = ["EXIT_INTERRUPTED", "DrillResult", "run_drill"]
@@ -98,8 +98,9 @@ def _final_read(cluster: PostgresCluster, history: History, timeout: float = 15.
 class _Run:
     """State of one run, so cleanup and reporting can see whatever stage it reached."""
 
-    def __init__(self, spec: DrillSpec, progress: Progress) -> None:
+    def __init__(self, spec: DrillSpec, progress: Progress, *, keep: bool = False) -> None:
         self.spec = spec
+        self.keep = keep
         self.progress = progress
         self.context: dict[str, Any] = {}
         self.versions: dict[str, str] = {}
@@ -107,6 +108,14 @@ class _Run:
         self.secrets = Secrets.generate("postgres", "replicator")
         self.gate_failure: str | None = None
         self.fault_errors: list[str] = []
+
+    def _print_kept(self, cluster: PostgresCluster, pgpass: Path, run_id: str) -> None:
+        self.progress(f"--keep: topology of {run_id} left running; remove with drillkit cleanup")
+        for n in cluster.nodes:
+            self.progress(
+                f"  {n.name} ({n.status()}): PGPASSFILE={pgpass} psql -h {n.host} "
+                f"-p {n.port(PG_PORT)} -U postgres"
+            )
 
     def execute(
         self,
@@ -137,6 +146,10 @@ class _Run:
             )
             self.context["topology_ready_seconds"] = round(cluster.ready_seconds or 0.0, 3)
             self.context["nodes"] = {n.name: n.role for n in cluster.nodes}
+            if self.keep:
+                cluster.keep = True
+                pgpass = cluster.write_pgpass(Path.home() / ".drillkit" / f"{run_id}.pgpass")
+                stack.callback(self._print_kept, cluster, pgpass, run_id)
             self.versions.update(cluster.versions())
             self.versions["postgres_image_id"] = cluster.nodes[0].image_id()
             create_table(cluster.conninfo([cluster.nodes[0]], connect_timeout=2))
@@ -184,8 +197,13 @@ def run_drill(
     report_root: Path = Path("reports"),
     progress: Progress = print,
     sleep: Callable[[float], None] = time.sleep,
+    keep: bool = False,
 ) -> DrillResult:
-    """Run ``spec`` and return its result; ``report.json`` is written in every case."""
+    """Run ``spec`` and return its result; ``report.json`` is written in every case.
+
+    With ``keep`` the topology is left running (labelled ``drillkit.keep=1``, so sweeps of dead
+    runs spare it) and its connection details are printed; ``drillkit cleanup`` removes it.
+    """
     started = datetime.now(UTC)
     run_id = f"{spec.name}-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     report_dir = _report_dir(report_root, spec.name, started)
@@ -197,13 +215,13 @@ def run_drill(
         {"run_id": run_id, "drill": spec.name},
         wall_time_ns=time.time_ns(),
     )
-    run = _Run(spec, progress)
+    run = _Run(spec, progress, keep=keep)
     error: str | None = None
     infra = interrupted = False
     client: Any = None
     try:
         client = connect_engine()
-        run.execute(history, client, labels_for(run_id, spec.name), run_id, sleep)
+        run.execute(history, client, labels_for(run_id, spec.name, keep=keep), run_id, sleep)
     except InfrastructureError as e:
         error, infra = str(e), True
     except KeyboardInterrupt:
@@ -211,7 +229,7 @@ def run_drill(
     except Exception:
         error = "drill crashed:\n" + traceback.format_exc()
     finally:
-        if client is not None:
+        if client is not None and not keep:
             try:
                 sweep(client, run_id)
             except Exception as e:  # reported; `drillkit cleanup` sweeps what is left

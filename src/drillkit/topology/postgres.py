@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -49,6 +51,7 @@ class PostgresCluster:
         self.nodes: list[Node] = []
         self.network: Any = None
         self.ready_seconds: float | None = None
+        self.keep = False  # leave the topology running on exit (drillkit run --keep)
         self._prefix = f"dk-{run_id[-12:]}"
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -63,7 +66,8 @@ class PostgresCluster:
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.stop()
+        if not self.keep:
+            self.stop()
 
     def _container_name(self, node: str) -> str:
         return f"{self._prefix}-{node}"
@@ -221,6 +225,15 @@ class PostgresCluster:
                 raise RuntimeError("no running replica to target")
             return replicas if target == "replicas" else replicas[:1]
         return [self.node(target)]
+
+    def write_pgpass(self, path: Path) -> Path:
+        """A libpq password file (mode 0600) for a kept topology; never part of the evidence."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            for n in self.nodes:
+                fh.write(f"{n.host}:{n.port(PG_PORT)}:*:postgres:{self.secrets['postgres']}\n")
+        return path
 
     def versions(self) -> dict[str, str]:
         """Server version and image ids, for the evidence."""
