@@ -72,7 +72,7 @@ def run(
     keep: Annotated[
         bool,
         typer.Option(
-            help="leave the topology running afterwards for inspection (drillkit cleanup removes it)"
+            help="leave the topology running for inspection (drillkit cleanup removes it)"
         ),
     ] = False,
 ) -> None:
