@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
+from tenacity import retry, stop_after_delay, wait_fixed
 
 from drillkit.checkers import FINAL_READ_PROCESS, Analysis, Verdict, analyze, encode_ids
 from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_PASS, InfrastructureError
@@ -32,8 +31,7 @@ from drillkit.runbook import RunbookResult, make_step, run_runbook
 from drillkit.secrets import Secrets
 from drillkit.spec import DrillSpec
 from drillkit.steady_state import await_steady_state
-from drillkit.topology.postgres import PG_PORT, PostgresCluster
-from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
+from drillkit.topology import TOPOLOGIES, System
 
 __all__ = ["EXIT_INTERRUPTED", "DrillResult", "run_drill"]
 
@@ -70,26 +68,17 @@ def _report_dir(root: Path, drill: str, started: datetime) -> Path:
     return path
 
 
-def _final_read(cluster: PostgresCluster, history: History, timeout: float = 15.0) -> None:
-    """Read every surviving id from whichever node accepts writes now; record it in the history."""
+def _final_read(system: System, history: History, timeout: float = 15.0) -> None:
+    """Read every surviving id from whichever node serves writes now; record it in the history."""
     read = history.invoke(FINAL_READ_PROCESS, "read")
 
-    @retry(
-        retry=retry_if_exception_type(psycopg.OperationalError),
-        stop=stop_after_delay(timeout),
-        wait=wait_fixed(0.2),
-        reraise=True,
-    )
+    @retry(stop=stop_after_delay(timeout), wait=wait_fixed(0.2), reraise=True)
     def attempt() -> list[int]:
-        return read_ids(
-            cluster.conninfo(
-                cluster.running(), target_session_attrs="read-write", connect_timeout=2
-            )
-        )
+        return system.read_ids()
 
     try:
         ids = attempt()
-    except (psycopg.Error, OSError) as e:
+    except Exception as e:
         history.complete(read, OpType.FAIL, error=f"{type(e).__name__}: {e}".strip())
         return
     history.complete(read, OpType.OK, value=encode_ids(ids), count=len(ids))
@@ -105,17 +94,15 @@ class _Run:
         self.context: dict[str, Any] = {}
         self.versions: dict[str, str] = {}
         self.runbook: RunbookResult | None = None
-        self.secrets = Secrets.generate("postgres", "replicator")
+        self.system_class = TOPOLOGIES[spec.topology.kind]
+        self.secrets = Secrets.generate(*self.system_class.SECRET_NAMES)
         self.gate_failure: str | None = None
         self.fault_errors: list[str] = []
 
-    def _print_kept(self, cluster: PostgresCluster, pgpass: Path, run_id: str) -> None:
+    def _print_kept(self, run_id: str, lines: list[str]) -> None:
         self.progress(f"--keep: topology of {run_id} left running; remove with drillkit cleanup")
-        for n in cluster.nodes:
-            self.progress(
-                f"  {n.name} ({n.status()}): PGPASSFILE={pgpass} psql -h {n.host} "
-                f"-p {n.port(PG_PORT)} -U postgres"
-            )
+        for line in lines:
+            self.progress(f"  {line}")
 
     def execute(
         self,
@@ -130,47 +117,48 @@ class _Run:
         if swept:
             self.progress(f"swept leftovers of dead runs: {swept.summary()}")
         images = ensure_images(client, allow_pull=False, progress=self.progress)
-        self.versions.update({"base_image_id": images.base_id, "postgres_image": images.postgres})
+        image = images.tags[self.system_class.IMAGE]
+        self.versions.update({"base_image_id": images.base_id, "image": image})
         run_secrets = self.secrets
         with ExitStack() as stack:
-            cluster = stack.enter_context(
-                PostgresCluster(
+            system: System = stack.enter_context(
+                self.system_class(
                     client,
                     spec.topology,
                     run_id=run_id,
                     labels=labels,
-                    image=images.postgres,
+                    image=image,
                     secrets=run_secrets,
                     progress=self.progress,
                 )
             )
-            self.context["topology_ready_seconds"] = round(cluster.ready_seconds or 0.0, 3)
-            self.context["nodes"] = {n.name: n.role for n in cluster.nodes}
+            self.context["topology_ready_seconds"] = round(system.ready_seconds or 0.0, 3)
+            self.context["nodes"] = {n.name: n.role for n in system.nodes}
             if self.keep:
-                cluster.keep = True
-                pgpass = cluster.write_pgpass(Path.home() / ".drillkit" / f"{run_id}.pgpass")
-                stack.callback(self._print_kept, cluster, pgpass, run_id)
-            self.versions.update(cluster.versions())
-            self.versions["postgres_image_id"] = cluster.nodes[0].image_id()
-            create_table(cluster.conninfo([cluster.nodes[0]], connect_timeout=2))
-            writer = PgWriter(cluster.client_conninfo, history, spec.workload)
+                system.keep = True
+                lines = system.keep_instructions(Path.home() / ".drillkit")
+                stack.callback(self._print_kept, run_id, lines)
+            self.versions.update(system.versions())
+            self.versions["image_id"] = system.nodes[0].image_id()
+            system.prepare()
+            writer = system.make_workload(history, spec.workload)
             writer.start()
             stack.callback(writer.stop)
             self.progress(
                 f"writing at {spec.workload.rate:g}/s; warming up {spec.workload.warmup_seconds:g}s"
             )
             sleep(spec.workload.warmup_seconds)
-            gate = await_steady_state(cluster, writer, spec.steady_state, history)
+            gate = await_steady_state(system, writer, spec.steady_state, history)
             self.context["steady_state"] = gate.reason
             if not gate.healthy:
                 self.gate_failure = gate.reason
                 self.progress(f"steady state not reached, no fault injected: {gate.reason}")
                 return
-            nemesis = Nemesis(spec.faults, cluster, history, make_fault, progress=self.progress)
+            nemesis = Nemesis(spec.faults, system, history, make_fault, progress=self.progress)
             stack.callback(nemesis.heal_all)
             nemesis.start()
             nemesis.first_effect.wait()
-            steps = [make_step(s, cluster) for s in spec.runbook]
+            steps = [make_step(s, system) for s in spec.runbook]
             if steps:
                 self.progress("running the runbook: " + ", ".join(s.name for s in steps))
             self.runbook = run_runbook(steps, history, redact=run_secrets.redact)
@@ -187,7 +175,7 @@ class _Run:
                 raise RuntimeError(f"writer crashed: {writer.error!r}")
             nemesis.heal_all()
             self.progress("final read of surviving writes")
-            _final_read(cluster, history)
+            _final_read(system, history)
 
 
 def run_drill(

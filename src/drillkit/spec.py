@@ -138,6 +138,10 @@ class DrillSpec(_Strict):
     targets: Targets
 
 
+class _ScenarioFile(_Strict):
+    topology: Topology
+
+
 _ENUM_ERRORS = {"literal_error", "enum"}
 
 
@@ -191,6 +195,8 @@ def _load_yaml(path: Path) -> Any:
         raise DrillFileError(path, "", "no such file") from None
     except OSError as e:
         raise DrillFileError(path, "", f"cannot read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise DrillFileError(path, "", "not UTF-8 text; save the file as UTF-8") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -221,6 +227,13 @@ def _resolve_topology(path: Path, data: dict[str, Any], scenarios_dir: Path) -> 
     unknown = set(scenario) - {"topology", "description"}
     if unknown:
         raise DrillFileError(scenario_path, sorted(unknown)[0], "unknown field")
+    try:  # errors inside a scenario name the scenario file, not the drill that uses it
+        _ScenarioFile.model_validate({"topology": scenario["topology"]})
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise DrillFileError(
+            scenario_path, _field_path(err["loc"], scenario), _problem(err)
+        ) from None
     return {**data, "topology": scenario["topology"]}
 
 

@@ -45,13 +45,17 @@ def test_bad_drill_file_exits_2_and_starts_nothing(tmp_path: Path, docker_client
         "name: broken-drill\ntopology: {kind: postgres}\n"
         "faults: [{kind: nuke, target: primary}]\ntargets: {rto_seconds: 5}\n"
     )
-    before = {c.id for c in docker_client.containers.list(all=True)}
+    mine = {"label": ["drillkit.drill=broken-drill"]}
+    docker_events_since = int(time.time())
     proc = drillkit_cli("run", str(drill), "--report-dir", str(tmp_path / "reports"))
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert f"{drill}: faults[0].kind: 'nuke' is not a fault" in " ".join(stderr.split())
-    after = {c.id for c in docker_client.containers.list(all=True)}
-    assert after == before
+    # Nothing was created for this drill: no container, and no 'create' event carrying its label.
+    assert docker_client.containers.list(all=True, filters=mine) == []
+    events = docker_client.events(since=docker_events_since, until=int(time.time()) + 1,
+                                  filters={"event": "create", **mine}, decode=True)
+    assert list(events) == []
     assert not (tmp_path / "reports").exists()
 
 

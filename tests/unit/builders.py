@@ -55,7 +55,9 @@ class Script:
         error: str | None = None,
         **extra: Any,
     ) -> Script:
-        self._events.append(_Event(ms(at), len(self._events), process, type, f, value, error, extra))
+        self._events.append(
+            _Event(ms(at), len(self._events), process, type, f, value, error, extra)
+        )
         return self
 
     def write(
@@ -82,7 +84,7 @@ class Script:
         outcome: OpType = OK,
         latency: float = 10,
     ) -> Script:
-        """Evenly spaced writes: id n is invoked at ``start + k * every`` and done ``latency`` later."""
+        """Evenly spaced writes: the k-th at ``start + k * every``, done ``latency`` later."""
         for k, wid in enumerate(ids):
             self.write(wid, start + k * every, start + k * every + latency, outcome)
         return self
@@ -123,3 +125,24 @@ class Script:
 
     def ops(self) -> list[Op]:
         return self.history().ops()
+
+
+SURVIVORS = [1, 2, 3, 4, 5, *range(7, 13)]
+
+
+def failover() -> Script:
+    """A failover drill without its final read (add one with ``.final_read(...)``).
+
+    Writes 1-5 are acked at 10..410 ms; the primary is killed at 450 and seen dead at 500;
+    write 6 (invoked 460) gets no answer; a replica is promoted (600-900); writes 7-12 are acked
+    at 1010..1510, so with a 0.3 s stable window service is restored at 1010 (RTO 0.51 s).
+    ``SURVIVORS`` is what a final read finds if nothing acknowledged was lost.
+    """
+    return (
+        Script()
+        .writes([1, 2, 3, 4, 5], start=0)
+        .fault(requested=450, effective=500)
+        .write(6, invoked=460, done=960, outcome=INFO)
+        .step("promote", start=600, end=900, value={"promoted": "pg1"})
+        .writes(range(7, 13), start=1000)
+    )

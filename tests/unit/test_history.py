@@ -32,8 +32,15 @@ def test_ops_are_indexed_and_timed_by_the_clock() -> None:
 def test_explicit_time_and_extra_are_kept() -> None:
     history = History(clock=counting_clock())
 
-    op = history.append("fault", OK, "kill", {"node": "pg0"}, time_ns=ms(1250),
-                        requested_ns=ms(1000), effective_ns=ms(1250))
+    op = history.append(
+        "fault",
+        OK,
+        "kill",
+        {"node": "pg0"},
+        time_ns=ms(1250),
+        requested_ns=ms(1000),
+        effective_ns=ms(1250),
+    )
 
     assert op.time_ns == ms(1250)
     assert op.extra == {"requested_ns": ms(1000), "effective_ns": ms(1250)}
@@ -81,8 +88,15 @@ def test_op_json_round_trip() -> None:
     ops = [
         Op(0, "writer-0", INVOKE, "write", 1, ms(1)),
         Op(1, "writer-0", INFO, "write", 1, ms(501), error="deadline of 0.5s passed"),
-        Op(2, "fault", OK, "kill", {"nodes": ["pg0"]}, ms(600),
-           extra={"requested_ns": ms(550), "effective_ns": ms(600)}),
+        Op(
+            2,
+            "fault",
+            OK,
+            "kill",
+            {"nodes": ["pg0"]},
+            ms(600),
+            extra={"requested_ns": ms(550), "effective_ns": ms(600)},
+        ),
         Op(3, "final-read", OK, "read", [[1, 1]], ms(900), extra={"count": 1}),
     ]
 

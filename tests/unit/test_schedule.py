@@ -16,11 +16,13 @@ def test_plan_single_fault_without_duration_has_no_heal_event() -> None:
 
 
 def test_plan_overlapping_faults_sorted_with_heals_first_at_equal_times() -> None:
-    events = plan([
-        PauseFault(kind="pause", at=0.0, duration=3.0),
-        KillFault(kind="kill", at=3.0),
-        PauseFault(kind="pause", target="replica", at=1.0, duration=5.0),
-    ])
+    events = plan(
+        [
+            PauseFault(kind="pause", at=0.0, duration=3.0),
+            KillFault(kind="kill", at=3.0),
+            PauseFault(kind="pause", target="replica", at=1.0, duration=5.0),
+        ]
+    )
     assert [(e.at, e.action, e.entry) for e in events] == [
         (0.0, "inject", 0),
         (1.0, "inject", 2),
@@ -31,19 +33,23 @@ def test_plan_overlapping_faults_sorted_with_heals_first_at_equal_times() -> Non
 
 
 def test_plan_repeat_expands_into_separate_instances() -> None:
-    events = plan([PauseFault(kind="pause", at=1.0, duration=0.5,
-                              repeat=Repeat(every=2.0, times=3))])
+    events = plan(
+        [PauseFault(kind="pause", at=1.0, duration=0.5, repeat=Repeat(every=2.0, times=3))]
+    )
     assert [(e.at, e.action, e.slot) for e in events] == [
-        (1.0, "inject", 0), (1.5, "heal", 0),
-        (3.0, "inject", 1), (3.5, "heal", 1),
-        (5.0, "inject", 2), (5.5, "heal", 2),
+        (1.0, "inject", 0),
+        (1.5, "heal", 0),
+        (3.0, "inject", 1),
+        (3.5, "heal", 1),
+        (5.0, "inject", 2),
+        (5.5, "heal", 2),
     ]
 
 
 def test_repeat_needs_a_duration_shorter_than_its_interval() -> None:
     with pytest.raises(ValueError, match="needs a duration"):
         PauseFault(kind="pause", repeat=Repeat(every=2.0, times=3))
-    with pytest.raises(ValueError, match="shorter than repeat.every"):
+    with pytest.raises(ValueError, match=r"shorter than repeat\.every"):
         PauseFault(kind="pause", duration=2.0, repeat=Repeat(every=2.0, times=3))
 
 
@@ -79,8 +85,13 @@ class FakeClock:
 
 def _run(specs: list[Any], log: list[str], **kw: Any) -> Nemesis:
     clock = FakeClock()
-    nemesis = Nemesis(specs, topology=None, history=History(),  # type: ignore[arg-type]
-                      make_fault=lambda s: FakeFault(s, log, **kw), clock=clock)
+    nemesis = Nemesis(
+        specs,
+        topology=None,
+        history=History(),  # type: ignore[arg-type]
+        make_fault=lambda s: FakeFault(s, log, **kw),
+        clock=clock,
+    )
 
     def fake_wait(timeout: float | None = None) -> bool:
         clock.now += timeout or 0.0
@@ -94,10 +105,13 @@ def _run(specs: list[Any], log: list[str], **kw: Any) -> Nemesis:
 
 def test_nemesis_runs_the_plan_in_order_and_heal_all_heals_what_is_left() -> None:
     log: list[str] = []
-    nemesis = _run([
-        PauseFault(kind="pause", target="replica", at=0.0, duration=1.0),
-        KillFault(kind="kill", at=2.0),
-    ], log)
+    nemesis = _run(
+        [
+            PauseFault(kind="pause", target="replica", at=0.0, duration=1.0),
+            KillFault(kind="kill", at=2.0),
+        ],
+        log,
+    )
     assert log == ["inject pause replica", "heal pause replica", "inject kill primary"]
     nemesis.heal_all()
     assert log[-1] == "heal kill primary"
@@ -113,8 +127,12 @@ def test_a_failed_injection_is_reported_and_does_not_stop_the_schedule() -> None
 
 
 def test_heal_all_before_anything_ran_is_safe() -> None:
-    nemesis = Nemesis([KillFault(kind="kill", at=100.0)], topology=None,  # type: ignore[arg-type]
-                      history=History(), make_fault=lambda s: FakeFault(s, []))
+    nemesis = Nemesis(
+        [KillFault(kind="kill", at=100.0)],
+        topology=None,  # type: ignore[arg-type]
+        history=History(),
+        make_fault=lambda s: FakeFault(s, []),
+    )
     nemesis.heal_all()
     assert nemesis.active == {}
 
@@ -128,8 +146,12 @@ def test_failing_heal_is_recorded_and_others_still_heal() -> None:
             raise RuntimeError("stuck")
 
     faults = iter([BadHeal(KillFault(kind="kill"), log), FakeFault(PauseFault(kind="pause"), log)])
-    nemesis = Nemesis([KillFault(kind="kill"), PauseFault(kind="pause")], None,  # type: ignore[arg-type]
-                      history, make_fault=lambda s: next(faults))
+    nemesis = Nemesis(
+        [KillFault(kind="kill"), PauseFault(kind="pause")],
+        None,  # type: ignore[arg-type]
+        history,
+        make_fault=lambda s: next(faults),
+    )
     nemesis.start()
     nemesis.wait(5)
     nemesis.heal_all()

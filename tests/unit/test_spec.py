@@ -169,8 +169,9 @@ def test_stable_window_equal_to_observation_is_allowed(tmp_path: Path) -> None:
 
 
 def test_topology_by_name_comes_from_the_scenarios_dir_beside_drills(tmp_path: Path) -> None:
-    scenario(tmp_path, "pg-triple", {"description": "x", "topology": {"kind": "postgres",
-                                                                       "replicas": 2}})
+    scenario(
+        tmp_path, "pg-triple", {"description": "x", "topology": {"kind": "postgres", "replicas": 2}}
+    )
 
     spec = load_drill(write(tmp_path, drill(topology="pg-triple")))
 
@@ -201,11 +202,6 @@ def test_unknown_field_in_a_scenario_names_the_scenario_file(tmp_path: Path) -> 
     assert str(error(write(tmp_path, drill(topology="pg-odd")))) == f"{bad}: owner: unknown field"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spec.py load_drill(): a scenario's topology is validated after being spliced into the "
-    "drill, so its errors name the drill file instead of scenarios/NAME.yaml",
-)
 def test_an_invalid_scenario_value_names_the_scenario_file(tmp_path: Path) -> None:
     bad = scenario(tmp_path, "pg-none", {"topology": {"kind": "postgres", "replicas": 0}})
 
@@ -238,11 +234,6 @@ def test_missing_file(tmp_path: Path) -> None:
     assert str(error(path)) == f"{path}: no such file"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="spec.py _load_yaml(): UnicodeDecodeError (a ValueError, not OSError) is not caught",
-)
 def test_a_file_that_is_not_utf8_is_a_drill_file_error(tmp_path: Path) -> None:
     path = tmp_path / "drills" / "latin1.yaml"
     path.parent.mkdir()

@@ -111,6 +111,7 @@ class Analysis:
     lost: LostWrites | None = None
     rpo: Rpo | None = None
     rto: Rto | None = None
+    stable_window_s: float = 0.0
 
     @property
     def measured(self) -> Measured:
@@ -119,20 +120,21 @@ class Analysis:
             rto_seconds=self.rto.seconds if self.rto else None,
             lost_writes=self.lost.count if self.lost else None,
             observed_after_fault_s=self.rto.observed_s if self.rto else None,
+            stable_window_s=self.stable_window_s,
         )
 
 
 def analyze(ops: list[Op], targets: Targets, stable_window_s: float) -> Analysis:
     """Judge a history against the targets."""
-    analysis = Analysis(verdict=Verdict.UNKNOWN, checks=[])
+    analysis = Analysis(verdict=Verdict.UNKNOWN, checks=[], stable_window_s=stable_window_s)
     analysis.fault_ns = fault_effective_ns(ops)
     if analysis.fault_ns is None:
         analysis.notes.append("no fault took effect: nothing to measure")
     outcomes = write_outcomes(ops)
-    final = final_read(ops)
-    if final is None:
-        analysis.notes.append("no final read of surviving writes: lost writes and RPO unknown")
     try:
+        final = final_read(ops)
+        if final is None:
+            analysis.notes.append("no final read of surviving writes: lost writes and RPO unknown")
         if final is not None:
             analysis.lost = lost_writes(outcomes, final)
         if analysis.lost is not None and analysis.fault_ns is not None:

@@ -35,7 +35,7 @@ class Rto:
     seconds: float | None  # None: no stable recovery was observed
     restored_ns: int | None
     detection_s: float | None  # first failed or unknown write after the fault
-    observed_s: float  # how long after the fault the history extends
+    observed_s: float  # how long after the fault writes were still being invoked
     phases: list[Phase] = field(default_factory=list)
 
 
@@ -71,7 +71,6 @@ def rto(ops: list[Op], outcomes: WriteOutcomes, fault_ns: int, stable_window_s: 
         if t is not OpType.OK and i in outcomes.invoked_ns
     )
     last_invoke = max(outcomes.invoked_ns.values(), default=fault_ns)
-    last_time = max((op.time_ns for op in ops), default=fault_ns)
     detection = min(
         (
             outcomes.completed_ns.get(i, outcomes.invoked_ns[i])
@@ -106,6 +105,6 @@ def rto(ops: list[Op], outcomes: WriteOutcomes, fault_ns: int, stable_window_s: 
         seconds=None if restored is None else (restored - fault_ns) / NS,
         restored_ns=restored,
         detection_s=None if detection is None else (detection - fault_ns) / NS,
-        observed_s=(last_time - fault_ns) / NS,
+        observed_s=max(0, last_invoke - fault_ns) / NS,
         phases=phases,
     )

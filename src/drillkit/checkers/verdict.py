@@ -45,7 +45,8 @@ class Measured:
     rpo_seconds: float | None
     rto_seconds: float | None
     lost_writes: int | None
-    observed_after_fault_s: float | None = None
+    observed_after_fault_s: float | None = None  # last write invoked, relative to the fault
+    stable_window_s: float = 0.0
 
 
 def _bound(name: str, target: float | None, value: float | None, unit: str) -> Check | None:
@@ -71,8 +72,10 @@ def judge(targets: Targets, measured: Measured) -> list[Check]:
         and rto.verdict is Verdict.UNKNOWN
         and observed is not None
         and targets.rto_seconds is not None
-        and observed > targets.rto_seconds
+        and observed > targets.rto_seconds + measured.stable_window_s
     ):
+        # Writes were watched long enough that a recovery within the target would have been
+        # confirmed as stable; none was, so the target was missed.
         rto = Check(
             "rto_seconds",
             targets.rto_seconds,

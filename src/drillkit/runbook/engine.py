@@ -58,12 +58,13 @@ def run_runbook(
                 history.complete(wait, OpType.OK)
             invocation = history.invoke("runbook", step.name)
             future = pool.submit(step.run)
-            try:
-                result = future.result(timeout=step.timeout_seconds)
-            except concurrent.futures.TimeoutError:
+            done, _ = concurrent.futures.wait([future], timeout=step.timeout_seconds)
+            if not done:
                 error = f"timed out after {step.timeout_seconds:g}s"
                 history.complete(invocation, OpType.FAIL, error=error)
                 return RunbookResult(completed, step.name, error)
+            try:
+                result = future.result()
             except Exception as e:
                 error = redact(f"{type(e).__name__}: {e}".strip())
                 history.complete(invocation, OpType.FAIL, error=error)

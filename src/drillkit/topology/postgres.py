@@ -15,9 +15,13 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from drillkit.errors import InfrastructureError
+from drillkit.history import History
 from drillkit.secrets import Secrets
-from drillkit.spec import PostgresTopology
+from drillkit.spec import PostgresTopology, SteadyState
+from drillkit.spec import Workload as WorkloadSpec
 from drillkit.topology.node import Node, start_node
+from drillkit.workload.base import Workload
+from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
 
 __all__ = ["PG_PORT", "PostgresCluster"]
 
@@ -27,6 +31,9 @@ Progress = Callable[[str], None]
 
 class PostgresCluster:
     """Provision, reach and tear down a primary plus replicas; the harness's only view of them."""
+
+    SECRET_NAMES = ("postgres", "replicator")
+    IMAGE = "postgres"  # which of drillkit's images the nodes run
 
     def __init__(
         self,
@@ -84,7 +91,7 @@ class PostgresCluster:
         names = ["pg0"] + [f"pg{i}" for i in range(1, self.spec.replicas + 1)]
         for name in names:
             role = "primary" if name == "pg0" else "replica"
-            volume = self.client.volumes.create(f"{self._prefix}-{name}-data", labels=self.labels)
+            volume = self._create_volume(name)
             self.progress(f"starting {name} ({role})")
             self.nodes.append(
                 start_node(
@@ -108,6 +115,53 @@ class PostgresCluster:
         self.progress(f"waiting for {self.spec.replicas} replica(s) to stream")
         self._wait_ready()
         self.ready_seconds = time.monotonic() - started
+
+    def _create_volume(self, node: str) -> Any:
+        """The node's data volume: a Docker volume, or a size-limited tmpfs when
+        ``data_volume_size`` is set, so fill-disk reaches 'no space left on device' without
+        filling the host's disk.
+
+        A tmpfs volume lives only while some container mounts it: stopping the node would
+        discard its data, which no real disk does. A keeper container mounts it for the volume's
+        whole life, so a stopped or crashed node finds its data again, as on a disk.
+        """
+        name = f"{self._prefix}-{node}-data"
+        size = self.spec.data_volume_size
+        if size is None:
+            return self.client.volumes.create(name, labels=self.labels)
+        uid, gid = self._image_user_ids()
+        volume = self.client.volumes.create(
+            name,
+            driver="local",
+            driver_opts={
+                "type": "tmpfs",
+                "device": "tmpfs",
+                "o": f"size={size},uid={uid},gid={gid},mode=0700",
+            },
+            labels=self.labels,
+        )
+        self.client.containers.run(
+            self.image,
+            entrypoint=["sleep", "infinity"],
+            name=f"{self._prefix}-{node}-keeper",
+            detach=True,
+            network_mode="none",
+            labels={**self.labels, "drillkit.keeps": name},
+            volumes={volume.name: {"bind": "/keep", "mode": "ro"}},
+        )
+        return volume
+
+    def _image_user_ids(self) -> tuple[int, int]:
+        """The uid and gid the image runs PostgreSQL as: a tmpfs root must belong to them."""
+        out = self.client.containers.run(
+            self.image,
+            entrypoint=["sh", "-c", 'echo "$(id -u) $(id -g)"'],
+            network_mode="none",
+            labels=self.labels,
+            remove=True,
+        )
+        uid, gid = bytes(out).decode().split()
+        return int(uid), int(gid)
 
     def stop(self) -> None:
         """Remove this cluster's containers, network and volumes (idempotent)."""
@@ -225,6 +279,44 @@ class PostgresCluster:
                 raise RuntimeError("no running replica to target")
             return replicas if target == "replicas" else replicas[:1]
         return [self.node(target)]
+
+    # -- what the drill runner needs (topology.base.System) ------------------------------------
+    def prepare(self) -> None:
+        create_table(self.conninfo([self.nodes[0]], connect_timeout=2))
+
+    def make_workload(self, history: History, spec: WorkloadSpec) -> PgWriter:
+        return PgWriter(self.client_conninfo, history, spec)
+
+    def read_ids(self) -> list[int]:
+        return read_ids(
+            self.conninfo(self.running(), target_session_attrs="read-write", connect_timeout=2)
+        )
+
+    def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None:
+        primary = self.current_primary()
+        if primary is None:
+            return "no single primary"
+        try:
+            rows = self.replication_status(primary)
+        except psycopg.Error as e:
+            return f"cannot read pg_stat_replication: {e}".strip()
+        streaming = [r for r in rows if r["state"] == "streaming"]
+        if len(streaming) < self.spec.replicas:
+            return f"{len(streaming)} of {self.spec.replicas} replica(s) streaming"
+        lag = max((int(r["lag_bytes"] or 0) for r in streaming), default=0)
+        if lag > spec.max_replica_lag_bytes:
+            return f"replica lag {lag} bytes > max_replica_lag_bytes {spec.max_replica_lag_bytes}"
+        if workload.ok_count < spec.min_ok_writes:
+            return f"{workload.ok_count} of {spec.min_ok_writes} writes acknowledged"
+        return None
+
+    def keep_instructions(self, credentials_dir: Path) -> list[str]:
+        pgpass = self.write_pgpass(credentials_dir / f"{self.run_id}.pgpass")
+        return [
+            f"{n.name} ({n.status()}): PGPASSFILE={pgpass} psql -h {n.host} "
+            f"-p {n.port(PG_PORT)} -U postgres"
+            for n in self.nodes
+        ]
 
     def write_pgpass(self, path: Path) -> Path:
         """A libpq password file (mode 0600) for a kept topology; never part of the evidence."""
