@@ -55,7 +55,7 @@ def encode_ids(ids: Iterable[int]) -> list[list[int]]:
 
 def decode_ids(ranges: Iterable[Iterable[int]]) -> list[int]:
     out: list[int] = []
-    for first, last in ranges:  # type: ignore[misc]
+    for first, last in ranges:
         out.extend(range(int(first), int(last) + 1))
     return out
 

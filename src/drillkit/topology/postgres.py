@@ -220,7 +220,7 @@ class PostgresCluster:
 
     def query(self, node: Node, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql, params)  # type: ignore[arg-type]
+            cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
             return list(cur.fetchall()) if cur.description else []
 
     def replication_status(self, primary: Node) -> list[dict[str, Any]]:

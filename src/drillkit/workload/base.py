@@ -20,6 +20,8 @@ class Workload(Protocol):
     workload for longer than its deadline.
     """
 
+    error: BaseException | None  # set if the workload itself crashed (not an op failing)
+
     def start(self) -> None: ...
 
     def stop(self) -> None: ...

@@ -33,7 +33,7 @@ INSERT = f"INSERT INTO {TABLE} (id, writer) VALUES (%s, %s)"
 _UNKNOWN_SQLSTATE_PREFIXES = ("08", "57P", "58", "XX")
 
 
-def classify_error(error: Exception, *, sent: bool) -> OpType:
+def classify_error(error: BaseException, *, sent: bool) -> OpType:
     """``fail`` if the write certainly did not happen, else ``info``."""
     if not sent:
         return OpType.FAIL
