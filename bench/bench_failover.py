@@ -397,20 +397,24 @@ def _rto_row(runs: list[DrillRun], reconnect_s: float | None) -> Row:
         details.append(
             f"drill {n}: RTO {_ms(r.rto_s)} ms = floor {_ms(floor)} ({_ms(r.delay_s)} delay + "
             f"{_ms(r.promote_s)} promote + {reconnect * 1000:.1f} reconnect) "
-            f"{excess[-1]:+.0f} ms. After the first failed write: kill confirmed by Docker at "
-            f"+{_ms(r.kill_confirmed_s)} ms (the runbook delay starts then), pg_promote returned at "
-            f"+{_ms(r.promote_end_s)} ms, restoring write acked at +{_ms(r.rto_s)} ms "
-            f"(took {_ms(r.restoring_write_s)} ms)")
+            f"{excess[-1]:+.0f} ms. Counted from the first failed write: Docker confirmed the "
+            f"kill at +{_ms(r.kill_confirmed_s)} ms (the runbook delay starts then), pg_promote "
+            f"returned at +{_ms(r.promote_end_s)} ms, the restoring write was acked at "
+            f"+{_ms(r.rto_s)} ms (it took {_ms(r.restoring_write_s)} ms)")
     if not excess:
         return Row(figure, "n/a", goal, None, "no drill gave an RTO and a promote duration",
                    details)
     med, worst = _median_max(excess)
     source = ("reconnect: median timed multi-host connect" if reconnect_s is not None
               else "reconnect: the restoring write's duration")
+    why = "" if worst <= RTO_EXCESS_GOAL_MS else f"worst {worst:+.0f} ms is over the goal"
+    lags = [r.kill_confirmed_s * 1000 for r in runs if r.kill_confirmed_s is not None]
+    if why and lags:
+        why += (f"; RTO counts from the first failed write, but the runbook's delay starts only "
+                f"when Docker confirms the kill, a median {statistics.median(lags):.0f} ms later, "
+                "which the floor does not include")
     return Row(figure, f"median {med:+.0f} ms, worst {worst:+.0f} ms (n={len(excess)}; {source})",
-               goal, med <= RTO_EXCESS_GOAL_MS,
-               "" if worst <= RTO_EXCESS_GOAL_MS else f"worst {worst:+.0f} ms is over the goal",
-               details)
+               goal, med <= RTO_EXCESS_GOAL_MS, why, details)
 
 
 # -- the table ---------------------------------------------------------------------------------
@@ -432,8 +436,10 @@ def print_table(rows: list[Row]) -> None:
         elif r.why:
             out.print(f"[yellow]note[/yellow] {r.figure}: met on the median, but {r.why}")
     for r in rows:
+        if r.details:
+            out.print(f"{r.figure}:")
         for line in r.details:
-            out.print(f"[dim]{r.figure}[/dim] {line}")
+            out.print(f"  {line}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,13 +13,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drillkit.drill import run_drill
+from drillkit import cli_evidence as ev
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, InfrastructureError
 from drillkit.images import ensure_images
 from drillkit.images.base import BaseSource
-from drillkit.report import print_summary
 from drillkit.resources import connect_engine, sweep
-from drillkit.spec import DrillFileError, DrillSpec, load_drill, resolve_drill_path
+from drillkit.spec import DrillFileError, DrillSpec, load_drill
 
 app = typer.Typer(
     add_completion=False,
@@ -28,6 +27,8 @@ app = typer.Typer(
 )
 images_app = typer.Typer(no_args_is_help=True, help="drillkit's node images.")
 app.add_typer(images_app, name="images")
+app.add_typer(ev.evidence_app, name="evidence")
+app.command("history")(ev.history)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -64,7 +65,9 @@ def _interrupt_once(signum: int, frame: FrameType | None) -> None:
 
 @app.command()
 def run(
-    drill: Annotated[str, typer.Argument(help="drill NAME (drills/NAME.yaml) or PATH to a file")],
+    drill: Annotated[
+        str | None, typer.Argument(help="drill NAME (drills/NAME.yaml) or PATH to a file")
+    ] = None,
     report_dir: Annotated[Path, typer.Option(help="where the evidence folder is written")] = Path(
         "reports"
     ),
@@ -75,17 +78,33 @@ def run(
             help="leave the topology running for inspection (drillkit cleanup removes it)"
         ),
     ] = False,
+    all_drills: ev.AllOpt = False,
+    suite: ev.SuiteOpt = None,
+    junit: ev.JunitOpt = None,
+    metrics_file: ev.MetricsFileOpt = None,
+    pushgateway: ev.PushgatewayOpt = None,
+    log_format: ev.LogFormatOpt = "text",
+    signing_key: ev.SigningKeyOpt = None,
+    lock_wait: ev.LockWaitOpt = 0.0,
 ) -> None:
-    """Run a drill end to end and judge it against its targets."""
-    path = resolve_drill_path(drill, drills_dir)
-    spec = _load(path)
+    """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, _interrupt_once)
-    result = run_drill(
-        spec, drill_file=str(path), report_root=report_dir, progress=_progress(), keep=keep
+    request = ev.RunRequest(
+        drill,
+        drills_dir,
+        report_dir,
+        keep,
+        all_drills,
+        suite,
+        junit,
+        metrics_file,
+        pushgateway,
+        log_format,
+        signing_key,
+        lock_wait,
     )
-    print_summary(result.report, str(result.report_dir), out)
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(ev.run_command(request, out=out, err=err, progress=_progress))
 
 
 @app.command("list")

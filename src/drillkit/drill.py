@@ -26,6 +26,7 @@ from drillkit.faults.schedule import Nemesis
 from drillkit.history import History, OpType
 from drillkit.images import ensure_images
 from drillkit.report.evidence import build_report, write_report
+from drillkit.report.finalize import collect_system_evidence, finalize_evidence
 from drillkit.resources import connect_engine, labels_for, sweep, sweep_dead_runs
 from drillkit.runbook import RunbookResult, make_step, run_runbook
 from drillkit.secrets import Secrets
@@ -132,6 +133,7 @@ class _Run:
                     progress=self.progress,
                 )
             )
+            stack.callback(collect_system_evidence, system, history)  # logs, config, pre-teardown
             self.context["topology_ready_seconds"] = round(system.ready_seconds or 0.0, 3)
             self.context["nodes"] = {n.name: n.role for n in system.nodes}
             if self.keep:
@@ -252,6 +254,7 @@ def run_drill(
         error=error,
     )
     write_report(report_dir, report, redact=run.secrets.redact)
+    finalize_evidence(report_dir, report, ops, secrets_redact=run.secrets.redact)
     return DrillResult(
         run_id, report_dir, analysis.verdict, analysis, report, error, infra, interrupted
     )

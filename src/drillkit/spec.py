@@ -14,6 +14,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drillkit.spec_faults import ROLES, FaultSpec, fault_nodes
+from drillkit.spec_postgres import POSTGRES_STEPS, PostgresOptions, runbook_problems
+from drillkit.spec_redis import (
+    RedisPromoteStep,
+    RedisRestoreStep,
+    RedisTopology,
+    WaitSentinelFailoverStep,
+    topology_problem,
+)
 
 __all__ = [
     "DrillFileError",
@@ -45,12 +53,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PostgresTopology(_Strict):
-    """A PostgreSQL primary with ``replicas`` asynchronous streaming replicas."""
+class PostgresTopology(PostgresOptions):
+    """A PostgreSQL primary with ``replicas`` streaming replicas (options: spec_postgres)."""
 
     kind: Literal["postgres"] = "postgres"
     replicas: int = Field(1, ge=1, le=5, description="number of streaming replicas")
-    replication: Literal["async"] = "async"
     data_volume_size: str | None = Field(
         None,
         pattern=r"^[0-9]+[kmg]$",
@@ -61,7 +68,7 @@ class PostgresTopology(_Strict):
         return [f"pg{i}" for i in range(self.replicas + 1)]
 
 
-Topology = PostgresTopology
+Topology = Annotated[PostgresTopology | RedisTopology, Field(discriminator="kind")]
 
 
 class Workload(_Strict):
@@ -110,7 +117,14 @@ class PromoteStep(_Strict):
     timeout_seconds: float = Field(30.0, gt=0, le=3600)
 
 
-RunbookStep = Annotated[PromoteStep, Field(discriminator="step")]
+RunbookStep = Annotated[
+    PromoteStep
+    | POSTGRES_STEPS
+    | WaitSentinelFailoverStep
+    | RedisPromoteStep
+    | RedisRestoreStep,
+    Field(discriminator="step"),
+]
 
 
 class Targets(_Strict):
@@ -159,7 +173,7 @@ def _field_path(loc: tuple[int | str, ...], data: Any) -> str:
         if skip_tag and isinstance(node, dict) and item in (node.get("kind"), node.get("step")):
             skip_tag = False
             continue
-        skip_tag = False
+        skip_tag = item == "topology"  # its kind tag follows, like a fault's
         parts.append(("." if parts else "") + str(item))
         node = node.get(item) if isinstance(node, dict) else None
     return "".join(parts)
@@ -172,6 +186,8 @@ def _problem(err: Any) -> str:
     if kind == "union_tag_invalid":
         tag = ctx.get("discriminator", "").strip("'")
         noun = "a fault" if tag == "kind" else "a runbook step"
+        if tuple(err["loc"][:1]) == ("topology",):
+            noun = "a topology"
         return (
             f"{ctx.get('tag')!r} is not {noun}; expected one of "
             f"{ctx.get('expected_tags', '').replace(chr(39), '')}"
@@ -260,6 +276,10 @@ def load_drill(path: Path, scenarios_dir: Path | None = None) -> DrillSpec:
 def _check_references(path: Path, spec: DrillSpec) -> None:
     """Cross-field checks: fault targets exist in the topology, fill-disk has a sized volume."""
     nodes = spec.topology.node_names()
+    mentioned = [fault_nodes(fault) for fault in spec.faults]
+    mismatch = topology_problem(spec.topology, spec.faults, spec.runbook, mentioned)
+    if mismatch is not None:
+        raise DrillFileError(path, *mismatch)
     for i, fault in enumerate(spec.faults):
         for name in fault_nodes(fault):
             if name not in ROLES and name not in nodes:
@@ -269,13 +289,16 @@ def _check_references(path: Path, spec: DrillSpec) -> None:
                     f"{name!r} is not a node of this topology; expected one of "
                     f"{', '.join(nodes)} or a role ({', '.join(ROLES)})",
                 )
-        if fault.kind == "fill-disk" and spec.topology.data_volume_size is None:
+        sized = getattr(spec.topology, "data_volume_size", None)
+        if fault.kind == "fill-disk" and sized is None:
             raise DrillFileError(
                 path,
                 f"faults[{i}].kind",
                 "fill-disk needs a size-limited data volume: set topology.data_volume_size "
                 "(e.g. 256m)",
             )
+    for field, problem in runbook_problems(spec.runbook, nodes):
+        raise DrillFileError(path, field, problem)
 
 
 def resolve_drill_path(name_or_path: str, drills_dir: Path) -> Path:

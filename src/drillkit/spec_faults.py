@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 # Targets are resolved when the fault is injected: roles follow failovers.
-ROLES = ("primary", "replica", "replicas", "random", "all")
+ROLES = ("primary", "replica", "replicas", "random", "all", "sentinel", "sentinels")
 _NODE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 
@@ -250,6 +250,21 @@ class FillDiskFault(_Targeted):
     kind: Literal["fill-disk"]
 
 
+# -- Redis data loss --------------------------------------------------------------------------
+class FlushallFault(_Targeted):
+    """Operator error: FLUSHALL on the Redis master; replication copies it to every replica.
+    Heal: nothing (restoring is the runbook's)."""
+
+    kind: Literal["flushall"]
+
+
+class DeleteRedisFilesFault(_Targeted):
+    """SIGKILL a Redis node, delete its RDB and/or AOF files, start it again on what is left."""
+
+    kind: Literal["delete-redis-files"]
+    files: Literal["rdb", "aof", "all"] = Field("all", description="dump.rdb, the AOF, or both")
+
+
 FaultSpec = Annotated[
     KillFault
     | StopFault
@@ -270,7 +285,9 @@ FaultSpec = Annotated[
     | WipeDataFault
     | DeleteWalFault
     | CorruptFault
-    | FillDiskFault,
+    | FillDiskFault
+    | FlushallFault
+    | DeleteRedisFilesFault,
     Field(discriminator="kind"),
 ]
 
@@ -297,6 +314,8 @@ FAULT_SPECS: dict[str, type[_Fault]] = {
         DeleteWalFault,
         CorruptFault,
         FillDiskFault,
+        FlushallFault,
+        DeleteRedisFilesFault,
     )
 }
 

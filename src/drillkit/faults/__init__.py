@@ -6,6 +6,18 @@ from collections.abc import Callable
 from typing import Any
 
 from drillkit.faults.base import Fault, FaultTopology, record
+from drillkit.faults.data import DeleteRange, DropTable, Truncate
+from drillkit.faults.disk import Corrupt, DeleteWal, FillDisk, WipeData
+from drillkit.faults.network import (
+    Bandwidth,
+    CutClient,
+    CutLink,
+    Isolate,
+    OneWayPartition,
+    PacketLoss,
+    Partition,
+    ReplicationLag,
+)
 from drillkit.faults.process import CrashRestart, Kill, Pause, Restart, Stop
 
 __all__ = ["FAULTS", "Fault", "FaultTopology", "make_fault", "record"]
@@ -16,6 +28,21 @@ FAULTS: dict[str, Callable[[Any], Fault]] = {
     "restart": Restart,
     "pause": Pause,
     "crash-restart": CrashRestart,
+    "isolate": Isolate,
+    "partition": Partition,
+    "partition-one-way": OneWayPartition,
+    "cut-link": CutLink,
+    "cut-client": CutClient,
+    "packet-loss": PacketLoss,
+    "bandwidth": Bandwidth,
+    "replication-lag": ReplicationLag,
+    "drop-table": DropTable,
+    "truncate": Truncate,
+    "delete-range": DeleteRange,
+    "wipe-data": WipeData,
+    "delete-wal": DeleteWal,
+    "corrupt": Corrupt,
+    "fill-disk": FillDisk,
 }
 
 

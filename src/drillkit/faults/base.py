@@ -16,6 +16,7 @@ class FaultTopology(Protocol):
 
     client: Any
     nodes: list[Node]
+    labels: dict[str, str]  # every helper container a fault starts carries the run's labels
 
     @property
     def network_name(self) -> str: ...

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from drillkit.runbook.custom import Shell
 from drillkit.runbook.engine import RunbookResult, Step, run_runbook
 from drillkit.runbook.postgres_steps import Promote
 
 __all__ = ["STEPS", "RunbookResult", "Step", "make_step", "run_runbook"]
 
-STEPS: dict[str, Callable[[Any, Any], Step]] = {"promote": Promote}
+STEPS: dict[str, Callable[[Any, Any], Step]] = {
+    "promote": Promote,
+    "shell": Shell,
+}
 
 
 def make_step(spec: Any, topology: Any) -> Step:

@@ -1,7 +1,9 @@
 """Run restore steps in order, each timed, recorded and bounded by its own timeout.
 
 A step that fails or times out ends the runbook; the drill is then judged on what was recovered
-and the history says which step failed.
+and the history says which step failed. A step that declares ``retries`` is attempted again
+(tenacity) within its own timeout; a step that reads the history (e.g. to restore to just before
+the fault) is handed it before it runs.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from tenacity import Retrying, stop_after_attempt, stop_after_delay, wait_fixed
+
 from drillkit.history import History, OpType
 
-__all__ = ["RunbookResult", "Step", "run_runbook"]
+__all__ = ["ReadsHistory", "Retries", "RunbookResult", "Step", "run_runbook"]
 
 
 @runtime_checkable
@@ -26,6 +30,49 @@ class Step(Protocol):
     timeout_seconds: float
 
     def run(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Retries(Protocol):
+    """A step that may be attempted ``retries`` more times, ``retry_wait_seconds`` apart."""
+
+    retries: int
+    retry_wait_seconds: float
+
+
+@runtime_checkable
+class ReadsHistory(Protocol):
+    """A step that needs what happened so far (e.g. when the fault was requested)."""
+
+    def observe(self, history: History) -> None: ...
+
+
+class _Attempts:
+    """Runs a step with its retries; counts attempts and keeps the errors of failed ones."""
+
+    def __init__(self, step: Step, sleep: Callable[[float], None]) -> None:
+        self.step = step
+        self.sleep = sleep
+        self.count = 0
+        self.errors: list[str] = []
+
+    def __call__(self) -> dict[str, Any]:
+        retries = self.step.retries if isinstance(self.step, Retries) else 0
+        retrying = Retrying(
+            stop=stop_after_attempt(retries + 1) | stop_after_delay(self.step.timeout_seconds),
+            wait=wait_fixed(self.step.retry_wait_seconds if retries else 0),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        return retrying(self._once)
+
+    def _once(self) -> dict[str, Any]:
+        self.count += 1
+        try:
+            return self.step.run()
+        except Exception as e:
+            self.errors.append(f"{type(e).__name__}: {e}".strip())
+            raise
 
 
 @dataclass(frozen=True)
@@ -56,21 +103,32 @@ def run_runbook(
                 )
                 sleep(step.delay_seconds)
                 history.complete(wait, OpType.OK)
+            if isinstance(step, ReadsHistory):
+                step.observe(history)
             invocation = history.invoke("runbook", step.name)
-            future = pool.submit(step.run)
+            attempts = _Attempts(step, sleep)
+            future = pool.submit(attempts)
             done, _ = concurrent.futures.wait([future], timeout=step.timeout_seconds)
+            extra = _attempts_extra(attempts, redact)
             if not done:
                 error = f"timed out after {step.timeout_seconds:g}s"
-                history.complete(invocation, OpType.FAIL, error=error)
+                history.complete(invocation, OpType.FAIL, error=error, **extra)
                 return RunbookResult(completed, step.name, error)
             try:
                 result = future.result()
             except Exception as e:
                 error = redact(f"{type(e).__name__}: {e}".strip())
-                history.complete(invocation, OpType.FAIL, error=error)
+                history.complete(invocation, OpType.FAIL, error=error, **extra)
                 return RunbookResult(completed, step.name, error)
-            history.complete(invocation, OpType.OK, value=result)
+            history.complete(invocation, OpType.OK, value=result, **extra)
             completed.append(step.name)
         return RunbookResult(completed)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _attempts_extra(attempts: _Attempts, redact: Callable[[str], str]) -> dict[str, Any]:
+    """How many attempts a retried step took and why the earlier ones failed (redacted)."""
+    if attempts.count <= 1:
+        return {}
+    return {"attempts": attempts.count, "attempt_errors": [redact(e) for e in attempts.errors]}

@@ -8,6 +8,7 @@ import psycopg
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from drillkit.spec import PromoteStep
+from drillkit.topology.node import Node
 from drillkit.topology.postgres import PostgresCluster
 
 __all__ = ["Promote"]
@@ -62,4 +63,24 @@ class Promote:
                 raise RuntimeError(f"pg_promote() on {best} did not finish in time")
             return {"node": best, "received_wal_bytes": candidates}
 
-        return promote()
+        result = promote()
+        if self.cluster.spec.replication == "sync":
+            result.update(self._resync(self.cluster.node(result["node"])))
+        return result
+
+    def _resync(self, primary: Node) -> dict[str, Any]:
+        """Name the standbys that stream from the new primary as its synchronous quorum.
+
+        A promoted replica has no synchronous standbys configured; if it named standbys that do
+        not follow it, every commit would wait forever. With none following it, synchronous
+        replication is suspended until a standby rejoins (the rejoin step restores it).
+        """
+        standbys = self.cluster.streaming_standbys(primary)
+        names = self.cluster.configure_sync(primary, standbys)
+        out: dict[str, Any] = {"synchronous_standby_names": names}
+        if not standbys:
+            out["note"] = (
+                f"no standby streams from {primary.name}: synchronous replication suspended "
+                "until one rejoins"
+            )
+        return out

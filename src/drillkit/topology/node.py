@@ -84,6 +84,7 @@ def start_node(
     environment: dict[str, str],
     volumes: dict[str, dict[str, str]] | None = None,
     container_name: str | None = None,
+    command: list[str] | None = None,
 ) -> Node:
     """Create and start a container; publish each port on a fixed 127.0.0.1 port."""
     last_error: Exception | None = None
@@ -100,6 +101,7 @@ def start_node(
                 environment=environment,
                 ports={f"{p}/tcp": (LOOPBACK, hp) for p, hp in ports.items()},
                 volumes=volumes or {},
+                command=command,
             )
         except docker.errors.APIError as e:
             if "port is already allocated" in str(e) or "address already in use" in str(e):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,10 +24,39 @@ from drillkit.topology.node import Node, start_node
 from drillkit.workload.base import Workload
 from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
 
-__all__ = ["PG_PORT", "PostgresCluster"]
+__all__ = ["PG_PORT", "SYNC_STATES", "PostgresCluster", "sync_standby_names"]
 
 PG_PORT = 5432
+# Settings recorded in the evidence: together they decide what an acknowledged commit survives.
+DATA_LOSS_SETTINGS = (
+    "server_version",
+    "synchronous_commit",
+    "synchronous_standby_names",
+    "fsync",
+    "full_page_writes",
+    "wal_level",
+    "wal_log_hints",
+    "data_checksums",
+    "archive_mode",
+    "archive_timeout",
+    "max_wal_senders",
+    "wal_keep_size",
+    "hot_standby",
+)
 Progress = Callable[[str], None]
+SYNC_STATES = ("sync", "quorum")  # pg_stat_replication.sync_state of a standby commits wait for
+_NODE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+def sync_standby_names(standbys: list[str], num_sync: int) -> str:
+    """``ANY n ("a", "b")``: any ``n`` of the named standbys confirm a commit; '' for none."""
+    for name in standbys:
+        if not _NODE_NAME.match(name):
+            raise ValueError(f"{name!r} cannot be named in synchronous_standby_names")
+    if not standbys:
+        return ""
+    quoted = ", ".join(f'"{n}"' for n in standbys)
+    return f"ANY {min(num_sync, len(standbys))} ({quoted})"
 
 
 class PostgresCluster:
@@ -87,6 +117,7 @@ class PostgresCluster:
         env = {
             "DK_SUPERUSER_PASSWORD": self.secrets["postgres"],
             "DK_REPLICATION_PASSWORD": self.secrets["replicator"],
+            "DK_EXTRA_CONF": "\n".join(self._extra_conf()),
         }
         names = ["pg0"] + [f"pg{i}" for i in range(1, self.spec.replicas + 1)]
         for name in names:
@@ -114,7 +145,15 @@ class PostgresCluster:
             )
         self.progress(f"waiting for {self.spec.replicas} replica(s) to stream")
         self._wait_ready()
+        if self.spec.replication == "sync":
+            names = self.configure_sync(self.nodes[0])
+            self.progress(f"synchronous_standby_names = '{names}'")
+            self._wait_ready(synchronous=True)
         self.ready_seconds = time.monotonic() - started
+
+    def _extra_conf(self) -> list[str]:
+        """postgresql.conf lines every node shares (a replica copies the primary's file)."""
+        return [f"synchronous_commit = '{self.spec.synchronous_commit}'"]
 
     def _create_volume(self, node: str) -> Any:
         """The node's data volume: a Docker volume, or a size-limited tmpfs when
@@ -170,7 +209,8 @@ class PostgresCluster:
         sweep(self.client, self.run_id)
         self.nodes = [n for n in self.nodes if n.status() != "removed"]
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, *, synchronous: bool = False) -> None:
+        """Until every replica streams (``synchronous``: and is a synchronous candidate)."""
         deadline = time.monotonic() + self.ready_timeout
         primary = self.nodes[0]
         last_error = "not tried"
@@ -181,7 +221,9 @@ class PostgresCluster:
                         f"{node.name} exited while starting; last log lines:\n{node.logs(tail=20)}"
                     )
             try:
-                rows = self.replication_status(primary)
+                rows = self._streaming_replicas(primary)
+                if synchronous:
+                    rows = [r for r in rows if r["sync_state"] in SYNC_STATES]
                 if sum(1 for r in rows if r["state"] == "streaming") >= self.spec.replicas:
                     return
                 last_error = f"{len(rows)} of {self.spec.replicas} replica(s) streaming"
@@ -223,6 +265,15 @@ class PostgresCluster:
             cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
             return list(cur.fetchall()) if cur.description else []
 
+    def _streaming_replicas(self, primary: Node) -> list[dict[str, Any]]:
+        """Replicas streaming under their own name (a base backup's WAL stream does not count)."""
+        names = {n.name for n in self.nodes if n is not primary}
+        return [
+            r
+            for r in self.replication_status(primary)
+            if r["state"] == "streaming" and r["application_name"] in names
+        ]
+
     def replication_status(self, primary: Node) -> list[dict[str, Any]]:
         return self.query(
             primary,
@@ -230,6 +281,29 @@ class PostgresCluster:
             " pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes"
             " FROM pg_stat_replication",
         )
+
+    def configure_sync(self, primary: Node, standbys: list[str] | None = None) -> str:
+        """Name ``standbys`` (default: every other node) as ``primary``'s synchronous quorum.
+
+        ``ALTER SYSTEM`` on the primary only: a replica cloned earlier does not inherit the
+        setting, so a promoted replica starts without synchronous standbys until told.
+        An empty list clears the setting (commits then wait for no standby).
+        """
+        if standbys is None:
+            standbys = [n.name for n in self.nodes if n.name != primary.name]
+        names = sync_standby_names(standbys, self.spec.sync_standbys)
+        with self.connect(primary) as conn:
+            conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{names}'")
+            conn.execute("SELECT pg_reload_conf()")
+        return names
+
+    def streaming_standbys(self, primary: Node) -> list[str]:
+        """application_name (= cluster_name = node name) of each standby streaming now."""
+        return [
+            r["application_name"]
+            for r in self.replication_status(primary)
+            if r["state"] == "streaming"
+        ]
 
     def running(self) -> list[Node]:
         return [n for n in self.nodes if n.is_running()]
@@ -297,12 +371,18 @@ class PostgresCluster:
         if primary is None:
             return "no single primary"
         try:
-            rows = self.replication_status(primary)
+            streaming = self._streaming_replicas(primary)
         except psycopg.Error as e:
             return f"cannot read pg_stat_replication: {e}".strip()
-        streaming = [r for r in rows if r["state"] == "streaming"]
         if len(streaming) < self.spec.replicas:
             return f"{len(streaming)} of {self.spec.replicas} replica(s) streaming"
+        if self.spec.replication == "sync":
+            sync = [r for r in streaming if r["sync_state"] in SYNC_STATES]
+            if len(sync) < self.spec.sync_standbys:
+                return (
+                    f"{len(sync)} synchronous standby(s) of {self.spec.sync_standbys} needed "
+                    f"(sync_state: {', '.join(str(r['sync_state']) for r in streaming)})"
+                )
         lag = max((int(r["lag_bytes"] or 0) for r in streaming), default=0)
         if lag > spec.max_replica_lag_bytes:
             return f"replica lag {lag} bytes > max_replica_lag_bytes {spec.max_replica_lag_bytes}"
@@ -318,6 +398,43 @@ class PostgresCluster:
             for n in self.nodes
         ]
 
+    # -- what custom runbook steps see (runbook.custom.ShellTopology) ---------------------------
+    def _address(self, node: Node, *, inside: bool) -> tuple[str, int]:
+        if inside:
+            return self._container_name(node.name), PG_PORT
+        return node.host, node.port(PG_PORT)
+
+    def shell_environment(self, *, inside: bool) -> dict[str, str]:
+        """Node names, addresses (from the host, or inside the run's network), the current
+        primary and libpq defaults. No password: that is in the file PGPASSFILE names."""
+        env = {
+            "DK_RUN_ID": self.run_id,
+            "DK_NETWORK": self.network_name,
+            "DK_NODES": " ".join(n.name for n in self.nodes),
+            "PGUSER": "postgres",
+            "PGDATABASE": "postgres",
+        }
+        for n in self.nodes:
+            key = "DK_" + n.name.upper().replace("-", "_")
+            host, port = self._address(n, inside=inside)
+            env[f"{key}_HOST"], env[f"{key}_PORT"] = host, str(port)
+            env[f"{key}_CONTAINER"] = self._container_name(n.name)
+        primary = self.current_primary()
+        env["DK_PRIMARY"] = primary.name if primary else ""
+        if primary is not None:
+            host, port = self._address(primary, inside=inside)
+            env["DK_PRIMARY_HOST"], env["DK_PRIMARY_PORT"] = host, str(port)
+        return env
+
+    def secret_files(self, *, inside: bool) -> dict[str, str]:
+        """A libpq password file for the superuser and the replication role, on every node."""
+        lines = []
+        for n in self.nodes:
+            host, port = self._address(n, inside=inside)
+            lines.append(f"{host}:{port}:*:postgres:{self.secrets['postgres']}")
+            lines.append(f"{host}:{port}:*:replicator:{self.secrets['replicator']}")
+        return {"pgpass": "\n".join(lines) + "\n"}
+
     def write_pgpass(self, path: Path) -> Path:
         """A libpq password file (mode 0600) for a kept topology; never part of the evidence."""
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -326,6 +443,32 @@ class PostgresCluster:
             for n in self.nodes:
                 fh.write(f"{n.host}:{n.port(PG_PORT)}:*:postgres:{self.secrets['postgres']}\n")
         return path
+
+    def evidence(self, directory: Path) -> dict[str, Any]:
+        """Write each node's container log under ``directory``; return the configuration
+        fingerprint (image ids, server version, the settings that decide data loss) per node.
+        A node that is not running is recorded with its status (settings are the same image's)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        nodes: dict[str, Any] = {}
+        for n in self.nodes:
+            (directory / f"{n.name}.log").write_text(n.logs(), encoding="utf-8")
+            status = n.status()
+            info: dict[str, Any] = {"role": n.role, "status": status, "image": self.image}
+            if status != "removed":
+                info["image_id"] = n.image_id()
+            if status == "running":
+                try:
+                    rows = self.query(
+                        n,
+                        "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                        (list(DATA_LOSS_SETTINGS),),
+                    )
+                    info["settings"] = {r["name"]: r["setting"] for r in rows}
+                    info["in_recovery"] = self.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"]
+                except psycopg.Error as e:
+                    info["settings_error"] = str(e).strip()
+            nodes[n.name] = info
+        return {"kind": "postgres", "replication": self.spec.replication, "nodes": nodes}
 
     def versions(self) -> dict[str, str]:
         """Server version and image ids, for the evidence."""

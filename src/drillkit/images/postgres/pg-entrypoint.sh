@@ -9,8 +9,10 @@ NODE="${DK_NODE_NAME:-$(hostname)}"
 configure_primary() {
   pwfile=$(mktemp)
   printf '%s\n' "$DK_SUPERUSER_PASSWORD" > "$pwfile"
+  # Data checksums: a flipped bit in a data file is reported on read instead of returned as
+  # data (the corrupt fault relies on it), and pg_rewind works without wal_log_hints.
   initdb -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
-    --pwfile="$pwfile" --encoding=UTF8 --no-instructions >/dev/null
+    --pwfile="$pwfile" --encoding=UTF8 --data-checksums --no-instructions >/dev/null
   rm -f "$pwfile"
   cat >> "$PGDATA/postgresql.conf" <<CONF
 listen_addresses = '*'
@@ -23,6 +25,13 @@ password_encryption = 'scram-sha-256'
 max_connections = 200
 shared_buffers = 128MB
 log_line_prefix = '%m [%p] '
+cluster_name = '${NODE}'
+# Replication liveness is explicit and short, so a cut link is noticed in seconds, not a minute;
+# wal_keep_size keeps segments for replicas that take their base backups at the same time.
+wal_sender_timeout = '5s'
+wal_receiver_timeout = '5s'
+wal_retrieve_retry_interval = '500ms'
+wal_keep_size = '256MB'
 ${DK_EXTRA_CONF:-}
 CONF
   cat > "$PGDATA/pg_hba.conf" <<HBA
@@ -44,9 +53,14 @@ configure_replica() {
     sleep 0.1
   done
   slot="${NODE//-/_}"
-  PGPASSWORD="$DK_REPLICATION_PASSWORD" pg_basebackup -h "$DK_PRIMARY_HOST" -p 5432 \
-    -U replicator -D "$PGDATA" -X stream -R -C -S "$slot" --checkpoint=fast --no-password
+  # -R writes this connection string into primary_conninfo, connect_timeout included.
+  PGPASSWORD="$DK_REPLICATION_PASSWORD" pg_basebackup \
+    -d "host=$DK_PRIMARY_HOST port=5432 user=replicator connect_timeout=2" \
+    -D "$PGDATA" -X stream -R -C -S "$slot" --checkpoint=fast --no-password
   chmod 700 "$PGDATA"
+  # The copied postgresql.conf names the primary; the walreceiver reports cluster_name as its
+  # application_name, which synchronous_standby_names refers to. A later line wins.
+  echo "cluster_name = '${NODE}'" >> "$PGDATA/postgresql.conf"
 }
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then

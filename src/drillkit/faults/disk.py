@@ -1,0 +1,432 @@
+"""Storage faults: damage a node's data directory on its Docker volume.
+
+Files are changed by a short-lived helper container that mounts the node's data volume where
+the node mounts it and runs as the node's own user: it needs no privileges, no shell in the
+node, and works while the node is stopped. Helpers carry the run's labels, so a sweep removes
+one that a crash left behind. PostgreSQL is stopped while its files change (a running server
+would overwrite them from memory) with a *fast* shutdown: ``docker stop`` sends SIGTERM, a smart
+shutdown that waits for every client to leave, and the workload never leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import docker.errors
+import requests.exceptions
+
+from drillkit.faults.base import FaultTopology, record
+from drillkit.faults.data import sql_topology
+from drillkit.history import History
+from drillkit.topology.node import Node
+
+__all__ = [
+    "FILL_FILE",
+    "Corrupt",
+    "DeleteWal",
+    "FillDisk",
+    "HelperError",
+    "VolumeTopology",
+    "WipeData",
+    "data_volume",
+    "fast_shutdown",
+    "run_helper",
+    "start_and_watch",
+]
+
+DEFAULT_PGDATA = "/var/lib/postgresql/data"
+FILL_FILE = "drillkit-fill"
+SHUTDOWN_TIMEOUT = 30.0
+START_TIMEOUT = 30.0
+HELPER_TIMEOUT = 60.0
+
+
+class HelperError(RuntimeError):
+    """A helper container failed; the message carries its exit status and stderr."""
+
+
+@runtime_checkable
+class VolumeTopology(FaultTopology, Protocol):
+    """A topology whose nodes keep their data on Docker volumes and which labels what it creates
+    (helpers get the same labels, so a sweep finds them)."""
+
+    labels: dict[str, str]
+
+
+def _volume_topology(topology: FaultTopology, kind: str) -> VolumeTopology:
+    if not isinstance(topology, VolumeTopology):
+        raise TypeError(f"{kind} needs a topology with labelled data volumes")
+    return topology
+
+
+# -- the node's volume -------------------------------------------------------------------------
+def _pgdata(node: Node) -> str:
+    """Where the node keeps its data: its PGDATA, else PostgreSQL's image default."""
+    for entry in node.container.attrs["Config"].get("Env") or []:
+        if entry.startswith("PGDATA="):
+            return str(entry.split("=", 1)[1])
+    return DEFAULT_PGDATA
+
+
+def data_volume(node: Node) -> str:
+    """The name of the Docker volume mounted at the node's data directory."""
+    node.container.reload()
+    pgdata = _pgdata(node)
+    for mount in node.container.attrs.get("Mounts") or []:
+        if mount.get("Destination") == pgdata and mount.get("Type") == "volume":
+            return str(mount["Name"])
+    raise RuntimeError(f"{node.name} keeps {pgdata} on no Docker volume; no helper can reach it")
+
+
+def run_helper(
+    topology: VolumeTopology, node: Node, script: str, *args: str, timeout: float = HELPER_TIMEOUT
+) -> str:
+    """Run ``script`` (sh -eu; ``$1`` is the data directory, then ``args``) in a helper container
+    that mounts ``node``'s data volume; return its stdout, or raise :class:`HelperError`."""
+    pgdata = _pgdata(node)
+    container = topology.client.containers.create(
+        topology.helper_image,
+        entrypoint=["/bin/sh", "-euc", script, "drillkit-helper", pgdata, *args],
+        user=str(node.container.attrs["Config"].get("User") or ""),
+        network_mode="none",
+        labels={**topology.labels, "drillkit.helper": node.name},
+        volumes={data_volume(node): {"bind": pgdata, "mode": "rw"}},
+    )
+    try:
+        container.start()
+        try:
+            status = int(container.wait(timeout=timeout)["StatusCode"])
+        except requests.exceptions.RequestException:
+            raise HelperError(f"helper on {node.name}'s volume ran over {timeout:g}s") from None
+        out = bytes(container.logs(stdout=True, stderr=False)).decode("utf-8", "replace")
+        err = bytes(container.logs(stdout=False, stderr=True)).decode("utf-8", "replace")
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+    if status != 0:
+        raise HelperError(f"helper on {node.name}'s volume exited {status}: {err.strip()[-500:]}")
+    return out.strip()
+
+
+# -- stopping and starting PostgreSQL ----------------------------------------------------------
+def _await_status(node: Node, wanted: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    status = node.status()
+    while status != wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status = node.status()
+    return status
+
+
+def _exit_code(node: Node) -> int:
+    return int(node.container.attrs["State"]["ExitCode"])
+
+
+def fast_shutdown(node: Node, timeout: float = SHUTDOWN_TIMEOUT) -> str:
+    """Stop PostgreSQL cleanly (SIGINT: sessions end, a shutdown checkpoint is written)."""
+    status = node.status()
+    if status in ("exited", "created"):
+        return f"was already stopped (exit status {_exit_code(node)})"
+    if status != "running":
+        raise RuntimeError(f"{node.name} is {status}; its files cannot be changed safely")
+    node.container.kill(signal="SIGINT")
+    if _await_status(node, "exited", timeout) == "exited":
+        return f"fast shutdown (exit status {_exit_code(node)})"
+    node.container.kill()
+    _await_status(node, "exited", 10.0)
+    return f"fast shutdown ran over {timeout:g}s, killed"
+
+
+def _said(lines: list[str]) -> str:
+    """What PostgreSQL said that matters (PANIC, FATAL, ERROR lines), else its last line."""
+    notable = [ln for ln in lines if any(w in ln for w in ("PANIC", "FATAL", "ERROR"))]
+    picked = (notable or lines[-1:])[-3:]
+    return " | ".join(ln.strip()[:240] for ln in picked) or "(no log lines)"
+
+
+def _ready(node: Node) -> bool:
+    try:
+        return int(node.container.exec_run(["pg_isready", "-q"]).exit_code) == 0
+    except docker.errors.APIError:  # it stopped in between
+        return False
+
+
+def start_and_watch(node: Node, timeout: float = START_TIMEOUT) -> str:
+    """Start the node and report what PostgreSQL did: accepted connections, exited, or neither."""
+    seen = len(node.logs().splitlines())
+    started = time.monotonic()
+    node.container.start()
+    while True:
+        elapsed = time.monotonic() - started
+        status = node.status()
+        if status == "exited":
+            said = _said(node.logs().splitlines()[seen:])
+            return (
+                f"started again; PostgreSQL exited with status {_exit_code(node)} "
+                f"after {elapsed:.1f}s: {said}"
+            )
+        if status == "running" and _ready(node):
+            return f"started again; accepting connections after {elapsed:.1f}s"
+        if elapsed > timeout:
+            said = _said(node.logs().splitlines()[seen:])
+            return f"started again; not accepting connections after {timeout:g}s: {said}"
+        time.sleep(0.1)
+
+
+def _offline(node: Node, work: Callable[[], str]) -> str:
+    """Stop the node, change its files, start it again; also start it if the change failed, so a
+    failed injection leaves the node as it was."""
+    stopped = fast_shutdown(node)
+    try:
+        done = work()
+    except BaseException:
+        start_and_watch(node)
+        raise
+    return f"{node.name}: {stopped}; {done}; {start_and_watch(node)}"
+
+
+# -- the faults --------------------------------------------------------------------------------
+class _VolumeFault:
+    """A fault on the data volumes of the nodes its target resolves to at injection time."""
+
+    kind = ""
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.nodes: list[Node] = []
+
+    def _value(self) -> dict[str, Any]:
+        return {"target": self.spec.target, "nodes": [n.name for n in self.nodes]}
+
+    def inject(self, topology: FaultTopology, history: History) -> None:
+        volumes = _volume_topology(topology, self.kind)
+        self.nodes = topology.resolve(self.spec.target)
+        nodes = list(self.nodes)
+        record(
+            history,
+            self.kind,
+            self._value(),
+            lambda: "; ".join(self._inject(volumes, n) for n in nodes),
+        )
+
+    def _inject(self, topology: VolumeTopology, node: Node) -> str:
+        raise NotImplementedError
+
+    def heal(self, topology: FaultTopology, history: History) -> None:
+        if not self.nodes:
+            return
+        volumes = _volume_topology(topology, self.kind)
+        value, nodes = self._value(), self.nodes
+        self.nodes = []
+        record(
+            history,
+            f"heal-{self.kind}",
+            value,
+            lambda: "; ".join(self._heal(volumes, n) for n in nodes),
+        )
+
+    def _heal(self, topology: VolumeTopology, node: Node) -> str:
+        return f"{node.name}: nothing to undo (restoring is the runbook's job)"
+
+
+_WIPE = r"""
+d="$1"
+entries=$(find "$d" -mindepth 1 | wc -l)
+bytes=$(du -sb "$d" | cut -f1)
+find "$d" -mindepth 1 -delete
+left=$(find "$d" -mindepth 1 | wc -l)
+[ "$left" -eq 0 ] || { echo "$left entries survived the delete" >&2; exit 3; }
+echo "$entries|$bytes"
+"""
+
+
+class WipeData(_VolumeFault):
+    """The node's disk is lost: stop it, delete everything in its data directory, leave it down.
+
+    Starting it again would not bring it back as it was: an empty PGDATA makes the entrypoint
+    initdb a new, empty primary or clone a replica afresh, which is a restore decision.
+    """
+
+    kind = "wipe-data"
+
+    def _inject(self, topology: VolumeTopology, node: Node) -> str:
+        stopped = fast_shutdown(node)
+        entries, size = run_helper(topology, node, _WIPE).split("|")
+        return (
+            f"{node.name}: {stopped}; deleted {entries} files and directories ({size} bytes) "
+            f"from {_pgdata(node)} on volume {data_volume(node)}; left stopped"
+        )
+
+
+# The newest segments are those up to the latest checkpoint's REDO segment: names beyond it are
+# recycled segments waiting for reuse, which hold nothing yet. Sorted by segment, then timeline.
+_DELETE_WAL = r"""
+d="$1"; n="$2"
+control=$(pg_controldata "$d")
+state=$(printf '%s\n' "$control" | sed -n 's/^Database cluster state: *//p')
+redo=$(printf '%s\n' "$control" | sed -n "s/^Latest checkpoint's REDO WAL file: *//p")
+[ -n "$redo" ] || { echo "pg_controldata shows no REDO WAL file" >&2; exit 3; }
+cd "$d/pg_wal"
+files=$(ls | grep -E '^[0-9A-F]{24}$' | awk -v r="$redo" 'substr($0, 9) <= substr(r, 9)' \
+  | sort -k1.9,1.24 -k1.1,1.8 | tail -n "$n")
+[ -n "$files" ] || { echo "pg_wal holds no segment up to $redo" >&2; exit 3; }
+rm -- $files
+echo "$state|$redo|$(echo $files)"
+"""
+
+
+class DeleteWal(_VolumeFault):
+    """Delete the newest ``segments`` WAL segment files of a cleanly stopped node, start it again.
+
+    The newest segment holds the checkpoint PostgreSQL must read to start at all.
+    """
+
+    kind = "delete-wal"
+
+    def _value(self) -> dict[str, Any]:
+        return {**super()._value(), "segments": self.spec.segments}
+
+    def _inject(self, topology: VolumeTopology, node: Node) -> str:
+        def delete() -> str:
+            out = run_helper(topology, node, _DELETE_WAL, str(self.spec.segments))
+            state, redo, files = out.split("|")
+            return (
+                f"cluster state '{state}'; deleted {len(files.split())} WAL segment(s) up to the "
+                f"latest checkpoint's REDO segment {redo}: {files}"
+            )
+
+        return _offline(node, delete)
+
+
+_CORRUPT = r"""
+d="$1"; rel="$2"; off="$3"; n="$4"
+f="$d/$rel"
+[ -f "$f" ] || { echo "$rel: no such file in the data directory" >&2; exit 3; }
+size=$(stat -c %s "$f")
+[ $((off + n)) -le "$size" ] || {
+  echo "$rel holds $size bytes: cannot flip $n bytes at offset $off" >&2; exit 3; }
+before=$(od -An -v -tx1 -j "$off" -N "$n" "$f" | tr -d ' \n')
+esc=$(od -An -v -tu1 -j "$off" -N "$n" "$f" \
+  | awk '{ for (i = 1; i <= NF; i++) printf "\\%03o", 255 - $i }')
+printf "$esc" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+after=$(od -An -v -tx1 -j "$off" -N "$n" "$f" | tr -d ' \n')
+echo "$size|$before|$after"
+"""
+
+
+def _check_flipped(before: str, after: str) -> None:
+    old, new = bytes.fromhex(before), bytes.fromhex(after)
+    if len(old) != len(new) or any(a ^ 0xFF != b for a, b in zip(old, new, strict=True)):
+        raise HelperError(f"bytes were not flipped: {before[:64]} -> {after[:64]}")
+
+
+class Corrupt(_VolumeFault):
+    """Flip every bit of ``bytes`` bytes at ``offset`` in a table's first data file.
+
+    CHECKPOINT first so the file holds the table's current pages; then a clean stop, so nothing
+    in memory or in WAL rewrites the damaged page before someone reads it. With data checksums
+    on, PostgreSQL reports the page on read; with them off it may return damaged rows silently.
+    """
+
+    kind = "corrupt"
+
+    def _value(self) -> dict[str, Any]:
+        spec = self.spec
+        return {**super()._value(), "table": spec.table, "offset": spec.offset, "bytes": spec.bytes}
+
+    def _inject(self, topology: VolumeTopology, node: Node) -> str:
+        db = sql_topology(topology, self.kind)
+        with db.connect(node) as conn:
+            row = conn.execute(
+                "SELECT pg_relation_filepath(%s::regclass), current_setting('data_checksums')",
+                (self.spec.table,),
+            ).fetchone()
+            conn.execute("CHECKPOINT")
+        assert row is not None
+        relpath, checksums = str(row[0]), str(row[1])
+        offset, count = self.spec.offset, self.spec.bytes
+
+        def flip() -> str:
+            out = run_helper(topology, node, _CORRUPT, relpath, str(offset), str(count))
+            size, before, after = out.split("|")
+            _check_flipped(before, after)
+            return (
+                f"flipped bytes {offset}..{offset + count - 1} of {relpath} ({size} bytes, "
+                f"table {self.spec.table}, block {offset // 8192}): {before[:32]} -> "
+                f"{after[:32]}; data_checksums={checksums}"
+            )
+
+        return _offline(node, flip)
+
+
+_FILL = r"""
+d="$1"; f="$d/$2"
+if dd if=/dev/zero of="$f" bs=1M 2>/tmp/dd.err; then
+  echo "dd ended without filling the volume" >&2; exit 3
+fi
+grep -q "No space left on device" /tmp/dd.err || { cat /tmp/dd.err >&2; exit 3; }
+echo "$(stat -c %s "$f")|$(df -B1 --output=avail "$d" | tail -n 1 | tr -d ' ')"
+"""
+
+_FREE = r"""
+d="$1"; f="$d/$2"
+size=0
+if [ -e "$f" ]; then size=$(stat -c %s "$f"); fi
+rm -f "$f"
+data=no
+if [ -s "$d/PG_VERSION" ]; then data=yes; fi
+echo "$size|$data|$(df -B1 --output=avail "$d" | tail -n 1 | tr -d ' ')"
+"""
+
+_ENOSPC = "No space left on device"
+
+
+def volume_size(topology: VolumeTopology, volume: str) -> str | None:
+    """The size limit of a tmpfs-backed volume (``size=`` of its mount options), else None."""
+    options = topology.client.volumes.get(volume).attrs.get("Options") or {}
+    for part in str(options.get("o", "")).split(","):
+        if part.startswith("size="):
+            return part.removeprefix("size=")
+    return None
+
+
+class FillDisk(_VolumeFault):
+    """Fill the node's data volume with one file until 'No space left on device'.
+
+    Refused unless the volume is size-limited (``topology.data_volume_size``): on an ordinary
+    volume it would fill the Docker host's disk. Heal deletes exactly that file and, if
+    PostgreSQL went down for want of space, starts the node again.
+    """
+
+    kind = "fill-disk"
+
+    def _inject(self, topology: VolumeTopology, node: Node) -> str:
+        volume = data_volume(node)
+        size = volume_size(topology, volume)
+        if size is None:
+            raise RuntimeError(
+                f"{node.name}'s data volume {volume} has no size limit; filling it would fill "
+                "the Docker host's disk (set topology.data_volume_size)"
+            )
+        written, free = run_helper(topology, node, _FILL, FILL_FILE).split("|")
+        return (
+            f"{node.name}: wrote {written} bytes to {_pgdata(node)}/{FILL_FILE} until "
+            f"'{_ENOSPC}' (volume limit {size}); {free} bytes free"
+        )
+
+    def _heal(self, topology: VolumeTopology, node: Node) -> str:
+        freed, has_data, free = run_helper(topology, node, _FREE, FILL_FILE).split("|")
+        done = f"{node.name}: deleted {FILL_FILE} ({freed} bytes; {free} bytes free now)"
+        status = node.status()
+        if status != "exited":
+            return f"{done}; PostgreSQL is {status}"
+        said = _said(node.logs(tail=50).splitlines())
+        down = f"PostgreSQL had exited with status {_exit_code(node)}: {said}"
+        if _ENOSPC not in node.logs(tail=200):
+            return f"{done}; {down}; not for want of space, so left stopped"
+        if has_data != "yes":
+            return f"{done}; {down}; its data directory is empty, so left stopped"
+        return f"{done}; {down}; {start_and_watch(node)}"

@@ -1,0 +1,449 @@
+"""Network faults: isolate, partition, cut links, drop packets, throttle, hold a replica behind.
+
+Every fault puts its rules in one chain of its own, ``DRILLKIT-<id>``, jumped to from INPUT and
+OUTPUT of each node it touches, installed in one atomic ``iptables-restore --noflush``. Healing
+deletes the jumps, flushes and deletes that chain, and nothing else, so concurrent faults and
+Docker's own rules are left alone. ``bandwidth`` adds a ``tbf`` root qdisc with a handle of its
+own and deletes only a qdisc with that handle.
+
+Addresses: peers are blocked by their IP on the run's network, and nothing outside that
+network's subnet is ever named in a rule. The harness reaches a node through a port Docker
+publishes on 127.0.0.1; inside the node that traffic arrives from the network's gateway address
+(docker-proxy, the userland proxy, connects from it; verified with ``inet_client_addr()`` in
+tests/integration/test_network_faults.py). So blocking peers leaves the client path working, and
+blocking the gateway (``cut-client``) leaves the peers working.
+
+Rules DROP silently, like a real partition: PostgreSQL notices only through its own timeouts
+(``wal_sender_timeout`` and ``wal_receiver_timeout``, 60 s by default), after the rules are in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from drillkit.faults.base import FaultTopology, record
+from drillkit.faults.netns import HelperHost, NetnsError, helper_host, in_parallel, run_in_netns
+from drillkit.history import History
+from drillkit.topology.node import Node
+
+__all__ = [
+    "Bandwidth",
+    "CutClient",
+    "CutLink",
+    "Isolate",
+    "OneWayPartition",
+    "PacketLoss",
+    "Partition",
+    "ReplicationLag",
+]
+
+CHAIN_PREFIX = "DRILLKIT-"
+DEVICE = "eth0"
+_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}  # tc's units are decimal
+
+
+@dataclass(frozen=True)
+class _NodeRules:
+    """The DROP rules one node gets, and the peers left unblocked because they have no address
+    (not running: the address they will get is unknown), so the evidence says so."""
+
+    node: Node
+    rules: list[str]
+    unblocked: list[str] = field(default_factory=list)
+
+    @property
+    def note(self) -> str:
+        return f" (not running, not blocked: {', '.join(self.unblocked)})" if self.unblocked else ""
+
+
+@dataclass(frozen=True)
+class _Change:
+    """What one fault does to one node: a script to install it and one that removes it.
+
+    Both scripts print the evidence (what they found or did); ``remove`` is idempotent.
+    """
+
+    node: Node
+    install: str
+    remove: str
+
+
+# -- addresses ----------------------------------------------------------------------------------
+def _subnet(node: Node, network: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    info = node.network_info(network)
+    return ipaddress.ip_interface(f"{info['IPAddress']}/{info['IPPrefixLen']}").network
+
+
+def _inside(node: Node, network: str, address: str) -> str:
+    """``address`` if it lies in the run's network as ``node`` sees it; refuse anything else."""
+    return _checked(address, _subnet(node, network), network)
+
+
+def _checked(
+    address: str, subnet: ipaddress.IPv4Network | ipaddress.IPv6Network, network: str
+) -> str:
+    if ipaddress.ip_address(address) not in subnet:
+        raise ValueError(f"{address} is outside {network} ({subnet}); drillkit never blocks it")
+    return address
+
+
+def _address(node: Node, network: str) -> str | None:
+    """The node's IP on the run's network, or None while it is not running (it has none)."""
+    address = str(node.network_info(network).get("IPAddress") or "")
+    return address or None
+
+
+def _gateway(node: Node, network: str) -> str:
+    """Where the harness's traffic to ``node`` comes from (see the module docstring)."""
+    return _inside(node, network, str(node.network_info(network)["Gateway"]))
+
+
+# -- scripts ------------------------------------------------------------------------------------
+def _install_chain(chain: str, rules: Sequence[str], note: str = "") -> str:
+    """Chain, rules and jumps in one iptables-restore transaction: all take effect at once."""
+    body = "\n".join(f"-A {chain} {rule}" for rule in rules)
+    return f"""set -euo pipefail
+iptables-restore -w --noflush <<'RULES'
+*filter
+:{chain} - [0:0]
+{body}
+-I INPUT 1 -j {chain}
+-I OUTPUT 1 -j {chain}
+COMMIT
+RULES
+listing=$(iptables -w -S {chain})
+echo "$(grep -c -- '^-A {chain} ' <<<"$listing" || true) rules in {chain}{note}"
+"""
+
+
+def _remove_chain(chain: str) -> str:
+    """Delete the jumps to ``chain`` and the chain itself if present; touch nothing else."""
+    return f"""set -euo pipefail
+listing=$(iptables -w -S)
+jumps=0
+for hook in INPUT OUTPUT; do
+  n=$(grep -cxF -- "-A $hook -j {chain}" <<<"$listing" || true)
+  for _ in $(seq 1 "$n"); do iptables -w -D "$hook" -j {chain}; jumps=$((jumps + 1)); done
+done
+if grep -qxF -- "-N {chain}" <<<"$listing"; then
+  rules=$(grep -c -- '^-A {chain} ' <<<"$listing" || true)
+  iptables -w -F {chain}
+  iptables -w -X {chain}
+  echo "removed {chain} ($rules rules, $jumps jumps)"
+else
+  echo "no {chain} (nothing to remove)"
+fi
+"""
+
+
+def _install_tbf(handle: str, rate: str, burst: int, address: str) -> str:
+    return f"""set -euo pipefail
+addresses=$(ip -o addr show dev {DEVICE})
+grep -qF " {address}/" <<<"$addresses" || {{ echo "{DEVICE} does not hold {address}" >&2; exit 3; }}
+tc qdisc add dev {DEVICE} root handle {handle}: tbf rate {rate} burst {burst} latency 200ms
+shown=$(tc qdisc show dev {DEVICE})
+grep -F "qdisc tbf {handle}: root" <<<"$shown"
+"""
+
+
+def _remove_tbf(handle: str) -> str:
+    return f"""set -euo pipefail
+shown=$(tc qdisc show dev {DEVICE})
+if grep -qF "qdisc tbf {handle}: root" <<<"$shown"; then
+  tc qdisc del dev {DEVICE} root handle {handle}:
+  echo "removed tbf {handle}: from {DEVICE}"
+else
+  echo "no tbf {handle}: on {DEVICE} (nothing to remove)"
+fi
+"""
+
+
+def _burst_bytes(rate: str) -> int:
+    """About 10 ms of traffic at ``rate``, and at least 16 KiB so full-size packets pass."""
+    unit = next(u for u in sorted(_UNITS, key=len, reverse=True) if rate.endswith(u))
+    bytes_per_second = float(rate[: -len(unit)]) * _UNITS[unit] / 8
+    return max(16 * 1024, int(bytes_per_second / 100))
+
+
+# -- the faults ---------------------------------------------------------------------------------
+def _apply(
+    host: HelperHost, changes: Sequence[_Change], script: Callable[[_Change], str]
+) -> list[tuple[_Change, str | Exception]]:
+    """Run one script per change, all in parallel; each change with its output or error."""
+    results = in_parallel(changes, lambda c: run_in_netns(host, c.node, script(c)).strip())
+    return list(zip(changes, results, strict=True))
+
+
+def _evidence(results: Sequence[tuple[_Change, str | Exception]]) -> str:
+    """The evidence of every node, or a NetnsError naming every node that failed."""
+    failures = [str(r) for _, r in results if isinstance(r, Exception)]
+    if failures:
+        raise NetnsError("; ".join(failures))
+    return "; ".join(f"{c.node.name}: {r}" for c, r in results)
+
+
+class _NetworkFault:
+    """A fault that changes the network namespaces of the nodes it resolves to at injection.
+
+    ``heal`` removes the changes of every planned node, even if injection failed half-way (the
+    remove scripts are idempotent); a node whose removal fails stays pending for the next heal.
+    """
+
+    kind = ""
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.id = secrets.token_hex(3)
+        self.changes: list[_Change] = []
+        self.value: dict[str, Any] = {}
+
+    @property
+    def chain(self) -> str:
+        return f"{CHAIN_PREFIX}{self.id}"
+
+    def inject(self, topology: FaultTopology, history: History) -> None:
+        if self.changes:
+            raise RuntimeError(f"{self.kind} {self.id} is already injected; heal it first")
+        host = helper_host(topology)
+        changes = self._plan(topology)
+        self.changes = changes
+        request = self.spec.model_dump(exclude={"kind", "at", "duration", "repeat"})
+        self.value = {**request, "nodes": [c.node.name for c in changes], "id": self.id}
+        record(
+            history,
+            self.kind,
+            self.value,
+            lambda: _evidence(_apply(host, changes, lambda c: c.install)),
+        )
+
+    def heal(self, topology: FaultTopology, history: History) -> None:
+        if not self.changes:
+            return
+        host = helper_host(topology)
+        record(history, f"heal-{self.kind}", self.value, lambda: self._remove(host))
+
+    def _remove(self, host: HelperHost) -> str:
+        results = _apply(host, self.changes, lambda c: c.remove)
+        self.changes = [c for c, r in results if isinstance(r, Exception)]
+        return _evidence(results)
+
+    def _plan(self, topology: FaultTopology) -> list[_Change]:
+        raise NotImplementedError
+
+
+class _DropFault(_NetworkFault):
+    """A fault made of DROP rules in the fault's chain on some nodes."""
+
+    def _plan(self, topology: FaultTopology) -> list[_Change]:
+        return [
+            _Change(r.node, _install_chain(self.chain, r.rules, r.note), _remove_chain(self.chain))
+            for r in self._rules(topology)
+        ]
+
+    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+        raise NotImplementedError
+
+
+def _drop(
+    addresses: Iterable[str], *, inbound: bool = True, outbound: bool = True, match: str = ""
+) -> list[str]:
+    """DROP rules for traffic from (``-s``, seen in INPUT) and to (``-d``, in OUTPUT) addresses.
+
+    One chain serves both hooks: in INPUT only ``-s peer`` can match, in OUTPUT only ``-d peer``.
+    """
+    rules: list[str] = []
+    for address in addresses:
+        rules += [f"-s {address} {match}-j DROP"] if inbound else []
+        rules += [f"-d {address} {match}-j DROP"] if outbound else []
+    return rules
+
+
+def _blocking(
+    node: Node,
+    peers: Iterable[Node],
+    network: str,
+    *,
+    inbound: bool = True,
+    outbound: bool = True,
+    match: str = "",
+) -> _NodeRules:
+    """``node``'s rules dropping traffic with ``peers`` (itself excluded), by their addresses on
+    the run's network, each checked to lie in that network's subnet."""
+    subnet = _subnet(node, network)
+    addresses: list[str] = []
+    unblocked: list[str] = []
+    for peer in peers:
+        if peer.name == node.name:
+            continue
+        address = _address(peer, network)
+        if address is None:
+            unblocked.append(peer.name)
+        else:
+            addresses.append(_checked(address, subnet, network))
+    rules = _drop(addresses, inbound=inbound, outbound=outbound, match=match)
+    return _NodeRules(node, rules, unblocked)
+
+
+def _cut_between(topology: FaultTopology, pairs: Iterable[tuple[Node, Node]]) -> list[_NodeRules]:
+    """Rules on both ends of every pair dropping all traffic between them."""
+    network = topology.network_name
+    peers: dict[str, tuple[Node, list[Node]]] = {}
+    for a, b in pairs:
+        if a.name == b.name:
+            raise ValueError(f"cannot cut {a.name} from itself")
+        peers.setdefault(a.name, (a, []))[1].append(b)
+        peers.setdefault(b.name, (b, []))[1].append(a)
+    return [_blocking(n, ps, network) for n, ps in peers.values()]
+
+
+def _resolve_all(topology: FaultTopology, targets: Iterable[str]) -> list[Node]:
+    nodes: dict[str, Node] = {}
+    for target in targets:
+        nodes.update((n.name, n) for n in topology.resolve(target))
+    return list(nodes.values())
+
+
+def _disjoint(groups: Sequence[Sequence[Node]]) -> None:
+    seen: dict[str, int] = {}
+    for i, group in enumerate(groups):
+        for node in group:
+            if seen.setdefault(node.name, i) != i:
+                raise ValueError(f"{node.name} is in groups {seen[node.name]} and {i} at once")
+
+
+class Isolate(_DropFault):
+    """Drop everything between the target and every other node; the harness still reaches it."""
+
+    kind = "isolate"
+
+    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+        network = topology.network_name
+        return [_blocking(n, topology.nodes, network) for n in topology.resolve(self.spec.target)]
+
+
+class Partition(_DropFault):
+    """Split the nodes into groups (names or roles) that cannot reach each other.
+
+    Nodes named in no group keep reaching everyone.
+    """
+
+    kind = "partition"
+
+    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+        groups = [_resolve_all(topology, group) for group in self.spec.groups]
+        _disjoint(groups)
+        pairs = [
+            (a, b)
+            for i, group in enumerate(groups)
+            for other in groups[i + 1 :]
+            for a in group
+            for b in other
+        ]
+        return _cut_between(topology, pairs)
+
+
+class OneWayPartition(_DropFault):
+    """Packets from ``source`` never reach ``dest``; dest's packets still reach source.
+
+    The rule sits on ``dest`` (INPUT drops what source sends). TCP needs both directions, so
+    connections between them fail either way; datagrams from dest still arrive.
+    """
+
+    kind = "partition-one-way"
+
+    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+        network = topology.network_name
+        sources = topology.resolve(self.spec.source)
+        dests = topology.resolve(self.spec.dest)
+        _disjoint([sources, dests])
+        return [_blocking(dest, sources, network, outbound=False) for dest in dests]
+
+
+class CutLink(_DropFault):
+    """Cut only the link between two nodes (e.g. replication); their other links still work."""
+
+    kind = "cut-link"
+
+    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+        ends = [topology.resolve(name) for name in self.spec.between]
+        _disjoint(ends)
+        return _cut_between(topology, [(a, b) for a in ends[0] for b in ends[1]])
+
+
+class CutClient(_DropFault):
+    """Cut the harness's path to the target (traffic from and to the gateway); peers still work."""
+
+    kind = "cut-client"
+
+    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+        network = topology.network_name
+        return [
+            _NodeRules(n, _drop([_gateway(n, network)])) for n in topology.resolve(self.spec.target)
+        ]
+
+
+class PacketLoss(_DropFault):
+    """Drop ``percent`` of the packets between the target and its peers, in each direction.
+
+    Like isolate, the harness's own path is spared, so 100 % behaves like isolation while the
+    probe still sees the node.
+    """
+
+    kind = "packet-loss"
+
+    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+        network = topology.network_name
+        chance = f"-m statistic --mode random --probability {self.spec.percent / 100:.4f} "
+        return [
+            _blocking(n, topology.nodes, network, match=chance)
+            for n in topology.resolve(self.spec.target)
+        ]
+
+
+class ReplicationLag(_DropFault):
+    """Hold a replica behind: cut the link between the current primary and the target replica.
+
+    The primary is resolved at injection, so the fault follows a failover. Its duration is
+    required by the spec; the schedule heals it and the replica catches up.
+    """
+
+    kind = "replication-lag"
+
+    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+        primary = topology.resolve("primary")[0]
+        replicas = topology.resolve(self.spec.target)
+        if any(r.name == primary.name for r in replicas):
+            raise ValueError(
+                f"replication-lag needs a replica target; {primary.name} is the primary"
+            )
+        return _cut_between(topology, [(primary, r) for r in replicas])
+
+
+class Bandwidth(_NetworkFault):
+    """Limit the target's outgoing bandwidth with a token bucket (tc tbf on eth0).
+
+    The qdisc gets a handle derived from the fault's id; heal deletes only a root qdisc with
+    that handle, and a second bandwidth fault on the same node fails instead of replacing it.
+    """
+
+    kind = "bandwidth"
+
+    @property
+    def handle(self) -> str:
+        return f"{0x1000 + int(self.id[:3], 16):x}"
+
+    def _plan(self, topology: FaultTopology) -> list[_Change]:
+        rate = self.spec.rate
+        burst = _burst_bytes(rate)
+        changes: list[_Change] = []
+        for node in topology.resolve(self.spec.target):
+            address = _address(node, topology.network_name)
+            if address is None:
+                raise ValueError(f"{node.name} is not running; it has no link to throttle")
+            install = _install_tbf(self.handle, rate, burst, address)
+            changes.append(_Change(node, install, _remove_tbf(self.handle)))
+        return changes

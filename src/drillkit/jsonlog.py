@@ -1,0 +1,72 @@
+"""Structured logs (``--log-format json``): one JSON object per line, one line per drill event.
+
+Live progress messages are logged as they happen (``event: "progress"``); when a drill ends its
+timeline (steady state, each fault with requested and effective times, each runbook step with its
+duration, detection, recovery, final read) is logged with the times the history recorded, then
+the verdict with the measurements and the evidence path.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+__all__ = ["JsonLog"]
+
+
+class JsonLog:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.stream = stream
+        self.clock = clock
+        self.context: dict[str, Any] = {}
+
+    def emit(self, event: str, level: str = "info", **fields: Any) -> None:
+        record = {
+            "ts": self.clock().isoformat(timespec="milliseconds"),
+            "level": level,
+            "event": event,
+            **self.context,
+            **{k: v for k, v in fields.items() if v is not None},
+        }
+        stream = self.stream or sys.stderr
+        stream.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
+        stream.flush()
+
+    def progress(self, message: str) -> None:
+        self.emit("progress", message=message)
+
+    def drill_result(self, report: dict[str, Any], report_dir: str, exit_code: int) -> None:
+        ctx = {"drill": report.get("drill"), "run_id": report.get("run_id")}
+        for e in report.get("timeline", []):
+            at = e.get("at") or e.get("finished_at")
+            fields = {k: v for k, v in e.items() if k not in ("event", "at")}
+            self.emit(str(e.get("event")), "info", **ctx, at=at, **fields)
+        for check in report.get("checks", []):
+            level = "info" if check["verdict"] == "pass" else "warning"
+            self.emit("check", level, **ctx, **check)
+        for note in report.get("notes", []):
+            self.emit("note", "warning", **ctx, message=note)
+        if report.get("error"):
+            self.emit("error", "error", **ctx, message=report["error"])
+        for problem in (report.get("evidence") or {}).get("errors", []):
+            self.emit("evidence-error", "error", **ctx, message=problem)
+        verdict = report.get("verdict")
+        self.emit(
+            "verdict",
+            "info" if verdict == "pass" else "error",
+            **ctx,
+            verdict=verdict,
+            exit_code=exit_code,
+            measured=report.get("measured"),
+            targets=report.get("targets"),
+            evidence=report_dir,
+            signed=(report.get("evidence") or {}).get("signed"),
+        )

@@ -1,0 +1,148 @@
+"""Prometheus metrics of drill runs, labelled by drill.
+
+Delivered to a Pushgateway (``push_metrics``: one group per drill, ``job="drillkit"``,
+``drill=<name>``, replaced by each run) or written in the node_exporter textfile-collector
+format (``write_metrics_file``, atomic). A value that was not measured (RTO of a run whose
+service never came back) is left out rather than exported as a number that looks real; the
+``drillkit_target_met`` series carries such a verdict instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
+
+__all__ = ["JOB", "METRICS", "build_registry", "push_metrics", "write_metrics_file"]
+
+JOB = "drillkit"
+
+# name -> (help, extra label names); every metric also has the label "drill"
+METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "drillkit_drill_success": ("1 if the last run passed every target, else 0", ()),
+    "drillkit_drill_verdict": (
+        "1 for the verdict of the last run (pass, fail, unknown)",
+        ("verdict",),
+    ),
+    "drillkit_target_met": (
+        "1 if the last run met the target, 0 if it missed it; absent when unknown",
+        ("target",),
+    ),
+    "drillkit_rto_seconds": ("achieved recovery time of the last run", ()),
+    "drillkit_rpo_seconds": ("achieved recovery point of the last run", ()),
+    "drillkit_lost_writes": ("acknowledged writes lost in the last run", ()),
+    "drillkit_acknowledged_writes": ("writes acknowledged in the last run", ()),
+    "drillkit_indeterminate_writes": ("writes with unknown outcome in the last run", ()),
+    "drillkit_detection_seconds": ("fault to first failed or unanswered write", ()),
+    "drillkit_rto_target_seconds": ("declared RTO target", ()),
+    "drillkit_rpo_target_seconds": ("declared RPO target", ()),
+    "drillkit_lost_writes_target": ("declared maximum of lost writes", ()),
+    "drillkit_run_duration_seconds": ("wall-clock duration of the last run", ()),
+    "drillkit_step_duration_seconds": ("duration of each runbook step in the last run", ("step",)),
+    "drillkit_last_run_timestamp_seconds": ("when the last run finished (Unix time)", ()),
+    "drillkit_last_success_timestamp_seconds": ("when a run last passed (Unix time)", ()),
+}
+
+_MEASURED = {
+    "drillkit_rto_seconds": "rto_seconds",
+    "drillkit_rpo_seconds": "rpo_seconds",
+    "drillkit_lost_writes": "lost_writes",
+    "drillkit_acknowledged_writes": "acknowledged_writes",
+    "drillkit_indeterminate_writes": "indeterminate_writes",
+    "drillkit_detection_seconds": "detection_seconds",
+}
+_TARGETS = {
+    "drillkit_rto_target_seconds": "rto_seconds",
+    "drillkit_rpo_target_seconds": "rpo_seconds",
+    "drillkit_lost_writes_target": "max_lost_writes",
+}
+
+
+def _ts(iso: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(iso)).timestamp()
+    except ValueError:
+        return None
+
+
+def build_registry(
+    reports: Iterable[dict[str, Any]], *, last_success: Mapping[str, float | None] | None = None
+) -> CollectorRegistry:
+    """A registry holding the metrics of ``reports`` (the last report of a drill wins).
+
+    ``last_success`` maps a drill to when it last passed (from the trends database); a report
+    that passed is its own last success.
+    """
+    registry = CollectorRegistry()
+    gauges = {
+        name: Gauge(name, doc, ("drill", *labels), registry=registry)
+        for name, (doc, labels) in METRICS.items()
+    }
+    for report in reports:
+        drill = str(report["drill"])
+        verdict = str(report.get("verdict"))
+        gauges["drillkit_drill_success"].labels(drill).set(1 if verdict == "pass" else 0)
+        for v in ("pass", "fail", "unknown"):
+            gauges["drillkit_drill_verdict"].labels(drill, v).set(1 if v == verdict else 0)
+        for check in report.get("checks", []):
+            if check["verdict"] in ("pass", "fail"):
+                met = gauges["drillkit_target_met"].labels(drill, check["name"])
+                met.set(1 if check["verdict"] == "pass" else 0)
+        measured, targets = report.get("measured") or {}, report.get("targets") or {}
+        for name, key in _MEASURED.items():
+            if isinstance(measured.get(key), int | float):
+                gauges[name].labels(drill).set(measured[key])
+        for name, key in _TARGETS.items():
+            if isinstance(targets.get(key), int | float):
+                gauges[name].labels(drill).set(targets[key])
+        if isinstance(report.get("duration_seconds"), int | float):
+            gauges["drillkit_run_duration_seconds"].labels(drill).set(report["duration_seconds"])
+        seen: dict[str, int] = {}
+        for event in report.get("timeline", []):
+            name = str(event.get("event", ""))
+            if name.startswith("runbook:") and "duration_seconds" in event:
+                step = name.removeprefix("runbook:")
+                seen[step] = seen.get(step, 0) + 1
+                label = step if seen[step] == 1 else f"{step}#{seen[step]}"
+                gauges["drillkit_step_duration_seconds"].labels(drill, label).set(
+                    event["duration_seconds"]
+                )
+        finished = _ts(report.get("finished_at"))
+        if finished is not None:
+            gauges["drillkit_last_run_timestamp_seconds"].labels(drill).set(finished)
+        success = finished if verdict == "pass" else (last_success or {}).get(drill)
+        if success is not None:
+            gauges["drillkit_last_success_timestamp_seconds"].labels(drill).set(success)
+    return registry
+
+
+def write_metrics_file(path: Path, registry: CollectorRegistry) -> Path:
+    """Write the textfile-collector format atomically (node_exporter never reads half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_to_textfile(str(path), registry)
+    return path
+
+
+def push_metrics(
+    url: str,
+    reports: Iterable[dict[str, Any]],
+    *,
+    last_success: Mapping[str, float | None] | None = None,
+    timeout: float = 10,
+    push: Callable[..., None] = push_to_gateway,
+) -> list[str]:
+    """Push each drill's metrics to the Pushgateway at ``url`` as group ``job/drill``.
+
+    Returns the grouping keys pushed. Raises ``OSError`` (e.g. ``URLError``) if the gateway
+    cannot be reached.
+    """
+    pushed = []
+    for report in reports:
+        registry = build_registry([report], last_success=last_success)
+        drill = str(report["drill"])
+        push(url, job=JOB, registry=registry, grouping_key={"drill": drill}, timeout=timeout)
+        pushed.append(f"job={JOB},drill={drill}")
+    return pushed

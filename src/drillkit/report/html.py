@@ -1,0 +1,334 @@
+"""report.html: one self-contained page (inline CSS and SVG, no script, nothing fetched).
+
+It shows the verdict, the targets beside the measurements, a timeline chart of the workload's
+operations (ok / fail / info per time bin) with the fault and runbook steps marked and the RPO
+and RTO windows shaded, the runbook steps with their durations, and the configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from drillkit.checkers import fault_effective_ns
+from drillkit.history import Op, OpType
+
+__all__ = ["render_html", "timeline_svg"]
+
+NS = 1_000_000_000
+W, H = 960, 320
+LEFT, RIGHT, TOP, BOTTOM = 56, 16, 44, 40
+COLORS = {"ok": "#2e9d4a", "info": "#e0a020", "fail": "#d03030"}
+_VERDICT_COLOR = {"pass": "#1f7a35", "fail": "#b3261e", "unknown": "#8a6d00"}
+_NICE = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}{unit}"
+    return f"{value}{unit}"
+
+
+def _nice(span: float, parts: int) -> float:
+    raw = span / max(parts, 1)
+    return next((n for n in _NICE if n >= raw), _NICE[-1])
+
+
+@dataclass
+class _Bins:
+    start: float
+    width: float
+    counts: list[dict[str, int]]
+
+
+def _bin_writes(ops: Iterable[Op], zero_ns: int, start: float, end: float) -> _Bins:
+    width = _nice(end - start, 160)
+    n = max(1, int((end - start) / width) + 1)
+    counts = [{"ok": 0, "info": 0, "fail": 0} for _ in range(n)]
+    for op in ops:
+        if op.f != "write" or op.type is OpType.INVOKE or not op.process.startswith("writer"):
+            continue
+        t = (op.time_ns - zero_ns) / NS
+        i = int((t - start) / width)
+        if 0 <= i < n:
+            counts[i][op.type.value] += 1
+    return _Bins(start, width, counts)
+
+
+def timeline_svg(report: dict[str, Any], ops: list[Op]) -> str:
+    """The timeline chart as an inline SVG; times in seconds relative to the fault."""
+    writes = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE]
+    fault_ns = fault_effective_ns(ops)
+    zero_ns = fault_ns if fault_ns is not None else (writes[0].time_ns if writes else 0)
+    times = [(op.time_ns - zero_ns) / NS for op in writes]
+    events = report.get("timeline", [])
+    for e in events:
+        times += [
+            t
+            for k in ("t_start_seconds", "t_end_seconds", "t_seconds")
+            if isinstance(t := e.get(k), int | float)
+        ]
+    if not times:
+        return '<p class="empty">No operations were recorded: nothing to chart.</p>'
+    start, end = min(times), max(times)
+    if end - start < 1:
+        end = start + 1
+    bins = _bin_writes(writes, zero_ns, start, end)
+    peak = max((sum(c.values()) for c in bins.counts), default=1) or 1
+    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+
+    def x(t: float) -> float:
+        return LEFT + (t - start) / (end - start) * pw
+
+    def y(v: float) -> float:
+        return TOP + ph - v / peak * ph
+
+    parts: list[str] = [
+        f'<svg id="timeline-chart" role="img" viewBox="0 0 {W} {H}" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-label="operations over time">',
+        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>',
+    ]
+    measured = report.get("measured", {})
+    rto, rpo = measured.get("rto_seconds"), measured.get("rpo_seconds")
+    if fault_ns is not None and isinstance(rpo, int | float) and rpo > 0:
+        parts.append(
+            _band(
+                x(max(-rpo, start)),
+                x(0),
+                "#7b4fc9",
+                "rpo-window",
+                f"RPO window: {rpo:.3f}s of acknowledged writes lost",
+            )
+        )
+    if fault_ns is not None and isinstance(rto, int | float):
+        parts.append(
+            _band(
+                x(0),
+                x(min(rto, end)),
+                "#3b7dd8",
+                "rto-window",
+                f"RTO window: {rto:.3f}s until service was stably restored",
+            )
+        )
+    bar_w = max(pw / len(bins.counts) - 0.5, 0.5)
+    for i, c in enumerate(bins.counts):
+        t0 = bins.start + i * bins.width
+        base = 0
+        for kind in ("ok", "info", "fail"):
+            if c[kind]:
+                top = base + c[kind]
+                parts.append(
+                    f'<rect class="op-{kind}" x="{x(t0):.1f}" y="{y(top):.1f}" '
+                    f'width="{bar_w:.1f}" height="{y(base) - y(top):.1f}" fill="{COLORS[kind]}">'
+                    f"<title>{t0:+.2f}s: {c[kind]} {kind}</title></rect>"
+                )
+                base = top
+    parts += _markers(events, x, start, end)
+    parts += _axes(start, end, peak, bins.width, x, y)
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _band(x0: float, x1: float, color: str, cls: str, label: str) -> str:
+    return (
+        f'<rect class="{cls}" x="{x0:.1f}" y="{TOP}" width="{max(x1 - x0, 1):.1f}" '
+        f'height="{H - TOP - BOTTOM}" fill="{color}" fill-opacity="0.15">'
+        f"<title>{escape(label)}</title></rect>"
+    )
+
+
+def _markers(events: list[dict[str, Any]], x: Any, start: float, end: float) -> list[str]:
+    out: list[str] = []
+    row = 0
+    for e in events:
+        name = str(e.get("event", ""))
+        if name.startswith("runbook:") and isinstance(e.get("t_start_seconds"), int | float):
+            t0, t1 = e["t_start_seconds"], e.get("t_end_seconds") or e["t_start_seconds"]
+            color = "#555" if e.get("status") == "ok" else COLORS["fail"]
+            yy = 6 + (row % 2) * 16
+            row += 1
+            out.append(
+                f'<g class="marker-runbook"><rect x="{x(t0):.1f}" y="{yy}" '
+                f'width="{max(x(t1) - x(t0), 2):.1f}" height="12" fill="{color}" opacity="0.8">'
+                f"<title>{escape(name)} {e.get('status')} "
+                f"({_fmt(e.get('duration_seconds'), 's')})</title></rect>"
+                f'<text x="{x(t0) + 3:.1f}" y="{yy + 10}" font-size="10" fill="#000">'
+                f"{escape(name.removeprefix('runbook:'))}</text></g>"
+            )
+        elif name.startswith("fault:") and isinstance(e.get("t_end_seconds"), int | float):
+            heal = name.startswith("fault:heal")
+            t = e["t_end_seconds"] if heal else 0.0
+            if not start <= t <= end:
+                continue
+            color = "#2e6fb0" if heal else COLORS["fail"]
+            label = f"{name} {e.get('status')}" + ("" if heal else " (took effect)")
+            out.append(_vline(x(t), color, "marker-fault", label, name.removeprefix("fault:")))
+        elif name in ("detection", "recovered") and isinstance(e.get("t_seconds"), int | float):
+            color = "#8a6d00" if name == "detection" else "#1f7a35"
+            out.append(
+                _vline(
+                    x(e["t_seconds"]),
+                    color,
+                    f"marker-{name}",
+                    e.get("meaning", name),
+                    name,
+                    dashed=True,
+                )
+            )
+    return out
+
+
+def _vline(xx: float, color: str, cls: str, title: str, label: str, dashed: bool = False) -> str:
+    dash = ' stroke-dasharray="4 3"' if dashed else ""
+    return (
+        f'<g class="{cls}"><line x1="{xx:.1f}" x2="{xx:.1f}" y1="{TOP - 4}" y2="{H - BOTTOM}" '
+        f'stroke="{color}" stroke-width="2"{dash}><title>{escape(title)}</title></line>'
+        f'<text x="{xx + 3:.1f}" y="{TOP + 12}" font-size="10" fill="{color}">'
+        f"{escape(label)}</text></g>"
+    )
+
+
+def _axes(start: float, end: float, peak: int, bin_w: float, x: Any, y: Any) -> list[str]:
+    out = []
+    step = _nice(end - start, 10)
+    t = step * int(start / step)
+    while t <= end:
+        if t >= start:
+            out.append(
+                f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{H - BOTTOM}" y2="{H - BOTTOM + 4}" '
+                f'stroke="#333"/><text x="{x(t):.1f}" y="{H - BOTTOM + 16}" font-size="10" '
+                f'text-anchor="middle">{t:+g}s</text>'
+            )
+        t += step
+    for v in (0, peak // 2, peak):
+        out.append(
+            f'<text x="{LEFT - 6}" y="{y(v) + 3:.1f}" font-size="10" text-anchor="end">{v}</text>'
+        )
+    out.append(
+        f'<text x="{LEFT + (W - LEFT - RIGHT) / 2}" y="{H - 6}" font-size="11" '
+        f'text-anchor="middle">seconds relative to the fault taking effect '
+        f"(writes per {bin_w:g}s bin: ok, unknown, failed)</text>"
+    )
+    return out
+
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#222;
+padding:0 12px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:24px 0 8px}
+table{border-collapse:collapse;margin:4px 0}td,th{border:1px solid #ddd;padding:4px 8px;
+text-align:left;vertical-align:top}th{background:#f3f3f3}
+.verdict{display:inline-block;color:#fff;font-weight:700;padding:6px 14px;border-radius:4px;
+font-size:18px}.pass{color:#1f7a35}.fail{color:#b3261e}.unknown{color:#8a6d00}
+.legend span{display:inline-block;margin-right:14px}.swatch{display:inline-block;width:12px;
+height:12px;margin-right:4px;vertical-align:middle}pre{background:#f6f6f6;padding:8px;
+overflow:auto;max-height:320px}small{color:#666}svg{width:100%;height:auto}
+"""
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    """An HTML table; cells are already escaped HTML."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def render_html(report: dict[str, Any], ops: list[Op]) -> str:
+    verdict = str(report.get("verdict", "unknown"))
+    measured, targets = report.get("measured", {}), report.get("targets", {})
+    checks = {c["name"]: c for c in report.get("checks", [])}
+    rows = []
+    for name, target_key, unit in (
+        ("RPO", "rpo_seconds", "s"),
+        ("RTO", "rto_seconds", "s"),
+        ("lost writes", "max_lost_writes", ""),
+    ):
+        measured_key = "lost_writes" if target_key == "max_lost_writes" else target_key
+        check = checks.get(target_key)
+        v = check["verdict"] if check else "not judged"
+        rows.append(
+            [
+                escape(name),
+                escape(_fmt(targets.get(target_key), unit)),
+                escape(_fmt(measured.get(measured_key), unit)),
+                f'<b class="{escape(v)}">{escape(v)}</b>',
+                escape(check["reason"]) if check else "",
+            ]
+        )
+    steps = [
+        e for e in report.get("timeline", []) if str(e.get("event", "")).startswith("runbook:")
+    ]
+    step_rows = [
+        [
+            escape(str(e["event"]).removeprefix("runbook:")),
+            f'<b class="{"pass" if e.get("status") == "ok" else "fail"}">'
+            f"{escape(str(e.get('status')))}</b>",
+            escape(_fmt(e.get("t_start_seconds"), "s")),
+            escape(_fmt(e.get("duration_seconds"), "s")),
+            escape(e.get("error") or json.dumps(e.get("value"), default=str)),
+        ]
+        for e in steps
+    ]
+    counts = (
+        f"acknowledged {_fmt(measured.get('acknowledged_writes'))}, indeterminate "
+        f"{_fmt(measured.get('indeterminate_writes'))}, failed "
+        f"{_fmt(measured.get('failed_writes'))}"
+    )
+    evidence = report.get("evidence") or {}
+    signed = (
+        "signed (Ed25519, key " + escape(str(evidence.get("key_fingerprint"))) + ")"
+        if evidence.get("signed")
+        else "unsigned (no signing key was set)"
+    )
+    notes = "".join(f"<li>{escape(n)}</li>" for n in report.get("notes", []))
+    error = f"<h2>Error</h2><pre>{escape(report['error'])}</pre>" if report.get("error") else ""
+    legend = "".join(
+        f'<span><i class="swatch" style="background:{c}"></i>{k}</span>'
+        for k, c in (
+            ("ok", COLORS["ok"]),
+            ("unknown (info)", COLORS["info"]),
+            ("failed", COLORS["fail"]),
+            ("RTO window", "#3b7dd833"),
+            ("RPO window", "#7b4fc933"),
+        )
+    )
+    config = json.dumps(
+        {"versions": report.get("versions"), "configuration": report.get("configuration")},
+        indent=2,
+        default=str,
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>drillkit {escape(str(report.get("drill")))}: {escape(verdict.upper())}</title>
+<style>{_CSS}</style></head><body>
+<h1>Drill {escape(str(report.get("drill")))}</h1>
+<p><span id="verdict" class="verdict" style="background:{_VERDICT_COLOR.get(verdict, "#555")}"
+>{escape(verdict.upper())}</span></p>
+<p>{escape(str(report.get("description") or ""))}<br><small>run {escape(str(report.get("run_id")))},
+{escape(str(report.get("started_at")))} to {escape(str(report.get("finished_at")))}
+({_fmt(report.get("duration_seconds"), "s")}); fault took effect at
+{escape(str(report.get("fault_effective_at")))}</small></p>
+<h2>Targets and measurements</h2>
+{_table(["", "target", "measured", "verdict", "reason"], rows)}
+<p>Writes: {escape(counts)}.</p>
+{f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}{error}
+<h2>Timeline</h2>
+<figure id="timeline" style="margin:0">{timeline_svg(report, ops)}
+<figcaption class="legend">{legend}</figcaption></figure>
+<h2>Runbook</h2>
+{
+        _table(["step", "status", "started (s after fault)", "duration", "output"], step_rows)
+        if step_rows
+        else "<p>No runbook steps ran.</p>"
+    }
+<h2>Configuration and versions</h2><pre>{escape(config)}</pre>
+<h2>Evidence</h2><p>This bundle is {signed}. Every file is listed with its SHA-256 in
+<code>manifest.sha256</code>; check it with <code>drillkit evidence verify DIR</code>.</p>
+</body></html>
+"""

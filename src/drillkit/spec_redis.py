@@ -1,0 +1,225 @@
+"""Redis in drill files: the topology (primary, replicas, Sentinels, persistence) and its restore
+steps, validated before anything runs like the rest of the drill file.
+
+:func:`topology_problem` holds the checks that span fields (a restore step that needs files the
+topology does not write, a fault or role that only one kind of topology has), so a drill that could
+never work is refused with the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "POSTGRES_ONLY_FAULTS",
+    "POSTGRES_ONLY_STEPS",
+    "REDIS_FAULTS",
+    "REDIS_ROLES",
+    "REDIS_STEPS",
+    "RedisPromoteStep",
+    "RedisRestoreStep",
+    "RedisTopology",
+    "WaitSentinelFailoverStep",
+    "save_points",
+    "topology_problem",
+]
+
+REDIS_FAULTS = ("flushall", "delete-redis-files")
+POSTGRES_ONLY_FAULTS = (
+    "drop-table",
+    "truncate",
+    "delete-range",
+    "wipe-data",
+    "delete-wal",
+    "corrupt",
+    "fill-disk",
+)
+REDIS_ROLES = ("sentinel", "sentinels")
+REDIS_STEPS = ("wait-sentinel-failover", "redis-promote", "redis-restore")
+POSTGRES_ONLY_STEPS = ("promote",)
+_SAVE = re.compile(r"^\s*[0-9]+\s+[0-9]+(\s+[0-9]+\s+[0-9]+)*\s*$")
+REDIS_DEFAULT_SAVE = "3600 1 300 100 60 10000"  # Redis 7's own default save points
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def save_points(save: str) -> list[tuple[int, int]]:
+    """``"60 1000 1 1"`` as ``[(60, 1000), (1, 1)]``: snapshot after N seconds if M changes."""
+    numbers = [int(n) for n in save.split()]
+    return list(zip(numbers[::2], numbers[1::2], strict=True))
+
+
+class RedisTopology(_Strict):
+    """A Redis primary, ``replicas`` asynchronous replicas and ``sentinels`` Sentinels.
+
+    Nodes are named r0 (the first primary), r1..rN (replicas) and s1..sK (Sentinels).
+    """
+
+    kind: Literal["redis"]
+    replicas: int = Field(2, ge=1, le=5, description="number of replicas")
+    sentinels: int = Field(3, ge=1, le=7, description="number of Sentinels")
+    quorum: int = Field(2, ge=1, le=7, description="Sentinels that must agree the master is down")
+    down_after_ms: int = Field(
+        5000, ge=100, le=600_000, description="Sentinel down-after-milliseconds (default 30000)"
+    )
+    failover_timeout_ms: int = Field(
+        60_000, ge=1000, le=3_600_000, description="Sentinel failover-timeout (default 180000)"
+    )
+    persistence: Literal["none", "rdb", "aof-everysec", "aof-always"] = Field(
+        "rdb", description="none, rdb (save points), or AOF with appendfsync everysec / always"
+    )
+    save: str | None = Field(
+        None,
+        description=f"rdb save points 'SECONDS CHANGES ...' (default {REDIS_DEFAULT_SAVE!r})",
+    )
+    backup_interval_seconds: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="copy each new RDB snapshot to a separate backup volume this often",
+    )
+    min_replicas_to_write: int = Field(
+        0, ge=0, le=5, description="refuse writes unless this many replicas are recent (0 = off)"
+    )
+    min_replicas_max_lag: int = Field(
+        10, ge=1, le=3600, description="seconds since a replica's last ack for it to count"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RedisTopology:
+        if self.quorum > self.sentinels:
+            raise ValueError(
+                f"quorum ({self.quorum}) exceeds sentinels ({self.sentinels}): "
+                "no failover could ever be agreed"
+            )
+        if self.min_replicas_to_write > self.replicas:
+            raise ValueError(
+                f"min_replicas_to_write ({self.min_replicas_to_write}) exceeds replicas "
+                f"({self.replicas}): the master would refuse every write"
+            )
+        if self.save is not None:
+            if self.persistence != "rdb":
+                raise ValueError(
+                    f"save points apply to persistence 'rdb', not {self.persistence!r}; "
+                    "remove save or set persistence: rdb"
+                )
+            if not _SAVE.match(self.save):
+                raise ValueError(
+                    f"save {self.save!r} is not 'SECONDS CHANGES' pairs, e.g. '60 1000 1 1'"
+                )
+        if self.backup_interval_seconds is not None and self.persistence != "rdb":
+            raise ValueError(
+                "backup_interval_seconds copies RDB snapshots; it needs persistence: rdb"
+            )
+        return self
+
+    @property
+    def save_config(self) -> str:
+        """The ``save`` directive's value: empty (no snapshots) unless persistence is rdb."""
+        if self.persistence != "rdb":
+            return ""
+        return " ".join(self.save.split()) if self.save else REDIS_DEFAULT_SAVE
+
+    def data_node_names(self) -> list[str]:
+        return [f"r{i}" for i in range(self.replicas + 1)]
+
+    def sentinel_names(self) -> list[str]:
+        return [f"s{i}" for i in range(1, self.sentinels + 1)]
+
+    def node_names(self) -> list[str]:
+        return self.data_node_names() + self.sentinel_names()
+
+
+class _Step(_Strict):
+    delay_seconds: float = Field(
+        0.0, ge=0, le=3600, description="models detection and decision time before acting"
+    )
+    timeout_seconds: float = Field(60.0, gt=0, le=3600)
+
+
+class WaitSentinelFailoverStep(_Step):
+    """Wait until the Sentinels agree on a new master and it accepts the role."""
+
+    step: Literal["wait-sentinel-failover"]
+    converge: bool = Field(
+        False,
+        description="also wait until every running data node replicates from the new master "
+        "(a deposed master that rejoined has been turned into a replica)",
+    )
+
+
+class RedisPromoteStep(_Step):
+    """Manual failover: REPLICAOF NO ONE on the replica with the highest replication offset,
+    re-point the other data nodes at it, then make the Sentinels monitor it."""
+
+    step: Literal["redis-promote"]
+    reconfigure_sentinels: bool = Field(
+        True, description="SENTINEL REMOVE + MONITOR so clients that ask Sentinel find it"
+    )
+
+
+class RedisRestoreStep(_Step):
+    """Load persisted files into a scratch server and merge their keys into the live master."""
+
+    step: Literal["redis-restore"]
+    source: Literal["aof", "rdb", "backup"] = Field(
+        description="aof: the node's AOF minus FLUSHALL/FLUSHDB; rdb: its dump.rdb; "
+        "backup: the newest non-empty copy on its backup volume"
+    )
+    node: str = Field(
+        "primary", description="whose files: a node name or a role, resolved when the step runs"
+    )
+
+
+def _persistence_problem(topology: RedisTopology, index: int, step: Any) -> str | None:
+    if step.step != "redis-restore":
+        return None
+    if step.source == "aof" and not topology.persistence.startswith("aof"):
+        return f"source 'aof' needs an AOF: set topology.persistence to aof-everysec or aof-always"
+    if step.source == "rdb" and topology.persistence != "rdb":
+        return "source 'rdb' needs RDB snapshots: set topology.persistence: rdb"
+    if step.source == "backup" and topology.backup_interval_seconds is None:
+        return "source 'backup' needs backups: set topology.backup_interval_seconds (e.g. 1)"
+    return None
+
+
+def topology_problem(
+    topology: Any, faults: Sequence[Any], runbook: Sequence[Any], targets: Sequence[list[str]]
+) -> tuple[str, str] | None:
+    """The first (field, problem) of faults, steps or roles the topology cannot serve, or None.
+
+    ``targets[i]`` holds every target or node name ``faults[i]`` mentions.
+    """
+    redis = topology.kind == "redis"
+    for i, fault in enumerate(faults):
+        if redis and fault.kind in POSTGRES_ONLY_FAULTS:
+            return f"faults[{i}].kind", f"{fault.kind} is a PostgreSQL fault; this is a Redis drill"
+        if not redis and fault.kind in REDIS_FAULTS:
+            return f"faults[{i}].kind", f"{fault.kind} needs topology.kind: redis"
+        roles = [name for name in targets[i] if name in REDIS_ROLES]
+        if roles and not redis:
+            return f"faults[{i}]", f"role {roles[0]!r} needs topology.kind: redis"
+    for i, step in enumerate(runbook):
+        if not redis and step.step in REDIS_STEPS:
+            return f"runbook[{i}].step", f"{step.step} needs topology.kind: redis"
+        if redis and step.step in POSTGRES_ONLY_STEPS:
+            return f"runbook[{i}].step", f"{step.step} is a PostgreSQL step; this is a Redis drill"
+        if redis:
+            problem = _persistence_problem(topology, i, step)
+            if problem:
+                return f"runbook[{i}].source", problem
+            node = getattr(step, "node", None)
+            if node is not None and node not in ("primary", "replica", "random"):
+                if node not in topology.data_node_names():
+                    return (
+                        f"runbook[{i}].node",
+                        f"{node!r} is not a data node; expected primary, replica or one of "
+                        f"{', '.join(topology.data_node_names())}",
+                    )
+    return None

@@ -1,0 +1,225 @@
+"""Scheduled runs: several drills in sequence with one summary and one exit code, under a lock.
+
+Every drill file is validated before any drill starts. Drills run one after another (never in
+parallel: they would disturb each other's timings on one Docker host); Ctrl-C stops the suite
+after the current drill has cleaned up. A host-wide lock (``fcntl.flock`` on a file named after
+the Docker host) keeps two scheduled runs from overlapping; the second exits at once with
+:data:`EXIT_LOCKED` (75, "try again later") unless told to wait.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from drillkit.drill import EXIT_INTERRUPTED, DrillResult, run_drill
+from drillkit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_INFRA, EXIT_PASS
+from drillkit.metrics import build_registry, push_metrics, write_metrics_file
+from drillkit.report.bundle import signing
+from drillkit.report.junit import write_junit
+from drillkit.spec import DrillFileError, DrillSpec, load_drill, resolve_drill_path
+from drillkit.trends import default_db, last_success
+
+__all__ = [
+    "EXIT_LOCKED",
+    "LOCK_ENV",
+    "LockHeld",
+    "Outputs",
+    "SuiteResult",
+    "all_drills",
+    "load_suite",
+    "lock_path",
+    "merge_exit_codes",
+    "run_lock",
+    "run_suite",
+]
+
+EXIT_LOCKED = 75  # sysexits EX_TEMPFAIL: another scheduled run holds the lock; try again later
+LOCK_ENV = "DRILLKIT_LOCK_FILE"
+Progress = Callable[[str], None]
+Runner = Callable[..., DrillResult]
+
+
+class LockHeld(Exception):
+    """Another drillkit run holds the lock on this Docker host."""
+
+
+def lock_path(environ: dict[str, str] | None = None) -> Path:
+    """``$DRILLKIT_LOCK_FILE``, else a file in the temp dir named after the Docker host."""
+    env = os.environ if environ is None else environ
+    if env.get(LOCK_ENV):
+        return Path(env[LOCK_ENV])
+    host = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    digest = hashlib.sha256(host.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"drillkit-{digest}.lock"
+
+
+@contextlib.contextmanager
+def run_lock(
+    path: Path | None = None,
+    *,
+    wait_seconds: float = 0.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Path]:
+    """Hold an exclusive lock for the block; raise :class:`LockHeld` (naming the holder) if it
+    is still taken after ``wait_seconds``. The kernel drops it if the process dies."""
+    path = path or lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh: IO[str] = path.open("a+")
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "unknown process"
+                    raise LockHeld(f"another drillkit run holds {path} ({holder})") from None
+                sleep(0.5)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+        fh.flush()
+        yield path
+    finally:
+        fh.close()  # closing releases the lock
+
+
+def load_suite(path: Path, drills_dir: Path) -> list[Path]:
+    """A suite file: ``drills: [NAME or PATH, ...]`` (YAML). Returns the drill files, in order."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise DrillFileError(path, "", f"cannot read the suite file: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise DrillFileError(path, "", f"not valid YAML: {e}") from None
+    drills = doc.get("drills") if isinstance(doc, dict) else None
+    if not isinstance(drills, list) or not drills or not all(isinstance(d, str) for d in drills):
+        raise DrillFileError(path, "drills", "expected a non-empty list of drill names or paths")
+    extra = set(doc) - {"drills", "description"}
+    if extra:
+        raise DrillFileError(path, sorted(extra)[0], "unknown field; expected drills, description")
+    # A name is looked up in the drills directory; a path is relative to the suite file.
+    return [
+        path.parent / d
+        if resolve_drill_path(d, drills_dir) == Path(d)
+        else resolve_drill_path(d, drills_dir)
+        for d in drills
+    ]
+
+
+def all_drills(drills_dir: Path) -> list[Path]:
+    files = sorted(drills_dir.glob("*.yaml"))
+    if not files:
+        raise DrillFileError(drills_dir, "", "no drills (*.yaml) in this directory")
+    return files
+
+
+def merge_exit_codes(codes: list[int]) -> int:
+    """Interrupted beats infrastructure error beats a missed target beats pass."""
+    for code in (EXIT_INTERRUPTED, EXIT_BAD_INPUT, EXIT_INFRA):
+        if code in codes:
+            return code
+    return EXIT_FAIL if any(c != EXIT_PASS for c in codes) else EXIT_PASS
+
+
+@dataclass
+class Outputs:
+    """Where the results of a run go besides the evidence bundle."""
+
+    junit: Path | None = None
+    metrics_file: Path | None = None
+    pushgateway: str | None = None
+
+
+@dataclass
+class SuiteResult:
+    results: list[DrillResult] = field(default_factory=list)
+    delivery_errors: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        codes = [r.exit_code for r in self.results]
+        if self.delivery_errors:  # JUnit or metrics not delivered: the schedule must notice
+            codes.append(EXIT_INFRA)
+        return merge_exit_codes(codes) if codes else EXIT_PASS
+
+
+def deliver(results: list[DrillResult], outputs: Outputs, report_root: Path) -> list[str]:
+    """Write JUnit XML and metrics, push to the Pushgateway. Returns what failed (never raises)."""
+    errors: list[str] = []
+    reports = [r.report for r in results]
+    db = default_db(report_root)
+    successes = {}
+    for report in reports:
+        with contextlib.suppress(Exception):
+            successes[report["drill"]] = last_success(db, report["drill"])
+    if outputs.junit is not None:
+        try:
+            write_junit(outputs.junit, [(r.report, str(r.report_dir)) for r in results])
+        except OSError as e:
+            errors.append(f"--junit {outputs.junit}: {e}")
+    if outputs.metrics_file is not None:
+        try:
+            write_metrics_file(
+                outputs.metrics_file, build_registry(reports, last_success=successes)
+            )
+        except OSError as e:
+            errors.append(f"--metrics-file {outputs.metrics_file}: {e}")
+    if outputs.pushgateway:
+        try:
+            push_metrics(outputs.pushgateway, reports, last_success=successes)
+        except Exception as e:
+            errors.append(f"--pushgateway {outputs.pushgateway}: {type(e).__name__}: {e}")
+    return errors
+
+
+def run_suite(
+    drills: list[tuple[Path, DrillSpec]],
+    *,
+    report_root: Path = Path("reports"),
+    outputs: Outputs | None = None,
+    signing_key: Any = None,
+    progress: Progress = print,
+    on_result: Callable[[DrillResult], None] = lambda _r: None,
+    runner: Runner = run_drill,
+    keep: bool = False,
+) -> SuiteResult:
+    """Run already validated drills in order; deliver JUnit and metrics for all of them."""
+    suite = SuiteResult()
+    with signing(signing_key):
+        for path, spec in drills:
+            if len(drills) > 1:
+                progress(f"drill {spec.name} ({path})")
+            result = runner(
+                spec, drill_file=str(path), report_root=report_root, progress=progress, keep=keep
+            )
+            suite.results.append(result)
+            on_result(result)
+            if result.interrupted:
+                break
+    suite.delivery_errors = deliver(suite.results, outputs or Outputs(), report_root)
+    return suite
+
+
+def load_drills(paths: list[Path]) -> tuple[list[tuple[Path, DrillSpec]], list[str]]:
+    """Validate every drill file; return the specs and the error messages (all of them)."""
+    specs, errors = [], []
+    for path in paths:
+        try:
+            specs.append((path, load_drill(path)))
+        except DrillFileError as e:
+            errors.append(str(e))
+    return specs, errors

@@ -1,0 +1,121 @@
+"""Configuration of Redis and Sentinel nodes, rendered from the drill's topology (pure functions).
+
+Each node writes its configuration file from the environment on first start only: Sentinel
+rewrites ``sentinel.conf`` and, when it reconfigures a data node, makes it rewrite its own
+``redis.conf`` (``REPLICAOF`` + ``CONFIG REWRITE``), so a node that restarts keeps the role
+the last failover gave it, as on a real host.
+"""
+
+from __future__ import annotations
+
+from drillkit.spec_redis import RedisTopology
+
+__all__ = [
+    "BACKUP_DIR",
+    "DATA_DIR",
+    "MASTER_NAME",
+    "REDIS_PORT",
+    "SENTINEL_PORT",
+    "data_node_command",
+    "redis_conf",
+    "sentinel_command",
+    "sentinel_conf",
+]
+
+REDIS_PORT = 6379
+SENTINEL_PORT = 26379
+MASTER_NAME = "drillkit"
+DATA_DIR = "/data"
+# The backup volume is mounted where the image has a directory owned by the redis user, so Docker
+# initialises the new volume with that ownership (the node runs as redis, not root).
+BACKUP_DIR = "/var/lib/redis"
+BACKUPS_KEPT = 10
+
+
+def _quote(value: str) -> str:
+    """A Redis config argument in double quotes (passwords are url-safe, but be exact)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def redis_conf(spec: RedisTopology, password: str, master_ip: str | None) -> str:
+    """``redis.conf`` of a data node; ``master_ip`` None for the first master."""
+    lines = [
+        f"port {REDIS_PORT}",
+        "bind * -::*",
+        "protected-mode no",  # a password is required anyway; clients come through docker-proxy
+        f"dir {DATA_DIR}",
+        f"requirepass {_quote(password)}",
+        f"masterauth {_quote(password)}",
+        f"save {_quote(spec.save_config)}",
+        f"appendonly {'yes' if spec.persistence.startswith('aof') else 'no'}",
+        "appenddirname appendonlydir",
+        f"appendfsync {'always' if spec.persistence == 'aof-always' else 'everysec'}",
+        # Start a full sync at once instead of waiting 5 s for more replicas to join it.
+        "repl-diskless-sync-delay 0",
+        f"min-replicas-to-write {spec.min_replicas_to_write}",
+        f"min-replicas-max-lag {spec.min_replicas_max_lag}",
+    ]
+    if master_ip is not None:
+        lines.append(f"replicaof {master_ip} {REDIS_PORT}")
+    return "\n".join(lines) + "\n"
+
+
+def sentinel_conf(spec: RedisTopology, password: str, master_ip: str) -> str:
+    """``sentinel.conf``: monitor the master by its address on the run's network."""
+    name = MASTER_NAME
+    return (
+        "\n".join(
+            [
+                f"port {SENTINEL_PORT}",
+                "protected-mode no",
+                f"dir {DATA_DIR}",
+                f"requirepass {_quote(password)}",
+                f"sentinel sentinel-pass {_quote(password)}",
+                f"sentinel monitor {name} {master_ip} {REDIS_PORT} {spec.quorum}",
+                f"sentinel auth-pass {name} {_quote(password)}",
+                f"sentinel down-after-milliseconds {name} {spec.down_after_ms}",
+                f"sentinel failover-timeout {name} {spec.failover_timeout_ms}",
+                f"sentinel parallel-syncs {name} 1",
+            ]
+        )
+        + "\n"
+    )
+
+
+# The backup job copies each new snapshot (a BGSAVE renames a fresh file over dump.rdb, so a new
+# inode means a new snapshot) to the backup volume and keeps the newest BACKUPS_KEPT copies.
+_BACKUP_LOOP = f"""
+if [ -n "${{DK_BACKUP_INTERVAL:-}}" ]; then
+  ( last=""
+    while sleep "$DK_BACKUP_INTERVAL"; do
+      inode=$(stat -c %i {DATA_DIR}/dump.rdb 2>/dev/null) || continue
+      [ "$inode" = "$last" ] && continue
+      cp {DATA_DIR}/dump.rdb {BACKUP_DIR}/.incoming || continue
+      mv {BACKUP_DIR}/.incoming "{BACKUP_DIR}/dump-$(date +%s%N).rdb" && last=$inode
+      ls -1 {BACKUP_DIR}/dump-*.rdb | head -n -{BACKUPS_KEPT} | xargs -r rm -f
+    done ) &
+fi
+"""
+
+
+def data_node_command() -> list[str]:
+    """Write redis.conf from ``$DK_REDIS_CONF`` if absent, start the backup job, run Redis."""
+    script = (
+        "set -e\n"
+        f"conf={DATA_DIR}/redis.conf\n"
+        '[ -s "$conf" ] || printf \'%s\' "$DK_REDIS_CONF" > "$conf"\n'
+        + _BACKUP_LOOP
+        + 'exec redis-server "$conf"\n'
+    )
+    return ["sh", "-c", script]
+
+
+def sentinel_command() -> list[str]:
+    """Write sentinel.conf from ``$DK_SENTINEL_CONF`` if absent, run Sentinel."""
+    script = (
+        "set -e\n"
+        f"conf={DATA_DIR}/sentinel.conf\n"
+        '[ -s "$conf" ] || printf \'%s\' "$DK_SENTINEL_CONF" > "$conf"\n'
+        'exec redis-sentinel "$conf"\n'
+    )
+    return ["sh", "-c", script]

@@ -1,0 +1,88 @@
+"""PostgreSQL topology options and restore steps in drill files: defaults, rules, messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_spec import drill, error, write
+
+from drillkit.spec import load_drill
+from drillkit.topology.postgres import sync_standby_names
+
+
+def test_replication_defaults_to_async(tmp_path: Path) -> None:
+    topology = load_drill(write(tmp_path, drill())).topology
+
+    assert (topology.replication, topology.synchronous_commit) == ("async", "on")
+
+
+def test_sync_replication_with_a_level(tmp_path: Path) -> None:
+    topology = load_drill(
+        write(
+            tmp_path,
+            drill(
+                topology={
+                    "kind": "postgres",
+                    "replicas": 2,
+                    "replication": "sync",
+                    "synchronous_commit": "remote_apply",
+                    "sync_standbys": 2,
+                }
+            ),
+        )
+    ).topology
+
+    assert (topology.replication, topology.synchronous_commit, topology.sync_standbys) == (
+        "sync",
+        "remote_apply",
+        2,
+    )
+
+
+def test_unquoted_yaml_on_means_the_level_on(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "name: unit\ntopology: {kind: postgres, replication: sync, synchronous_commit: on}\n"
+        "faults: [{kind: kill}]\ntargets: {rpo_seconds: 0}\n",
+    )
+
+    assert load_drill(path).topology.synchronous_commit == "on"
+
+
+@pytest.mark.parametrize(
+    ("topology", "message"),
+    [
+        (
+            {"replication": "sync", "synchronous_commit": "local"},
+            "topology: replication: sync with synchronous_commit: local waits for no standby; "
+            "use on, remote_write or remote_apply",
+        ),
+        (
+            {"replication": "sync", "replicas": 2, "sync_standbys": 3},
+            "topology: sync_standbys (3) exceeds replicas (2): no commit could ever be confirmed",
+        ),
+        ({"sync_standbys": 1}, "topology: sync_standbys needs replication: sync"),
+        (
+            {"synchronous_commit": "always"},
+            "topology.synchronous_commit: 'always' is not allowed; expected 'on', "
+            "'remote_write', 'remote_apply', 'local' or 'off'",
+        ),
+    ],
+)
+def test_incoherent_sync_options(tmp_path: Path, topology: dict[str, Any], message: str) -> None:
+    path = write(tmp_path, drill(topology={"kind": "postgres", **topology}))
+
+    assert str(error(path)) == f"{path}: {message}"
+
+
+def test_sync_standby_names_is_a_quorum_of_the_named_standbys() -> None:
+    assert sync_standby_names(["pg1", "pg2"], 1) == 'ANY 1 ("pg1", "pg2")'
+    assert sync_standby_names(["pg1"], 2) == 'ANY 1 ("pg1")'  # never more than are named
+    assert sync_standby_names([], 1) == ""
+
+
+def test_sync_standby_names_refuses_what_it_cannot_quote() -> None:
+    with pytest.raises(ValueError, match="cannot be named"):
+        sync_standby_names(["pg1'; DROP"], 1)
