@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from drillkit.faults import make_fault
-from drillkit.faults.disk import FILL_FILE
+from drillkit.faults.disk import FILL_FILE, HelperError
 from drillkit.history import History, OpType
 from drillkit.images import NodeImages
 from drillkit.resources import RUN_LABEL, labels_for, sweep
@@ -42,7 +42,6 @@ from .conftest import labelled
 pytestmark = pytest.mark.integration
 
 ROWS = 1000  # ids 1..ROWS; at ~140 rows per 8 kB page the table spans several blocks
-PGDATA = "/var/lib/postgresql/data"
 T = TypeVar("T")
 
 
@@ -111,8 +110,8 @@ def _answers(cluster: PostgresCluster, node: Node, sql: str) -> list[dict[str, A
 
 
 def _await_replica_streaming(cluster: PostgresCluster) -> None:
-    """PostgresCluster reports ready while pg_basebackup's own WAL stream is the only
-    'streaming' sender; wait for the replica's walreceiver and for it to answer queries."""
+    """Streaming is not answering: a standby opens for queries once it is consistent, and the
+    tests read from replicas (pg_basebackup's own WAL stream is not a replica)."""
     sql = (
         "SELECT 1 FROM pg_stat_replication"
         " WHERE state = 'streaming' AND application_name <> 'pg_basebackup'"
@@ -254,6 +253,22 @@ def test_corrupt_page_fails_the_read_on_that_node_only(
     assert "page verification failed, calculated checksum" in primary.logs(tail=20)
     # The replica's copy of the page was never touched: a failover would serve every row.
     assert _count(cluster, cluster.resolve("replica")[0]) == ROWS
+    assert _no_helpers_left(docker_client, cluster)
+
+
+def test_corrupt_beyond_the_file_fails_and_leaves_the_node_running(
+    docker_client: Any, cluster: PostgresCluster
+) -> None:
+    primary = _seed(cluster)
+    history = History()
+    fault = make_fault(CorruptFault(kind="corrupt", target="primary", offset=10**9))
+    with pytest.raises(HelperError, match=r"exited 3: base/\S+ holds \d+ bytes: cannot flip"):
+        fault.inject(cluster, history)
+    assert history.ops()[-1].type is OpType.FAIL
+    assert "cannot flip 16 bytes at offset 1000000000" in str(history.ops()[-1].error)
+    # The injection stopped the node before the helper failed; it started it again.
+    assert primary.status() == "running"
+    assert _count(cluster, primary) == ROWS
     assert _no_helpers_left(docker_client, cluster)
 
 

@@ -19,6 +19,7 @@ from drillkit.faults.network import (
     ReplicationLag,
 )
 from drillkit.faults.process import CrashRestart, Kill, Pause, Restart, Stop
+from drillkit.faults.redis_data import DeleteRedisFiles, Flushall
 
 __all__ = ["FAULTS", "Fault", "FaultTopology", "make_fault", "record"]
 
@@ -43,6 +44,8 @@ FAULTS: dict[str, Callable[[Any], Fault]] = {
     "delete-wal": DeleteWal,
     "corrupt": Corrupt,
     "fill-disk": FillDisk,
+    "flushall": Flushall,
+    "delete-redis-files": DeleteRedisFiles,
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import docker.errors
 import requests.exceptions
@@ -29,7 +29,6 @@ __all__ = [
     "DeleteWal",
     "FillDisk",
     "HelperError",
-    "VolumeTopology",
     "WipeData",
     "data_volume",
     "fast_shutdown",
@@ -46,20 +45,6 @@ HELPER_TIMEOUT = 60.0
 
 class HelperError(RuntimeError):
     """A helper container failed; the message carries its exit status and stderr."""
-
-
-@runtime_checkable
-class VolumeTopology(FaultTopology, Protocol):
-    """A topology whose nodes keep their data on Docker volumes and which labels what it creates
-    (helpers get the same labels, so a sweep finds them)."""
-
-    labels: dict[str, str]
-
-
-def _volume_topology(topology: FaultTopology, kind: str) -> VolumeTopology:
-    if not isinstance(topology, VolumeTopology):
-        raise TypeError(f"{kind} needs a topology with labelled data volumes")
-    return topology
 
 
 # -- the node's volume -------------------------------------------------------------------------
@@ -82,7 +67,7 @@ def data_volume(node: Node) -> str:
 
 
 def run_helper(
-    topology: VolumeTopology, node: Node, script: str, *args: str, timeout: float = HELPER_TIMEOUT
+    topology: FaultTopology, node: Node, script: str, *args: str, timeout: float = HELPER_TIMEOUT
 ) -> str:
     """Run ``script`` (sh -eu; ``$1`` is the data directory, then ``args``) in a helper container
     that mounts ``node``'s data volume; return its stdout, or raise :class:`HelperError`."""
@@ -202,33 +187,31 @@ class _VolumeFault:
         return {"target": self.spec.target, "nodes": [n.name for n in self.nodes]}
 
     def inject(self, topology: FaultTopology, history: History) -> None:
-        volumes = _volume_topology(topology, self.kind)
         self.nodes = topology.resolve(self.spec.target)
         nodes = list(self.nodes)
         record(
             history,
             self.kind,
             self._value(),
-            lambda: "; ".join(self._inject(volumes, n) for n in nodes),
+            lambda: "; ".join(self._inject(topology, n) for n in nodes),
         )
 
-    def _inject(self, topology: VolumeTopology, node: Node) -> str:
+    def _inject(self, topology: FaultTopology, node: Node) -> str:
         raise NotImplementedError
 
     def heal(self, topology: FaultTopology, history: History) -> None:
         if not self.nodes:
             return
-        volumes = _volume_topology(topology, self.kind)
         value, nodes = self._value(), self.nodes
         self.nodes = []
         record(
             history,
             f"heal-{self.kind}",
             value,
-            lambda: "; ".join(self._heal(volumes, n) for n in nodes),
+            lambda: "; ".join(self._heal(topology, n) for n in nodes),
         )
 
-    def _heal(self, topology: VolumeTopology, node: Node) -> str:
+    def _heal(self, topology: FaultTopology, node: Node) -> str:
         return f"{node.name}: nothing to undo (restoring is the runbook's job)"
 
 
@@ -252,7 +235,7 @@ class WipeData(_VolumeFault):
 
     kind = "wipe-data"
 
-    def _inject(self, topology: VolumeTopology, node: Node) -> str:
+    def _inject(self, topology: FaultTopology, node: Node) -> str:
         stopped = fast_shutdown(node)
         entries, size = run_helper(topology, node, _WIPE).split("|")
         return (
@@ -289,7 +272,7 @@ class DeleteWal(_VolumeFault):
     def _value(self) -> dict[str, Any]:
         return {**super()._value(), "segments": self.spec.segments}
 
-    def _inject(self, topology: VolumeTopology, node: Node) -> str:
+    def _inject(self, topology: FaultTopology, node: Node) -> str:
         def delete() -> str:
             out = run_helper(topology, node, _DELETE_WAL, str(self.spec.segments))
             state, redo, files = out.split("|")
@@ -337,7 +320,7 @@ class Corrupt(_VolumeFault):
         spec = self.spec
         return {**super()._value(), "table": spec.table, "offset": spec.offset, "bytes": spec.bytes}
 
-    def _inject(self, topology: VolumeTopology, node: Node) -> str:
+    def _inject(self, topology: FaultTopology, node: Node) -> str:
         db = sql_topology(topology, self.kind)
         with db.connect(node) as conn:
             row = conn.execute(
@@ -384,7 +367,7 @@ echo "$size|$data|$(df -B1 --output=avail "$d" | tail -n 1 | tr -d ' ')"
 _ENOSPC = "No space left on device"
 
 
-def volume_size(topology: VolumeTopology, volume: str) -> str | None:
+def volume_size(topology: FaultTopology, volume: str) -> str | None:
     """The size limit of a tmpfs-backed volume (``size=`` of its mount options), else None."""
     options = topology.client.volumes.get(volume).attrs.get("Options") or {}
     for part in str(options.get("o", "")).split(","):
@@ -403,7 +386,7 @@ class FillDisk(_VolumeFault):
 
     kind = "fill-disk"
 
-    def _inject(self, topology: VolumeTopology, node: Node) -> str:
+    def _inject(self, topology: FaultTopology, node: Node) -> str:
         volume = data_volume(node)
         size = volume_size(topology, volume)
         if size is None:
@@ -417,7 +400,7 @@ class FillDisk(_VolumeFault):
             f"'{_ENOSPC}' (volume limit {size}); {free} bytes free"
         )
 
-    def _heal(self, topology: VolumeTopology, node: Node) -> str:
+    def _heal(self, topology: FaultTopology, node: Node) -> str:
         freed, has_data, free = run_helper(topology, node, _FREE, FILL_FILE).split("|")
         done = f"{node.name}: deleted {FILL_FILE} ({freed} bytes; {free} bytes free now)"
         status = node.status()

@@ -1,0 +1,147 @@
+"""Redis data loss: an operator's FLUSHALL, and a node that loses its persistence files.
+
+``flushall`` empties the master at a time the history records; replication copies it to every
+replica and, when RDB save points are configured, Redis also overwrites ``dump.rdb`` with the
+empty dataset at once, so only an AOF or a backup copy still holds the data. The evidence says
+how many keys went and how old the last RDB snapshot was, which is what a snapshot restore can
+bring back.
+
+``delete-redis-files`` SIGKILLs a data node, deletes its ``dump.rdb`` and/or ``appendonlydir``
+from its volume (a short-lived helper container mounts the volume) and starts it again: it comes
+back with whatever is left. A master that restarts empty before the Sentinels notice hands its
+empty dataset to every replica; that is the drill's to show.
+
+Healing is 'nothing to undo': putting data back is the runbook's job, and the drill measures it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol, runtime_checkable
+
+from drillkit.faults.base import FaultTopology, record
+from drillkit.history import History
+from drillkit.topology.node import Node
+
+__all__ = ["DeleteRedisFiles", "Flushall", "RedisDataTopology"]
+
+DATA_DIR = "/data"
+_FILES = {"rdb": "dump.rdb", "aof": "appendonlydir", "all": "dump.rdb appendonlydir"}
+
+
+@runtime_checkable
+class RedisDataTopology(FaultTopology, Protocol):
+    """A topology of Redis nodes that keep their data on labelled Docker volumes."""
+
+    labels: dict[str, str]
+
+    def redis(self, node: Node, timeout: float = 1.0) -> Any:
+        """A client for the node on its published port."""
+        ...
+
+    def volume(self, node: Node, mount: str = DATA_DIR) -> str:
+        """The Docker volume mounted at ``mount`` in the node."""
+        ...
+
+
+def _redis_topology(topology: FaultTopology, kind: str) -> RedisDataTopology:
+    if not isinstance(topology, RedisDataTopology):
+        raise TypeError(f"{kind} needs a Redis topology; {type(topology).__name__} is not one")
+    return topology
+
+
+class _RedisDataFault:
+    kind = ""
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.nodes: list[Node] = []
+
+    def _value(self) -> dict[str, Any]:
+        return {"target": self.spec.target, "nodes": [n.name for n in self.nodes]}
+
+    def inject(self, topology: FaultTopology, history: History) -> None:
+        redis_topology = _redis_topology(topology, self.kind)
+        self.nodes = redis_topology.resolve(self.spec.target)
+        sentinels = [n.name for n in self.nodes if n.role == "sentinel"]
+        if sentinels:
+            raise ValueError(f"{self.kind} needs data nodes; {', '.join(sentinels)} hold no data")
+        record(
+            history,
+            self.kind,
+            self._value(),
+            lambda: "; ".join(self._inject(redis_topology, n) for n in self.nodes),
+        )
+
+    def _inject(self, topology: RedisDataTopology, node: Node) -> str:
+        raise NotImplementedError
+
+    def heal(self, topology: FaultTopology, history: History) -> None:
+        if not self.nodes:
+            return
+        value, self.nodes = self._value(), []
+        record(
+            history,
+            f"heal-{self.kind}",
+            value,
+            lambda: "nothing to undo: restoring the data is the runbook's job",
+        )
+
+
+class Flushall(_RedisDataFault):
+    """``FLUSHALL`` on the target (the master by default); its evidence dates the last snapshot."""
+
+    kind = "flushall"
+
+    def _inject(self, topology: RedisDataTopology, node: Node) -> str:
+        with topology.redis(node, timeout=5.0) as r:
+            keys = int(r.dbsize())
+            persistence = r.info("persistence")
+            seconds, micros = r.time()
+            r.flushall()
+        now = float(seconds) + float(micros) / 1e6
+        saved = int(persistence.get("rdb_last_save_time", 0))
+        aof = "on" if int(persistence.get("aof_enabled", 0)) else "off"
+        return (
+            f"{node.name}: FLUSHALL removed {keys} keys; last RDB save {now - saved:.3f}s "
+            f"earlier (rdb_last_save_time {saved}), AOF {aof}"
+        )
+
+
+_DELETE = r"""
+cd "$1"; shift
+for f in "$@"; do
+  if [ -e "$f" ]; then echo "$f ($(du -sb "$f" | cut -f1) bytes)"; rm -rf -- "$f"; fi
+done
+"""
+
+
+class DeleteRedisFiles(_RedisDataFault):
+    """SIGKILL the node, delete its RDB and/or AOF files, start it again on what is left."""
+
+    kind = "delete-redis-files"
+
+    def _value(self) -> dict[str, Any]:
+        return {**super()._value(), "files": self.spec.files}
+
+    def _inject(self, topology: RedisDataTopology, node: Node) -> str:
+        volume = topology.volume(node, DATA_DIR)
+        node.container.kill(signal="SIGKILL")
+        status = node.container.wait(timeout=30).get("StatusCode")
+        out = topology.client.containers.run(
+            topology.helper_image,
+            ["sh", "-c", _DELETE, "delete", DATA_DIR, *_FILES[self.spec.files].split()],
+            volumes={volume: {"bind": DATA_DIR, "mode": "rw"}},
+            labels={**topology.labels, "drillkit.helper": node.name},
+            network_mode="none",
+            remove=True,
+        )
+        deleted = bytes(out).decode("utf-8", "replace").strip().replace("\n", ", ") or "nothing"
+        node.container.start()
+        deadline = time.monotonic() + 30
+        while node.status() != "running" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return (
+            f"{node.name}: killed (status {status}); deleted {deleted} from volume {volume}; "
+            f"started again ({node.status()})"
+        )
