@@ -48,7 +48,7 @@ from drillkit.images import ensure_images
 from drillkit.resources import PID_LABEL, RUN_LABEL, connect_engine, labels_for, sweep
 from drillkit.runbook import make_step
 from drillkit.secrets import Secrets
-from drillkit.spec import DrillSpec, load_drill
+from drillkit.spec import DrillSpec, PostgresTopology, load_drill
 from drillkit.topology.postgres import PostgresCluster
 from drillkit.workload.pg_writer import PgWriter, create_table
 
@@ -101,6 +101,8 @@ class Bench:
     def cluster(self, purpose: str) -> Iterator[PostgresCluster]:
         run_id = f"bench-{purpose}-{secrets.token_hex(6)}"  # the last 12 chars name containers
         self.run_ids.append(run_id)
+        if not isinstance(self.drill.topology, PostgresTopology):
+            raise TypeError(f"{DRILL_REL} must use a postgres topology")
         topology = self.drill.topology.model_copy(update={"replicas": 1})
         with PostgresCluster(self.client, topology, run_id=run_id,
                              labels=labels_for(run_id, f"bench-{purpose}"), image=self.image,
