@@ -19,7 +19,14 @@ from typing import Any
 
 from tenacity import retry, stop_after_delay, wait_fixed
 
-from drillkit.checkers import FINAL_READ_PROCESS, Analysis, Verdict, analyze, encode_ids
+from drillkit.checkers import (
+    FINAL_READ_PROCESS,
+    Analysis,
+    Verdict,
+    analyze,
+    encode_ids,
+    fault_effective_ns,
+)
 from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_PASS, InfrastructureError
 from drillkit.faults import make_fault
 from drillkit.faults.schedule import Nemesis
@@ -163,7 +170,11 @@ class _Run:
             steps = [make_step(s, system) for s in spec.runbook]
             if steps:
                 self.progress("running the runbook: " + ", ".join(s.name for s in steps))
-            self.runbook = run_runbook(steps, history, redact=run_secrets.redact)
+            effective = fault_effective_ns(history.ops())
+            since_fault = 0.0 if effective is None else (history.now() - effective) / 1e9
+            self.runbook = run_runbook(
+                steps, history, redact=run_secrets.redact, elapsed_since_fault=since_fault
+            )
             if not self.runbook.ok:
                 self.progress(
                     f"runbook step {self.runbook.failed_step} failed: {self.runbook.error}"

@@ -74,8 +74,8 @@ def test_each_step_is_recorded_as_invoke_then_ok_with_its_value(history, sleeps)
     assert trace(history) == [
         ("invoke", "promote", None, None),
         ("ok", "promote", {"promoted": "pg1", "lsn": "0/3000060"}, None),
-        ("invoke", "delay", {"seconds": 1.5, "before": "check"}, None),
-        ("ok", "delay", {"seconds": 1.5, "before": "check"}, None),
+        ("invoke", "delay", {"seconds": 1.5, "before": "check", "slept": 1.5}, None),
+        ("ok", "delay", {"seconds": 1.5, "before": "check", "slept": 1.5}, None),
         ("invoke", "check", None, None),
         ("ok", "check", {"writable": True}, None),
     ]
@@ -89,6 +89,23 @@ def test_a_delay_is_timed_by_the_injected_sleep_not_the_wall_clock(history, slee
 
     assert sleeps == [3600]
     assert time.monotonic() - started < 1.0
+
+
+def test_the_first_delay_counts_from_the_fault_not_from_the_injector(history, sleeps) -> None:
+    """The injector confirmed the fault 0.2 s after it took effect: a declared 1 s detection
+    delay then leaves 0.8 s to sleep, and later delays are slept in full."""
+    run([FakeStep("a", delay_seconds=1.0), FakeStep("b", delay_seconds=0.5)], history, sleeps,
+        elapsed_since_fault=0.2)
+
+    assert sleeps == [pytest.approx(0.8), 0.5]
+    delays = [op.value for op in history if op.f == "delay" and op.type.value == "invoke"]
+    assert delays[0] == {"seconds": 1.0, "before": "a", "slept": pytest.approx(0.8)}
+
+
+def test_a_fault_confirmed_after_the_delay_leaves_nothing_to_sleep(history, sleeps) -> None:
+    run([FakeStep("a", delay_seconds=0.1)], history, sleeps, elapsed_since_fault=0.3)
+
+    assert sleeps == [0.0]
 
 
 def test_a_raising_step_ends_the_runbook(history, sleeps) -> None:

@@ -92,17 +92,26 @@ def run_runbook(
     *,
     sleep: Callable[[float], None] = time.sleep,
     redact: Callable[[str], str] = lambda s: s,
+    elapsed_since_fault: float = 0.0,
 ) -> RunbookResult:
+    """Run the steps in order. A declared delay models detection and decision time *from the
+    moment the fault took effect*, so the time the injector spent confirming the fault
+    (``elapsed_since_fault``) is taken off the first delay instead of being added to the RTO."""
     completed: list[str] = []
+    already = max(0.0, elapsed_since_fault)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="runbook")
     try:
         for step in steps:
             if step.delay_seconds > 0:
+                remaining = max(0.0, step.delay_seconds - already)
                 wait = history.invoke(
-                    "runbook", "delay", {"seconds": step.delay_seconds, "before": step.name}
+                    "runbook",
+                    "delay",
+                    {"seconds": step.delay_seconds, "before": step.name, "slept": remaining},
                 )
-                sleep(step.delay_seconds)
+                sleep(remaining)
                 history.complete(wait, OpType.OK)
+            already = 0.0  # only the first step's delay counts from the fault
             if isinstance(step, ReadsHistory):
                 step.observe(history)
             invocation = history.invoke("runbook", step.name)
