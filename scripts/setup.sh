@@ -31,5 +31,24 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Tools the evidence tests drive (Debian packages): headless Chromium opens report.html, a real
+# Pushgateway receives metrics, promtool checks the example alert rules (package prometheus,
+# ~19 MB download). Services these packages ship are not started by the tests' set-up.
+if command -v apt-get >/dev/null 2>&1; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]} (evidence tests)"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+          "${missing[@]}" >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 &&
+          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+          "${missing[@]}" >/dev/null; }; }; then
+      log "could not install ${missing[*]}; the tests that need them skip (fail under CI=true)"
+    fi
+  fi
+fi
+
 log "building node images (first time: ~1-2 min)"
 .venv/bin/drillkit images build

@@ -272,7 +272,7 @@ def history(
             f"[{style}]{r.verdict}",
             _f(r.rto_seconds),
             _f(r.rpo_seconds),
-            str(r.lost_writes),
+            "-" if r.lost_writes is None else str(r.lost_writes),
             flag,
             r.report_path,
         )

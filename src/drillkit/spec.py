@@ -297,7 +297,7 @@ def _check_references(path: Path, spec: DrillSpec) -> None:
                 "fill-disk needs a size-limited data volume: set topology.data_volume_size "
                 "(e.g. 256m)",
             )
-    for field, problem in runbook_problems(spec.runbook, nodes):
+    for field, problem in runbook_problems(spec.runbook, spec.topology):
         raise DrillFileError(path, field, problem)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -18,9 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "POSTGRES_STEPS",
     "SYNC_COMMIT_LEVELS",
+    "PgBackRestOptions",
     "PostgresOptions",
+    "RepointStep",
+    "RestoreStep",
     "RetryPolicy",
     "ShellStep",
+    "VerifyRestoreStep",
     "runbook_problems",
 ]
 
@@ -33,6 +38,26 @@ SyncCommit = Literal["on", "remote_write", "remote_apply", "local", "off"]
 SYNC_COMMIT_LEVELS: tuple[str, ...] = ("on", "remote_write", "remote_apply", "local", "off")
 # Levels at which a commit waits for a synchronous standby (local and off never do).
 _WAITING_LEVELS = ("on", "remote_write", "remote_apply")
+
+
+class PgBackRestOptions(_Strict):
+    """A pgBackRest repository on its own Docker volume (it outlives every database node).
+
+    Continuous WAL archiving from the primary, a full backup once the topology is up (before any
+    fault), and optionally incremental backups on a schedule while the drill runs. Archiving
+    ships complete WAL segments only: ``archive_timeout_seconds`` bounds how old the newest
+    archived write can be, so it bounds the RPO of a restore from the repository alone.
+    """
+
+    archive_timeout_seconds: int = Field(
+        5, ge=1, le=3600, description="archive_timeout: switch WAL segments at least this often"
+    )
+    incremental_every_seconds: float | None = Field(
+        None, gt=0, le=86400, description="take an incremental backup this often (default: none)"
+    )
+    compress_type: Literal["lz4", "gz", "zst", "none"] = Field(
+        "lz4", description="compression of backups and archived WAL"
+    )
 
 
 class PostgresOptions(_Strict):
@@ -53,6 +78,9 @@ class PostgresOptions(_Strict):
     )
     sync_standbys: int = Field(
         1, ge=1, le=5, description="sync: how many standbys must confirm each commit (ANY n)"
+    )
+    pgbackrest: PgBackRestOptions | None = Field(
+        None, description="a backup repository with WAL archiving (needed by restore steps)"
     )
 
     @field_validator("synchronous_commit", mode="before")
@@ -136,21 +164,93 @@ class ShellStep(RetryPolicy):
         return [] if self.target == "host" else [self.target]
 
 
-POSTGRES_STEPS = ShellStep
+class RestoreStep(RetryPolicy):
+    """Restore a node from the pgBackRest repository and start it as a primary.
+
+    ``type: time`` stops replay just before ``target_time`` (default: when the first fault was
+    requested, minus ``before_fault_seconds``) and promotes (``--target-action=promote``);
+    ``type: latest`` replays every archived segment. ``onto: fresh`` starts a new node; a node
+    name rebuilds that node on its own (emptied) data volume. With ``flush_wal`` a live primary
+    first switches and archives its current WAL segment (``pgbackrest check``), as an operator
+    does before a point-in-time restore.
+    """
+
+    step: Literal["restore"]
+    type: Literal["time", "latest"] = "time"
+    target_time: datetime | None = Field(
+        None, description="ISO 8601 with a time zone; default: just before the first fault"
+    )
+    before_fault_seconds: float = Field(0.0, ge=0, le=86400)
+    onto: str = Field("fresh", description="fresh (a new node) or the name of a node to rebuild")
+    flush_wal: bool = True
+    timeout_seconds: float = Field(180.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _target_fits_type(self) -> RestoreStep:
+        if self.type == "latest" and (
+            self.target_time is not None or "before_fault_seconds" in self.model_fields_set
+        ):
+            raise ValueError("type: latest replays every archived segment; it takes no target")
+        if self.target_time is not None and self.target_time.tzinfo is None:
+            raise ValueError("target_time needs a time zone, e.g. 2026-01-31T12:00:00Z")
+        return self
+
+    def node_refs(self) -> list[str]:
+        return [] if self.onto == "fresh" else [self.onto]
+
+
+class VerifyRestoreStep(RetryPolicy):
+    """Check a restored node: its log says where recovery stopped, the table exists, and every
+    row the history says must be there (acknowledged before the target) is there, by count and
+    checksum. Default node: the one the last restore step made."""
+
+    step: Literal["verify-restore"]
+    node: str | None = None
+    table: str = Field("drillkit_writes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    def node_refs(self) -> list[str]:
+        return [] if self.node is None else [self.node]
+
+
+class RepointStep(RetryPolicy):
+    """Point the client path (what the workload and the final read connect to) at a node:
+    ``restored`` (the last restore step's node), ``primary`` (whichever is primary now) or a
+    node name."""
+
+    step: Literal["repoint"]
+    to: str = "restored"
+
+    def node_refs(self) -> list[str]:
+        return [] if self.to in ("restored", "primary") else [self.to]
+
+
+POSTGRES_STEPS = ShellStep | RestoreStep | VerifyRestoreStep | RepointStep
+_NEEDS_REPOSITORY = ("restore", "verify-restore")
 
 _STEP_ROLES = ("primary", "replica")
 
 
-def runbook_problems(steps: Sequence[Any], nodes: Sequence[str]) -> list[tuple[str, str]]:
-    """(field, problem) for every step that names a node the topology does not have."""
+def runbook_problems(steps: Sequence[Any], topology: Any) -> list[tuple[str, str]]:
+    """(field, problem) for every step that names a node the topology does not have, or needs
+    an ability (a backup repository) it lacks."""
+    nodes = topology.node_names()
     problems: list[tuple[str, str]] = []
     for i, step in enumerate(steps):
+        if step.step in _NEEDS_REPOSITORY and getattr(topology, "pgbackrest", None) is None:
+            problems.append(
+                (
+                    f"runbook[{i}].step",
+                    f"{step.step} needs a backup repository: set topology.pgbackrest "
+                    "(e.g. pgbackrest: {archive_timeout_seconds: 5})",
+                )
+            )
         refs = step.node_refs() if hasattr(step, "node_refs") else []
         for name in refs:
             if name not in _STEP_ROLES and name not in nodes:
+                field = next(f for f in ("target", "onto", "node", "to") if hasattr(step, f))
                 problems.append(
                     (
-                        f"runbook[{i}].target",
+                        f"runbook[{i}].{field}",
                         f"{name!r} is not a node of this topology; expected host, "
                         f"{', '.join(_STEP_ROLES)} or one of {', '.join(nodes)}",
                     )

@@ -181,7 +181,7 @@ def _persistence_problem(topology: RedisTopology, index: int, step: Any) -> str 
     if step.step != "redis-restore":
         return None
     if step.source == "aof" and not topology.persistence.startswith("aof"):
-        return f"source 'aof' needs an AOF: set topology.persistence to aof-everysec or aof-always"
+        return "source 'aof' needs an AOF: set topology.persistence to aof-everysec or aof-always"
     if step.source == "rdb" and topology.persistence != "rdb":
         return "source 'rdb' needs RDB snapshots: set topology.persistence: rdb"
     if step.source == "backup" and topology.backup_interval_seconds is None:
@@ -215,11 +215,15 @@ def topology_problem(
             if problem:
                 return f"runbook[{i}].source", problem
             node = getattr(step, "node", None)
-            if node is not None and node not in ("primary", "replica", "random"):
-                if node not in topology.data_node_names():
-                    return (
-                        f"runbook[{i}].node",
-                        f"{node!r} is not a data node; expected primary, replica or one of "
-                        f"{', '.join(topology.data_node_names())}",
-                    )
+            step_roles = ("primary", "replica", "random")
+            if (
+                node is not None
+                and node not in step_roles
+                and node not in topology.data_node_names()
+            ):
+                return (
+                    f"runbook[{i}].node",
+                    f"{node!r} is not a data node; expected primary, replica or one of "
+                    f"{', '.join(topology.data_node_names())}",
+                )
     return None

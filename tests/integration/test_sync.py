@@ -51,7 +51,8 @@ def test_failover_sync_loses_no_acknowledged_write(failover_sync: Any) -> None:
     fault_ns = fault_effective_ns(ops)
     assert fault_ns is not None
     last_ack_before = max(
-        t for i, t in outcomes.completed_ns.items()
+        t
+        for i, t in outcomes.completed_ns.items()
         if outcomes.outcome[i] is OpType.OK and t < fault_ns
     )
     assert fault_ns - last_ack_before < 0.1 * NS
@@ -75,7 +76,10 @@ def test_report_agrees_with_history_and_names_the_sync_setting(failover_sync: An
 def test_failover_sync_leaves_nothing_behind(failover_sync: Any, docker_client: Any) -> None:
     result, _, _ = failover_sync
     assert labelled(docker_client, result.run_id) == {
-        "containers": [], "networks": [], "volumes": []}
+        "containers": [],
+        "networks": [],
+        "volumes": [],
+    }
 
 
 PAUSE_S = 3.0
@@ -106,21 +110,30 @@ def test_commits_hang_as_unknown_while_the_standby_is_gone(standby_paused: Any) 
     assert result.error is None, result.error
     pause = next(op for op in ops if op.f == "pause" and op.type is OpType.OK)
     heal = next(op for op in ops if op.f == "heal-pause" and op.type is OpType.INVOKE)
-    deadline = int(load_drill(REPO / "drills" / "failover-sync.yaml").workload.op_timeout_seconds
-                   * NS)
+    deadline = int(
+        load_drill(REPO / "drills" / "failover-sync.yaml").workload.op_timeout_seconds * NS
+    )
     # Writes invoked while the standby was frozen and whose deadline also passed before the
     # heal could not be confirmed by it: each one is unknown (info), none ok, none failed.
     outcomes = write_outcomes(ops)
-    frozen = [i for i, t in outcomes.invoked_ns.items()
-              if pause.extra["effective_ns"] <= t and t + deadline < heal.time_ns]
+    frozen = [
+        i
+        for i, t in outcomes.invoked_ns.items()
+        if pause.extra["effective_ns"] <= t and t + deadline < heal.time_ns
+    ]
     assert len(frozen) >= PAUSE_S  # at least one a second per writer went out and hung
     assert {outcomes.outcome[i] for i in frozen} == {OpType.INFO}
-    errors = {op.error for op in ops if op.f == "write" and op.value in set(frozen)
-              and op.type is OpType.INFO}
+    errors = {
+        op.error
+        for op in ops
+        if op.f == "write" and op.value in set(frozen) and op.type is OpType.INFO
+    }
     assert all("awaiting the server" in (e or "") for e in errors), errors
     # After the heal the standby confirms again and writes succeed.
-    assert any(outcomes.outcome[i] is OpType.OK and t > heal.time_ns
-               for i, t in outcomes.completed_ns.items())
+    assert any(
+        outcomes.outcome[i] is OpType.OK and t > heal.time_ns
+        for i, t in outcomes.completed_ns.items()
+    )
     assert report["measured"]["lost_writes"] == 0
     assert report["verdict"] == "pass"
 

@@ -97,15 +97,24 @@ class Flushall(_RedisDataFault):
         with topology.redis(node, timeout=5.0) as r:
             keys = int(r.dbsize())
             persistence = r.info("persistence")
+            save = str(r.config_get("save").get("save", ""))
             seconds, micros = r.time()
             r.flushall()
-        now = float(seconds) + float(micros) / 1e6
-        saved = int(persistence.get("rdb_last_save_time", 0))
-        aof = "on" if int(persistence.get("aof_enabled", 0)) else "off"
-        return (
-            f"{node.name}: FLUSHALL removed {keys} keys; last RDB save {now - saved:.3f}s "
-            f"earlier (rdb_last_save_time {saved}), AOF {aof}"
-        )
+        files = _persisted(persistence, save, float(seconds) + float(micros) / 1e6)
+        return f"{node.name}: FLUSHALL removed {keys} keys; {files}"
+
+
+def _persisted(persistence: dict[str, Any], save: str, now: float) -> str:
+    """What the node's files held when the flush hit: the AOF, or a snapshot of some age."""
+    if int(persistence.get("aof_enabled", 0)):
+        return "AOF on: it holds every write, then this FLUSHALL"
+    if not save.strip():
+        return "no persistence (no save points, AOF off)"
+    saved = int(persistence.get("rdb_last_save_time", 0))
+    return (
+        f"last RDB snapshot {now - saved:.3f}s earlier (rdb_last_save_time {saved}, 1 s "
+        "resolution); FLUSHALL has now overwritten dump.rdb with the empty dataset"
+    )
 
 
 _DELETE = r"""

@@ -23,6 +23,7 @@ W, H = 960, 320
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 44, 40
 COLORS = {"ok": "#2e9d4a", "info": "#e0a020", "fail": "#d03030"}
 _VERDICT_COLOR = {"pass": "#1f7a35", "fail": "#b3261e", "unknown": "#8a6d00"}
+_HALO = 'paint-order="stroke" stroke="#fff" stroke-width="3"'  # labels stay legible over bars
 _NICE = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
 
 
@@ -185,10 +186,14 @@ def _markers(events: list[dict[str, Any]], x: Any, start: float, end: float) -> 
 
 def _vline(xx: float, color: str, cls: str, title: str, label: str, dashed: bool = False) -> str:
     dash = ' stroke-dasharray="4 3"' if dashed else ""
+    ty = TOP + (24 if dashed else 12)  # dashed (detection, recovery) labels sit below the fault's
+    anchor = "end" if xx > W - RIGHT - 60 else "start"
+    tx = xx - 3 if anchor == "end" else xx + 3
     return (
         f'<g class="{cls}"><line x1="{xx:.1f}" x2="{xx:.1f}" y1="{TOP - 4}" y2="{H - BOTTOM}" '
         f'stroke="{color}" stroke-width="2"{dash}><title>{escape(title)}</title></line>'
-        f'<text x="{xx + 3:.1f}" y="{TOP + 12}" font-size="10" fill="{color}">'
+        f'<text x="{tx:.1f}" y="{ty}" font-size="10" fill="{color}" text-anchor="{anchor}" '
+        f"{_HALO}>"
         f"{escape(label)}</text></g>"
     )
 

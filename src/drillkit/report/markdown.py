@@ -83,7 +83,7 @@ def render_markdown(report: dict[str, Any], report_dir: Path | str | None = None
     )
     evidence = report.get("evidence") or {}
     signed = (
-        f"signed (Ed25519 {evidence.get('key_fingerprint')})"
+        f"signed with Ed25519 key {evidence.get('key_fingerprint')}"
         if evidence.get("signed")
         else "unsigned"
     )

@@ -7,13 +7,21 @@ from typing import Any
 
 from drillkit.runbook.custom import Shell
 from drillkit.runbook.engine import RunbookResult, Step, run_runbook
-from drillkit.runbook.postgres_steps import Promote
+from drillkit.runbook.pgbackrest_steps import Restore, VerifyRestore
+from drillkit.runbook.postgres_steps import Promote, Repoint
+from drillkit.runbook.redis_steps import RedisPromote, RedisRestore, WaitSentinelFailover
 
 __all__ = ["STEPS", "RunbookResult", "Step", "make_step", "run_runbook"]
 
 STEPS: dict[str, Callable[[Any, Any], Step]] = {
     "promote": Promote,
     "shell": Shell,
+    "restore": Restore,
+    "verify-restore": VerifyRestore,
+    "repoint": Repoint,
+    "wait-sentinel-failover": WaitSentinelFailover,
+    "redis-promote": RedisPromote,
+    "redis-restore": RedisRestore,
 }
 
 

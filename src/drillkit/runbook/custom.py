@@ -82,13 +82,16 @@ class Shell:
         else:
             node = self._node()
             where, code, output = node.name, *self._in_node(node)
-        output = self.topology.secrets.redact(output)
+        redact = self.topology.secrets.redact
+        output = redact(output)
         if code != 0:
             reason = "was killed at its timeout" if code in (-9, 137) else f"exited {code}"
-            raise ShellStepError(f"{self.spec.run!r} on {where} {reason}; output: {_tail(output)}")
+            raise ShellStepError(
+                redact(f"{self.spec.run!r} on {where} {reason}; output: {_tail(output)}")
+            )
         return {
             "on": where,
-            "command": self.spec.run,
+            "command": redact(self.spec.run),
             "exit_status": code,
             "seconds": round(time.monotonic() - started, 3),
             "output": _tail(output),

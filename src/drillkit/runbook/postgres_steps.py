@@ -8,10 +8,11 @@ import psycopg
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from drillkit.spec import PromoteStep
+from drillkit.spec_postgres import RepointStep
 from drillkit.topology.node import Node
 from drillkit.topology.postgres import PostgresCluster
 
-__all__ = ["Promote"]
+__all__ = ["Promote", "Repoint"]
 
 
 class Promote:
@@ -84,3 +85,31 @@ class Promote:
                 "until one rejoins"
             )
         return out
+
+
+class Repoint:
+    """Point the client path (the application's connection string) at another node."""
+
+    name = "repoint"
+
+    def __init__(self, spec: RepointStep, cluster: PostgresCluster) -> None:
+        self.spec = spec
+        self.cluster = cluster
+        self.delay_seconds = spec.delay_seconds
+        self.timeout_seconds = spec.timeout_seconds
+        self.retries = spec.retries
+        self.retry_wait_seconds = spec.retry_wait_seconds
+
+    def run(self) -> dict[str, Any]:
+        before = [n.name for n in self.cluster.client_nodes()]
+        to = self.spec.to
+        if to == "restored":
+            if not self.cluster.restored:
+                raise RuntimeError("no node was restored to point the client at")
+            to = self.cluster.restored[-1]
+        elif to == "primary":
+            primary = self.cluster.current_primary()
+            if primary is None:
+                raise RuntimeError("no single primary to point the client at")
+            to = primary.name
+        return {"client_path": self.cluster.repoint([to]), "previous": before}

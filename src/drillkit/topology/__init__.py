@@ -7,10 +7,20 @@ from typing import Any
 from drillkit.topology.base import System
 from drillkit.topology.node import Node, free_port, start_node
 from drillkit.topology.postgres import PG_PORT, PostgresCluster
+from drillkit.topology.redis import RedisCluster
 
-__all__ = ["PG_PORT", "TOPOLOGIES", "Node", "PostgresCluster", "System", "free_port", "start_node"]
+__all__ = [
+    "PG_PORT",
+    "TOPOLOGIES",
+    "Node",
+    "PostgresCluster",
+    "RedisCluster",
+    "System",
+    "free_port",
+    "start_node",
+]
 
 # topology.kind -> the class that provisions it. Each class names its image (IMAGE) and the
 # secrets it needs (SECRET_NAMES) and takes (client, spec, run_id=, labels=, image=, secrets=,
 # progress=).
-TOPOLOGIES: dict[str, Any] = {"postgres": PostgresCluster}
+TOPOLOGIES: dict[str, Any] = {"postgres": PostgresCluster, "redis": RedisCluster}

@@ -21,6 +21,7 @@ from drillkit.secrets import Secrets
 from drillkit.spec import PostgresTopology, SteadyState
 from drillkit.spec import Workload as WorkloadSpec
 from drillkit.topology.node import Node, start_node
+from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError, restore_environment
 from drillkit.workload.base import Workload
 from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
 
@@ -90,6 +91,18 @@ class PostgresCluster:
         self.ready_seconds: float | None = None
         self.keep = False  # leave the topology running on exit (drillkit run --keep)
         self._prefix = f"dk-{run_id[-12:]}"
+        self._node_env: dict[str, str] = {}
+        self.client_path: list[str] | None = None  # nodes the client connects to; None: all
+        self.restored: list[str] = []  # nodes made by restores, oldest first
+        self.repo: BackupRepo | None = None
+        if spec.pgbackrest is not None:
+            self.repo = BackupRepo(
+                client,
+                spec.pgbackrest,
+                volume_name=f"{self._prefix}-pgbackrest",
+                labels=labels,
+                progress=progress,
+            )
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> PostgresCluster:
@@ -114,46 +127,64 @@ class PostgresCluster:
         self.network = self.client.networks.create(
             f"{self._prefix}-net", driver="bridge", labels=self.labels, check_duplicate=True
         )
-        env = {
+        self._node_env = {
             "DK_SUPERUSER_PASSWORD": self.secrets["postgres"],
             "DK_REPLICATION_PASSWORD": self.secrets["replicator"],
             "DK_EXTRA_CONF": "\n".join(self._extra_conf()),
+            **(self.repo.environment() if self.repo else {}),
         }
+        if self.repo is not None:
+            self.repo.create_volume()
         names = ["pg0"] + [f"pg{i}" for i in range(1, self.spec.replicas + 1)]
         for name in names:
             role = "primary" if name == "pg0" else "replica"
-            volume = self._create_volume(name)
             self.progress(f"starting {name} ({role})")
-            self.nodes.append(
-                start_node(
-                    self.client,
-                    name=name,
-                    role=role,
-                    image=self.image,
-                    network=self.network.name,
-                    labels=self.labels,
-                    container_ports=[PG_PORT],
-                    environment={
-                        **env,
-                        "DK_ROLE": role,
-                        "DK_NODE_NAME": name,
-                        "DK_PRIMARY_HOST": self._container_name("pg0"),
-                    },
-                    volumes={volume.name: {"bind": "/var/lib/postgresql/data", "mode": "rw"}},
-                    container_name=self._container_name(name),
-                )
-            )
+            self.nodes.append(self._start_pg_node(name, role, self._create_volume(name).name))
         self.progress(f"waiting for {self.spec.replicas} replica(s) to stream")
         self._wait_ready()
         if self.spec.replication == "sync":
             names = self.configure_sync(self.nodes[0])
             self.progress(f"synchronous_standby_names = '{names}'")
             self._wait_ready(synchronous=True)
+        if self.repo is not None:
+            self.progress("pgbackrest: stanza-create and a full backup")
+            try:
+                self.repo.init(self.nodes[0])
+            except PgBackRestError as e:
+                raise InfrastructureError(f"the backup repository did not come up: {e}") from None
         self.ready_seconds = time.monotonic() - started
+
+    def _start_pg_node(
+        self, name: str, role: str, volume: str, extra_env: dict[str, str] | None = None
+    ) -> Node:
+        """Start one database node on ``volume``; its entrypoint acts on ``role`` if the data
+        directory is empty (primary: initdb; replica: base backup; restore: pgbackrest)."""
+        return start_node(
+            self.client,
+            name=name,
+            role=role,
+            image=self.image,
+            network=self.network.name,
+            labels=self.labels,
+            container_ports=[PG_PORT],
+            environment={
+                **self._node_env,
+                "DK_ROLE": role,
+                "DK_NODE_NAME": name,
+                "DK_PRIMARY_HOST": self._container_name("pg0"),
+                **(extra_env or {}),
+            },
+            volumes={
+                volume: {"bind": "/var/lib/postgresql/data", "mode": "rw"},
+                **(self.repo.mount() if self.repo else {}),
+            },
+            container_name=self._container_name(name),
+        )
 
     def _extra_conf(self) -> list[str]:
         """postgresql.conf lines every node shares (a replica copies the primary's file)."""
-        return [f"synchronous_commit = '{self.spec.synchronous_commit}'"]
+        lines = [f"synchronous_commit = '{self.spec.synchronous_commit}'"]
+        return lines + (self.repo.conf_lines() if self.repo else [])
 
     def _create_volume(self, node: str) -> Any:
         """The node's data volume: a Docker volume, or a size-limited tmpfs when
@@ -206,6 +237,8 @@ class PostgresCluster:
         """Remove this cluster's containers, network and volumes (idempotent)."""
         from drillkit.resources import sweep
 
+        if self.repo is not None:
+            self.repo.stop_schedule()
         sweep(self.client, self.run_id)
         self.nodes = [n for n in self.nodes if n.status() != "removed"]
 
@@ -249,8 +282,24 @@ class PostgresCluster:
         )
 
     def client_conninfo(self) -> str:
-        """What the workload uses: every node, first one that accepts writes wins."""
-        return self.conninfo(target_session_attrs="read-write", connect_timeout=2)
+        """What the workload uses: the client path (default: every node), first one that
+        accepts writes wins."""
+        return self.conninfo(
+            self.client_nodes(), target_session_attrs="read-write", connect_timeout=2
+        )
+
+    def client_nodes(self) -> list[Node]:
+        """The nodes the application's connection string names (see :meth:`repoint`)."""
+        if self.client_path is None:
+            return list(self.nodes)
+        return [self.node(name) for name in self.client_path]
+
+    def repoint(self, names: list[str]) -> list[str]:
+        """Re-point the client path (the workload's and the final read's) at ``names``."""
+        for name in names:
+            self.node(name)  # KeyError for a node that does not exist
+        self.client_path = list(names)
+        return self.client_path
 
     def connect(self, node: Node, *, statement_timeout_ms: int = 10_000) -> psycopg.Connection[Any]:
         """An autocommit admin connection to one node with a server-side statement timeout."""
@@ -357,14 +406,23 @@ class PostgresCluster:
     # -- what the drill runner needs (topology.base.System) ------------------------------------
     def prepare(self) -> None:
         create_table(self.conninfo([self.nodes[0]], connect_timeout=2))
+        if self.repo is not None:
+            self.repo.start_schedule(self.current_primary)
 
     def make_workload(self, history: History, spec: WorkloadSpec) -> PgWriter:
         return PgWriter(self.client_conninfo, history, spec)
 
     def read_ids(self) -> list[int]:
-        return read_ids(
-            self.conninfo(self.running(), target_session_attrs="read-write", connect_timeout=2)
-        )
+        """Every surviving id, read through the client path (a dropped table holds none)."""
+        nodes = [n for n in self.client_nodes() if n.is_running()]
+        if not nodes:
+            raise RuntimeError("no node on the client path is running")
+        try:
+            return read_ids(
+                self.conninfo(nodes, target_session_attrs="read-write", connect_timeout=2)
+            )
+        except psycopg.errors.UndefinedTable:
+            return []
 
     def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None:
         primary = self.current_primary()
@@ -383,12 +441,77 @@ class PostgresCluster:
                     f"{len(sync)} synchronous standby(s) of {self.spec.sync_standbys} needed "
                     f"(sync_state: {', '.join(str(r['sync_state']) for r in streaming)})"
                 )
+        if self.repo is not None:
+            problem = self._archiving_problem(primary)
+            if problem:
+                return problem
         lag = max((int(r["lag_bytes"] or 0) for r in streaming), default=0)
         if lag > spec.max_replica_lag_bytes:
             return f"replica lag {lag} bytes > max_replica_lag_bytes {spec.max_replica_lag_bytes}"
         if workload.ok_count < spec.min_ok_writes:
             return f"{workload.ok_count} of {spec.min_ok_writes} writes acknowledged"
         return None
+
+    def _archiving_problem(self, primary: Node) -> str | None:
+        """What is wrong with WAL archiving into the repository, if anything."""
+        try:
+            row = self.query(
+                primary,
+                "SELECT last_archived_wal, last_failed_wal,"
+                " coalesce(last_failed_time > coalesce(last_archived_time, 'epoch'), false)"
+                " AS failing FROM pg_stat_archiver",
+            )[0]
+        except psycopg.Error as e:
+            return f"cannot read pg_stat_archiver: {e}".strip()
+        if row["failing"]:
+            return f"WAL archiving is failing (last failed segment {row['last_failed_wal']})"
+        if row["last_archived_wal"] is None:
+            return "no WAL segment archived yet"
+        return None
+
+    # -- restores from the backup repository (runbook.pgbackrest_steps) -------------------------
+    def restore(self, *, onto: str, kind: str, target: str | None, timeout: float) -> Node:
+        """Restore from the repository onto a fresh node (``onto='fresh'``) or onto an existing
+        node's emptied volume, start it, and wait until it has promoted and accepts writes."""
+        from drillkit.faults.disk import data_volume, fast_shutdown, run_helper  # (import cycle)
+
+        if self.repo is None:
+            raise RuntimeError("this topology has no backup repository")
+        env = restore_environment(kind, target)
+        if self.client_path is None:  # the application does not know the new node yet
+            self.client_path = [n.name for n in self.nodes]
+        if onto == "fresh":
+            name = f"pgr{len(self.restored) + 1}"
+            volume = self._create_volume(name).name
+        else:
+            old = self.node(onto)
+            name, volume = old.name, data_volume(old)
+            fast_shutdown(old)
+            run_helper(self, old, 'find "$1" -mindepth 1 -delete')
+            old.container.remove(force=True)
+            self.nodes.remove(old)
+        to = f"to {target}" if target else "every archived segment"
+        self.progress(f"restoring {name} from the repository ({kind}: {to})")
+        node = self._start_pg_node(name, "restore", volume, env)
+        self.nodes.append(node)
+        self.restored.append(name)
+        self._await_promoted(node, timeout)
+        return node
+
+    def _await_promoted(self, node: Node, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = "not tried"
+        while time.monotonic() < deadline:
+            if node.status() == "exited":
+                raise RuntimeError(f"{node.name} exited while restoring: {node.logs(tail=8)}")
+            try:
+                if not self.query(node, "SELECT pg_is_in_recovery() AS r")[0]["r"]:
+                    return
+                last = "still in recovery"
+            except psycopg.Error as e:
+                last = str(e).strip()
+            time.sleep(0.1)
+        raise TimeoutError(f"{node.name} not promoted after {timeout:g}s ({last})")
 
     def keep_instructions(self, credentials_dir: Path) -> list[str]:
         pgpass = self.write_pgpass(credentials_dir / f"{self.run_id}.pgpass")
@@ -480,4 +603,8 @@ class PostgresCluster:
             except psycopg.Error:
                 continue
         out["postgres_image"] = self.image
+        if self.repo is not None:
+            out["pgbackrest_backups"] = "; ".join(
+                f"{b.type} {b.label} on {b.node} in {b.seconds:.1f}s" for b in self.repo.backups
+            )
         return out

@@ -63,11 +63,28 @@ configure_replica() {
   echo "cluster_name = '${NODE}'" >> "$PGDATA/postgresql.conf"
 }
 
+configure_restore() {
+  # Restore the newest suitable backup from the pgBackRest repository (PGBACKREST_* settings in
+  # the environment), then let PostgreSQL replay archived WAL: to DK_RESTORE_TARGET and promote
+  # (type time), or to the end of the archive (type default).
+  args=(--type="${DK_RESTORE_TYPE:-default}")
+  if [ "${DK_RESTORE_TYPE:-default}" = time ]; then
+    args+=(--target="${DK_RESTORE_TARGET:?a time restore needs DK_RESTORE_TARGET}")
+    args+=(--target-action=promote)
+  fi
+  started=$(date +%s.%N)
+  pgbackrest restore --log-level-console=info "${args[@]}"
+  echo "drillkit: pgbackrest restore took $(awk "BEGIN { printf \"%.3f\", $(date +%s.%N) - $started }")s"
+  chmod 700 "$PGDATA"
+  echo "cluster_name = '${NODE}'" >> "$PGDATA/postgresql.conf"
+}
+
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   case "$DK_ROLE" in
     primary) configure_primary ;;
     replica) configure_replica ;;
-    *) echo "unknown DK_ROLE=$DK_ROLE (expected primary or replica)" >&2; exit 2 ;;
+    restore) configure_restore ;;
+    *) echo "unknown DK_ROLE=$DK_ROLE (expected primary, replica or restore)" >&2; exit 2 ;;
   esac
 fi
 exec postgres -D "$PGDATA"
