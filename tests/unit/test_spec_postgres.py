@@ -86,3 +86,68 @@ def test_sync_standby_names_is_a_quorum_of_the_named_standbys() -> None:
 def test_sync_standby_names_refuses_what_it_cannot_quote() -> None:
     with pytest.raises(ValueError, match="cannot be named"):
         sync_standby_names(["pg1'; DROP"], 1)
+
+
+PGBACKREST = {"kind": "postgres", "pgbackrest": {"archive_timeout_seconds": 2}}
+
+
+def test_a_restore_drill_with_a_repository(tmp_path: Path) -> None:
+    spec = load_drill(
+        write(
+            tmp_path,
+            drill(
+                topology=PGBACKREST,
+                runbook=[
+                    {"step": "restore", "onto": "pg0"},
+                    {"step": "verify-restore"},
+                    {"step": "repoint", "to": "pg0"},
+                ],
+            ),
+        )
+    )
+
+    pgbackrest = spec.topology.pgbackrest
+    assert pgbackrest is not None and pgbackrest.archive_timeout_seconds == 2
+    restore = spec.runbook[0]
+    assert (restore.type, restore.onto, restore.timeout_seconds) == ("time", "pg0", 180)
+
+
+@pytest.mark.parametrize(
+    ("topology", "step", "message"),
+    [
+        (
+            {"kind": "postgres"},
+            {"step": "restore"},
+            "runbook[0].step: restore needs a backup repository: set topology.pgbackrest "
+            "(e.g. pgbackrest: {archive_timeout_seconds: 5})",
+        ),
+        (
+            PGBACKREST,
+            {"step": "restore", "type": "latest", "target_time": "2026-01-31T12:00:00Z"},
+            "runbook[0]: type: latest replays every archived segment; it takes no target",
+        ),
+        (
+            PGBACKREST,
+            {"step": "restore", "target_time": "2026-01-31T12:00:00"},
+            "runbook[0]: target_time needs a time zone, e.g. 2026-01-31T12:00:00Z",
+        ),
+        (
+            PGBACKREST,
+            {"step": "restore", "onto": "pg9"},
+            "runbook[0].onto: 'pg9' is not a node of this topology; expected host, primary, "
+            "replica or one of pg0, pg1",
+        ),
+        (
+            PGBACKREST,
+            {"step": "repoint", "to": "pg7"},
+            "runbook[0].to: 'pg7' is not a node of this topology; expected host, primary, "
+            "replica or one of pg0, pg1",
+        ),
+    ],
+)
+def test_restore_steps_are_checked_against_the_topology(
+    tmp_path: Path, topology: dict[str, Any], step: dict[str, Any], message: str
+) -> None:
+    path = write(tmp_path, drill(topology=topology, runbook=[step]))
+
+    assert str(error(path)) == f"{path}: {message}"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
+import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import docker.errors
 import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
@@ -590,6 +593,12 @@ class PostgresCluster:
                     info["in_recovery"] = self.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"]
                 except psycopg.Error as e:
                     info["settings_error"] = str(e).strip()
+            elif status in ("exited", "created", "dead"):
+                info["settings"] = _configured_settings(n.container)
+                info["settings_source"] = (
+                    "postgresql.conf + postgresql.auto.conf (node not running; "
+                    "settings left at their defaults are absent)"
+                )
             nodes[n.name] = info
         return {"kind": "postgres", "replication": self.spec.replication, "nodes": nodes}
 
@@ -608,3 +617,22 @@ class PostgresCluster:
                 f"{b.type} {b.label} on {b.node} in {b.seconds:.1f}s" for b in self.repo.backups
             )
         return out
+
+
+def _configured_settings(container: Any) -> dict[str, str]:
+    """The data-loss settings a stopped node's config files set (``docker cp`` works on an
+    exited container); ``postgresql.auto.conf`` (ALTER SYSTEM) overrides ``postgresql.conf``."""
+    found: dict[str, str] = {}
+    for name in ("postgresql.conf", "postgresql.auto.conf"):
+        try:
+            stream, _ = container.get_archive(f"/var/lib/postgresql/data/{name}")
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                member = tar.extractfile(name)
+                text = member.read().decode("utf-8", "replace") if member else ""
+        except (docker.errors.APIError, tarfile.TarError, KeyError):
+            continue
+        for line in text.splitlines():
+            key, sep, value = line.split("#", 1)[0].partition("=")
+            if sep and key.strip() in DATA_LOSS_SETTINGS:
+                found[key.strip()] = value.strip().strip("'")
+    return found

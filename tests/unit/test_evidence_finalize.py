@@ -1,0 +1,114 @@
+"""finalize_evidence on a literal run: a schema-valid report.json, every file manifested, secrets
+scrubbed from every file, the run recorded for trends, and no exception whatever fails."""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from evidence_helpers import literal_run
+
+from drillkit.report import evidence, finalize
+from drillkit.report.bundle import signing, verify_bundle
+from drillkit.report.finalize import finalize_evidence
+from drillkit.secrets import Secrets
+from drillkit.trends import recent_runs
+
+SCHEMA = json.loads(resources.files("drillkit.report").joinpath("report.schema.json").read_text())
+
+
+def _prepare(tmp_path: Path, secrets: Secrets) -> tuple[Path, dict[str, Any], Any]:
+    report, ops = literal_run()
+    d = tmp_path / "reports" / "failover-20260102T030405Z"
+    (d / "nodes").mkdir(parents=True)
+    (d / "nodes" / "pg0.log").write_text(f"LOG: password {secrets['postgres']} leaked\n")
+    (d / "configuration.json").write_text(
+        json.dumps(
+            {"kind": "postgres", "nodes": {"pg0": {"settings": {"synchronous_commit": "on"}}}}
+        )
+    )
+    (d / "history.jsonl").write_text(json.dumps({"error": secrets["replicator"]}) + "\n")
+    evidence.write_report(d, report, redact=secrets.redact)
+    return d, report, ops
+
+
+def test_the_bundle_is_complete_valid_verifiable_and_free_of_secrets(tmp_path: Path) -> None:
+    secrets = Secrets.generate("postgres", "replicator")
+    d, report, ops = _prepare(tmp_path, secrets)
+    manifest = finalize_evidence(d, report, ops, secrets_redact=secrets.redact)
+    assert manifest == d / "manifest.sha256"
+    written = json.loads((d / "report.json").read_text())
+    jsonschema.validate(written, SCHEMA)
+    assert written["evidence"]["signed"] is False and written["evidence"]["errors"] == []
+    assert written["configuration"]["nodes"]["pg0"]["settings"]["synchronous_commit"] == "on"
+    assert written["files"]["node_logs"] == {"pg0": "nodes/pg0.log"}
+    assert written["files"]["runbook"] == ["runbook/01-promote.json"]
+    step = json.loads((d / "runbook/01-promote.json").read_text())
+    assert step["output"] == {"promoted": "pg1"} and step["duration_seconds"] == 0.3
+    for name in ("report.html", "summary.md", "configuration.json"):
+        assert (d / name).is_file()
+    check = verify_bundle(d)
+    assert check.ok and not check.signed
+    for path in d.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for value in secrets.values.values():
+                assert value.encode() not in data, path
+    (run,) = recent_runs(tmp_path / "reports" / "drillkit.sqlite3")
+    assert (run.drill, run.verdict, run.rto_seconds) == ("failover", "pass", 0.51)
+    assert run.report_path == str(d)
+
+
+def test_a_signing_key_set_by_the_caller_signs_and_the_report_says_so(tmp_path: Path) -> None:
+    secrets = Secrets.generate("postgres", "replicator")
+    d, report, ops = _prepare(tmp_path, secrets)
+    key = Ed25519PrivateKey.generate()
+    with signing(key):
+        finalize_evidence(d, report, ops, secrets_redact=secrets.redact)
+    written = json.loads((d / "report.json").read_text())
+    jsonschema.validate(written, SCHEMA)
+    assert written["evidence"]["signed"] is True
+    assert written["evidence"]["key_fingerprint"].startswith("sha256:")
+    check = verify_bundle(d, public_key=key.public_key())
+    assert check.ok and check.signature_valid and check.key_trusted
+
+
+def test_a_failing_step_is_recorded_and_the_bundle_is_still_manifested(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = Secrets.generate("postgres", "replicator")
+    d, report, ops = _prepare(tmp_path, secrets)
+
+    def broken(*_a: Any) -> str:
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(finalize, "render_html", broken)
+    finalize_evidence(d, report, ops, secrets_redact=secrets.redact)
+    written = json.loads((d / "report.json").read_text())
+    assert any(
+        "report.html failed" in e and "renderer exploded" in e
+        for e in written["evidence"]["errors"]
+    )
+    assert verify_bundle(d).ok
+
+
+def test_the_schema_rejects_a_report_that_breaks_the_contract() -> None:
+    report, _ = literal_run()
+    jsonschema.validate(report | {"files": {"history": "history.jsonl"}}, SCHEMA)
+    for mutate in (
+        lambda r: r.update(verdict="maybe"),
+        lambda r: r.pop("measured"),
+        lambda r: r["measured"].update(lost_writes=-1),
+        lambda r: r.update(schema_version=2),
+        lambda r: r["checks"][0].update(verdict="ok"),
+    ):
+        bad = copy.deepcopy(report)
+        mutate(bad)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, SCHEMA)

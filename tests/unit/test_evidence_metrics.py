@@ -1,0 +1,98 @@
+"""Prometheus metrics of a literal run: conventional names and units, labelled by drill; values
+that were not measured are absent; the example alerts and dashboard only use exported names."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from evidence_helpers import REPO, literal_run
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from drillkit.metrics import JOB, METRICS, build_registry, push_metrics, write_metrics_file
+
+
+def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _value(samples: dict[Any, float], name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+def test_a_passing_run_exports_measurements_targets_steps_and_times(tmp_path: Path) -> None:
+    report, _ = literal_run()
+    path = write_metrics_file(tmp_path / "drillkit.prom", build_registry([report]))
+    samples = _samples(path.read_text())
+    d = {"drill": "failover"}
+    assert _value(samples, "drillkit_drill_success", **d) == 1
+    assert _value(samples, "drillkit_rto_seconds", **d) == pytest.approx(0.51)
+    assert _value(samples, "drillkit_rpo_seconds", **d) == 0
+    assert _value(samples, "drillkit_lost_writes", **d) == 0
+    assert _value(samples, "drillkit_rto_target_seconds", **d) == 10
+    assert _value(samples, "drillkit_step_duration_seconds", step="promote", **d) == (
+        pytest.approx(0.3)
+    )
+    assert _value(samples, "drillkit_target_met", target="rto_seconds", **d) == 1
+    assert _value(samples, "drillkit_drill_verdict", verdict="pass", **d) == 1
+    finished = 1767323048.0  # 2026-01-02T03:04:08Z: the report's finished_at
+    assert _value(samples, "drillkit_last_run_timestamp_seconds", **d) == finished
+    assert _value(samples, "drillkit_last_success_timestamp_seconds", **d) == finished
+    assert path.read_text().count("# TYPE drillkit_rto_seconds gauge") == 1
+
+
+def test_a_failed_run_keeps_the_last_success_and_omits_what_was_not_measured() -> None:
+    report, _ = literal_run()
+    report["verdict"] = "fail"
+    report["measured"]["rto_seconds"] = None
+    report["checks"] = [
+        {**c, "verdict": "fail"} if c["name"] == "rto_seconds" else c for c in report["checks"]
+    ]
+    text = _samples(
+        generate_latest(build_registry([report], last_success={"failover": 1000.0})).decode()
+    )
+    d = {"drill": "failover"}
+    assert _value(text, "drillkit_drill_success", **d) == 0
+    assert _value(text, "drillkit_last_success_timestamp_seconds", **d) == 1000.0
+    assert _value(text, "drillkit_target_met", target="rto_seconds", **d) == 0
+    assert ("drillkit_rto_seconds", frozenset(d.items())) not in text
+
+
+def test_several_drills_share_one_file_and_each_is_pushed_as_its_own_group() -> None:
+    a, _ = literal_run(drill="alpha")
+    b, _ = literal_run(drill="beta")
+    text = generate_latest(build_registry([a, b])).decode()
+    assert 'drillkit_drill_success{drill="alpha"} 1.0' in text
+    assert 'drillkit_drill_success{drill="beta"} 1.0' in text
+    calls: list[dict[str, Any]] = []
+    pushed = push_metrics("http://127.0.0.1:1", [a, b], push=lambda url, **kw: calls.append(kw))
+    assert pushed == [f"job={JOB},drill=alpha", f"job={JOB},drill=beta"]
+    assert [c["grouping_key"] for c in calls] == [{"drill": "alpha"}, {"drill": "beta"}]
+
+
+def _names_in(expr: str) -> set[str]:
+    return set(re.findall(r"\bdrillkit_[a-z_]+\b", expr))
+
+
+def test_example_alert_rules_and_dashboard_use_only_exported_metrics() -> None:
+    rules = yaml.safe_load((REPO / "examples/prometheus/drillkit-alerts.yml").read_text())
+    used = set()
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            used |= _names_in(rule["expr"])
+    dashboard = json.loads((REPO / "examples/grafana/drillkit-dashboard.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            used |= _names_in(target["expr"])
+    assert used and used <= set(METRICS), used - set(METRICS)
+    for name in METRICS:  # conventional units: seconds and timestamps say so in the name
+        assert not name.endswith(("_ms", "_milliseconds", "_minutes"))
