@@ -111,7 +111,9 @@ def test_bundle_holds_node_logs_configuration_and_runbook_outputs(run: Run) -> N
     assert pg1["settings"]["synchronous_standby_names"] == ""
     assert pg1["settings"]["server_version"].startswith("15.")
     assert pg1["in_recovery"] is False
-    assert config["nodes"]["pg0"]["status"] == "exited"  # the killed primary
+    pg0 = config["nodes"]["pg0"]  # the killed primary: settings read from its config files
+    assert pg0["status"] == "exited" and "not running" in pg0["settings_source"]
+    assert pg0["settings"]["wal_level"] == "replica"
     promote = json.loads((run.dir / "runbook" / "02-promote.json").read_text())
     assert promote["step"] == "promote" and promote["output"]["node"] == "pg1"
 

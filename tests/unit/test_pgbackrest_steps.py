@@ -36,8 +36,9 @@ def test_wall_time_maps_the_monotonic_clock_through_the_start_marker() -> None:
 
 
 class FakeRestorable:
-    repo = BackupRepo(None, None, volume_name="v", labels={})  # type: ignore[arg-type]
-    restored: list[str] = []
+    def __init__(self) -> None:
+        self.repo = BackupRepo(None, None, volume_name="v", labels={})  # type: ignore[arg-type]
+        self.restored: list[str] = []
 
     def restore(self, **_: object) -> None: ...
     def current_primary(self) -> None: ...

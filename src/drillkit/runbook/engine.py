@@ -57,10 +57,12 @@ class _Attempts:
         self.errors: list[str] = []
 
     def __call__(self) -> dict[str, Any]:
-        retries = self.step.retries if isinstance(self.step, Retries) else 0
+        retries, wait = 0, 0.0
+        if isinstance(self.step, Retries):
+            retries, wait = self.step.retries, self.step.retry_wait_seconds
         retrying = Retrying(
             stop=stop_after_attempt(retries + 1) | stop_after_delay(self.step.timeout_seconds),
-            wait=wait_fixed(self.step.retry_wait_seconds if retries else 0),
+            wait=wait_fixed(wait),
             sleep=self.sleep,
             reraise=True,
         )

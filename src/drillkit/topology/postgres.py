@@ -146,8 +146,8 @@ class PostgresCluster:
         self.progress(f"waiting for {self.spec.replicas} replica(s) to stream")
         self._wait_ready()
         if self.spec.replication == "sync":
-            names = self.configure_sync(self.nodes[0])
-            self.progress(f"synchronous_standby_names = '{names}'")
+            quorum = self.configure_sync(self.nodes[0])
+            self.progress(f"synchronous_standby_names = '{quorum}'")
             self._wait_ready(synchronous=True)
         if self.repo is not None:
             self.progress("pgbackrest: stanza-create and a full backup")
