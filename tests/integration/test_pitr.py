@@ -78,6 +78,7 @@ def test_the_dropped_table_is_back_and_recovery_stopped_before_the_drop(pitr: Ru
     verify = _step(report, "verify-restore")["value"]
     assert restore["type"] == "time" and restore["node"] == "pgr1"
     assert restore["timeline"] >= 2  # promoted at the target: a new timeline
+    assert restore["backup_set"].endswith("I")  # it started from the incremental backup
     assert verify["table_exists"] is True
     assert verify["log"].startswith("recovery stopping before commit of transaction")
     assert verify["expected_rows"] > 100

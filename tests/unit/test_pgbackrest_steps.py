@@ -11,7 +11,12 @@ from builders import ms
 from drillkit.history import History, OpType
 from drillkit.runbook.pgbackrest_steps import Restore, wall_time
 from drillkit.spec_postgres import RestoreStep
-from drillkit.topology.pgbackrest import BackupRepo, restore_environment, restore_seconds
+from drillkit.topology.pgbackrest import (
+    BackupRepo,
+    restore_environment,
+    restore_seconds,
+    restored_backup_set,
+)
 
 START_WALL = datetime(2026, 1, 31, 12, 0, 0, tzinfo=UTC)
 
@@ -104,3 +109,10 @@ def test_restore_seconds_is_read_from_the_entrypoint_log() -> None:
 
     assert restore_seconds(log) == 1.234
     assert restore_seconds("nothing here") is None
+
+
+def test_the_backup_set_is_read_from_the_restore_log() -> None:
+    log = "P00   INFO: restore backup set 20261125-090331F_20261125-090337I, recovery will start"
+
+    assert restored_backup_set(log) == "20261125-090331F_20261125-090337I"
+    assert restored_backup_set("") is None

@@ -22,7 +22,12 @@ from drillkit.history import History, Op, OpType
 from drillkit.spec_postgres import RestoreStep as RestoreSpec
 from drillkit.spec_postgres import VerifyRestoreStep as VerifySpec
 from drillkit.topology.node import Node
-from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError, restore_seconds
+from drillkit.topology.pgbackrest import (
+    BackupRepo,
+    PgBackRestError,
+    restore_seconds,
+    restored_backup_set,
+)
 
 __all__ = ["Restorable", "Restore", "VerifyError", "VerifyRestore", "wall_time"]
 
@@ -116,9 +121,11 @@ class Restore:
             onto=self.spec.onto, kind=self.spec.type, target=target, timeout=remaining
         )
         promoted = time.monotonic()
-        copy = restore_seconds(node.logs())
+        log = node.logs()
+        copy = restore_seconds(log)
         out.update(
             node=node.name,
+            backup_set=restored_backup_set(log),
             timeline=self._timeline(node),
             seconds={
                 "wal_flush": round(flushed - started, 3),

@@ -32,6 +32,7 @@ __all__ = [
     "PgBackRestError",
     "restore_environment",
     "restore_seconds",
+    "restored_backup_set",
 ]
 
 REPO_PATH = "/var/lib/pgbackrest"
@@ -39,6 +40,7 @@ STANZA = "main"
 PGDATA = "/var/lib/postgresql/data"
 _ARCHIVED = re.compile(r"WAL segment (\S+) successfully archived")
 _RESTORE_SECONDS = re.compile(r"drillkit: pgbackrest restore took ([0-9.]+)s")
+_BACKUP_SET = re.compile(r"restore backup set (\S+)")
 
 
 class PgBackRestError(RuntimeError):
@@ -77,6 +79,12 @@ def restore_seconds(log: str) -> float | None:
     """How long ``pgbackrest restore`` (the copy) took, as the entrypoint logged it."""
     found = _RESTORE_SECONDS.search(log)
     return float(found.group(1)) if found else None
+
+
+def restored_backup_set(log: str) -> str | None:
+    """The backup set ``pgbackrest restore`` chose (a full or an incremental label)."""
+    found = _BACKUP_SET.search(log)
+    return found.group(1).rstrip(",") if found else None
 
 
 class BackupRepo:
