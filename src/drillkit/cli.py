@@ -196,8 +196,9 @@ def cleanup() -> None:
         raise typer.Exit(EXIT_INFRA) from None
     result = sweep(client)
     kept = Path.home() / ".drillkit"
-    for pgpass in kept.glob("*.pgpass") if kept.is_dir() else []:
-        pgpass.unlink(missing_ok=True)  # password files of --keep runs go with their topology
+    for credentials in sorted(kept.glob("*")) if kept.is_dir() else []:
+        if credentials.suffix in (".pgpass", ".redis-auth"):
+            credentials.unlink(missing_ok=True)  # --keep credentials go with their topology
     out.print(f"removed {result.summary()}")
 
 

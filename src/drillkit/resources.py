@@ -91,7 +91,7 @@ def sweep(
     def selected(labels: dict[str, str] | None) -> bool:
         return wanted is None or (labels or {}).get(RUN_LABEL) in wanted
 
-    for c in client.containers.list(all=True, filters=_filters(run_id)):
+    for c in client.containers.list(all=True, filters=_filters(run_id), ignore_removed=True):
         if selected(c.labels):
             try:
                 c.remove(force=True, v=True)
@@ -138,7 +138,8 @@ def sweep_dead_runs(client: Any) -> SweepResult:
     """Remove resources of runs whose harness died on this host (not ``--keep`` ones)."""
     dead: set[str] = set()
     labelled: list[dict[str, str]] = [
-        c.labels for c in client.containers.list(all=True, filters=_filters(None))
+        c.labels
+        for c in client.containers.list(all=True, filters=_filters(None), ignore_removed=True)
     ]
     labelled += [n.attrs.get("Labels") or {} for n in client.networks.list(filters=_filters(None))]
     labelled += [v.attrs.get("Labels") or {} for v in client.volumes.list(filters=_filters(None))]

@@ -14,7 +14,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drillkit.spec_faults import ROLES, FaultSpec, fault_nodes
-from drillkit.spec_postgres import POSTGRES_STEPS, PostgresOptions, runbook_problems
+from drillkit.spec_postgres import (
+    POSTGRES_STEPS,
+    PatroniTopology,
+    PostgresOptions,
+    runbook_problems,
+)
 from drillkit.spec_redis import (
     RedisPromoteStep,
     RedisRestoreStep,
@@ -68,7 +73,9 @@ class PostgresTopology(PostgresOptions):
         return [f"pg{i}" for i in range(self.replicas + 1)]
 
 
-Topology = Annotated[PostgresTopology | RedisTopology, Field(discriminator="kind")]
+Topology = Annotated[
+    PostgresTopology | PatroniTopology | RedisTopology, Field(discriminator="kind")
+]
 
 
 class Workload(_Strict):

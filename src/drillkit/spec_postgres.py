@@ -19,13 +19,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "POSTGRES_STEPS",
     "SYNC_COMMIT_LEVELS",
+    "PatroniTopology",
     "PgBackRestOptions",
     "PostgresOptions",
+    "RejoinStep",
     "RepointStep",
     "RestoreStep",
     "RetryPolicy",
     "ShellStep",
+    "SwitchoverStep",
     "VerifyRestoreStep",
+    "WaitForLeaderStep",
     "runbook_problems",
 ]
 
@@ -38,6 +42,13 @@ SyncCommit = Literal["on", "remote_write", "remote_apply", "local", "off"]
 SYNC_COMMIT_LEVELS: tuple[str, ...] = ("on", "remote_write", "remote_apply", "local", "off")
 # Levels at which a commit waits for a synchronous standby (local and off never do).
 _WAITING_LEVELS = ("on", "remote_write", "remote_apply")
+
+
+def _commit_level(v: Any) -> Any:
+    """YAML 1.1 reads an unquoted ``on``/``off`` as a boolean; mean the level."""
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    return v
 
 
 class PgBackRestOptions(_Strict):
@@ -86,10 +97,7 @@ class PostgresOptions(_Strict):
     @field_validator("synchronous_commit", mode="before")
     @classmethod
     def _yaml_boolean(cls, v: Any) -> Any:
-        """YAML 1.1 reads an unquoted ``on``/``off`` as a boolean; mean the level."""
-        if isinstance(v, bool):
-            return "on" if v else "off"
-        return v
+        return _commit_level(v)
 
     @model_validator(mode="after")
     def _sync_is_coherent(self) -> PostgresOptions:
@@ -109,6 +117,51 @@ class PostgresOptions(_Strict):
                 "no commit could ever be confirmed"
             )
         return self
+
+
+class PatroniTopology(_Strict):
+    """PostgreSQL members managed by Patroni, a 3-member etcd cluster as the DCS, and HAProxy
+    routing clients to the leader (health check on Patroni's ``/primary``).
+
+    Patroni demotes a leader that cannot renew its key within ``retry_timeout`` and the others
+    elect a new one once the key expires (``ttl``), so failover after a node dies takes about
+    ``ttl``. Patroni requires ``loop_wait + 2 * retry_timeout <= ttl``.
+    """
+
+    kind: Literal["patroni"]
+    replicas: int = Field(2, ge=1, le=4, description="members besides the first leader")
+    ttl: int = Field(20, ge=20, le=3600, description="leader key time to live (seconds)")
+    loop_wait: int = Field(2, ge=1, le=600, description="seconds between HA loop runs")
+    retry_timeout: int = Field(5, ge=3, le=600, description="DCS and PostgreSQL retry budget")
+    maximum_lag_on_failover: int = Field(
+        1_048_576, ge=0, description="bytes a replica may lag and still be promoted"
+    )
+    replication: Literal["async", "sync"] = Field("async", description="sync: synchronous_mode")
+    synchronous_commit: SyncCommit = "on"
+    haproxy: bool = Field(
+        True, description="clients connect through HAProxy (else straight to the members)"
+    )
+
+    @field_validator("synchronous_commit", mode="before")
+    @classmethod
+    def _yaml_boolean(cls, v: Any) -> Any:
+        return _commit_level(v)
+
+    @model_validator(mode="after")
+    def _patroni_timing(self) -> PatroniTopology:
+        if self.loop_wait + 2 * self.retry_timeout > self.ttl:
+            raise ValueError(
+                f"Patroni needs loop_wait + 2 * retry_timeout <= ttl; "
+                f"{self.loop_wait} + 2 * {self.retry_timeout} > {self.ttl}"
+            )
+        return self
+
+    def member_names(self) -> list[str]:
+        return [f"pg{i}" for i in range(self.replicas + 1)]
+
+    def node_names(self) -> list[str]:
+        extra = ["haproxy"] if self.haproxy else []
+        return self.member_names() + [f"etcd{i}" for i in range(3)] + extra
 
 
 # -- runbook steps --------------------------------------------------------------------------------
@@ -224,8 +277,55 @@ class RepointStep(RetryPolicy):
         return [] if self.to in ("restored", "primary") else [self.to]
 
 
-POSTGRES_STEPS = ShellStep | RestoreStep | VerifyRestoreStep | RepointStep
+class WaitForLeaderStep(RetryPolicy):
+    """Wait until Patroni has elected a new leader (not the one of the moment the fault struck)
+    that accepts writes through the client path; record it and its timeline."""
+
+    step: Literal["wait-for-leader"]
+    timeout_seconds: float = Field(120.0, gt=0, le=3600)
+
+
+class SwitchoverStep(RetryPolicy):
+    """A planned switchover through Patroni's REST API, to ``candidate`` or any healthy one."""
+
+    step: Literal["switchover"]
+    candidate: str | None = None
+    timeout_seconds: float = Field(120.0, gt=0, le=3600)
+
+    def node_refs(self) -> list[str]:
+        return [] if self.candidate is None else [self.candidate]
+
+
+class RejoinStep(RetryPolicy):
+    """Bring a former primary back as a replica of the current one: ``pg_rewind`` onto the new
+    timeline, then stream (Patroni does both itself once the node is started). Default node:
+    the one the first fault struck."""
+
+    step: Literal["rejoin"]
+    node: str | None = None
+    timeout_seconds: float = Field(120.0, gt=0, le=3600)
+
+    def node_refs(self) -> list[str]:
+        return [] if self.node is None else [self.node]
+
+
+POSTGRES_STEPS = (
+    ShellStep
+    | RestoreStep
+    | VerifyRestoreStep
+    | RepointStep
+    | WaitForLeaderStep
+    | SwitchoverStep
+    | RejoinStep
+)
 _NEEDS_REPOSITORY = ("restore", "verify-restore")
+# Steps that only make sense for some topology kinds (others: any PostgreSQL topology).
+_STEP_KINDS = {
+    "wait-for-leader": ("patroni",),
+    "switchover": ("patroni",),
+    "promote": ("postgres",),  # under Patroni, Patroni promotes; a manual pg_promote fights it
+    "repoint": ("postgres",),
+}
 
 _STEP_ROLES = ("primary", "replica")
 
@@ -236,6 +336,11 @@ def runbook_problems(steps: Sequence[Any], topology: Any) -> list[tuple[str, str
     nodes = topology.node_names()
     problems: list[tuple[str, str]] = []
     for i, step in enumerate(steps):
+        kinds = _STEP_KINDS.get(step.step)
+        if kinds is not None and topology.kind not in kinds:
+            problems.append(
+                (f"runbook[{i}].step", f"{step.step} needs topology.kind: {' or '.join(kinds)}")
+            )
         if step.step in _NEEDS_REPOSITORY and getattr(topology, "pgbackrest", None) is None:
             problems.append(
                 (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import types
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ def test_unknown_topology_kind(tmp_path: Path) -> None:
     e = error(tmp_path, drill(topology={"kind": "mysql"}))
 
     assert e.field == "topology.kind"
-    assert e.problem == "'mysql' is not a topology; expected one of postgres, redis"
+    assert e.problem == "'mysql' is not a topology; expected one of postgres, patroni, redis"
 
 
 def test_save_points_parse() -> None:
@@ -353,3 +354,27 @@ def test_archives_round_trip_and_backups_sort_newest_first() -> None:
         root = tar.getmember("redis")
         assert root.isdir() and (root.uid, root.gid) == (100, 101)
     assert [f.data for f in backup_candidates(back)] == [b"new", b"old"]
+
+
+def test_redis_cluster_fulfils_the_contracts_faults_and_steps_rely_on() -> None:
+    from drillkit.faults.netns import HelperHost
+    from drillkit.faults.redis_data import RedisDataTopology
+    from drillkit.runbook.custom import ShellTopology
+    from drillkit.secrets import Secrets
+    from drillkit.topology import TOPOLOGIES, System
+    from drillkit.topology.redis import RedisCluster
+
+    cluster = RedisCluster(
+        None,
+        RedisTopology(kind="redis"),
+        run_id="unit-run",
+        labels={},
+        image="drillkit/redis:x",
+        secrets=Secrets.generate(*RedisCluster.SECRET_NAMES),
+    )
+
+    cluster.network = types.SimpleNamespace(name="dk-unit-net")  # what start() creates
+
+    assert TOPOLOGIES["redis"] is RedisCluster
+    for contract in (System, HelperHost, RedisDataTopology, ShellTopology):
+        assert isinstance(cluster, contract), contract.__name__

@@ -124,6 +124,17 @@ class Analysis:
         )
 
 
+def _unserved(outcomes: WriteOutcomes, lost: LostWrites) -> WriteOutcomes:
+    """``outcomes`` with every lost write counted as unanswered: a deposed primary that kept
+    acknowledging writes later thrown away was not serving, so those acknowledgements can
+    neither start nor sustain a recovered run for RTO."""
+    if not lost.lost:
+        return outcomes
+    outcome = dict(outcomes.outcome)
+    outcome.update(dict.fromkeys(lost.lost, OpType.INFO))
+    return WriteOutcomes(outcomes.invoked_ns, outcomes.completed_ns, outcome)
+
+
 def analyze(ops: list[Op], targets: Targets, stable_window_s: float) -> Analysis:
     """Judge a history against the targets."""
     analysis = Analysis(verdict=Verdict.UNKNOWN, checks=[], stable_window_s=stable_window_s)
@@ -144,7 +155,8 @@ def analyze(ops: list[Op], targets: Targets, stable_window_s: float) -> Analysis
         analysis.lost, analysis.rpo = None, None
     try:
         if analysis.fault_ns is not None:
-            analysis.rto = rto(ops, outcomes, analysis.fault_ns, stable_window_s)
+            served = outcomes if analysis.lost is None else _unserved(outcomes, analysis.lost)
+            analysis.rto = rto(ops, served, analysis.fault_ns, stable_window_s)
     except Exception:
         analysis.notes.append("RTO checker crashed:\n" + traceback.format_exc())
         analysis.rto = None

@@ -7,6 +7,7 @@ from typing import Any
 
 from drillkit.runbook.custom import Shell
 from drillkit.runbook.engine import RunbookResult, Step, run_runbook
+from drillkit.runbook.patroni_steps import Rejoin, Switchover, WaitForLeader
 from drillkit.runbook.pgbackrest_steps import Restore, VerifyRestore
 from drillkit.runbook.postgres_steps import Promote, Repoint
 from drillkit.runbook.redis_steps import RedisPromote, RedisRestore, WaitSentinelFailover
@@ -19,6 +20,9 @@ STEPS: dict[str, Callable[[Any, Any], Step]] = {
     "restore": Restore,
     "verify-restore": VerifyRestore,
     "repoint": Repoint,
+    "wait-for-leader": WaitForLeader,
+    "switchover": Switchover,
+    "rejoin": Rejoin,
     "wait-sentinel-failover": WaitSentinelFailover,
     "redis-promote": RedisPromote,
     "redis-restore": RedisRestore,

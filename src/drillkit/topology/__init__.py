@@ -6,6 +6,7 @@ from typing import Any
 
 from drillkit.topology.base import System
 from drillkit.topology.node import Node, free_port, start_node
+from drillkit.topology.patroni import PatroniCluster
 from drillkit.topology.postgres import PG_PORT, PostgresCluster
 from drillkit.topology.redis import RedisCluster
 
@@ -13,6 +14,7 @@ __all__ = [
     "PG_PORT",
     "TOPOLOGIES",
     "Node",
+    "PatroniCluster",
     "PostgresCluster",
     "RedisCluster",
     "System",
@@ -23,4 +25,8 @@ __all__ = [
 # topology.kind -> the class that provisions it. Each class names its image (IMAGE) and the
 # secrets it needs (SECRET_NAMES) and takes (client, spec, run_id=, labels=, image=, secrets=,
 # progress=).
-TOPOLOGIES: dict[str, Any] = {"postgres": PostgresCluster, "redis": RedisCluster}
+TOPOLOGIES: dict[str, Any] = {
+    "postgres": PostgresCluster,
+    "patroni": PatroniCluster,
+    "redis": RedisCluster,
+}

@@ -25,6 +25,7 @@ from drillkit.spec import PostgresTopology, SteadyState
 from drillkit.spec import Workload as WorkloadSpec
 from drillkit.topology.node import Node, start_node
 from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError, restore_environment
+from drillkit.topology.rewind import rewind
 from drillkit.workload.base import Workload
 from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
 
@@ -515,6 +516,51 @@ class PostgresCluster:
                 last = str(e).strip()
             time.sleep(0.1)
         raise TimeoutError(f"{node.name} not promoted after {timeout:g}s ({last})")
+
+    # -- rejoining a former primary (runbook.patroni_steps.Rejoin) ------------------------------
+    def rejoin(self, name: str, timeout: float) -> dict[str, Any]:
+        """Make ``name`` (a former primary) a replica of the current primary: pg_rewind its
+        data onto the new timeline, start it, wait until it streams. Under sync replication
+        the primary names it as its synchronous standby again."""
+        from drillkit.faults.disk import data_volume, fast_shutdown  # (import cycle)
+
+        deadline = time.monotonic() + timeout
+        node, primary = self.node(name), self.current_primary()
+        if primary is None or primary.name == name:
+            raise RuntimeError(f"no other primary for {name} to follow")
+        stopped = fast_shutdown(node)
+        slot = name.replace("-", "_")
+        with self.connect(primary) as conn:
+            conn.execute(
+                "SELECT pg_create_physical_replication_slot(%s, true)"
+                " WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = %s)",
+                (slot, slot),
+            )
+        rewound = rewind(
+            self.client,
+            image=self.image,
+            network=self.network_name,
+            labels=self.labels,
+            node=node,
+            volume=data_volume(node),
+            source_host=self._container_name(primary.name),
+            slot=slot,
+            secrets=self.secrets.values,
+            timeout=max(1.0, deadline - time.monotonic()),
+        )
+        node.container.start()
+        while name not in self.streaming_standbys(primary):
+            if time.monotonic() > deadline or node.status() == "exited":
+                log = node.logs(tail=5)
+                raise RuntimeError(f"{name} does not stream from {primary.name}: {log}")
+            time.sleep(0.1)
+        out: dict[str, Any] = {"node": name, "primary": primary.name, "stopped": stopped}
+        out["pg_rewind"] = rewound
+        if self.spec.replication == "sync":
+            out["synchronous_standby_names"] = self.configure_sync(
+                primary, self.streaming_standbys(primary)
+            )
+        return out
 
     def keep_instructions(self, credentials_dir: Path) -> list[str]:
         pgpass = self.write_pgpass(credentials_dir / f"{self.run_id}.pgpass")

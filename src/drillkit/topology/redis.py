@@ -50,6 +50,18 @@ Progress = Callable[[str], None]
 Address = tuple[str, int]
 
 
+# The settings that decide what a failure loses, recorded in the evidence (never a password).
+DATA_LOSS_SETTINGS = (
+    "appendonly",
+    "appendfsync",
+    "save",
+    "min-replicas-to-write",
+    "min-replicas-max-lag",
+    "replica-serve-stale-data",
+    "repl-diskless-sync",
+)
+
+
 def no_retry() -> Retry:
     """No hidden retries: redis-py 8's default retry stretches one failed call to ~10 s."""
     return Retry(NoBackoff(), 0)
@@ -487,6 +499,39 @@ class RedisCluster:
         with os.fdopen(fd, "w") as fh:
             fh.write(self.secrets["redis"] + "\n")
         return path
+
+    def evidence(self, directory: Path) -> dict[str, Any]:
+        """Write each node's container log under ``directory``; return the configuration
+        fingerprint per node: role, image, and the settings that decide data loss (persistence,
+        min-replicas, Sentinel timings). A node that does not answer is recorded as such."""
+        directory.mkdir(parents=True, exist_ok=True)
+        nodes: dict[str, Any] = {}
+        for n in self.nodes:
+            (directory / f"{n.name}.log").write_text(n.logs(), encoding="utf-8")
+            status = n.status()
+            info: dict[str, Any] = {"role": n.role, "status": status, "image": self.image}
+            if status != "removed":
+                info["image_id"] = n.image_id()
+            if status == "running":
+                try:
+                    info.update(self._settings(n))
+                except (RedisError, OSError) as e:
+                    info["settings_error"] = str(e)
+            nodes[n.name] = info
+        return {"kind": "redis", "master_name": MASTER_NAME, "nodes": nodes}
+
+    def _settings(self, node: Node) -> dict[str, Any]:
+        with self.redis(node) as r:
+            if node.role == "sentinel":
+                state = r.sentinel_master(MASTER_NAME)
+                keys = ("quorum", "down-after-milliseconds", "failover-timeout", "parallel-syncs")
+                master = self.node_at(str(state["ip"])).name if state.get("ip") else None
+                return {"settings": {k: state.get(k) for k in keys}, "names_master": master}
+            settings: dict[str, Any] = {}
+            for key in DATA_LOSS_SETTINGS:
+                settings.update(r.config_get(key))
+            role = self.role(node)
+        return {"settings": settings, "replication_role": role[0] if role else None}
 
     def versions(self) -> dict[str, str]:
         """Server version and image, for the evidence."""

@@ -2,6 +2,8 @@
 # Start a drillkit PostgreSQL node as a primary (fresh initdb) or a streaming replica
 # (pg_basebackup from DK_PRIMARY_HOST). Passwords arrive in the environment and are never echoed.
 set -euo pipefail
+# A node of a Patroni topology (etcd, a Patroni member, HAProxy) has its own entrypoint.
+if [ -n "${DK_SERVICE:-}" ]; then exec /usr/local/bin/drillkit-patroni-entrypoint; fi
 : "${DK_ROLE:?DK_ROLE must be primary or replica}"
 : "${DK_SUPERUSER_PASSWORD:?}" "${DK_REPLICATION_PASSWORD:?}"
 NODE="${DK_NODE_NAME:-$(hostname)}"

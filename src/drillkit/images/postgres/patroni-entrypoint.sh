@@ -1,0 +1,118 @@
+#!/bin/bash
+# Start one service of a drillkit Patroni topology: an etcd member, a Patroni-managed PostgreSQL
+# member, or HAProxy routing to the Patroni leader. Configuration comes from DK_* variables;
+# passwords are written only into a 0600 file and never echoed.
+set -euo pipefail
+: "${DK_SERVICE:?DK_SERVICE must be etcd, patroni or haproxy}"
+NODE="${DK_NODE_NAME:-$(hostname)}"
+umask 077
+
+start_etcd() {
+  : "${DK_ADVERTISE:?}" "${DK_ETCD_INITIAL_CLUSTER:?}" "${DK_ETCD_TOKEN:?}"
+  exec etcd --name "$NODE" --data-dir /var/lib/postgresql/etcd \
+    --listen-client-urls http://0.0.0.0:2379 --advertise-client-urls "http://$DK_ADVERTISE:2379" \
+    --listen-peer-urls http://0.0.0.0:2380 --initial-advertise-peer-urls "http://$DK_ADVERTISE:2380" \
+    --initial-cluster "$DK_ETCD_INITIAL_CLUSTER" --initial-cluster-state new \
+    --initial-cluster-token "$DK_ETCD_TOKEN" --heartbeat-interval 100 --election-timeout 1000
+}
+
+start_patroni() {
+  : "${DK_ADVERTISE:?}" "${DK_ETCD_HOSTS:?}" "${DK_SUPERUSER_PASSWORD:?}" "${DK_REPLICATION_PASSWORD:?}"
+  : "${DK_TTL:?}" "${DK_LOOP_WAIT:?}" "${DK_RETRY_TIMEOUT:?}"
+  config=/var/lib/postgresql/patroni.yml
+  # Passwords are YAML single-quoted scalars: generated ones never contain a quote.
+  cat > "$config" <<YAML
+scope: drillkit
+name: ${NODE}
+restapi:
+  listen: 0.0.0.0:8008
+  connect_address: ${DK_ADVERTISE}:8008
+etcd3:
+  hosts: ${DK_ETCD_HOSTS}
+watchdog:
+  mode: "off"
+bootstrap:
+  dcs:
+    ttl: ${DK_TTL}
+    loop_wait: ${DK_LOOP_WAIT}
+    retry_timeout: ${DK_RETRY_TIMEOUT}
+    maximum_lag_on_failover: ${DK_MAXIMUM_LAG_ON_FAILOVER:-1048576}
+    synchronous_mode: ${DK_SYNCHRONOUS_MODE:-false}
+    postgresql:
+      use_pg_rewind: true
+      use_slots: true
+      parameters:
+        wal_level: replica
+        hot_standby: "on"
+        wal_log_hints: "on"
+        max_wal_senders: 10
+        max_replication_slots: 10
+        max_connections: 200
+        wal_keep_size: 256MB
+        password_encryption: scram-sha-256
+        synchronous_commit: "${DK_SYNCHRONOUS_COMMIT:-on}"
+        wal_sender_timeout: 5s
+        wal_receiver_timeout: 5s
+  initdb:
+    - encoding: UTF8
+    - data-checksums
+postgresql:
+  listen: 0.0.0.0:5432
+  connect_address: ${DK_ADVERTISE}:5432
+  data_dir: /var/lib/postgresql/data
+  bin_dir: /usr/lib/postgresql/15/bin
+  pgpass: /var/lib/postgresql/patroni.pgpass
+  authentication:
+    superuser:
+      username: postgres
+      password: '${DK_SUPERUSER_PASSWORD}'
+    replication:
+      username: replicator
+      password: '${DK_REPLICATION_PASSWORD}'
+  parameters:
+    unix_socket_directories: /var/run/postgresql
+    log_line_prefix: '%m [%p] '
+  pg_hba:
+    - local all all trust
+    - host replication replicator all scram-sha-256
+    - host all all all scram-sha-256
+tags: {}
+YAML
+  exec patroni "$config"
+}
+
+start_haproxy() {
+  : "${DK_PATRONI_MEMBERS:?DK_PATRONI_MEMBERS lists name=host pairs}"
+  config=/var/lib/postgresql/haproxy.cfg
+  cat > "$config" <<CFG
+global
+  maxconn 1000
+resolvers docker
+  nameserver dns 127.0.0.11:53
+  hold valid 1s
+  hold other 1s
+  hold nx 1s
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 30m
+  timeout server 30m
+  default-server init-addr last,libc,none resolvers docker
+listen primary
+  bind *:5000
+  option httpchk GET /primary
+  http-check expect status 200
+  default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
+CFG
+  for member in $DK_PATRONI_MEMBERS; do
+    echo "  server ${member%%=*} ${member#*=}:5432 check port 8008" >> "$config"
+  done
+  exec haproxy -db -f "$config"
+}
+
+case "$DK_SERVICE" in
+  etcd) start_etcd ;;
+  patroni) start_patroni ;;
+  haproxy) start_haproxy ;;
+  *) echo "unknown DK_SERVICE=$DK_SERVICE (expected etcd, patroni or haproxy)" >&2; exit 2 ;;
+esac

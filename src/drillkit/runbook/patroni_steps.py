@@ -1,0 +1,145 @@
+"""Restore steps for Patroni (wait for a new leader, switchover) and for rejoining a former
+primary as a replica on either PostgreSQL topology (pg_rewind by hand, or Patroni's own)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol, runtime_checkable
+
+import psycopg
+import requests
+
+from drillkit.history import History, OpType
+from drillkit.spec_postgres import RejoinStep, SwitchoverStep, WaitForLeaderStep
+from drillkit.topology.patroni import PatroniCluster
+
+__all__ = ["Rejoin", "Rejoinable", "Switchover", "WaitForLeader"]
+
+
+@runtime_checkable
+class Rejoinable(Protocol):
+    """A topology that can bring a former primary back as a replica of the current one."""
+
+    def rejoin(self, name: str, timeout: float) -> dict[str, Any]: ...
+
+
+class _Step:
+    name = ""
+
+    def __init__(self, spec: Any, topology: Any) -> None:
+        self.spec = spec
+        self.topology = topology
+        self.delay_seconds = spec.delay_seconds
+        self.timeout_seconds = spec.timeout_seconds
+        self.retries = spec.retries
+        self.retry_wait_seconds = spec.retry_wait_seconds
+
+
+def _patroni(topology: Any, step: str) -> PatroniCluster:
+    if not isinstance(topology, PatroniCluster):
+        raise TypeError(f"{step} needs a Patroni topology, not {type(topology).__name__}")
+    return topology
+
+
+def await_new_leader(
+    cluster: PatroniCluster, previous: tuple[str, int] | None, timeout: float
+) -> dict[str, Any]:
+    """Wait until a member other than ``previous`` leads and the client path takes writes."""
+    started = time.monotonic()
+    deadline = started + timeout
+    old = previous[0] if previous else ""
+    last = "no leader yet"
+    while time.monotonic() < deadline:
+        leader = cluster.leader(exclude=(old,))  # ask members that can still see the DCS
+        if leader is not None and leader.name != old:
+            try:
+                with psycopg.connect(cluster.client_conninfo(), autocommit=True) as conn:
+                    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                if row is not None and not row[0]:
+                    break
+                last = f"{leader.name} leads; the client path does not reach it yet"
+            except psycopg.Error as e:
+                last = f"{leader.name} leads; client path: {str(e).strip()[:200]}"
+        time.sleep(0.1)
+    else:
+        raise TimeoutError(f"no new leader reachable through the client path ({last})")
+    out: dict[str, Any] = {
+        "leader": leader.name,
+        "timeline": cluster.timeline(leader),
+        "previous_leader": old or None,
+        "previous_timeline": previous[1] if previous else None,
+        "waited_seconds": round(time.monotonic() - started, 3),
+    }
+    if old:
+        out["previous_leader_role"] = cluster.member_role(cluster.node(old))
+    return out
+
+
+class WaitForLeader(_Step):
+    """Wait for Patroni to elect a new leader after the fault (see WaitForLeaderStep)."""
+
+    name = "wait-for-leader"
+
+    def __init__(self, spec: WaitForLeaderStep, topology: Any) -> None:
+        super().__init__(spec, topology)
+        self.cluster = _patroni(topology, self.name)
+        # Built once the fault took effect: the leader last seen is the one the fault struck.
+        self.previous = self.cluster.last_leader
+
+    def run(self) -> dict[str, Any]:
+        return await_new_leader(self.cluster, self.previous, self.timeout_seconds)
+
+
+class Switchover(_Step):
+    """A planned switchover through Patroni's REST API; waits for the new leader."""
+
+    name = "switchover"
+
+    def __init__(self, spec: SwitchoverStep, topology: Any) -> None:
+        super().__init__(spec, topology)
+        self.cluster = _patroni(topology, self.name)
+
+    def run(self) -> dict[str, Any]:
+        started = time.monotonic()
+        leader = self.cluster.leader()
+        if leader is None:
+            raise RuntimeError("no leader to switch over from")
+        previous = self.cluster.last_leader
+        try:
+            answer = self.cluster.switchover(leader, self.spec.candidate)
+        except requests.RequestException as e:
+            raise RuntimeError(f"switchover request to {leader.name} failed: {e}") from None
+        remaining = max(1.0, self.timeout_seconds - (time.monotonic() - started))
+        out = await_new_leader(self.cluster, previous, remaining)
+        if self.spec.candidate and out["leader"] != self.spec.candidate:
+            raise RuntimeError(f"{out['leader']} leads, not the candidate {self.spec.candidate}")
+        return {"patroni": answer, **out}
+
+
+class Rejoin(_Step):
+    """Bring a former primary back as a replica (default: the node the first fault struck)."""
+
+    name = "rejoin"
+
+    def __init__(self, spec: RejoinStep, topology: Any) -> None:
+        super().__init__(spec, topology)
+        if not isinstance(topology, Rejoinable):
+            raise TypeError(f"{type(topology).__name__} cannot rejoin a node")
+        self.rejoinable = topology
+        self.history: History | None = None
+
+    def observe(self, history: History) -> None:
+        self.history = history
+
+    def _struck(self) -> str:
+        for op in self.history or []:
+            if op.process == "fault" and op.type is OpType.OK and not op.f.startswith("heal-"):
+                value = op.value if isinstance(op.value, dict) else {}
+                nodes = value.get("nodes") or [value.get("node")]
+                if nodes and nodes[0]:
+                    return str(nodes[0])
+        raise RuntimeError("no fault struck a node: say which node to rejoin")
+
+    def run(self) -> dict[str, Any]:
+        name = self.spec.node or self._struck()
+        return self.rejoinable.rejoin(name, self.timeout_seconds)

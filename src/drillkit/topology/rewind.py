@@ -1,0 +1,92 @@
+"""Rejoin a former primary as a replica of the new one: pg_rewind, then follow.
+
+After a failover the old primary's timeline has diverged (it may hold WAL the new primary never
+received). ``pg_rewind`` copies back what differs so the node can follow the new timeline; it
+needs ``wal_log_hints`` or data checksums (drillkit's nodes have both) and, since PostgreSQL 13,
+runs crash recovery itself when the target was killed. It runs in a short-lived helper container
+that mounts the node's data volume and joins the run's network to reach the new primary; the
+helper carries the run's labels, so a sweep removes it if the harness dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import docker.errors
+import requests.exceptions
+
+from drillkit.topology.node import Node
+
+__all__ = ["RewindError", "rewind"]
+
+PGDATA = "/var/lib/postgresql/data"
+
+_SCRIPT = r"""
+d="$1"
+# The node is stopped (the caller checked). A killed postmaster leaves postmaster.pid naming PID
+# 1, which in this helper is the shell, so crash recovery would refuse to start: remove it.
+rm -f "$d/postmaster.pid"
+pg_rewind --target-pgdata="$d" --progress \
+  --source-server="host=$DK_SOURCE port=5432 user=postgres dbname=postgres connect_timeout=5" \
+  > /tmp/rewind.log 2>&1 || { tail -n 5 /tmp/rewind.log >&2; exit 3; }
+grep -E "servers diverged|no rewind required|Done" /tmp/rewind.log || tail -n 2 /tmp/rewind.log
+touch "$d/standby.signal"
+conninfo="host=$DK_SOURCE port=5432 user=replicator password=$DK_REPLICATION_PASSWORD"
+cat >> "$d/postgresql.auto.conf" <<CONF
+# drillkit rejoin: follow the new primary (later lines win over what pg_rewind copied)
+primary_conninfo = '$conninfo application_name=$DK_NODE connect_timeout=2'
+primary_slot_name = '$DK_SLOT'
+cluster_name = '$DK_NODE'
+CONF
+"""
+
+
+class RewindError(RuntimeError):
+    """pg_rewind (or the helper that runs it) failed; the message carries its last lines."""
+
+
+def rewind(
+    client: Any,
+    *,
+    image: str,
+    network: str,
+    labels: dict[str, str],
+    node: Node,
+    volume: str,
+    source_host: str,
+    slot: str,
+    secrets: dict[str, str],
+    timeout: float = 120.0,
+) -> str:
+    """Rewind ``node``'s stopped data directory onto ``source_host``'s timeline and configure it
+    to stream from there; return what pg_rewind reported."""
+    container = client.containers.create(
+        image,
+        entrypoint=["/bin/bash", "-euc", _SCRIPT, "drillkit-rewind", PGDATA],
+        user="postgres",
+        network=network,
+        labels={**labels, "drillkit.helper": node.name},
+        environment={
+            "DK_SOURCE": source_host,
+            "DK_NODE": node.name,
+            "DK_SLOT": slot,
+            "PGPASSWORD": secrets["postgres"],
+            "DK_REPLICATION_PASSWORD": secrets["replicator"],
+        },
+        volumes={volume: {"bind": PGDATA, "mode": "rw"}},
+    )
+    try:
+        container.start()
+        try:
+            status = int(container.wait(timeout=timeout)["StatusCode"])
+        except requests.exceptions.RequestException:
+            raise RewindError(f"pg_rewind of {node.name} ran over {timeout:g}s") from None
+        out = bytes(container.logs(stdout=True, stderr=False)).decode("utf-8", "replace")
+        err = bytes(container.logs(stdout=False, stderr=True)).decode("utf-8", "replace")
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+    if status != 0:
+        raise RewindError(f"pg_rewind of {node.name} exited {status}: {err.strip()[-500:]}")
+    return " | ".join(line.strip() for line in out.strip().splitlines()[-3:])
