@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 from drillkit.history import History, OpType
 from drillkit.topology.node import Node
 
-__all__ = ["Fault", "FaultTopology", "record"]
+__all__ = ["Fault", "FaultTopology", "NodeFault", "record"]
 
 
 class FaultTopology(Protocol):
@@ -70,3 +70,53 @@ def record(history: History, f: str, value: Any, action: Callable[[], str]) -> s
         evidence=evidence,
     )
     return evidence
+
+
+class NodeFault:
+    """A fault acting on each node its ``target`` resolves to when it is injected.
+
+    Subclasses implement ``_inject`` (and ``_heal`` when there is something to undo) for one node,
+    returning the evidence; ``check`` may refuse a topology or nodes before anything is recorded.
+    """
+
+    kind = ""
+    heal_note = "nothing to undo"
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.nodes: list[Node] = []
+
+    def _value(self) -> dict[str, Any]:
+        return {"target": self.spec.target, "nodes": [n.name for n in self.nodes]}
+
+    def check(self, topology: FaultTopology, nodes: list[Node]) -> None:
+        """Raise if this fault cannot act on these nodes (default: it can)."""
+
+    def inject(self, topology: FaultTopology, history: History) -> None:
+        nodes = topology.resolve(self.spec.target)
+        self.check(topology, nodes)
+        self.nodes = nodes
+        record(
+            history,
+            self.kind,
+            self._value(),
+            lambda: "; ".join(self._inject(topology, n) for n in nodes),
+        )
+
+    def _inject(self, topology: FaultTopology, node: Node) -> str:
+        raise NotImplementedError
+
+    def heal(self, topology: FaultTopology, history: History) -> None:
+        if not self.nodes:
+            return
+        nodes, value = self.nodes, self._value()
+        self.nodes = []
+        record(
+            history,
+            f"heal-{self.kind}",
+            value,
+            lambda: "; ".join(self._heal(topology, n) for n in nodes),
+        )
+
+    def _heal(self, topology: FaultTopology, node: Node) -> str:
+        return f"{node.name}: {self.heal_note}"

@@ -18,9 +18,8 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from drillkit.faults.base import FaultTopology, record
+from drillkit.faults.base import FaultTopology, NodeFault
 from drillkit.faults.data import sql_topology
-from drillkit.history import History
 from drillkit.topology.node import Node
 
 __all__ = [
@@ -97,15 +96,6 @@ def run_helper(
 
 
 # -- stopping and starting PostgreSQL ----------------------------------------------------------
-def _await_status(node: Node, wanted: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    status = node.status()
-    while status != wanted and time.monotonic() < deadline:
-        time.sleep(0.05)
-        status = node.status()
-    return status
-
-
 def _exit_code(node: Node) -> int:
     return int(node.container.attrs["State"]["ExitCode"])
 
@@ -118,10 +108,10 @@ def fast_shutdown(node: Node, timeout: float = SHUTDOWN_TIMEOUT) -> str:
     if status != "running":
         raise RuntimeError(f"{node.name} is {status}; its files cannot be changed safely")
     node.container.kill(signal="SIGINT")
-    if _await_status(node, "exited", timeout) == "exited":
+    if node.wait_status("exited", timeout, poll=0.05) == "exited":
         return f"fast shutdown (exit status {_exit_code(node)})"
     node.container.kill()
-    _await_status(node, "exited", 10.0)
+    node.wait_status("exited", 10.0, poll=0.05)
     return f"fast shutdown ran over {timeout:g}s, killed"
 
 
@@ -174,45 +164,10 @@ def _offline(node: Node, work: Callable[[], str]) -> str:
 
 
 # -- the faults --------------------------------------------------------------------------------
-class _VolumeFault:
+class _VolumeFault(NodeFault):
     """A fault on the data volumes of the nodes its target resolves to at injection time."""
 
-    kind = ""
-
-    def __init__(self, spec: Any) -> None:
-        self.spec = spec
-        self.nodes: list[Node] = []
-
-    def _value(self) -> dict[str, Any]:
-        return {"target": self.spec.target, "nodes": [n.name for n in self.nodes]}
-
-    def inject(self, topology: FaultTopology, history: History) -> None:
-        self.nodes = topology.resolve(self.spec.target)
-        nodes = list(self.nodes)
-        record(
-            history,
-            self.kind,
-            self._value(),
-            lambda: "; ".join(self._inject(topology, n) for n in nodes),
-        )
-
-    def _inject(self, topology: FaultTopology, node: Node) -> str:
-        raise NotImplementedError
-
-    def heal(self, topology: FaultTopology, history: History) -> None:
-        if not self.nodes:
-            return
-        value, nodes = self._value(), self.nodes
-        self.nodes = []
-        record(
-            history,
-            f"heal-{self.kind}",
-            value,
-            lambda: "; ".join(self._heal(topology, n) for n in nodes),
-        )
-
-    def _heal(self, topology: FaultTopology, node: Node) -> str:
-        return f"{node.name}: nothing to undo (restoring is the runbook's job)"
+    heal_note = "nothing to undo (restoring is the runbook's job)"
 
 
 _WIPE = r"""

@@ -16,11 +16,9 @@ Healing is 'nothing to undo': putting data back is the runbook's job, and the dr
 
 from __future__ import annotations
 
-import time
 from typing import Any, Protocol, runtime_checkable
 
-from drillkit.faults.base import FaultTopology, record
-from drillkit.history import History
+from drillkit.faults.base import FaultTopology, NodeFault
 from drillkit.topology.node import Node
 
 __all__ = ["DeleteRedisFiles", "Flushall", "RedisDataTopology"]
@@ -50,42 +48,16 @@ def _redis_topology(topology: FaultTopology, kind: str) -> RedisDataTopology:
     return topology
 
 
-class _RedisDataFault:
-    kind = ""
+class _RedisDataFault(NodeFault):
+    """A data-loss fault on Redis data nodes (never Sentinels)."""
 
-    def __init__(self, spec: Any) -> None:
-        self.spec = spec
-        self.nodes: list[Node] = []
+    heal_note = "nothing to undo: restoring the data is the runbook's job"
 
-    def _value(self) -> dict[str, Any]:
-        return {"target": self.spec.target, "nodes": [n.name for n in self.nodes]}
-
-    def inject(self, topology: FaultTopology, history: History) -> None:
-        redis_topology = _redis_topology(topology, self.kind)
-        self.nodes = redis_topology.resolve(self.spec.target)
-        sentinels = [n.name for n in self.nodes if n.role == "sentinel"]
+    def check(self, topology: FaultTopology, nodes: list[Node]) -> None:
+        _redis_topology(topology, self.kind)
+        sentinels = [n.name for n in nodes if n.role == "sentinel"]
         if sentinels:
             raise ValueError(f"{self.kind} needs data nodes; {', '.join(sentinels)} hold no data")
-        record(
-            history,
-            self.kind,
-            self._value(),
-            lambda: "; ".join(self._inject(redis_topology, n) for n in self.nodes),
-        )
-
-    def _inject(self, topology: RedisDataTopology, node: Node) -> str:
-        raise NotImplementedError
-
-    def heal(self, topology: FaultTopology, history: History) -> None:
-        if not self.nodes:
-            return
-        value, self.nodes = self._value(), []
-        record(
-            history,
-            f"heal-{self.kind}",
-            value,
-            lambda: "nothing to undo: restoring the data is the runbook's job",
-        )
 
 
 class Flushall(_RedisDataFault):
@@ -93,8 +65,8 @@ class Flushall(_RedisDataFault):
 
     kind = "flushall"
 
-    def _inject(self, topology: RedisDataTopology, node: Node) -> str:
-        with topology.redis(node, timeout=5.0) as r:
+    def _inject(self, topology: FaultTopology, node: Node) -> str:
+        with _redis_topology(topology, self.kind).redis(node, timeout=5.0) as r:
             keys = int(r.dbsize())
             persistence = r.info("persistence")
             save = str(r.config_get("save").get("save", ""))
@@ -133,8 +105,8 @@ class DeleteRedisFiles(_RedisDataFault):
     def _value(self) -> dict[str, Any]:
         return {**super()._value(), "files": self.spec.files}
 
-    def _inject(self, topology: RedisDataTopology, node: Node) -> str:
-        volume = topology.volume(node, DATA_DIR)
+    def _inject(self, topology: FaultTopology, node: Node) -> str:
+        volume = _redis_topology(topology, self.kind).volume(node, DATA_DIR)
         node.container.kill(signal="SIGKILL")
         status = node.container.wait(timeout=30).get("StatusCode")
         out = topology.client.containers.run(
@@ -147,9 +119,7 @@ class DeleteRedisFiles(_RedisDataFault):
         )
         deleted = bytes(out).decode("utf-8", "replace").strip().replace("\n", ", ") or "nothing"
         node.container.start()
-        deadline = time.monotonic() + 30
-        while node.status() != "running" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        node.wait_status("running")
         return (
             f"{node.name}: killed (status {status}); deleted {deleted} from volume {volume}; "
             f"started again ({node.status()})"

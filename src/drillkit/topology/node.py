@@ -51,6 +51,15 @@ class Node:
             return "removed"
         return str(self.container.status)
 
+    def wait_status(self, wanted: str, timeout: float = 30.0, poll: float = 0.01) -> str:
+        """Poll Docker until the container is ``wanted`` or ``timeout`` passes; the last status."""
+        deadline = time.monotonic() + timeout
+        status = self.status()
+        while status != wanted and time.monotonic() < deadline:
+            time.sleep(poll)
+            status = self.status()
+        return status
+
     def is_running(self) -> bool:
         return self.status() == "running"
 
