@@ -352,7 +352,9 @@ def runbook_problems(steps: Sequence[Any], topology: Any) -> list[tuple[str, str
         refs = step.node_refs() if hasattr(step, "node_refs") else []
         for name in refs:
             if name not in _STEP_ROLES and name not in nodes:
-                field = next(f for f in ("target", "onto", "node", "to") if hasattr(step, f))
+                field = next(
+                    f for f in ("target", "onto", "node", "to", "candidate") if hasattr(step, f)
+                )
                 problems.append(
                     (
                         f"runbook[{i}].{field}",

@@ -9,6 +9,7 @@ alone; what is lost is bounded by archive_timeout.
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,16 @@ import pytest
 
 from drillkit.checkers import analyze, fault_effective_ns, final_read, write_outcomes
 from drillkit.drill import DrillResult, run_drill
-from drillkit.history import Op, OpType, read_history
+from drillkit.faults.disk import WipeData
+from drillkit.history import History, Op, OpType, read_history
 from drillkit.images import NodeImages
-from drillkit.spec import load_drill
+from drillkit.resources import labels_for
+from drillkit.runbook import make_step, run_runbook
+from drillkit.secrets import Secrets
+from drillkit.spec import PostgresTopology, load_drill
+from drillkit.spec_faults import WipeDataFault
+from drillkit.spec_postgres import PgBackRestOptions, RestoreStep
+from drillkit.topology.postgres import PostgresCluster
 
 from .conftest import REPO, labelled
 
@@ -163,3 +171,42 @@ def test_site_loss_rpo_is_bounded_by_the_archive_timeout(site_loss: Run) -> None
         if outcomes.outcome[i] is OpType.OK and t < fault_ns - int(bound * NS)
     }
     assert old and old <= survivors
+
+
+# -- restore onto the wiped node ----------------------------------------------------------------
+def test_restore_rebuilds_a_wiped_node_on_its_own_volume(
+    docker_client: Any, images: NodeImages
+) -> None:
+    """wipe-data empties the primary's volume; restore (latest) rebuilds that same node from
+    the repository, and every row committed before an archived WAL switch is back."""
+    run_id = f"test-wiped-{secrets.token_hex(6)}"
+    topology = PostgresTopology(replicas=1, pgbackrest=PgBackRestOptions(archive_timeout_seconds=2))
+    history = History()
+    with PostgresCluster(
+        docker_client,
+        topology,
+        run_id=run_id,
+        labels=labels_for(run_id, "test-wiped"),
+        image=images.postgres,
+        secrets=Secrets.generate(*PostgresCluster.SECRET_NAMES),
+        progress=lambda _m: None,
+    ) as cluster:
+        cluster.prepare()
+        pg0 = cluster.node("pg0")
+        cluster.query(
+            pg0, "INSERT INTO drillkit_writes SELECT g, 'w' FROM generate_series(1, 1000) g"
+        )
+        assert cluster.repo is not None
+        cluster.repo.flush(pg0)  # the segment holding the rows is archived
+        WipeData(WipeDataFault(kind="wipe-data", target="pg0")).inject(cluster, history)
+        assert pg0.status() == "exited"
+        step = make_step(RestoreStep(step="restore", type="latest", onto="pg0"), cluster)
+        result = run_runbook([step], history)
+        assert result.ok, result.error
+        value = history.ops()[-1].value
+        rebuilt = cluster.node("pg0")
+        assert value["node"] == "pg0" and rebuilt.container.id != pg0.container.id
+        assert value["timeline"] >= 2
+        assert cluster.query(rebuilt, "SELECT count(*) AS n FROM drillkit_writes")[0]["n"] == 1000
+        assert cluster.query(rebuilt, "SELECT pg_is_in_recovery() AS r")[0]["r"] is False
+    assert labelled(docker_client, run_id) == {"containers": [], "networks": [], "volumes": []}

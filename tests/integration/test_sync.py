@@ -70,6 +70,13 @@ def test_report_agrees_with_history_and_names_the_sync_setting(failover_sync: An
     # The promoted standby has no standby of its own: sync is suspended, and the report says so.
     assert promote["value"]["synchronous_standby_names"] == ""
     assert "suspended" in promote["value"]["note"]
+    # The old primary rejoins with pg_rewind and becomes the synchronous standby again.
+    rejoin = next(e for e in report["timeline"] if e["event"] == "runbook:rejoin")
+    assert rejoin["status"] == "ok", rejoin.get("error")
+    assert rejoin["value"]["node"] == "pg0" and rejoin["value"]["primary"] == "pg1"
+    assert rejoin["value"]["timeline"] == 2
+    assert "pg_rewind" in rejoin["value"]["pg_rewind"]
+    assert rejoin["value"]["synchronous_standby_names"] == 'ANY 1 ("pg0")'
     assert report["context"]["steady_state"] == "healthy"
 
 

@@ -151,3 +151,59 @@ def test_restore_steps_are_checked_against_the_topology(
     path = write(tmp_path, drill(topology=topology, runbook=[step]))
 
     assert str(error(path)) == f"{path}: {message}"
+
+
+def test_a_patroni_topology_with_defaults(tmp_path: Path) -> None:
+    spec = load_drill(
+        write(
+            tmp_path,
+            drill(
+                topology={"kind": "patroni"},
+                runbook=[{"step": "wait-for-leader"}, {"step": "rejoin"}],
+                faults=[{"kind": "isolate", "target": "etcd1"}],
+            ),
+        )
+    )
+
+    topology = spec.topology
+    assert (topology.ttl, topology.loop_wait, topology.retry_timeout) == (20, 2, 5)
+    assert topology.node_names() == ["pg0", "pg1", "pg2", "etcd0", "etcd1", "etcd2", "haproxy"]
+
+
+@pytest.mark.parametrize(
+    ("topology", "runbook", "message"),
+    [
+        (
+            {"kind": "patroni", "ttl": 20, "loop_wait": 5, "retry_timeout": 8},
+            [],
+            "topology: Patroni needs loop_wait + 2 * retry_timeout <= ttl; 5 + 2 * 8 > 20",
+        ),
+        (
+            {"kind": "patroni", "ttl": 10},
+            [],
+            "topology.ttl: Input should be greater than or equal to 20",
+        ),
+        (
+            {"kind": "patroni"},
+            [{"step": "promote"}],
+            "runbook[0].step: promote needs topology.kind: postgres",
+        ),
+        (
+            {"kind": "postgres"},
+            [{"step": "wait-for-leader"}],
+            "runbook[0].step: wait-for-leader needs topology.kind: patroni",
+        ),
+        (
+            {"kind": "patroni", "haproxy": False},
+            [{"step": "switchover", "candidate": "haproxy"}],
+            "runbook[0].candidate: 'haproxy' is not a node of this topology; expected host, "
+            "primary, replica or one of pg0, pg1, pg2, etcd0, etcd1, etcd2",
+        ),
+    ],
+)
+def test_patroni_rules(
+    tmp_path: Path, topology: dict[str, Any], runbook: list[Any], message: str
+) -> None:
+    path = write(tmp_path, drill(topology=topology, runbook=runbook))
+
+    assert str(error(path)) == f"{path}: {message}"

@@ -530,7 +530,10 @@ class PostgresCluster:
             raise RuntimeError(f"no other primary for {name} to follow")
         stopped = fast_shutdown(node)
         slot = name.replace("-", "_")
-        with self.connect(primary) as conn:
+        with self.connect(primary, statement_timeout_ms=60_000) as conn:
+            # A freshly promoted primary's pg_control still names the old timeline until its
+            # next checkpoint; pg_rewind reads it there and would find "no rewind required".
+            conn.execute("CHECKPOINT")
             conn.execute(
                 "SELECT pg_create_physical_replication_slot(%s, true)"
                 " WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = %s)",
@@ -549,18 +552,33 @@ class PostgresCluster:
             timeout=max(1.0, deadline - time.monotonic()),
         )
         node.container.start()
-        while name not in self.streaming_standbys(primary):
+        timeline = int(
+            self.query(primary, "SELECT timeline_id FROM pg_control_checkpoint()")[0]["timeline_id"]
+        )
+        while not self._follows(node, timeline):
             if time.monotonic() > deadline or node.status() == "exited":
                 log = node.logs(tail=5)
                 raise RuntimeError(f"{name} does not stream from {primary.name}: {log}")
             time.sleep(0.1)
-        out: dict[str, Any] = {"node": name, "primary": primary.name, "stopped": stopped}
+        out: dict[str, Any] = {"node": name, "primary": primary.name, "timeline": timeline}
+        out["stopped"] = stopped
         out["pg_rewind"] = rewound
         if self.spec.replication == "sync":
             out["synchronous_standby_names"] = self.configure_sync(
                 primary, self.streaming_standbys(primary)
             )
         return out
+
+    def _follows(self, node: Node, timeline: int) -> bool:
+        """Whether ``node`` streams WAL of ``timeline`` (a standby still on the old timeline
+        connects, is refused and retries, and looks 'streaming' for an instant each time)."""
+        try:
+            rows = self.query(node, "SELECT status, received_tli FROM pg_stat_wal_receiver")
+        except psycopg.Error:
+            return False
+        return (
+            bool(rows) and rows[0]["status"] == "streaming" and rows[0]["received_tli"] == timeline
+        )
 
     def keep_instructions(self, credentials_dir: Path) -> list[str]:
         pgpass = self.write_pgpass(credentials_dir / f"{self.run_id}.pgpass")
