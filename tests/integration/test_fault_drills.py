@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -16,8 +17,9 @@ from .conftest import REPO, labelled
 
 def _run(name: str, tmp_path: Any) -> Any:
     spec = load_drill(REPO / "drills" / f"{name}.yaml")
-    return spec, run_drill(spec, drill_file=f"drills/{name}.yaml", report_root=tmp_path,
-                           progress=lambda _m: None)
+    return spec, run_drill(
+        spec, drill_file=f"drills/{name}.yaml", report_root=tmp_path, progress=lambda _m: None
+    )
 
 
 def test_pause_primary_rto_matches_the_pause_and_nothing_is_lost(
@@ -45,7 +47,7 @@ def test_chaos_schedule_injects_and_heals_every_repetition(
     assert len(injected) == len(healed) == repeat.times
     # Each repetition heals about `duration` after it was injected, and starts `every` apart.
     starts = [op.extra["effective_ns"] for op in injected]
-    assert all(abs((b - a) / 1e9 - repeat.every) < 0.5 for a, b in zip(starts, starts[1:]))
+    assert all(abs((b - a) / 1e9 - repeat.every) < 0.5 for a, b in itertools.pairwise(starts))
     for inj, heal in zip(injected, healed, strict=True):
         assert abs((heal.time_ns - inj.time_ns) / 1e9 - spec.faults[0].duration) < 0.5
     # The primary never stopped serving: no acknowledged write lost.

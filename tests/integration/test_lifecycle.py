@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -53,8 +52,12 @@ def test_bad_drill_file_exits_2_and_starts_nothing(tmp_path: Path, docker_client
     assert f"{drill}: faults[0].kind: 'nuke' is not a fault" in " ".join(stderr.split())
     # Nothing was created for this drill: no container, and no 'create' event carrying its label.
     assert docker_client.containers.list(all=True, filters=mine) == []
-    events = docker_client.events(since=docker_events_since, until=int(time.time()) + 1,
-                                  filters={"event": "create", **mine}, decode=True)
+    events = docker_client.events(
+        since=docker_events_since,
+        until=int(time.time()) + 1,
+        filters={"event": "create", **mine},
+        decode=True,
+    )
     assert list(events) == []
     assert not (tmp_path / "reports").exists()
 
@@ -79,7 +82,10 @@ def test_sigint_mid_run_cleans_up_and_writes_a_partial_report(
     assert "interrupted" in report["error"]
     assert report["measured"]["acknowledged_writes"] > 0  # what happened before Ctrl-C is kept
     assert labelled(docker_client, report["run_id"]) == {
-        "containers": [], "networks": [], "volumes": []}
+        "containers": [],
+        "networks": [],
+        "volumes": [],
+    }
 
 
 def test_a_killed_harness_leaves_nothing_the_next_sweep_misses(
@@ -114,8 +120,9 @@ def test_unhealthy_steady_state_injects_nothing(
         .replace("topology: pg-async-pair", "topology: {kind: postgres, replicas: 1}")
     )
     spec = load_drill(drill)
-    result = run_drill(spec, drill_file=str(drill), report_root=tmp_path / "reports",
-                       progress=lambda _m: None)
+    result = run_drill(
+        spec, drill_file=str(drill), report_root=tmp_path / "reports", progress=lambda _m: None
+    )
     assert result.verdict.value == "unknown"
     assert result.exit_code == 1
     report = json.loads((result.report_dir / "report.json").read_text())

@@ -30,9 +30,13 @@ WORKLOAD = Workload(rate=200, op_timeout_seconds=0.3, observe_seconds=2, stable_
 def cluster(docker_client: Any, images: NodeImages) -> Iterator[PostgresCluster]:
     run_id = f"test-process-{secrets.token_hex(3)}"
     with PostgresCluster(
-        docker_client, PostgresTopology(replicas=1), run_id=run_id,
-        labels=labels_for(run_id, "test-process"), image=images.postgres,
-        secrets=Secrets.generate("postgres", "replicator"), progress=lambda _m: None,
+        docker_client,
+        PostgresTopology(replicas=1),
+        run_id=run_id,
+        labels=labels_for(run_id, "test-process"),
+        image=images.postgres,
+        secrets=Secrets.generate("postgres", "replicator"),
+        progress=lambda _m: None,
     ) as c:
         create_table(c.conninfo([c.nodes[0]], connect_timeout=2))
         yield c
@@ -43,8 +47,9 @@ def cluster(docker_client: Any, images: NodeImages) -> Iterator[PostgresCluster]
 def _drive(cluster: PostgresCluster, faults: list[Any], *, after: float) -> History:
     """Write while the faults run their schedule, then for ``after`` more seconds."""
     history = History()
-    writer = PgWriter(cluster.client_conninfo, history, WORKLOAD,
-                      first_id=int(time.time() * 1000) % 10**9 * 1000)
+    writer = PgWriter(
+        cluster.client_conninfo, history, WORKLOAD, first_id=int(time.time() * 1000) % 10**9 * 1000
+    )
     nemesis = Nemesis(faults, cluster, history, make_fault)
     writer.start()
     try:
@@ -86,8 +91,9 @@ def test_pause_never_stalls_the_probe_and_rto_matches_the_pause_length(
     cluster: PostgresCluster,
 ) -> None:
     pause_s = 2.0
-    history = _drive(cluster, [PauseFault(kind="pause", target="primary", duration=pause_s)],
-                     after=2.0)
+    history = _drive(
+        cluster, [PauseFault(kind="pause", target="primary", duration=pause_s)], after=2.0
+    )
     ops = history.ops()
     outcomes = write_outcomes(ops)
     during = [t for t in outcomes.outcome.values() if t is not OpType.OK]
@@ -124,8 +130,9 @@ def test_stop_disconnects_the_replica_and_heal_brings_streaming_back(
 
 def test_crash_restart_loses_no_acknowledged_write(cluster: PostgresCluster) -> None:
     """Local durability: with fsync on, crash recovery must keep every acknowledged commit."""
-    history = _drive(cluster, [CrashRestartFault(kind="crash-restart", target="primary")],
-                     after=3.0)
+    history = _drive(
+        cluster, [CrashRestartFault(kind="crash-restart", target="primary")], after=3.0
+    )
     ops = history.ops()
     from drillkit.workload.pg_writer import read_ids
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from builders import FAIL, OK, SURVIVORS, Script, failover
 
 from drillkit import checkers

@@ -94,8 +94,12 @@ def test_a_delay_is_timed_by_the_injected_sleep_not_the_wall_clock(history, slee
 def test_the_first_delay_counts_from_the_fault_not_from_the_injector(history, sleeps) -> None:
     """The injector confirmed the fault 0.2 s after it took effect: a declared 1 s detection
     delay then leaves 0.8 s to sleep, and later delays are slept in full."""
-    run([FakeStep("a", delay_seconds=1.0), FakeStep("b", delay_seconds=0.5)], history, sleeps,
-        elapsed_since_fault=0.2)
+    run(
+        [FakeStep("a", delay_seconds=1.0), FakeStep("b", delay_seconds=0.5)],
+        history,
+        sleeps,
+        elapsed_since_fault=0.2,
+    )
 
     assert sleeps == [pytest.approx(0.8), 0.5]
     delays = [op.value for op in history if op.f == "delay" and op.type.value == "invoke"]

@@ -13,23 +13,29 @@ from drillkit.spec import DrillFileError, load_drill
 
 def _drill(tmp_path: Path, *faults: dict[str, Any], **topology: Any) -> Path:
     path = tmp_path / "drill.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "d",
-        "topology": {"kind": "postgres", "replicas": 2, **topology},
-        "faults": list(faults),
-        "targets": {"rto_seconds": 5},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "d",
+                "topology": {"kind": "postgres", "replicas": 2, **topology},
+                "faults": list(faults),
+                "targets": {"rto_seconds": 5},
+            }
+        )
+    )
     return path
 
 
 @pytest.mark.parametrize(
     ("fault", "field", "message"),
     [
-        ({"kind": "partition", "groups": [["pg0"], ["pg1", "pg0"]]}, "faults[0].groups",
-         "'pg0' is named twice"),
+        (
+            {"kind": "partition", "groups": [["pg0"], ["pg1", "pg0"]]},
+            "faults[0].groups",
+            "'pg0' is named twice",
+        ),
         ({"kind": "partition", "groups": [["pg0"], []]}, "faults[0].groups", "group 1 is empty"),
-        ({"kind": "partition", "groups": [["pg0", "pg1"]]}, "faults[0].groups",
-         "at least 2 items"),
+        ({"kind": "partition", "groups": [["pg0", "pg1"]]}, "faults[0].groups", "at least 2 items"),
         ({"kind": "pause", "at": -1}, "faults[0].at", "greater than or equal to 0"),
         ({"kind": "pause", "duration": -2}, "faults[0].duration", "greater than 0"),
         ({"kind": "kill", "target": "Primary!"}, "faults[0].target", "is not a target"),
@@ -62,17 +68,30 @@ def test_a_target_the_topology_does_not_have_is_rejected(tmp_path: Path) -> None
 
 
 def test_fill_disk_needs_a_sized_volume(tmp_path: Path) -> None:
-    with pytest.raises(DrillFileError, match="set topology.data_volume_size"):
+    with pytest.raises(DrillFileError, match=r"set topology\.data_volume_size"):
         load_drill(_drill(tmp_path, {"kind": "fill-disk", "target": "pg1"}))
-    assert load_drill(_drill(tmp_path, {"kind": "fill-disk", "target": "pg1"},
-                             data_volume_size="128m")).faults[0].kind == "fill-disk"
+    assert (
+        load_drill(
+            _drill(tmp_path, {"kind": "fill-disk", "target": "pg1"}, data_volume_size="128m")
+        )
+        .faults[0]
+        .kind
+        == "fill-disk"
+    )
 
 
 def test_a_valid_chaos_schedule_loads(tmp_path: Path) -> None:
-    spec = load_drill(_drill(
-        tmp_path,
-        {"kind": "isolate", "target": "replica", "at": 1, "duration": 2,
-         "repeat": {"every": 5, "times": 3}},
-        {"kind": "partition", "groups": [["primary"], ["replicas"]], "at": 20, "duration": 3},
-    ))
+    spec = load_drill(
+        _drill(
+            tmp_path,
+            {
+                "kind": "isolate",
+                "target": "replica",
+                "at": 1,
+                "duration": 2,
+                "repeat": {"every": 5, "times": 3},
+            },
+            {"kind": "partition", "groups": [["primary"], ["replicas"]], "at": 20, "duration": 3},
+        )
+    )
     assert [f.kind for f in spec.faults] == ["isolate", "partition"]
