@@ -280,6 +280,10 @@ def load_drill(path: Path, scenarios_dir: Path | None = None) -> DrillSpec:
     return spec
 
 
+# Roles that only some topology kinds have.
+_ROLE_KINDS = {"sentinel": "redis", "sentinels": "redis", "etcd": "patroni"}
+
+
 def _check_references(path: Path, spec: DrillSpec) -> None:
     """Cross-field checks: fault targets exist in the topology, fill-disk has a sized volume."""
     nodes = spec.topology.node_names()
@@ -289,6 +293,14 @@ def _check_references(path: Path, spec: DrillSpec) -> None:
         raise DrillFileError(path, *mismatch)
     for i, fault in enumerate(spec.faults):
         for name in fault_nodes(fault):
+            only = _ROLE_KINDS.get(name)
+            if only is not None and spec.topology.kind != only:
+                raise DrillFileError(
+                    path,
+                    f"faults[{i}]",
+                    f"the role {name!r} exists only in a {only} topology, not in "
+                    f"{spec.topology.kind}; name a node or another role",
+                )
             if name not in ROLES and name not in nodes:
                 raise DrillFileError(
                     path,

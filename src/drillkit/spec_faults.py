@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 # Targets are resolved when the fault is injected: roles follow failovers.
-ROLES = ("primary", "replica", "replicas", "random", "all", "sentinel", "sentinels")
+ROLES = ("primary", "replica", "replicas", "random", "all", "sentinel", "sentinels", "etcd")
 _NODE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 

@@ -95,3 +95,10 @@ def test_a_valid_chaos_schedule_loads(tmp_path: Path) -> None:
         )
     )
     assert [f.kind for f in spec.faults] == ["isolate", "partition"]
+
+
+def test_a_role_the_topology_kind_lacks_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(DrillFileError) as info:
+        load_drill(_drill(tmp_path, {"kind": "isolate", "target": "etcd"}))
+    assert info.value.field == "faults[0]"
+    assert info.value.problem.startswith("the role 'etcd' exists only in a patroni topology")

@@ -14,7 +14,6 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import psycopg
@@ -28,6 +27,7 @@ from drillkit.secrets import Secrets
 from drillkit.spec import SteadyState
 from drillkit.spec import Workload as WorkloadSpec
 from drillkit.spec_postgres import PatroniTopology
+from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node, start_node
 from drillkit.workload.base import Workload
 from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
@@ -42,7 +42,7 @@ Progress = Callable[[str], None]
 _REST_TIMEOUT = 1.0
 
 
-class PatroniCluster:
+class PatroniCluster(ContainerTopology):
     """Provision, reach and tear down a Patroni cluster; the harness's only view of it."""
 
     SECRET_NAMES = ("postgres", "replicator")
@@ -60,44 +60,18 @@ class PatroniCluster:
         progress: Progress = print,
         ready_timeout: float = 120.0,
     ) -> None:
-        self.client = client
-        self.spec = spec
-        self.run_id = run_id
-        self.labels = labels
-        self.image = image
-        self.secrets = secrets
-        self.progress = progress
-        self.ready_timeout = ready_timeout
-        self.nodes: list[Node] = []
-        self.network: Any = None
-        self.ready_seconds: float | None = None
-        self.keep = False
+        super().__init__(
+            client,
+            spec,
+            run_id=run_id,
+            labels=labels,
+            image=image,
+            secrets=secrets,
+            progress=progress,
+            ready_timeout=ready_timeout,
+        )
+        self.spec: PatroniTopology = spec
         self.last_leader: tuple[str, int] | None = None  # (member, timeline) last seen leading
-        self._prefix = f"dk-{run_id[-12:]}"
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def __enter__(self) -> PatroniCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if not self.keep:
-            self.stop()
-
-    def stop(self) -> None:
-        from drillkit.resources import sweep
-
-        sweep(self.client, self.run_id)
-        self.nodes = [n for n in self.nodes if n.status() != "removed"]
-
-    def container_name(self, node: str) -> str:
-        return f"{self._prefix}-{node}"
 
     def _start(
         self, name: str, role: str, ports: list[int], env: dict[str, str], **kw: Any
@@ -119,9 +93,7 @@ class PatroniCluster:
 
     def start(self) -> None:
         started = time.monotonic()
-        self.network = self.client.networks.create(
-            f"{self._prefix}-net", driver="bridge", labels=self.labels, check_duplicate=True
-        )
+        self.create_network()
         etcd = [f"etcd{i}" for i in range(ETCD_MEMBERS)]
         initial = ",".join(f"{e}=http://{self.container_name(e)}:2380" for e in etcd)
         for name in etcd:
@@ -259,15 +231,6 @@ class PatroniCluster:
         return [r for r in rows if r["state"] == "streaming" and r["application_name"] in names]
 
     # -- reaching nodes --------------------------------------------------------------------------
-    def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
-
-    def running(self) -> list[Node]:
-        return [n for n in self.members() if n.is_running()]
-
     def conninfo(self, nodes: list[Node], port: int = PG_PORT, **params: Any) -> str:
         return make_conninfo(
             host=",".join(n.host for n in nodes),
@@ -302,18 +265,12 @@ class PatroniCluster:
             cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
             return list(cur.fetchall()) if cur.description else []
 
-    @property
-    def network_name(self) -> str:
-        return str(self.network.name)
-
-    @property
-    def helper_image(self) -> str:
-        return self.image
-
     def resolve(self, target: str) -> list[Node]:
         """Roles name members (the leader is "primary"); names may also be etcd or haproxy."""
         if target == "all":
             return self.members()
+        if target == "etcd":  # the whole DCS: every etcd member
+            return [n for n in self.nodes if n.role == "etcd"]
         if target == "random":
             running = self.running()
             if not running:

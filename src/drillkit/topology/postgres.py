@@ -10,7 +10,6 @@ import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import docker.errors
@@ -23,6 +22,7 @@ from drillkit.history import History
 from drillkit.secrets import Secrets
 from drillkit.spec import PostgresTopology, SteadyState
 from drillkit.spec import Workload as WorkloadSpec
+from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node, start_node
 from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError, restore_environment
 from drillkit.topology.rewind import rewind
@@ -64,7 +64,7 @@ def sync_standby_names(standbys: list[str], num_sync: int) -> str:
     return f"ANY {min(num_sync, len(standbys))} ({quoted})"
 
 
-class PostgresCluster:
+class PostgresCluster(ContainerTopology):
     """Provision, reach and tear down a primary plus replicas; the harness's only view of them."""
 
     SECRET_NAMES = ("postgres", "replicator")
@@ -82,19 +82,17 @@ class PostgresCluster:
         progress: Progress = print,
         ready_timeout: float = 90.0,
     ) -> None:
-        self.client = client
-        self.spec = spec
-        self.run_id = run_id
-        self.labels = labels
-        self.image = image
-        self.secrets = secrets
-        self.progress = progress
-        self.ready_timeout = ready_timeout
-        self.nodes: list[Node] = []
-        self.network: Any = None
-        self.ready_seconds: float | None = None
-        self.keep = False  # leave the topology running on exit (drillkit run --keep)
-        self._prefix = f"dk-{run_id[-12:]}"
+        super().__init__(
+            client,
+            spec,
+            run_id=run_id,
+            labels=labels,
+            image=image,
+            secrets=secrets,
+            progress=progress,
+            ready_timeout=ready_timeout,
+        )
+        self.spec: PostgresTopology = spec
         self._node_env: dict[str, str] = {}
         self.client_path: list[str] | None = None  # nodes the client connects to; None: all
         self.restored: list[str] = []  # nodes made by restores, oldest first
@@ -108,29 +106,9 @@ class PostgresCluster:
                 progress=progress,
             )
 
-    # -- lifecycle -------------------------------------------------------------------------
-    def __enter__(self) -> PostgresCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if not self.keep:
-            self.stop()
-
-    def _container_name(self, node: str) -> str:
-        return f"{self._prefix}-{node}"
-
     def start(self) -> None:
         started = time.monotonic()
-        self.network = self.client.networks.create(
-            f"{self._prefix}-net", driver="bridge", labels=self.labels, check_duplicate=True
-        )
+        self.create_network()
         self._node_env = {
             "DK_SUPERUSER_PASSWORD": self.secrets["postgres"],
             "DK_REPLICATION_PASSWORD": self.secrets["replicator"],
@@ -175,14 +153,14 @@ class PostgresCluster:
                 **self._node_env,
                 "DK_ROLE": role,
                 "DK_NODE_NAME": name,
-                "DK_PRIMARY_HOST": self._container_name("pg0"),
+                "DK_PRIMARY_HOST": self.container_name("pg0"),
                 **(extra_env or {}),
             },
             volumes={
                 volume: {"bind": "/var/lib/postgresql/data", "mode": "rw"},
                 **(self.repo.mount() if self.repo else {}),
             },
-            container_name=self._container_name(name),
+            container_name=self.container_name(name),
         )
 
     def _extra_conf(self) -> list[str]:
@@ -237,14 +215,9 @@ class PostgresCluster:
         uid, gid = bytes(out).decode().split()
         return int(uid), int(gid)
 
-    def stop(self) -> None:
-        """Remove this cluster's containers, network and volumes (idempotent)."""
-        from drillkit.resources import sweep
-
+    def before_stop(self) -> None:
         if self.repo is not None:
             self.repo.stop_schedule()
-        sweep(self.client, self.run_id)
-        self.nodes = [n for n in self.nodes if n.status() != "removed"]
 
     def _wait_ready(self, *, synchronous: bool = False) -> None:
         """Until every replica streams (``synchronous``: and is a synchronous candidate)."""
@@ -358,15 +331,6 @@ class PostgresCluster:
             if r["state"] == "streaming"
         ]
 
-    def running(self) -> list[Node]:
-        return [n for n in self.nodes if n.is_running()]
-
-    def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
-
     def current_primary(self) -> Node | None:
         """The running node that is not in recovery (None if there is none, or more than one)."""
         primaries = []
@@ -377,14 +341,6 @@ class PostgresCluster:
             except psycopg.Error:
                 continue
         return primaries[0] if len(primaries) == 1 else None
-
-    @property
-    def network_name(self) -> str:
-        return str(self.network.name)
-
-    @property
-    def helper_image(self) -> str:
-        return self.image
 
     def resolve(self, target: str) -> list[Node]:
         """The nodes ``target`` designates right now: a role follows failovers, a name is fixed."""
@@ -546,7 +502,7 @@ class PostgresCluster:
             labels=self.labels,
             node=node,
             volume=data_volume(node),
-            source_host=self._container_name(primary.name),
+            source_host=self.container_name(primary.name),
             slot=slot,
             secrets=self.secrets.values,
             timeout=max(1.0, deadline - time.monotonic()),
@@ -591,7 +547,7 @@ class PostgresCluster:
     # -- what custom runbook steps see (runbook.custom.ShellTopology) ---------------------------
     def _address(self, node: Node, *, inside: bool) -> tuple[str, int]:
         if inside:
-            return self._container_name(node.name), PG_PORT
+            return self.container_name(node.name), PG_PORT
         return node.host, node.port(PG_PORT)
 
     def shell_environment(self, *, inside: bool) -> dict[str, str]:
@@ -608,7 +564,7 @@ class PostgresCluster:
             key = "DK_" + n.name.upper().replace("-", "_")
             host, port = self._address(n, inside=inside)
             env[f"{key}_HOST"], env[f"{key}_PORT"] = host, str(port)
-            env[f"{key}_CONTAINER"] = self._container_name(n.name)
+            env[f"{key}_CONTAINER"] = self.container_name(n.name)
         primary = self.current_primary()
         env["DK_PRIMARY"] = primary.name if primary else ""
         if primary is not None:

@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import redis
@@ -29,6 +28,7 @@ from drillkit.secrets import Secrets
 from drillkit.spec import SteadyState
 from drillkit.spec import Workload as WorkloadSpec
 from drillkit.spec_redis import RedisTopology
+from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node, start_node
 from drillkit.topology.redis_config import (
     BACKUP_DIR,
@@ -67,7 +67,7 @@ def no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
-class RedisCluster:
+class RedisCluster(ContainerTopology):
     """Provision, reach and tear down Redis + Sentinel; the harness's only view of them."""
 
     SECRET_NAMES = ("redis",)
@@ -85,43 +85,24 @@ class RedisCluster:
         progress: Progress = print,
         ready_timeout: float = 60.0,
     ) -> None:
-        self.client = client
-        self.spec = spec
-        self.run_id = run_id
-        self.labels = labels
-        self.image = image
-        self.secrets = secrets
-        self.progress = progress
-        self.ready_timeout = ready_timeout
-        self.nodes: list[Node] = []
-        self.network: Any = None
-        self.ready_seconds: float | None = None
-        self.keep = False
+        super().__init__(
+            client,
+            spec,
+            run_id=run_id,
+            labels=labels,
+            image=image,
+            secrets=secrets,
+            progress=progress,
+            ready_timeout=ready_timeout,
+        )
+        self.spec: RedisTopology = spec
         # The master the steady-state gate last found healthy: the one a failover replaces.
         self.healthy_master: str | None = None
-        self._prefix = f"dk-{run_id[-12:]}"
         self._by_ip: dict[str, Node] = {}
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def __enter__(self) -> RedisCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if not self.keep:
-            self.stop()
 
     def start(self) -> None:
         started = time.monotonic()
-        self.network = self.client.networks.create(
-            f"{self._prefix}-net", driver="bridge", labels=self.labels, check_duplicate=True
-        )
+        self.create_network()
         password = self.secrets["redis"]
         master_ip: str | None = None
         for name in self.spec.data_node_names():
@@ -188,13 +169,6 @@ class RedisCluster:
                 return str(m["Name"])
         raise KeyError(f"{node.name} has no volume at {mount}")
 
-    def stop(self) -> None:
-        """Remove this cluster's containers, network and volumes (idempotent)."""
-        from drillkit.resources import sweep
-
-        sweep(self.client, self.run_id)
-        self.nodes = [n for n in self.nodes if n.status() != "removed"]
-
     def _wait(self, problem: Callable[[], str | None]) -> None:
         deadline = time.monotonic() + self.ready_timeout
         last: str | None = "not tried"
@@ -232,23 +206,12 @@ class RedisCluster:
 
     # -- reaching nodes ----------------------------------------------------------------------
     @property
-    def network_name(self) -> str:
-        return str(self.network.name)
-
-    @property
-    def helper_image(self) -> str:
-        return self.image
-
-    @property
     def data_nodes(self) -> list[Node]:
         return [n for n in self.nodes if n.role != "sentinel"]
 
     @property
     def sentinel_nodes(self) -> list[Node]:
         return [n for n in self.nodes if n.role == "sentinel"]
-
-    def container_name(self, name: str) -> str:
-        return f"{self._prefix}-{name}"
 
     def redis(self, node: Node, timeout: float = 1.0, *, decode: bool = True) -> redis.Redis:
         """A client for one node (data node or Sentinel) on its published port; no retries."""
@@ -292,15 +255,6 @@ class RedisCluster:
             password=self.secrets["redis"],
             publish=self.publish,
         )
-
-    def running(self) -> list[Node]:
-        return [n for n in self.nodes if n.is_running()]
-
-    def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
 
     def role(self, node: Node) -> list[Any] | None:
         """``ROLE`` of a data node (``['master', ...]`` or ``['slave', host, ...]``), None if

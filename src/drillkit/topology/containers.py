@@ -1,0 +1,108 @@
+"""What every container topology shares: ownership of its resources, and finding its nodes.
+
+A topology is a context manager: entering provisions (and removes whatever it started if that
+fails), leaving removes every container, network and volume carrying the run's label, unless
+``keep`` is set (``drillkit run --keep``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from drillkit.resources import sweep
+from drillkit.secrets import Secrets
+from drillkit.topology.node import Node
+
+__all__ = ["ContainerTopology"]
+
+Progress = Callable[[str], None]
+
+
+class ContainerTopology:
+    """Nodes in labelled containers on one private network created for the run."""
+
+    SECRET_NAMES: tuple[str, ...] = ()
+    IMAGE = ""  # which of drillkit's images the nodes run
+
+    def __init__(
+        self,
+        client: Any,
+        spec: Any,
+        *,
+        run_id: str,
+        labels: dict[str, str],
+        image: str,
+        secrets: Secrets,
+        progress: Progress = print,
+        ready_timeout: float = 90.0,
+    ) -> None:
+        self.client = client
+        self.spec = spec
+        self.run_id = run_id
+        self.labels = labels
+        self.image = image
+        self.secrets = secrets
+        self.progress = progress
+        self.ready_timeout = ready_timeout
+        self.nodes: list[Node] = []
+        self.network: Any = None
+        self.ready_seconds: float | None = None
+        self.keep = False  # leave the topology running on exit (drillkit run --keep)
+        self._prefix = f"dk-{run_id[-12:]}"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self.keep:
+            self.stop()
+
+    def before_stop(self) -> None:
+        """Stop background work of the topology's own (e.g. a backup schedule)."""
+
+    def stop(self) -> None:
+        """Remove this run's containers, network and volumes (idempotent)."""
+        self.before_stop()
+        sweep(self.client, self.run_id)
+        self.nodes = [n for n in self.nodes if n.status() != "removed"]
+
+    def create_network(self) -> Any:
+        self.network = self.client.networks.create(
+            f"{self._prefix}-net", driver="bridge", labels=self.labels, check_duplicate=True
+        )
+        return self.network
+
+    def container_name(self, node: str) -> str:
+        """The container's name, which is also its DNS name on the run's network."""
+        return f"{self._prefix}-{node}"
+
+    # -- finding nodes -----------------------------------------------------------------------
+    @property
+    def network_name(self) -> str:
+        return str(self.network.name)
+
+    @property
+    def helper_image(self) -> str:
+        return self.image
+
+    def running(self) -> list[Node]:
+        return [n for n in self.nodes if n.is_running()]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
