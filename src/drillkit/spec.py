@@ -125,11 +125,7 @@ class PromoteStep(_Strict):
 
 
 RunbookStep = Annotated[
-    PromoteStep
-    | POSTGRES_STEPS
-    | WaitSentinelFailoverStep
-    | RedisPromoteStep
-    | RedisRestoreStep,
+    PromoteStep | POSTGRES_STEPS | WaitSentinelFailoverStep | RedisPromoteStep | RedisRestoreStep,
     Field(discriminator="step"),
 ]
 
