@@ -104,10 +104,15 @@ class Bench:
         if not isinstance(self.drill.topology, PostgresTopology):
             raise TypeError(f"{DRILL_REL} must use a postgres topology")
         topology = self.drill.topology.model_copy(update={"replicas": 1})
-        with PostgresCluster(self.client, topology, run_id=run_id,
-                             labels=labels_for(run_id, f"bench-{purpose}"), image=self.image,
-                             secrets=Secrets.generate("postgres", "replicator"),
-                             progress=self.quiet) as cluster:
+        with PostgresCluster(
+            self.client,
+            topology,
+            run_id=run_id,
+            labels=labels_for(run_id, f"bench-{purpose}"),
+            image=self.image,
+            secrets=Secrets.generate("postgres", "replicator"),
+            progress=self.quiet,
+        ) as cluster:
             yield cluster
 
     def sweep_all(self) -> None:
@@ -115,7 +120,8 @@ class Bench:
         runs = set(self.run_ids)
         for pid in self.child_pids:
             for c in self.client.containers.list(
-                    all=True, filters={"label": [f"{PID_LABEL}={pid}"]}):
+                all=True, filters={"label": [f"{PID_LABEL}={pid}"]}
+            ):
                 runs.add(c.labels[RUN_LABEL])
             for v in self.client.volumes.list(filters={"label": [f"{PID_LABEL}={pid}"]}):
                 runs.add((v.attrs.get("Labels") or {})[RUN_LABEL])
@@ -141,14 +147,20 @@ def bench_topology(bench: Bench, repeat: int) -> list[Row]:
             ready.append(time.perf_counter() - started)
             stopping = time.perf_counter()
         teardown.append(time.perf_counter() - stopping)
-        bench.progress(f"topology ready {i + 1}/{repeat}: {ready[-1]:.2f} s "
-                       f"(teardown {teardown[-1]:.2f} s)")
+        bench.progress(
+            f"topology ready {i + 1}/{repeat}: {ready[-1]:.2f} s (teardown {teardown[-1]:.2f} s)"
+        )
     med, worst = _median_max(ready)
-    return [Row("topology ready (primary + 1 streaming replica)",
-                f"median {med:.2f} s, max {worst:.2f} s (n={repeat}; teardown median "
-                f"{statistics.median(teardown):.2f} s)",
-                f"<= {READY_GOAL_S:g} s", med <= READY_GOAL_S,
-                "" if worst <= READY_GOAL_S else f"max {worst:.2f} s is over the goal")]
+    return [
+        Row(
+            "topology ready (primary + 1 streaming replica)",
+            f"median {med:.2f} s, max {worst:.2f} s (n={repeat}; teardown median "
+            f"{statistics.median(teardown):.2f} s)",
+            f"<= {READY_GOAL_S:g} s",
+            med <= READY_GOAL_S,
+            "" if worst <= READY_GOAL_S else f"max {worst:.2f} s is over the goal",
+        )
+    ]
 
 
 # -- 3. writer throughput and resolution, then one real reconnect ------------------------------
@@ -162,8 +174,9 @@ class WriterFigures:
     next_id: int
 
 
-def measure_writer(bench: Bench, cluster: PostgresCluster, writers: int, seconds: float,
-                   first_id: int) -> WriterFigures:
+def measure_writer(
+    bench: Bench, cluster: PostgresCluster, writers: int, seconds: float, first_id: int
+) -> WriterFigures:
     history = History()
     spec = bench.drill.workload.model_copy(update={"writers": writers, "rate": 0.0})
     writer = PgWriter(cluster.client_conninfo, history, spec, first_id=first_id)
@@ -175,16 +188,22 @@ def measure_writer(bench: Bench, cluster: PostgresCluster, writers: int, seconds
     if writer.error is not None:
         raise RuntimeError(f"writer crashed: {writer.error!r}")
     ops = history.ops()
-    window = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE
-              and opened <= op.time_ns < closed]
+    window = [
+        op
+        for op in ops
+        if op.f == "write" and op.type is not OpType.INVOKE and opened <= op.time_ns < closed
+    ]
     acks = sorted(op.time_ns for op in window if op.type is OpType.OK)
     gaps = [b - a for a, b in pairwise(acks)]
     last_id = max((int(op.value) for op in ops if op.type is OpType.INVOKE), default=first_id)
     return WriterFigures(
-        writers=writers, ok=len(acks), not_ok=len(window) - len(acks),
+        writers=writers,
+        ok=len(acks),
+        not_ok=len(window) - len(acks),
         per_second=len(acks) / ((closed - opened) / NS),
         resolution_ms=statistics.median(gaps) / 1e6 if gaps else None,
-        next_id=last_id + 1)
+        next_id=last_id + 1,
+    )
 
 
 def measure_reconnect(bench: Bench, cluster: PostgresCluster) -> list[float]:
@@ -218,27 +237,40 @@ def bench_writer(bench: Bench, seconds: float) -> tuple[list[Row], float | None]
         for writers in (1, 2):
             fig = measure_writer(bench, cluster, writers, seconds, next_id)
             next_id = fig.next_id
-            bench.progress(f"writer x{writers}: {fig.ok} acks in {seconds:g} s "
-                           f"({fig.per_second:,.0f}/s), {fig.not_ok} not ok")
+            bench.progress(
+                f"writer x{writers}: {fig.ok} acks in {seconds:g} s "
+                f"({fig.per_second:,.0f}/s), {fig.not_ok} not ok"
+            )
             extra = f", {fig.not_ok} not ok" if fig.not_ok else ""
-            rows.append(Row(f"writer throughput, writers={writers}, rate=0",
-                            f"{fig.per_second:,.0f} acked writes/s ({fig.ok} in {seconds:g} s"
-                            f"{extra})", f">= {WRITES_GOAL_PER_S:,.0f}/s",
-                            fig.per_second >= WRITES_GOAL_PER_S))
+            rows.append(
+                Row(
+                    f"writer throughput, writers={writers}, rate=0",
+                    f"{fig.per_second:,.0f} acked writes/s ({fig.ok} in {seconds:g} s{extra})",
+                    f">= {WRITES_GOAL_PER_S:,.0f}/s",
+                    fig.per_second >= WRITES_GOAL_PER_S,
+                )
+            )
             res = fig.resolution_ms
-            rows.append(Row(f"writer resolution, writers={writers}",
-                            "n/a" if res is None else f"{res:.3f} ms median gap between acks",
-                            f"<= {RESOLUTION_GOAL_MS:g} ms",
-                            None if res is None else res <= RESOLUTION_GOAL_MS,
-                            "fewer than two acknowledgements" if res is None else ""))
+            rows.append(
+                Row(
+                    f"writer resolution, writers={writers}",
+                    "n/a" if res is None else f"{res:.3f} ms median gap between acks",
+                    f"<= {RESOLUTION_GOAL_MS:g} ms",
+                    None if res is None else res <= RESOLUTION_GOAL_MS,
+                    "fewer than two acknowledgements" if res is None else "",
+                )
+            )
         try:
             samples = measure_reconnect(bench, cluster)
         except Exception as e:  # the floor falls back on the history's estimate
             bench.progress(f"[yellow]reconnect not measured: {type(e).__name__}: {e}[/yellow]")
         else:
             reconnect = statistics.median(samples)
-            bench.progress("reconnect after kill+promote: "
-                           + ", ".join(f"{s * 1000:.1f}" for s in samples) + " ms")
+            bench.progress(
+                "reconnect after kill+promote: "
+                + ", ".join(f"{s * 1000:.1f}" for s in samples)
+                + " ms"
+            )
     return rows, reconnect
 
 
@@ -263,8 +295,16 @@ def drill_child(out: Path, report_root: Path, verbose: bool) -> None:
     started = time.perf_counter()
     result = run_drill(spec, drill_file=DRILL_REL, report_root=report_root, progress=progress)
     seconds = time.perf_counter() - started
-    out.write_text(json.dumps({"seconds": seconds, "report_dir": str(result.report_dir),
-                               "exit_code": result.exit_code, "error": result.error}))
+    out.write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "report_dir": str(result.report_dir),
+                "exit_code": result.exit_code,
+                "error": result.error,
+            }
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -286,20 +326,32 @@ def _from_history(spec: DrillSpec, report_dir: Path) -> dict[str, float | None]:
     fault_ns = analysis.fault_ns
     if fault_ns is None:
         return {}
-    kill = next((op for op in ops if op.process == "fault" and op.f == "kill"
-                 and op.type is OpType.OK), None)
-    promoted = next((op for op in ops if op.process == "runbook" and op.f == "promote"
-                     and op.type is OpType.OK), None)
+    kill = next(
+        (op for op in ops if op.process == "fault" and op.f == "kill" and op.type is OpType.OK),
+        None,
+    )
+    promoted = next(
+        (
+            op
+            for op in ops
+            if op.process == "runbook" and op.f == "promote" and op.type is OpType.OK
+        ),
+        None,
+    )
     restoring: float | None = None
     restored_ns = analysis.rto.restored_ns if analysis.rto else None
-    invoked = {(op.process, op.value): op.time_ns for op in ops
-               if op.f == "write" and op.type is OpType.INVOKE}
+    invoked = {
+        (op.process, op.value): op.time_ns
+        for op in ops
+        if op.f == "write" and op.type is OpType.INVOKE
+    }
     for op in ops:
         if op.f == "write" and op.type is OpType.OK and op.time_ns == restored_ns:
             restoring = (op.time_ns - invoked[(op.process, op.value)]) / NS
             break
     return {
-        "kill_confirmed_s": None if kill is None
+        "kill_confirmed_s": None
+        if kill is None
         else (int(kill.extra.get("effective_ns", kill.time_ns)) - fault_ns) / NS,
         "promote_end_s": None if promoted is None else (promoted.time_ns - fault_ns) / NS,
         "restoring_write_s": restoring,
@@ -308,11 +360,18 @@ def _from_history(spec: DrillSpec, report_dir: Path) -> dict[str, float | None]:
 
 def run_one_drill(bench: Bench, tmp: Path, n: int) -> DrillRun:
     out, log = tmp / f"drill-{n}.json", tmp / f"drill-{n}.log"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child-drill", str(out),
-           "--report-root", str(tmp / "reports")] + (["--verbose"] if bench.verbose else [])
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child-drill",
+        str(out),
+        "--report-root",
+        str(tmp / "reports"),
+    ] + (["--verbose"] if bench.verbose else [])
     with log.open("w") as log_fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log_fh,
-                                stderr=None if bench.verbose else log_fh)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=log_fh, stderr=None if bench.verbose else log_fh
+        )
         bench.child_pids.append(proc.pid)
         try:
             rc = proc.wait()
@@ -330,8 +389,10 @@ def run_one_drill(bench: Bench, tmp: Path, n: int) -> DrillRun:
     figures = json.loads(out.read_text())
     report_dir = Path(figures["report_dir"])
     report = json.loads((report_dir / "report.json").read_text())
-    promote = next((e for e in report["timeline"]
-                    if e["event"] == "runbook:promote" and e["status"] == "ok"), None)
+    promote = next(
+        (e for e in report["timeline"] if e["event"] == "runbook:promote" and e["status"] == "ok"),
+        None,
+    )
     delay = sum(float(s.get("delay_seconds", 0.0)) for s in report["spec"]["runbook"])
     return DrillRun(
         seconds=float(figures["seconds"]),
@@ -339,11 +400,13 @@ def run_one_drill(bench: Bench, tmp: Path, n: int) -> DrillRun:
         delay_s=delay,
         promote_s=None if promote is None else float(promote["duration_seconds"]),
         error=figures["error"] if figures["exit_code"] not in (0, 1) else None,
-        **_from_history(bench.drill, report_dir))
+        **_from_history(bench.drill, report_dir),
+    )
 
 
-def bench_drill(bench: Bench, repeat: int, reconnect_s: float | None,
-                keep: Path | None) -> list[Row]:
+def bench_drill(
+    bench: Bench, repeat: int, reconnect_s: float | None, keep: Path | None
+) -> list[Row]:
     runs: list[DrillRun] = []
     with tempfile.TemporaryDirectory(prefix="drillkit-bench-") as tmp:
         where = Path(tmp) if keep is None else keep.resolve()
@@ -354,25 +417,44 @@ def bench_drill(bench: Bench, repeat: int, reconnect_s: float | None,
             if run.error:
                 bench.progress(f"[red]drill {n + 1}/{repeat} failed:[/red] {run.error}")
             else:
-                bench.progress(f"drill {n + 1}/{repeat}: {run.seconds:.2f} s, RTO {run.rto_s} s, "
-                               f"promote {run.promote_s} s")
+                bench.progress(
+                    f"drill {n + 1}/{repeat}: {run.seconds:.2f} s, RTO {run.rto_s} s, "
+                    f"promote {run.promote_s} s"
+                )
     rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e6
     good = [r for r in runs if r.error is None]
     rows: list[Row] = []
     if good:
         med, worst = _median_max([r.seconds for r in good])
-        rows.append(Row("failover drill, provisioning to teardown",
-                        f"median {med:.2f} s, max {worst:.2f} s (n={len(good)})",
-                        f"<= {DRILL_GOAL_S:g} s", med <= DRILL_GOAL_S,
-                        "" if worst <= DRILL_GOAL_S else f"max {worst:.2f} s is over the goal"))
+        rows.append(
+            Row(
+                "failover drill, provisioning to teardown",
+                f"median {med:.2f} s, max {worst:.2f} s (n={len(good)})",
+                f"<= {DRILL_GOAL_S:g} s",
+                med <= DRILL_GOAL_S,
+                "" if worst <= DRILL_GOAL_S else f"max {worst:.2f} s is over the goal",
+            )
+        )
     else:
-        rows.append(Row("failover drill, provisioning to teardown", "error",
-                        f"<= {DRILL_GOAL_S:g} s", None, "no drill run completed"))
+        rows.append(
+            Row(
+                "failover drill, provisioning to teardown",
+                "error",
+                f"<= {DRILL_GOAL_S:g} s",
+                None,
+                "no drill run completed",
+            )
+        )
     rows.append(_rto_row(good, reconnect_s))
-    rows.append(Row("harness peak RSS (drill child, RUSAGE_CHILDREN)",
-                    f"{rss_mb:.1f} MB" if runs else "n/a", f"<= {RSS_GOAL_MB:g} MB",
-                    rss_mb <= RSS_GOAL_MB if runs else None,
-                    "" if runs else "no drill ran"))
+    rows.append(
+        Row(
+            "harness peak RSS (drill child, RUSAGE_CHILDREN)",
+            f"{rss_mb:.1f} MB" if runs else "n/a",
+            f"<= {RSS_GOAL_MB:g} MB",
+            rss_mb <= RSS_GOAL_MB if runs else None,
+            "" if runs else "no drill ran",
+        )
+    )
     return rows
 
 
@@ -400,23 +482,37 @@ def _rto_row(runs: list[DrillRun], reconnect_s: float | None) -> Row:
             f"drill {n}: RTO {_ms(r.rto_s)} ms = floor {_ms(floor)} ({_ms(r.delay_s)} delay + "
             f"{_ms(r.promote_s)} promote + {reconnect * 1000:.1f} reconnect) "
             f"{excess[-1]:+.0f} ms. Counted from the first failed write: Docker confirmed the "
-            f"kill at +{_ms(r.kill_confirmed_s)} ms (the runbook delay starts then), pg_promote "
+            f"kill at +{_ms(r.kill_confirmed_s)} ms (the runbook delay counts from the fault, not "
+            f"from this confirmation), pg_promote "
             f"returned at +{_ms(r.promote_end_s)} ms, the restoring write was acked at "
-            f"+{_ms(r.rto_s)} ms (it took {_ms(r.restoring_write_s)} ms)")
+            f"+{_ms(r.rto_s)} ms (it took {_ms(r.restoring_write_s)} ms)"
+        )
     if not excess:
-        return Row(figure, "n/a", goal, None, "no drill gave an RTO and a promote duration",
-                   details)
+        return Row(
+            figure, "n/a", goal, None, "no drill gave an RTO and a promote duration", details
+        )
     med, worst = _median_max(excess)
-    source = ("reconnect: median timed multi-host connect" if reconnect_s is not None
-              else "reconnect: the restoring write's duration")
+    source = (
+        "reconnect: median timed multi-host connect"
+        if reconnect_s is not None
+        else "reconnect: the restoring write's duration"
+    )
     why = "" if worst <= RTO_EXCESS_GOAL_MS else f"worst {worst:+.0f} ms is over the goal"
     lags = [r.kill_confirmed_s * 1000 for r in runs if r.kill_confirmed_s is not None]
     if why and lags:
-        why += (f"; RTO counts from the first failed write, but the runbook's delay starts only "
-                f"when Docker confirms the kill, a median {statistics.median(lags):.0f} ms later, "
-                "which the floor does not include")
-    return Row(figure, f"median {med:+.0f} ms, worst {worst:+.0f} ms (n={len(excess)}; {source})",
-               goal, med <= RTO_EXCESS_GOAL_MS, why, details)
+        why += (
+            f"; RTO counts from the first failed write, but the runbook's delay starts only "
+            f"when Docker confirms the kill, a median {statistics.median(lags):.0f} ms later, "
+            "which the floor does not include"
+        )
+    return Row(
+        figure,
+        f"median {med:+.0f} ms, worst {worst:+.0f} ms (n={len(excess)}; {source})",
+        goal,
+        med <= RTO_EXCESS_GOAL_MS,
+        why,
+        details,
+    )
 
 
 # -- the table ---------------------------------------------------------------------------------
@@ -431,8 +527,10 @@ def print_table(rows: list[Row]) -> None:
     out.print(table)
     for r in rows:
         if r.met is False:
-            out.print(f"[red]NOT MET[/red] {r.figure}: {r.measured} (goal {r.goal})"
-                      + (f" - {r.why}" if r.why else ""))
+            out.print(
+                f"[red]NOT MET[/red] {r.figure}: {r.measured} (goal {r.goal})"
+                + (f" - {r.why}" if r.why else "")
+            )
         elif r.met is None:
             out.print(f"[yellow]UNMEASURED[/yellow] {r.figure}: {r.why}")
         elif r.why:
@@ -446,13 +544,25 @@ def print_table(rows: list[Row]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="clusters provisioned and drills run per figure (default 3)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="clusters provisioned and drills run per figure (default 3)",
+    )
     parser.add_argument("--quick", action="store_true", help="one of each (--repeat 1)")
-    parser.add_argument("--writer-seconds", type=float, default=3.0,
-                        help="length of each throughput window (default 3)")
-    parser.add_argument("--keep-reports", type=Path, metavar="DIR",
-                        help="keep the drills' report.json and history.jsonl under DIR")
+    parser.add_argument(
+        "--writer-seconds",
+        type=float,
+        default=3.0,
+        help="length of each throughput window (default 3)",
+    )
+    parser.add_argument(
+        "--keep-reports",
+        type=Path,
+        metavar="DIR",
+        help="keep the drills' report.json and history.jsonl under DIR",
+    )
     parser.add_argument("--verbose", action="store_true", help="show drillkit's progress")
     parser.add_argument("--child-drill", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--report-root", type=Path, help=argparse.SUPPRESS)
@@ -479,8 +589,9 @@ def main(argv: list[str] | None = None) -> int:
             rows += writer_rows
         except Exception as e:
             rows.append(Row("writer throughput / resolution", "error", "", None, _describe(e)))
-        rows += _guarded("failover drill", lambda: bench_drill(owned, repeat, reconnect,
-                                                                  args.keep_reports))
+        rows += _guarded(
+            "failover drill", lambda: bench_drill(owned, repeat, reconnect, args.keep_reports)
+        )
     except KeyboardInterrupt:
         interrupted = True
         err.print("[yellow]interrupted: removing every container the benchmark started...[/yellow]")
