@@ -10,16 +10,15 @@ shutdown that waits for every client to leave, and the workload never leaves.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
 
 import docker.errors
-import requests.exceptions
 
 from drillkit.faults.base import FaultTopology, NodeFault
 from drillkit.faults.data import sql_topology
+from drillkit.topology.helper import run_helper_container
 from drillkit.topology.node import Node
 
 __all__ = [
@@ -71,28 +70,21 @@ def run_helper(
     """Run ``script`` (sh -eu; ``$1`` is the data directory, then ``args``) in a helper container
     that mounts ``node``'s data volume; return its stdout, or raise :class:`HelperError`."""
     pgdata = _pgdata(node)
-    container = topology.client.containers.create(
+    result = run_helper_container(
+        topology.client,
         topology.helper_image,
+        timeout=timeout,
         entrypoint=["/bin/sh", "-euc", script, "drillkit-helper", pgdata, *args],
         user=str(node.container.attrs["Config"].get("User") or ""),
         network_mode="none",
         labels={**topology.labels, "drillkit.helper": node.name},
         volumes={data_volume(node): {"bind": pgdata, "mode": "rw"}},
     )
-    try:
-        container.start()
-        try:
-            status = int(container.wait(timeout=timeout)["StatusCode"])
-        except requests.exceptions.RequestException:
-            raise HelperError(f"helper on {node.name}'s volume ran over {timeout:g}s") from None
-        out = bytes(container.logs(stdout=True, stderr=False)).decode("utf-8", "replace")
-        err = bytes(container.logs(stdout=False, stderr=True)).decode("utf-8", "replace")
-    finally:
-        with contextlib.suppress(docker.errors.NotFound):
-            container.remove(force=True)
-    if status != 0:
-        raise HelperError(f"helper on {node.name}'s volume exited {status}: {err.strip()[-500:]}")
-    return out.strip()
+    if result.status is None:
+        raise HelperError(f"helper on {node.name}'s volume ran over {timeout:g}s")
+    if not result.ok:
+        raise HelperError(f"helper on {node.name}'s volume exited {result.status}: {result.tail()}")
+    return result.stdout.strip()
 
 
 # -- stopping and starting PostgreSQL ----------------------------------------------------------

@@ -10,14 +10,13 @@ script and run the helpers of several nodes in parallel.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import docker.errors
-import requests.exceptions
 
+from drillkit.topology.helper import run_helper_container
 from drillkit.topology.node import Node
 
 __all__ = ["HELPER_LABEL", "HelperHost", "NetnsError", "helper_host", "in_parallel", "run_in_netns"]
@@ -59,37 +58,25 @@ def run_in_netns(host: HelperHost, node: Node, script: str, *, timeout: float = 
     Raises :class:`NetnsError` with stderr when the script exits non-zero or overruns ``timeout``.
     """
     try:
-        helper = host.client.containers.create(
+        result = run_helper_container(
+            host.client,
             host.helper_image,
+            timeout=timeout,
             entrypoint=["/bin/bash", "-c", script],
             user="root",
             network_mode=f"container:{node.container.id}",
             cap_add=["NET_ADMIN"],
             labels={**host.labels, HELPER_LABEL: node.name},
-            detach=True,
         )
     except docker.errors.APIError as e:
         raise NetnsError(f"{node.name}: cannot start a helper in its namespace: {e}") from None
-    try:
-        return _finish(helper, node, timeout)
-    finally:
-        with contextlib.suppress(docker.errors.NotFound):
-            helper.remove(force=True)
-
-
-def _finish(helper: Any, node: Node, timeout: float) -> str:
-    try:
-        helper.start()
-        status = int(helper.wait(timeout=timeout)["StatusCode"])
-    except docker.errors.APIError as e:
-        raise NetnsError(f"{node.name}: cannot start a helper in its namespace: {e}") from None
-    except (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout):
-        raise NetnsError(f"{node.name}: helper did not finish within {timeout:g}s") from None
-    stdout = bytes(helper.logs(stdout=True, stderr=False)).decode("utf-8", "replace")
-    if status != 0:
-        stderr = bytes(helper.logs(stdout=False, stderr=True)).decode("utf-8", "replace")
-        raise NetnsError(f"{node.name}: helper exited with {status}: {stderr.strip()[:400]}")
-    return stdout
+    if result.status is None:
+        raise NetnsError(f"{node.name}: helper did not finish within {timeout:g}s")
+    if not result.ok:
+        raise NetnsError(
+            f"{node.name}: helper exited with {result.status}: {result.stderr.strip()[:400]}"
+        )
+    return result.stdout
 
 
 def in_parallel(items: Sequence[T], work: Callable[[T], R]) -> list[R | Exception]:

@@ -25,6 +25,7 @@ class ContainerTopology:
 
     SECRET_NAMES: tuple[str, ...] = ()
     IMAGE = ""  # which of drillkit's images the nodes run
+    READY_TIMEOUT = 90.0  # seconds provisioning may take before it is an infrastructure error
 
     def __init__(
         self,
@@ -36,7 +37,7 @@ class ContainerTopology:
         image: str,
         secrets: Secrets,
         progress: Progress = print,
-        ready_timeout: float = 90.0,
+        ready_timeout: float | None = None,
     ) -> None:
         self.client = client
         self.spec = spec
@@ -45,12 +46,16 @@ class ContainerTopology:
         self.image = image
         self.secrets = secrets
         self.progress = progress
-        self.ready_timeout = ready_timeout
+        self.ready_timeout = self.READY_TIMEOUT if ready_timeout is None else ready_timeout
         self.nodes: list[Node] = []
         self.network: Any = None
         self.ready_seconds: float | None = None
         self.keep = False  # leave the topology running on exit (drillkit run --keep)
         self._prefix = f"dk-{run_id[-12:]}"
+        self.init_state()
+
+    def init_state(self) -> None:
+        """Set up the topology's own state (called at the end of ``__init__``)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:

@@ -23,7 +23,6 @@ from psycopg.rows import dict_row
 
 from drillkit.errors import InfrastructureError
 from drillkit.history import History
-from drillkit.secrets import Secrets
 from drillkit.spec import SteadyState
 from drillkit.spec import Workload as WorkloadSpec
 from drillkit.spec_postgres import PatroniTopology
@@ -48,29 +47,10 @@ class PatroniCluster(ContainerTopology):
     SECRET_NAMES = ("postgres", "replicator")
     IMAGE = "postgres"
 
-    def __init__(
-        self,
-        client: Any,
-        spec: PatroniTopology,
-        *,
-        run_id: str,
-        labels: dict[str, str],
-        image: str,
-        secrets: Secrets,
-        progress: Progress = print,
-        ready_timeout: float = 120.0,
-    ) -> None:
-        super().__init__(
-            client,
-            spec,
-            run_id=run_id,
-            labels=labels,
-            image=image,
-            secrets=secrets,
-            progress=progress,
-            ready_timeout=ready_timeout,
-        )
-        self.spec: PatroniTopology = spec
+    READY_TIMEOUT = 120.0
+    spec: PatroniTopology
+
+    def init_state(self) -> None:
         self.last_leader: tuple[str, int] | None = None  # (member, timeline) last seen leading
 
     def _start(

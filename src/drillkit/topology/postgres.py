@@ -19,7 +19,6 @@ from psycopg.rows import dict_row
 
 from drillkit.errors import InfrastructureError
 from drillkit.history import History
-from drillkit.secrets import Secrets
 from drillkit.spec import PostgresTopology, SteadyState
 from drillkit.spec import Workload as WorkloadSpec
 from drillkit.topology.containers import ContainerTopology
@@ -70,40 +69,21 @@ class PostgresCluster(ContainerTopology):
     SECRET_NAMES = ("postgres", "replicator")
     IMAGE = "postgres"  # which of drillkit's images the nodes run
 
-    def __init__(
-        self,
-        client: Any,
-        spec: PostgresTopology,
-        *,
-        run_id: str,
-        labels: dict[str, str],
-        image: str,
-        secrets: Secrets,
-        progress: Progress = print,
-        ready_timeout: float = 90.0,
-    ) -> None:
-        super().__init__(
-            client,
-            spec,
-            run_id=run_id,
-            labels=labels,
-            image=image,
-            secrets=secrets,
-            progress=progress,
-            ready_timeout=ready_timeout,
-        )
-        self.spec: PostgresTopology = spec
+    READY_TIMEOUT = 90.0
+    spec: PostgresTopology
+
+    def init_state(self) -> None:
         self._node_env: dict[str, str] = {}
         self.client_path: list[str] | None = None  # nodes the client connects to; None: all
         self.restored: list[str] = []  # nodes made by restores, oldest first
         self.repo: BackupRepo | None = None
-        if spec.pgbackrest is not None:
+        if self.spec.pgbackrest is not None:
             self.repo = BackupRepo(
-                client,
-                spec.pgbackrest,
+                self.client,
+                self.spec.pgbackrest,
                 volume_name=f"{self._prefix}-pgbackrest",
-                labels=labels,
-                progress=progress,
+                labels=self.labels,
+                progress=self.progress,
             )
 
     def start(self) -> None:

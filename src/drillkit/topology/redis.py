@@ -24,7 +24,6 @@ from redis.retry import Retry
 
 from drillkit.errors import InfrastructureError
 from drillkit.history import History
-from drillkit.secrets import Secrets
 from drillkit.spec import SteadyState
 from drillkit.spec import Workload as WorkloadSpec
 from drillkit.spec_redis import RedisTopology
@@ -73,29 +72,10 @@ class RedisCluster(ContainerTopology):
     SECRET_NAMES = ("redis",)
     IMAGE = "redis"
 
-    def __init__(
-        self,
-        client: Any,
-        spec: RedisTopology,
-        *,
-        run_id: str,
-        labels: dict[str, str],
-        image: str,
-        secrets: Secrets,
-        progress: Progress = print,
-        ready_timeout: float = 60.0,
-    ) -> None:
-        super().__init__(
-            client,
-            spec,
-            run_id=run_id,
-            labels=labels,
-            image=image,
-            secrets=secrets,
-            progress=progress,
-            ready_timeout=ready_timeout,
-        )
-        self.spec: RedisTopology = spec
+    READY_TIMEOUT = 60.0
+    spec: RedisTopology
+
+    def init_state(self) -> None:
         # The master the steady-state gate last found healthy: the one a failover replaces.
         self.healthy_master: str | None = None
         self._by_ip: dict[str, Node] = {}

@@ -10,12 +10,9 @@ helper carries the run's labels, so a sweep removes it if the harness dies.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-import docker.errors
-import requests.exceptions
-
+from drillkit.topology.helper import run_helper_container
 from drillkit.topology.node import Node
 
 __all__ = ["RewindError", "rewind"]
@@ -61,8 +58,10 @@ def rewind(
 ) -> str:
     """Rewind ``node``'s stopped data directory onto ``source_host``'s timeline and configure it
     to stream from there; return what pg_rewind reported."""
-    container = client.containers.create(
+    result = run_helper_container(
+        client,
         image,
+        timeout=timeout,
         entrypoint=["/bin/bash", "-euc", _SCRIPT, "drillkit-rewind", PGDATA],
         user="postgres",
         network=network,
@@ -76,17 +75,9 @@ def rewind(
         },
         volumes={volume: {"bind": PGDATA, "mode": "rw"}},
     )
-    try:
-        container.start()
-        try:
-            status = int(container.wait(timeout=timeout)["StatusCode"])
-        except requests.exceptions.RequestException:
-            raise RewindError(f"pg_rewind of {node.name} ran over {timeout:g}s") from None
-        out = bytes(container.logs(stdout=True, stderr=False)).decode("utf-8", "replace")
-        err = bytes(container.logs(stdout=False, stderr=True)).decode("utf-8", "replace")
-    finally:
-        with contextlib.suppress(docker.errors.NotFound):
-            container.remove(force=True)
-    if status != 0:
-        raise RewindError(f"pg_rewind of {node.name} exited {status}: {err.strip()[-500:]}")
+    if result.status is None:
+        raise RewindError(f"pg_rewind of {node.name} ran over {timeout:g}s")
+    if not result.ok:
+        raise RewindError(f"pg_rewind of {node.name} exited {result.status}: {result.tail()}")
+    out = result.stdout
     return " | ".join(line.strip() for line in out.strip().splitlines()[-3:])

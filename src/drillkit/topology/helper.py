@@ -1,0 +1,50 @@
+"""One-shot helper containers: run a script next to a node, collect its output, always remove it.
+
+Faults and restore steps act on a node from a short-lived container (joining its network
+namespace, or mounting its data volume) rather than from inside the node, so node images need no
+extra privileges and a stopped node can still be worked on. Each helper carries the run's labels,
+so a sweep finds it even if the harness dies while it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import docker.errors
+import requests.exceptions
+
+__all__ = ["HelperResult", "run_helper_container"]
+
+
+@dataclass(frozen=True)
+class HelperResult:
+    status: int | None  # None: it did not finish within the timeout (it was removed)
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 0
+
+    def tail(self, chars: int = 500) -> str:
+        return self.stderr.strip()[-chars:]
+
+
+def run_helper_container(client: Any, image: str, *, timeout: float, **create: Any) -> HelperResult:
+    """Create, start and wait for a container (``create``: docker SDK create() arguments);
+    raises docker.errors.APIError if Docker refuses to create or start it."""
+    container = client.containers.create(image, detach=True, **create)
+    try:
+        container.start()
+        try:
+            status: int | None = int(container.wait(timeout=timeout)["StatusCode"])
+        except (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout):
+            status = None
+        out = bytes(container.logs(stdout=True, stderr=False)).decode("utf-8", "replace")
+        err = bytes(container.logs(stdout=False, stderr=True)).decode("utf-8", "replace")
+        return HelperResult(status, out, err)
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
