@@ -6,6 +6,7 @@ skipped every integration test would prove nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,9 +16,13 @@ from typing import Any
 
 import pytest
 
+from drillkit.checkers import analyze
+from drillkit.drill import run_drill
 from drillkit.errors import InfrastructureError
+from drillkit.history import read_history
 from drillkit.images import NodeImages, ensure_images
 from drillkit.resources import RUN_LABEL, connect_engine
+from drillkit.spec import load_drill
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,3 +70,44 @@ def drillkit_cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
         text=True,
         **kwargs,
     )
+
+
+# -- running shipped drills and checking their reports -------------------------------------------
+Run = tuple[Any, dict[str, Any], list[Any]]  # (DrillResult, report.json, history ops)
+
+
+def run_shipped(name_or_path: str | Path, reports: Path) -> Run:
+    """Run ``drills/NAME.yaml`` (or a file) as ``drillkit run`` does: result, report, history."""
+    path = Path(name_or_path)
+    if path.suffix != ".yaml":
+        path = REPO / "drills" / f"{name_or_path}.yaml"
+    result = run_drill(
+        load_drill(path), drill_file=str(path), report_root=reports, progress=lambda _m: None
+    )
+    report = json.loads((result.report_dir / "report.json").read_text())
+    return result, report, read_history(result.report_dir / "history.jsonl")
+
+
+def runbook_event(report: dict[str, Any], step: str) -> dict[str, Any]:
+    return next(e for e in report["timeline"] if e["event"] == f"runbook:{step}")
+
+
+def assert_agrees_with_history(name: str, run: Run, docker_client: Any) -> None:
+    """The report's numbers are what the checkers compute from its own history, the history is
+    consistent with the final read, and the run left nothing behind."""
+    result, report, ops = run
+    spec = load_drill(REPO / "drills" / f"{name}.yaml")
+    again = analyze(ops, spec.targets, spec.workload.stable_window_seconds)
+    assert again.verdict.value == report["verdict"]
+    assert again.lost is not None and again.rpo is not None and again.rto is not None
+    measured = report["measured"]
+    assert measured["lost_writes"] == again.lost.count
+    assert measured["rpo_seconds"] == pytest.approx(again.rpo.seconds)
+    assert measured["rto_seconds"] == pytest.approx(again.rto.seconds)
+    assert measured["never_written"] == 0
+    assert measured["failed_but_present"] == 0
+    assert labelled(docker_client, result.run_id) == {
+        "containers": [],
+        "networks": [],
+        "volumes": [],
+    }

@@ -9,17 +9,14 @@ acknowledged at the same time.
 
 from __future__ import annotations
 
-import json
 import secrets
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from drillkit.checkers import analyze, fault_effective_ns, final_read, write_outcomes
-from drillkit.drill import DrillResult, run_drill
-from drillkit.history import History, Op, OpType, read_history
+from drillkit.checkers import fault_effective_ns, final_read, write_outcomes
+from drillkit.history import History, OpType
 from drillkit.images import NodeImages
 from drillkit.resources import labels_for
 from drillkit.runbook import make_step, run_runbook
@@ -28,40 +25,9 @@ from drillkit.spec import load_drill
 from drillkit.spec_postgres import PatroniTopology, SwitchoverStep
 from drillkit.topology.patroni import PatroniCluster
 
-from .conftest import REPO, labelled
+from .conftest import REPO, Run, assert_agrees_with_history, labelled, run_shipped, runbook_event
 
 NS = 1_000_000_000
-Run = tuple[DrillResult, dict[str, Any], list[Op]]
-
-
-def _run(name: str, reports: Path) -> Run:
-    path = REPO / "drills" / f"{name}.yaml"
-    result = run_drill(
-        load_drill(path), drill_file=str(path), report_root=reports, progress=lambda _m: None
-    )
-    report = json.loads((result.report_dir / "report.json").read_text())
-    return result, report, read_history(result.report_dir / "history.jsonl")
-
-
-def _step(report: dict[str, Any], event: str) -> dict[str, Any]:
-    return next(e for e in report["timeline"] if e["event"] == f"runbook:{event}")
-
-
-def _agrees(name: str, run: Run, docker_client: Any) -> None:
-    result, report, ops = run
-    spec = load_drill(REPO / "drills" / f"{name}.yaml")
-    again = analyze(ops, spec.targets, spec.workload.stable_window_seconds)
-    assert again.verdict.value == report["verdict"]
-    assert again.lost is not None and again.rto is not None
-    assert report["measured"]["lost_writes"] == again.lost.count
-    assert report["measured"]["rto_seconds"] == pytest.approx(again.rto.seconds)
-    assert report["measured"]["never_written"] == 0
-    assert report["measured"]["failed_but_present"] == 0
-    assert labelled(docker_client, result.run_id) == {
-        "containers": [],
-        "networks": [],
-        "volumes": [],
-    }
 
 
 def _topology(name: str) -> Any:
@@ -73,7 +39,7 @@ def _topology(name: str) -> Any:
 def failover(
     tmp_path_factory: pytest.TempPathFactory, docker_client: Any, images: NodeImages
 ) -> Run:
-    return _run("patroni-failover", tmp_path_factory.mktemp("reports"))
+    return run_shipped("patroni-failover", tmp_path_factory.mktemp("reports"))
 
 
 def test_patroni_failover_passes_and_agrees_with_its_history(
@@ -83,13 +49,13 @@ def test_patroni_failover_passes_and_agrees_with_its_history(
     assert result.error is None, result.error
     assert report["verdict"] == "pass", report["checks"]
     assert report["versions"]["patroni"] == "3.0.2"
-    _agrees("patroni-failover", failover, docker_client)
+    assert_agrees_with_history("patroni-failover", failover, docker_client)
 
 
 def test_a_new_leader_on_a_new_timeline(failover: Run) -> None:
     _, report, _ = failover
     killed = next(e for e in report["timeline"] if e["event"] == "fault:kill")["value"]["nodes"]
-    elected = _step(report, "wait-for-leader")["value"]
+    elected = runbook_event(report, "wait-for-leader")["value"]
     assert elected["previous_leader"] == killed[0]
     assert elected["leader"] != killed[0]
     assert elected["timeline"] == elected["previous_timeline"] + 1
@@ -107,8 +73,8 @@ def test_failover_waits_for_the_leader_key_to_expire(failover: Run) -> None:
 
 def test_the_old_leader_rejoins_as_a_replica(failover: Run) -> None:
     _, report, _ = failover
-    elected = _step(report, "wait-for-leader")["value"]
-    rejoin = _step(report, "rejoin")
+    elected = runbook_event(report, "wait-for-leader")["value"]
+    rejoin = runbook_event(report, "rejoin")
     assert rejoin["status"] == "ok", rejoin.get("error")
     assert rejoin["value"]["node"] == elected["previous_leader"]
     assert rejoin["value"]["role"] == "replica"
@@ -120,14 +86,14 @@ def test_the_old_leader_rejoins_as_a_replica(failover: Run) -> None:
 def partition(
     tmp_path_factory: pytest.TempPathFactory, docker_client: Any, images: NodeImages
 ) -> Run:
-    return _run("primary-partition", tmp_path_factory.mktemp("reports"))
+    return run_shipped("primary-partition", tmp_path_factory.mktemp("reports"))
 
 
 def test_primary_partition_agrees_with_its_history(partition: Run, docker_client: Any) -> None:
     result, report, _ = partition
     assert result.error is None, result.error
     assert report["verdict"] == "pass", report["checks"]
-    _agrees("primary-partition", partition, docker_client)
+    assert_agrees_with_history("primary-partition", partition, docker_client)
 
 
 def test_the_isolated_leader_acknowledged_writes_that_were_thrown_away(partition: Run) -> None:
@@ -162,7 +128,7 @@ def test_patroni_demotes_it_before_anyone_else_leads(partition: Run) -> None:
         if i in survivors and outcomes.outcome[i] is OpType.OK and t > fault_ns
     ]
     assert new_acks and max(lost_acks) < min(new_acks)
-    elected = _step(report, "wait-for-leader")["value"]
+    elected = runbook_event(report, "wait-for-leader")["value"]
     assert elected["leader"] != elected["previous_leader"]
     assert elected["timeline"] == elected["previous_timeline"] + 1
     assert elected["previous_leader_role"] == "replica"  # demoted, though still reachable

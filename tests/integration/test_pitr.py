@@ -8,17 +8,14 @@ alone; what is lost is bounded by archive_timeout.
 
 from __future__ import annotations
 
-import json
 import secrets
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from drillkit.checkers import analyze, fault_effective_ns, final_read, write_outcomes
-from drillkit.drill import DrillResult, run_drill
+from drillkit.checkers import fault_effective_ns, final_read, write_outcomes
 from drillkit.faults.disk import WipeData
-from drillkit.history import History, Op, OpType, read_history
+from drillkit.history import History, OpType
 from drillkit.images import NodeImages
 from drillkit.resources import labels_for
 from drillkit.runbook import make_step, run_runbook
@@ -28,48 +25,15 @@ from drillkit.spec_faults import WipeDataFault
 from drillkit.spec_postgres import PgBackRestOptions, RestoreStep
 from drillkit.topology.postgres import PostgresCluster
 
-from .conftest import REPO, labelled
+from .conftest import REPO, Run, assert_agrees_with_history, labelled, run_shipped, runbook_event
 
 NS = 1_000_000_000
-Run = tuple[DrillResult, dict[str, Any], list[Op]]
-
-
-def _run(name: str, reports: Path) -> Run:
-    path = REPO / "drills" / f"{name}.yaml"
-    result = run_drill(
-        load_drill(path), drill_file=str(path), report_root=reports, progress=lambda _m: None
-    )
-    report = json.loads((result.report_dir / "report.json").read_text())
-    return result, report, read_history(result.report_dir / "history.jsonl")
-
-
-def _step(report: dict[str, Any], event: str) -> dict[str, Any]:
-    return next(e for e in report["timeline"] if e["event"] == f"runbook:{event}")
-
-
-def _consistent(name: str, run: Run, docker_client: Any) -> None:
-    """The report agrees with its own history, and the run left nothing behind."""
-    result, report, ops = run
-    spec = load_drill(REPO / "drills" / f"{name}.yaml")
-    again = analyze(ops, spec.targets, spec.workload.stable_window_seconds)
-    assert again.verdict.value == report["verdict"]
-    assert again.lost is not None and again.rpo is not None and again.rto is not None
-    assert report["measured"]["lost_writes"] == again.lost.count
-    assert report["measured"]["rpo_seconds"] == pytest.approx(again.rpo.seconds)
-    assert report["measured"]["rto_seconds"] == pytest.approx(again.rto.seconds)
-    assert report["measured"]["never_written"] == 0
-    assert report["measured"]["failed_but_present"] == 0
-    assert labelled(docker_client, result.run_id) == {
-        "containers": [],
-        "networks": [],
-        "volumes": [],
-    }
 
 
 # -- pitr-restore -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def pitr(tmp_path_factory: pytest.TempPathFactory, docker_client: Any, images: NodeImages) -> Run:
-    return _run("pitr-restore", tmp_path_factory.mktemp("reports"))
+    return run_shipped("pitr-restore", tmp_path_factory.mktemp("reports"))
 
 
 def test_pitr_drill_passes_and_agrees_with_its_history(pitr: Run, docker_client: Any) -> None:
@@ -77,13 +41,13 @@ def test_pitr_drill_passes_and_agrees_with_its_history(pitr: Run, docker_client:
     assert result.error is None, result.error
     assert report["verdict"] == "pass", report["checks"]
     assert report["context"]["runbook"]["failed_step"] is None
-    _consistent("pitr-restore", pitr, docker_client)
+    assert_agrees_with_history("pitr-restore", pitr, docker_client)
 
 
 def test_the_dropped_table_is_back_and_recovery_stopped_before_the_drop(pitr: Run) -> None:
     _, report, _ = pitr
-    restore = _step(report, "restore")["value"]
-    verify = _step(report, "verify-restore")["value"]
+    restore = runbook_event(report, "restore")["value"]
+    verify = runbook_event(report, "verify-restore")["value"]
     assert restore["type"] == "time" and restore["node"] == "pgr1"
     assert restore["timeline"] >= 2  # promoted at the target: a new timeline
     assert restore["backup_set"].endswith("I")  # it started from the incremental backup
@@ -96,7 +60,7 @@ def test_the_dropped_table_is_back_and_recovery_stopped_before_the_drop(pitr: Ru
 
 def test_no_row_acknowledged_before_the_target_is_missing(pitr: Run) -> None:
     _, report, ops = pitr
-    target_ns = _step(report, "restore")["value"]["target_monotonic_ns"]
+    target_ns = runbook_event(report, "restore")["value"]["target_monotonic_ns"]
     drop = next(op for op in ops if op.f == "drop-table" and op.type is OpType.INVOKE)
     assert target_ns == drop.time_ns  # the target is when the DROP was requested
     outcomes = write_outcomes(ops)
@@ -112,13 +76,13 @@ def test_no_row_acknowledged_before_the_target_is_missing(pitr: Run) -> None:
     lost = outcomes.acknowledged - survivors
     assert all(outcomes.completed_ns[i] > target_ns for i in lost)
     assert len(lost) == report["measured"]["lost_writes"]
-    assert _step(report, "verify-restore")["value"]["discarded_after_target"] == len(lost)
+    assert runbook_event(report, "verify-restore")["value"]["discarded_after_target"] == len(lost)
 
 
 def test_the_final_read_is_from_the_restored_node(pitr: Run) -> None:
     _, report, ops = pitr
-    assert _step(report, "repoint")["value"]["client_path"] == ["pgr1"]
-    fence = _step(report, "fence-damaged-primary")["value"]
+    assert runbook_event(report, "repoint")["value"]["client_path"] == ["pgr1"]
+    fence = runbook_event(report, "fence-damaged-primary")["value"]
     assert fence["on"] == "pg0" and fence["exit_status"] == 0
     # Writes after the repoint landed on the restored node and are in the final read.
     repointed = next(op for op in ops if op.f == "repoint" and op.type is OpType.OK)
@@ -136,7 +100,7 @@ def test_the_final_read_is_from_the_restored_node(pitr: Run) -> None:
 def site_loss(
     tmp_path_factory: pytest.TempPathFactory, docker_client: Any, images: NodeImages
 ) -> Run:
-    return _run("site-loss", tmp_path_factory.mktemp("reports"))
+    return run_shipped("site-loss", tmp_path_factory.mktemp("reports"))
 
 
 def test_site_loss_rebuilds_a_primary_from_the_archive(site_loss: Run, docker_client: Any) -> None:
@@ -145,12 +109,12 @@ def test_site_loss_rebuilds_a_primary_from_the_archive(site_loss: Run, docker_cl
     assert report["context"]["runbook"]["failed_step"] is None
     kill = next(e for e in report["timeline"] if e["event"] == "fault:kill")
     assert set(kill["value"]["nodes"]) == {"pg0", "pg1"}
-    restore = _step(report, "restore")["value"]
+    restore = runbook_event(report, "restore")["value"]
     assert restore["type"] == "latest" and restore["node"] == "pgr1"
     assert restore["wal_flush"].startswith("no running primary")
-    assert _step(report, "verify-restore")["value"]["log"] == "archive recovery complete"
+    assert runbook_event(report, "verify-restore")["value"]["log"] == "archive recovery complete"
     assert report["measured"]["rto_seconds"] is not None
-    _consistent("site-loss", site_loss, docker_client)
+    assert_agrees_with_history("site-loss", site_loss, docker_client)
 
 
 def test_site_loss_rpo_is_bounded_by_the_archive_timeout(site_loss: Run) -> None:

@@ -3,36 +3,27 @@ the only synchronous standby is gone, commits hang (recorded as unknown), never 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from drillkit.checkers import analyze, fault_effective_ns, final_read, write_outcomes
-from drillkit.drill import DrillResult, run_drill
-from drillkit.history import Op, OpType, read_history
+from drillkit.drill import DrillResult
+from drillkit.history import Op, OpType
 from drillkit.images import NodeImages
 from drillkit.spec import load_drill
 
-from .conftest import REPO, labelled
+from .conftest import REPO, labelled, run_shipped
 
 NS = 1_000_000_000
-
-
-def _run(path: Path, reports: Path) -> tuple[DrillResult, dict[str, Any], list[Op]]:
-    spec = load_drill(path)
-    result = run_drill(spec, drill_file=str(path), report_root=reports, progress=lambda _m: None)
-    report = json.loads((result.report_dir / "report.json").read_text())
-    return result, report, read_history(result.report_dir / "history.jsonl")
 
 
 @pytest.fixture(scope="module")
 def failover_sync(
     tmp_path_factory: pytest.TempPathFactory, docker_client: Any, images: NodeImages
 ) -> tuple[DrillResult, dict[str, Any], list[Op]]:
-    return _run(REPO / "drills" / "failover-sync.yaml", tmp_path_factory.mktemp("reports"))
+    return run_shipped(REPO / "drills" / "failover-sync.yaml", tmp_path_factory.mktemp("reports"))
 
 
 def test_failover_sync_loses_no_acknowledged_write(failover_sync: Any) -> None:
@@ -109,7 +100,7 @@ def standby_paused(
     path = tmp / "drills" / "sync-standby-paused.yaml"
     path.parent.mkdir()
     path.write_text(yaml.safe_dump(doc))
-    return _run(path, tmp / "reports")
+    return run_shipped(path, tmp / "reports")
 
 
 def test_commits_hang_as_unknown_while_the_standby_is_gone(standby_paused: Any) -> None:

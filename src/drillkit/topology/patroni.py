@@ -19,7 +19,6 @@ from typing import Any
 import psycopg
 import requests
 from psycopg.conninfo import make_conninfo
-from psycopg.rows import dict_row
 
 from drillkit.errors import InfrastructureError
 from drillkit.history import History
@@ -28,6 +27,7 @@ from drillkit.spec import Workload as WorkloadSpec
 from drillkit.spec_postgres import PatroniTopology
 from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node, start_node
+from drillkit.topology.pg_admin import PgAdmin
 from drillkit.workload.base import Workload
 from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
 
@@ -41,7 +41,7 @@ Progress = Callable[[str], None]
 _REST_TIMEOUT = 1.0
 
 
-class PatroniCluster(ContainerTopology):
+class PatroniCluster(PgAdmin, ContainerTopology):
     """Provision, reach and tear down a Patroni cluster; the harness's only view of it."""
 
     SECRET_NAMES = ("postgres", "replicator")
@@ -232,18 +232,6 @@ class PatroniCluster(ContainerTopology):
                 connect_timeout=2,
             )
         return self.conninfo(self.members(), target_session_attrs="read-write", connect_timeout=2)
-
-    def connect(self, node: Node, *, statement_timeout_ms: int = 10_000) -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            self.conninfo([node], connect_timeout=2),
-            autocommit=True,
-            options=f"-c statement_timeout={statement_timeout_ms}",
-        )
-
-    def query(self, node: Node, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
-            return list(cur.fetchall()) if cur.description else []
 
     def resolve(self, target: str) -> list[Node]:
         """Roles name members (the leader is "primary"); names may also be etcd or haproxy."""

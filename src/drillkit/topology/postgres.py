@@ -15,7 +15,6 @@ from typing import Any
 import docker.errors
 import psycopg
 from psycopg.conninfo import make_conninfo
-from psycopg.rows import dict_row
 
 from drillkit.errors import InfrastructureError
 from drillkit.history import History
@@ -23,6 +22,7 @@ from drillkit.spec import PostgresTopology, SteadyState
 from drillkit.spec import Workload as WorkloadSpec
 from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node, start_node
+from drillkit.topology.pg_admin import PgAdmin
 from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError, restore_environment
 from drillkit.topology.rewind import rewind
 from drillkit.workload.base import Workload
@@ -63,7 +63,7 @@ def sync_standby_names(standbys: list[str], num_sync: int) -> str:
     return f"ANY {min(num_sync, len(standbys))} ({quoted})"
 
 
-class PostgresCluster(ContainerTopology):
+class PostgresCluster(PgAdmin, ContainerTopology):
     """Provision, reach and tear down a primary plus replicas; the harness's only view of them."""
 
     SECRET_NAMES = ("postgres", "replicator")
@@ -257,19 +257,6 @@ class PostgresCluster(ContainerTopology):
             self.node(name)  # KeyError for a node that does not exist
         self.client_path = list(names)
         return self.client_path
-
-    def connect(self, node: Node, *, statement_timeout_ms: int = 10_000) -> psycopg.Connection[Any]:
-        """An autocommit admin connection to one node with a server-side statement timeout."""
-        return psycopg.connect(
-            self.conninfo([node], connect_timeout=2),
-            autocommit=True,
-            options=f"-c statement_timeout={statement_timeout_ms}",
-        )
-
-    def query(self, node: Node, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
-            return list(cur.fetchall()) if cur.description else []
 
     def _streaming_replicas(self, primary: Node) -> list[dict[str, Any]]:
         """Replicas streaming under their own name (a base backup's WAL stream does not count)."""
