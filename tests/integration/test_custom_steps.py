@@ -13,7 +13,7 @@ import pytest
 
 from drillkit.history import History, OpType
 from drillkit.images import NodeImages
-from drillkit.resources import labels_for
+from drillkit.resources import labels_for, sweep
 from drillkit.runbook import make_step, run_runbook
 from drillkit.secrets import Secrets
 from drillkit.spec import PostgresTopology
@@ -92,3 +92,40 @@ def test_a_failing_script_in_a_node_ends_the_runbook(cluster: Any) -> None:
 
     assert result.failed_step == "bad-sql"
     assert "division by zero" in (result.error or "")
+
+
+def test_redis_topology_describes_itself_to_custom_steps(
+    docker_client: Any, images: NodeImages
+) -> None:
+    """The same DK_* contract for Redis: every node and Sentinel, the master, by published port
+    from the host and by container name inside the network; the password only in a file."""
+    from drillkit.spec_redis import RedisTopology
+    from drillkit.topology.redis import REDIS_PORT, SENTINEL_PORT, RedisCluster
+
+    run_id = f"test-redis-env-{secrets.token_hex(3)}"
+    run_secrets = Secrets.generate("redis")
+    try:
+        with RedisCluster(
+            docker_client,
+            RedisTopology(kind="redis", replicas=1),
+            run_id=run_id,
+            labels=labels_for(run_id, "test-redis-env"),
+            image=images.redis,
+            secrets=run_secrets,
+            progress=lambda _m: None,
+        ) as cluster:
+            outside = cluster.shell_environment(inside=False)
+            inside = cluster.shell_environment(inside=True)
+            master, sentinel = cluster.node("r0"), cluster.node("s1")
+            assert outside["DK_NODES"] == "r0 r1 s1 s2 s3"
+            assert outside["DK_SENTINELS"] == "s1 s2 s3"
+            assert outside["DK_PRIMARY"] == "r0"
+            assert outside["DK_PRIMARY_PORT"] == str(master.port(REDIS_PORT))
+            assert outside["DK_S1_PORT"] == str(sentinel.port(SENTINEL_PORT))
+            assert inside["DK_PRIMARY_HOST"] == cluster.container_name("r0")
+            assert inside["DK_S1_PORT"] == str(SENTINEL_PORT)
+            assert run_secrets["redis"] not in " ".join(outside.values())
+            assert cluster.secret_files(inside=False) == {"redis-auth": run_secrets["redis"] + "\n"}
+    finally:
+        sweep(docker_client, run_id)
+    assert labelled(docker_client, run_id)["containers"] == []

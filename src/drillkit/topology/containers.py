@@ -111,3 +111,34 @@ class ContainerTopology:
             if n.name == name:
                 return n
         raise KeyError(name)
+
+    # -- what custom runbook steps see (runbook.custom) ----------------------------------------
+    def address(self, node: Node, port: int, *, inside: bool) -> tuple[str, int]:
+        """Where ``node``'s ``port`` is reached: by container name from inside the run's network,
+        else on 127.0.0.1 at its published port."""
+        return (self.container_name(node.name), port) if inside else (node.host, node.port(port))
+
+    def node_environment(
+        self,
+        nodes: list[Node],
+        port_of: Callable[[Node], int],
+        primary: Node | None,
+        *,
+        inside: bool,
+    ) -> dict[str, str]:
+        """``DK_*`` variables naming the run, its nodes (host, port, container) and the primary."""
+        env = {
+            "DK_RUN_ID": self.run_id,
+            "DK_NETWORK": self.network_name,
+            "DK_NODES": " ".join(n.name for n in nodes),
+            "DK_PRIMARY": primary.name if primary else "",
+        }
+        for n in nodes:
+            key = "DK_" + n.name.upper().replace("-", "_")
+            host, port = self.address(n, port_of(n), inside=inside)
+            env[f"{key}_HOST"], env[f"{key}_PORT"] = host, str(port)
+            env[f"{key}_CONTAINER"] = self.container_name(n.name)
+        if primary is not None:
+            host, port = self.address(primary, port_of(primary), inside=inside)
+            env["DK_PRIMARY_HOST"], env["DK_PRIMARY_PORT"] = host, str(port)
+        return env

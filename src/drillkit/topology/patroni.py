@@ -358,32 +358,16 @@ class PatroniCluster(PgAdmin, ContainerTopology):
         }
 
     # -- custom runbook steps (runbook.custom.ShellTopology) --------------------------------------
-    def _address(self, node: Node, port: int, *, inside: bool) -> tuple[str, int]:
-        return (self.container_name(node.name), port) if inside else (node.host, node.port(port))
-
     def shell_environment(self, *, inside: bool) -> dict[str, str]:
-        env = {
-            "DK_RUN_ID": self.run_id,
-            "DK_NETWORK": self.network_name,
-            "DK_NODES": " ".join(n.name for n in self.members()),
-            "PGUSER": "postgres",
-            "PGDATABASE": "postgres",
-        }
-        for n in self.members():
+        members = self.members()
+        env = self.node_environment(members, lambda _n: PG_PORT, self.leader(), inside=inside)
+        for n in members:
             key = "DK_" + n.name.upper().replace("-", "_")
-            host, port = self._address(n, PG_PORT, inside=inside)
-            env[f"{key}_HOST"], env[f"{key}_PORT"] = host, str(port)
-            env[f"{key}_REST"] = "http://{}:{}".format(*self._address(n, REST_PORT, inside=inside))
-            env[f"{key}_CONTAINER"] = self.container_name(n.name)
+            env[f"{key}_REST"] = "http://{}:{}".format(*self.address(n, REST_PORT, inside=inside))
         if self.spec.haproxy:
-            host, port = self._address(self.node("haproxy"), HAPROXY_PORT, inside=inside)
+            host, port = self.address(self.node("haproxy"), HAPROXY_PORT, inside=inside)
             env["DK_CLIENT_HOST"], env["DK_CLIENT_PORT"] = host, str(port)
-        leader = self.leader()
-        env["DK_PRIMARY"] = leader.name if leader else ""
-        if leader is not None:
-            host, port = self._address(leader, PG_PORT, inside=inside)
-            env["DK_PRIMARY_HOST"], env["DK_PRIMARY_PORT"] = host, str(port)
-        return env
+        return {**env, "PGUSER": "postgres", "PGDATABASE": "postgres"}
 
     def secret_files(self, *, inside: bool) -> dict[str, str]:
         lines = []
@@ -391,7 +375,7 @@ class PatroniCluster(PgAdmin, ContainerTopology):
         if self.spec.haproxy:
             targets.append((self.node("haproxy"), HAPROXY_PORT))
         for n, port in targets:
-            host, p = self._address(n, port, inside=inside)
+            host, p = self.address(n, port, inside=inside)
             lines.append(f"{host}:{p}:*:postgres:{self.secrets['postgres']}")
             lines.append(f"{host}:{p}:*:replicator:{self.secrets['replicator']}")
         return {"pgpass": "\n".join(lines) + "\n"}

@@ -512,38 +512,19 @@ class PostgresCluster(PgAdmin, ContainerTopology):
         ]
 
     # -- what custom runbook steps see (runbook.custom.ShellTopology) ---------------------------
-    def _address(self, node: Node, *, inside: bool) -> tuple[str, int]:
-        if inside:
-            return self.container_name(node.name), PG_PORT
-        return node.host, node.port(PG_PORT)
-
     def shell_environment(self, *, inside: bool) -> dict[str, str]:
         """Node names, addresses (from the host, or inside the run's network), the current
         primary and libpq defaults. No password: that is in the file PGPASSFILE names."""
-        env = {
-            "DK_RUN_ID": self.run_id,
-            "DK_NETWORK": self.network_name,
-            "DK_NODES": " ".join(n.name for n in self.nodes),
-            "PGUSER": "postgres",
-            "PGDATABASE": "postgres",
-        }
-        for n in self.nodes:
-            key = "DK_" + n.name.upper().replace("-", "_")
-            host, port = self._address(n, inside=inside)
-            env[f"{key}_HOST"], env[f"{key}_PORT"] = host, str(port)
-            env[f"{key}_CONTAINER"] = self.container_name(n.name)
-        primary = self.current_primary()
-        env["DK_PRIMARY"] = primary.name if primary else ""
-        if primary is not None:
-            host, port = self._address(primary, inside=inside)
-            env["DK_PRIMARY_HOST"], env["DK_PRIMARY_PORT"] = host, str(port)
-        return env
+        env = self.node_environment(
+            self.nodes, lambda _n: PG_PORT, self.current_primary(), inside=inside
+        )
+        return {**env, "PGUSER": "postgres", "PGDATABASE": "postgres"}
 
     def secret_files(self, *, inside: bool) -> dict[str, str]:
         """A libpq password file for the superuser and the replication role, on every node."""
         lines = []
         for n in self.nodes:
-            host, port = self._address(n, inside=inside)
+            host, port = self.address(n, PG_PORT, inside=inside)
             lines.append(f"{host}:{port}:*:postgres:{self.secrets['postgres']}")
             lines.append(f"{host}:{port}:*:replicator:{self.secrets['replicator']}")
         return {"pgpass": "\n".join(lines) + "\n"}

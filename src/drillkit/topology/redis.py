@@ -382,33 +382,16 @@ class RedisCluster(ContainerTopology):
             return f"{sentinel.name} knows {known} of {self.spec.replicas} replica(s)"
         return None
 
-    def _address(self, node: Node, *, inside: bool) -> Address:
-        port = SENTINEL_PORT if node.role == "sentinel" else REDIS_PORT
-        if inside:
-            return self.container_name(node.name), port
-        return node.host, node.port(port)
+    def _port(self, node: Node) -> int:
+        return SENTINEL_PORT if node.role == "sentinel" else REDIS_PORT
 
     def shell_environment(self, *, inside: bool) -> dict[str, str]:
         """For custom steps: node names and addresses (from the host, or inside the run's
         network), the current master and the Sentinels. No password: that is in the file
         ``$DK_SECRETS_DIR/redis-auth`` (``REDISCLI_AUTH="$(cat ...)" redis-cli ...``)."""
-        env = {
-            "DK_RUN_ID": self.run_id,
-            "DK_NETWORK": self.network_name,
-            "DK_NODES": " ".join(n.name for n in self.nodes),
-            "DK_SENTINELS": " ".join(n.name for n in self.sentinel_nodes),
-            "DK_MASTER_NAME": MASTER_NAME,
-        }
-        for n in self.nodes:
-            key = "DK_" + n.name.upper().replace("-", "_")
-            host, port = self._address(n, inside=inside)
-            env[f"{key}_HOST"], env[f"{key}_PORT"] = host, str(port)
-            env[f"{key}_CONTAINER"] = self.container_name(n.name)
-        primary = self.current_primary()
-        env["DK_PRIMARY"] = primary.name if primary else ""
-        if primary is not None:
-            host, port = self._address(primary, inside=inside)
-            env["DK_PRIMARY_HOST"], env["DK_PRIMARY_PORT"] = host, str(port)
+        env = self.node_environment(self.nodes, self._port, self.current_primary(), inside=inside)
+        env["DK_SENTINELS"] = " ".join(n.name for n in self.sentinel_nodes)
+        env["DK_MASTER_NAME"] = MASTER_NAME
         return env
 
     def secret_files(self, *, inside: bool) -> dict[str, str]:
