@@ -20,11 +20,11 @@ from drillkit.errors import InfrastructureError
 from drillkit.history import History
 from drillkit.spec import PostgresTopology, SteadyState
 from drillkit.spec import Workload as WorkloadSpec
+from drillkit.topology import pg_recovery
 from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node, start_node
 from drillkit.topology.pg_admin import PgAdmin
-from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError, restore_environment
-from drillkit.topology.rewind import rewind
+from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError
 from drillkit.workload.base import Workload
 from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
 
@@ -101,7 +101,7 @@ class PostgresCluster(PgAdmin, ContainerTopology):
         for name in names:
             role = "primary" if name == "pg0" else "replica"
             self.progress(f"starting {name} ({role})")
-            self.nodes.append(self._start_pg_node(name, role, self._create_volume(name).name))
+            self.nodes.append(self.start_pg_node(name, role, self.create_volume(name).name))
         self.progress(f"waiting for {self.spec.replicas} replica(s) to stream")
         self._wait_ready()
         if self.spec.replication == "sync":
@@ -116,7 +116,7 @@ class PostgresCluster(PgAdmin, ContainerTopology):
                 raise InfrastructureError(f"the backup repository did not come up: {e}") from None
         self.ready_seconds = time.monotonic() - started
 
-    def _start_pg_node(
+    def start_pg_node(
         self, name: str, role: str, volume: str, extra_env: dict[str, str] | None = None
     ) -> Node:
         """Start one database node on ``volume``; its entrypoint acts on ``role`` if the data
@@ -148,7 +148,7 @@ class PostgresCluster(PgAdmin, ContainerTopology):
         lines = [f"synchronous_commit = '{self.spec.synchronous_commit}'"]
         return lines + (self.repo.conf_lines() if self.repo else [])
 
-    def _create_volume(self, node: str) -> Any:
+    def create_volume(self, node: str) -> Any:
         """The node's data volume: a Docker volume, or a size-limited tmpfs when
         ``data_volume_size`` is set, so fill-disk reaches 'no space left on device' without
         filling the host's disk.
@@ -396,112 +396,14 @@ class PostgresCluster(PgAdmin, ContainerTopology):
             return "no WAL segment archived yet"
         return None
 
-    # -- restores from the backup repository (runbook.pgbackrest_steps) -------------------------
+    # -- recovery procedures (topology.pg_recovery) -------------------------------------------
     def restore(self, *, onto: str, kind: str, target: str | None, timeout: float) -> Node:
-        """Restore from the repository onto a fresh node (``onto='fresh'``) or onto an existing
-        node's emptied volume, start it, and wait until it has promoted and accepts writes."""
-        from drillkit.faults.disk import data_volume, fast_shutdown, run_helper  # (import cycle)
+        """Restore from the backup repository; see :func:`pg_recovery.restore`."""
+        return pg_recovery.restore(self, onto=onto, kind=kind, target=target, timeout=timeout)
 
-        if self.repo is None:
-            raise RuntimeError("this topology has no backup repository")
-        env = restore_environment(kind, target)
-        if self.client_path is None:  # the application does not know the new node yet
-            self.client_path = [n.name for n in self.nodes]
-        if onto == "fresh":
-            name = f"pgr{len(self.restored) + 1}"
-            volume = self._create_volume(name).name
-        else:
-            old = self.node(onto)
-            name, volume = old.name, data_volume(old)
-            fast_shutdown(old)
-            run_helper(self, old, 'find "$1" -mindepth 1 -delete')
-            old.container.remove(force=True)
-            self.nodes.remove(old)
-        to = f"to {target}" if target else "every archived segment"
-        self.progress(f"restoring {name} from the repository ({kind}: {to})")
-        node = self._start_pg_node(name, "restore", volume, env)
-        self.nodes.append(node)
-        self.restored.append(name)
-        self._await_promoted(node, timeout)
-        return node
-
-    def _await_promoted(self, node: Node, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last = "not tried"
-        while time.monotonic() < deadline:
-            if node.status() == "exited":
-                raise RuntimeError(f"{node.name} exited while restoring: {node.logs(tail=8)}")
-            try:
-                if not self.query(node, "SELECT pg_is_in_recovery() AS r")[0]["r"]:
-                    return
-                last = "still in recovery"
-            except psycopg.Error as e:
-                last = str(e).strip()
-            time.sleep(0.1)
-        raise TimeoutError(f"{node.name} not promoted after {timeout:g}s ({last})")
-
-    # -- rejoining a former primary (runbook.patroni_steps.Rejoin) ------------------------------
     def rejoin(self, name: str, timeout: float) -> dict[str, Any]:
-        """Make ``name`` (a former primary) a replica of the current primary: pg_rewind its
-        data onto the new timeline, start it, wait until it streams. Under sync replication
-        the primary names it as its synchronous standby again."""
-        from drillkit.faults.disk import data_volume, fast_shutdown  # (import cycle)
-
-        deadline = time.monotonic() + timeout
-        node, primary = self.node(name), self.current_primary()
-        if primary is None or primary.name == name:
-            raise RuntimeError(f"no other primary for {name} to follow")
-        stopped = fast_shutdown(node)
-        slot = name.replace("-", "_")
-        with self.connect(primary, statement_timeout_ms=60_000) as conn:
-            # A freshly promoted primary's pg_control still names the old timeline until its
-            # next checkpoint; pg_rewind reads it there and would find "no rewind required".
-            conn.execute("CHECKPOINT")
-            conn.execute(
-                "SELECT pg_create_physical_replication_slot(%s, true)"
-                " WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = %s)",
-                (slot, slot),
-            )
-        rewound = rewind(
-            self.client,
-            image=self.image,
-            network=self.network_name,
-            labels=self.labels,
-            node=node,
-            volume=data_volume(node),
-            source_host=self.container_name(primary.name),
-            slot=slot,
-            secrets=self.secrets.values,
-            timeout=max(1.0, deadline - time.monotonic()),
-        )
-        node.container.start()
-        timeline = int(
-            self.query(primary, "SELECT timeline_id FROM pg_control_checkpoint()")[0]["timeline_id"]
-        )
-        while not self._follows(node, timeline):
-            if time.monotonic() > deadline or node.status() == "exited":
-                log = node.logs(tail=5)
-                raise RuntimeError(f"{name} does not stream from {primary.name}: {log}")
-            time.sleep(0.1)
-        out: dict[str, Any] = {"node": name, "primary": primary.name, "timeline": timeline}
-        out["stopped"] = stopped
-        out["pg_rewind"] = rewound
-        if self.spec.replication == "sync":
-            out["synchronous_standby_names"] = self.configure_sync(
-                primary, self.streaming_standbys(primary)
-            )
-        return out
-
-    def _follows(self, node: Node, timeline: int) -> bool:
-        """Whether ``node`` streams WAL of ``timeline`` (a standby still on the old timeline
-        connects, is refused and retries, and looks 'streaming' for an instant each time)."""
-        try:
-            rows = self.query(node, "SELECT status, received_tli FROM pg_stat_wal_receiver")
-        except psycopg.Error:
-            return False
-        return (
-            bool(rows) and rows[0]["status"] == "streaming" and rows[0]["received_tli"] == timeline
-        )
+        """Make a former primary a replica again; see :func:`pg_recovery.rejoin`."""
+        return pg_recovery.rejoin(self, name, timeout)
 
     def keep_instructions(self, credentials_dir: Path) -> list[str]:
         pgpass = self.write_pgpass(credentials_dir / f"{self.run_id}.pgpass")

@@ -1,0 +1,128 @@
+"""Recovery procedures on a plain PostgreSQL topology: restore from the backup repository, and
+rejoin a former primary as a replica with pg_rewind. Runbook steps call them through the
+topology (``PostgresCluster.restore`` / ``.rejoin``)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from drillkit.topology.node import Node
+from drillkit.topology.pgbackrest import restore_environment
+from drillkit.topology.rewind import rewind
+
+if TYPE_CHECKING:
+    from drillkit.topology.postgres import PostgresCluster
+
+__all__ = ["rejoin", "restore"]
+
+
+def restore(
+    cluster: PostgresCluster, *, onto: str, kind: str, target: str | None, timeout: float
+) -> Node:
+    """Restore from the repository onto a fresh node (``onto='fresh'``) or onto an existing
+    node's emptied volume, start it, and wait until it has promoted and accepts writes."""
+    from drillkit.faults.disk import data_volume, fast_shutdown, run_helper  # (import cycle)
+
+    if cluster.repo is None:
+        raise RuntimeError("this topology has no backup repository")
+    env = restore_environment(kind, target)
+    if cluster.client_path is None:  # the application does not know the new node yet
+        cluster.client_path = [n.name for n in cluster.nodes]
+    if onto == "fresh":
+        name = f"pgr{len(cluster.restored) + 1}"
+        volume = cluster.create_volume(name).name
+    else:
+        old = cluster.node(onto)
+        name, volume = old.name, data_volume(old)
+        fast_shutdown(old)
+        run_helper(cluster, old, 'find "$1" -mindepth 1 -delete')
+        old.container.remove(force=True)
+        cluster.nodes.remove(old)
+    to = f"to {target}" if target else "every archived segment"
+    cluster.progress(f"restoring {name} from the repository ({kind}: {to})")
+    node = cluster.start_pg_node(name, "restore", volume, env)
+    cluster.nodes.append(node)
+    cluster.restored.append(name)
+    _await_promoted(cluster, node, timeout)
+    return node
+
+
+def _await_promoted(cluster: PostgresCluster, node: Node, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "not tried"
+    while time.monotonic() < deadline:
+        if node.status() == "exited":
+            raise RuntimeError(f"{node.name} exited while restoring: {node.logs(tail=8)}")
+        try:
+            if not cluster.query(node, "SELECT pg_is_in_recovery() AS r")[0]["r"]:
+                return
+            last = "still in recovery"
+        except psycopg.Error as e:
+            last = str(e).strip()
+        time.sleep(0.1)
+    raise TimeoutError(f"{node.name} not promoted after {timeout:g}s ({last})")
+
+
+def rejoin(cluster: PostgresCluster, name: str, timeout: float) -> dict[str, Any]:
+    """Make ``name`` (a former primary) a replica of the current primary: pg_rewind its
+    data onto the new timeline, start it, wait until it streams. Under sync replication
+    the primary names it as its synchronous standby again."""
+    from drillkit.faults.disk import data_volume, fast_shutdown  # (import cycle)
+
+    deadline = time.monotonic() + timeout
+    node, primary = cluster.node(name), cluster.current_primary()
+    if primary is None or primary.name == name:
+        raise RuntimeError(f"no other primary for {name} to follow")
+    stopped = fast_shutdown(node)
+    slot = name.replace("-", "_")
+    with cluster.connect(primary, statement_timeout_ms=60_000) as conn:
+        # A freshly promoted primary's pg_control still names the old timeline until its
+        # next checkpoint; pg_rewind reads it there and would find "no rewind required".
+        conn.execute("CHECKPOINT")
+        conn.execute(
+            "SELECT pg_create_physical_replication_slot(%s, true)"
+            " WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = %s)",
+            (slot, slot),
+        )
+    rewound = rewind(
+        cluster.client,
+        image=cluster.image,
+        network=cluster.network_name,
+        labels=cluster.labels,
+        node=node,
+        volume=data_volume(node),
+        source_host=cluster.container_name(primary.name),
+        slot=slot,
+        secrets=cluster.secrets.values,
+        timeout=max(1.0, deadline - time.monotonic()),
+    )
+    node.container.start()
+    timeline = int(
+        cluster.query(primary, "SELECT timeline_id FROM pg_control_checkpoint()")[0]["timeline_id"]
+    )
+    while not _follows(cluster, node, timeline):
+        if time.monotonic() > deadline or node.status() == "exited":
+            log = node.logs(tail=5)
+            raise RuntimeError(f"{name} does not stream from {primary.name}: {log}")
+        time.sleep(0.1)
+    out: dict[str, Any] = {"node": name, "primary": primary.name, "timeline": timeline}
+    out["stopped"] = stopped
+    out["pg_rewind"] = rewound
+    if cluster.spec.replication == "sync":
+        out["synchronous_standby_names"] = cluster.configure_sync(
+            primary, cluster.streaming_standbys(primary)
+        )
+    return out
+
+
+def _follows(cluster: PostgresCluster, node: Node, timeline: int) -> bool:
+    """Whether ``node`` streams WAL of ``timeline`` (a standby still on the old timeline
+    connects, is refused and retries, and looks 'streaming' for an instant each time)."""
+    try:
+        rows = cluster.query(node, "SELECT status, received_tli FROM pg_stat_wal_receiver")
+    except psycopg.Error:
+        return False
+    return bool(rows) and rows[0]["status"] == "streaming" and rows[0]["received_tli"] == timeline
