@@ -91,18 +91,18 @@ def run(
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, _interrupt_once)
     request = ev.RunRequest(
-        drill,
-        drills_dir,
-        report_dir,
-        keep,
-        all_drills,
-        suite,
-        junit,
-        metrics_file,
-        pushgateway,
-        log_format,
-        signing_key,
-        lock_wait,
+        drill=drill,
+        drills_dir=drills_dir,
+        report_dir=report_dir,
+        keep=keep,
+        all=all_drills,
+        suite=suite,
+        junit=junit,
+        metrics_file=metrics_file,
+        pushgateway=pushgateway,
+        log_format=log_format,
+        signing_key=signing_key,
+        lock_wait=lock_wait,
     )
     raise typer.Exit(ev.run_command(request, out=out, err=err, progress=_progress))
 
