@@ -331,7 +331,7 @@ class PatroniCluster(PgAdmin, ContainerTopology):
         return None
 
     def versions(self) -> dict[str, str]:
-        out: dict[str, str] = {"postgres_image": self.image}
+        out: dict[str, str] = {}  # the runner adds the image
         for n in self.running():
             try:
                 out["postgresql"] = str(self.query(n, "SHOW server_version")[0]["server_version"])
