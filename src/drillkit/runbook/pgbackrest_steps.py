@@ -72,14 +72,15 @@ def _first_fault_request(ops: list[Op]) -> Op:
     raise RuntimeError("no fault was requested before the restore: give target_time")
 
 
-class Restore:
-    """Restore a node from the repository and wait until it is a primary accepting writes."""
+class _RepositoryStep:
+    """What both repository steps share: their timing fields, a topology with a backup
+    repository, and the history (a restore's default target and a verify's ground truth)."""
 
-    name = "restore"
+    name = ""
 
-    def __init__(self, spec: RestoreSpec, topology: Any) -> None:
+    def __init__(self, spec: Any, topology: Any) -> None:
         self.spec = spec
-        self.cluster = _restorable(topology, "restore")
+        self.cluster = _restorable(topology, self.name)
         self.delay_seconds = spec.delay_seconds
         self.timeout_seconds = spec.timeout_seconds
         self.retries = spec.retries
@@ -88,6 +89,13 @@ class Restore:
 
     def observe(self, history: History) -> None:
         self.history = history
+
+
+class Restore(_RepositoryStep):
+    """Restore a node from the repository and wait until it is a primary accepting writes."""
+
+    name = "restore"
+    spec: RestoreSpec
 
     def _target(self) -> tuple[datetime, int | None]:
         """The target time, and the same instant on the history's monotonic clock if known."""
@@ -164,22 +172,11 @@ def _md5_ids(ids: list[int]) -> str:
     return hashlib.md5(",".join(str(i) for i in sorted(ids)).encode()).hexdigest()
 
 
-class VerifyRestore:
+class VerifyRestore(_RepositoryStep):
     """Check the restored node against its log and the history (see VerifyRestoreStep)."""
 
     name = "verify-restore"
-
-    def __init__(self, spec: VerifySpec, topology: Any) -> None:
-        self.spec = spec
-        self.cluster = _restorable(topology, "verify-restore")
-        self.delay_seconds = spec.delay_seconds
-        self.timeout_seconds = spec.timeout_seconds
-        self.retries = spec.retries
-        self.retry_wait_seconds = spec.retry_wait_seconds
-        self.history: History | None = None
-
-    def observe(self, history: History) -> None:
-        self.history = history
+    spec: VerifySpec
 
     def run(self) -> dict[str, Any]:
         ops = self.history.ops() if self.history is not None else []

@@ -7,7 +7,9 @@ fails), leaving removes every container, network and volume carrying the run's l
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -111,6 +113,62 @@ class ContainerTopology:
             if n.name == name:
                 return n
         raise KeyError(name)
+
+    # -- evidence ------------------------------------------------------------------------------
+    def node_evidence(
+        self, directory: Path, settings: Callable[[Node, str], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Write each node's container log to ``directory/<node>.log``; per node, its role,
+        status and image, plus what ``settings(node, status)`` reads of it."""
+        directory.mkdir(parents=True, exist_ok=True)
+        nodes: dict[str, Any] = {}
+        for n in self.nodes:
+            (directory / f"{n.name}.log").write_text(n.logs(), encoding="utf-8")
+            status = n.status()
+            info: dict[str, Any] = {"role": n.role, "status": status, "image": self.image}
+            if status != "removed":
+                info["image_id"] = n.image_id()
+            info.update(settings(n, status))
+            nodes[n.name] = info
+        return nodes
+
+    # -- fault targets -------------------------------------------------------------------------
+    def role_pool(self) -> list[Node]:
+        """The data nodes that ``primary``/``replica``/``random`` choose among (not Sentinels,
+        etcd or proxies)."""
+        return list(self.nodes)
+
+    def current_primary(self) -> Node | None:
+        """The node that takes writes right now, if exactly one does."""
+        raise NotImplementedError
+
+    def resolve_special(self, target: str) -> list[Node] | None:
+        """Roles only this topology has (e.g. ``sentinels``, ``etcd``); None if not one."""
+        return None
+
+    def resolve(self, target: str) -> list[Node]:
+        """The nodes ``target`` designates right now: a role follows failovers, a name is fixed."""
+        special = self.resolve_special(target)
+        if special is not None:
+            return special
+        if target == "all":
+            return list(self.nodes)
+        if target == "random":
+            running = [n for n in self.role_pool() if n.is_running()]
+            if not running:
+                raise RuntimeError("no running data node to target")
+            return [random.choice(running)]
+        if target in ("primary", "replica", "replicas"):
+            primary = self.current_primary()
+            if target == "primary":
+                if primary is None:
+                    raise RuntimeError("no single running primary to target")
+                return [primary]
+            replicas = [n for n in self.role_pool() if n.is_running() and n is not primary]
+            if not replicas:
+                raise RuntimeError("no running replica to target")
+            return replicas if target == "replicas" else replicas[:1]
+        return [self.node(target)]
 
     # -- what custom runbook steps see (runbook.custom) ----------------------------------------
     def address(self, node: Node, port: int, *, inside: bool) -> tuple[str, int]:

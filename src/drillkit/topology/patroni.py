@@ -10,7 +10,6 @@ step asks, so roles follow failovers.
 from __future__ import annotations
 
 import os
-import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -233,28 +232,19 @@ class PatroniCluster(PgAdmin, ContainerTopology):
             )
         return self.conninfo(self.members(), target_session_attrs="read-write", connect_timeout=2)
 
-    def resolve(self, target: str) -> list[Node]:
-        """Roles name members (the leader is "primary"); names may also be etcd or haproxy."""
-        if target == "all":
+    def role_pool(self) -> list[Node]:
+        return self.members()
+
+    def current_primary(self) -> Node | None:
+        """Whoever Patroni names leader now (the DCS decides, not pg_is_in_recovery)."""
+        return self.leader()
+
+    def resolve_special(self, target: str) -> list[Node] | None:
+        if target == "all":  # every member; etcd and HAProxy are named, or ``etcd``
             return self.members()
         if target == "etcd":  # the whole DCS: every etcd member
             return [n for n in self.nodes if n.role == "etcd"]
-        if target == "random":
-            running = self.running()
-            if not running:
-                raise RuntimeError("no running member to target")
-            return [random.choice(running)]
-        if target in ("primary", "replica", "replicas"):
-            leader = self.leader()
-            if target == "primary":
-                if leader is None:
-                    raise RuntimeError("Patroni reports no leader to target")
-                return [leader]
-            replicas = [n for n in self.running() if leader is None or n.name != leader.name]
-            if not replicas:
-                raise RuntimeError("no running replica to target")
-            return replicas if target == "replicas" else replicas[:1]
-        return [self.node(target)]
+        return None
 
     # -- runbook operations ----------------------------------------------------------------------
     def switchover(self, leader: Node, candidate: str | None) -> str:
@@ -343,11 +333,7 @@ class PatroniCluster(PgAdmin, ContainerTopology):
 
     def evidence(self, directory: Path) -> dict[str, Any]:
         """Every node's container log under ``directory``; Patroni's view of the cluster."""
-        directory.mkdir(parents=True, exist_ok=True)
-        nodes: dict[str, Any] = {}
-        for n in self.nodes:
-            (directory / f"{n.name}.log").write_text(n.logs(), encoding="utf-8")
-            nodes[n.name] = {"role": n.role, "status": n.status(), "image": self.image}
+        nodes = self.node_evidence(directory, lambda _node, _status: {})
         return {
             "kind": "patroni",
             "ttl": self.spec.ttl,

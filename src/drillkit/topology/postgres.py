@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import random
 import re
 import tarfile
 import time
@@ -309,27 +308,6 @@ class PostgresCluster(PgAdmin, ContainerTopology):
                 continue
         return primaries[0] if len(primaries) == 1 else None
 
-    def resolve(self, target: str) -> list[Node]:
-        """The nodes ``target`` designates right now: a role follows failovers, a name is fixed."""
-        if target == "all":
-            return list(self.nodes)
-        if target == "random":
-            running = self.running()
-            if not running:
-                raise RuntimeError("no running node to target")
-            return [random.choice(running)]
-        if target in ("primary", "replica", "replicas"):
-            primary = self.current_primary()
-            if target == "primary":
-                if primary is None:
-                    raise RuntimeError("no single running primary to target")
-                return [primary]
-            replicas = [n for n in self.running() if n is not primary]
-            if not replicas:
-                raise RuntimeError("no running replica to target")
-            return replicas if target == "replicas" else replicas[:1]
-        return [self.node(target)]
-
     # -- what the drill runner needs (topology.base.System) ------------------------------------
     def prepare(self) -> None:
         create_table(self.conninfo([self.nodes[0]], connect_timeout=2))
@@ -444,33 +422,33 @@ class PostgresCluster(PgAdmin, ContainerTopology):
         """Write each node's container log under ``directory``; return the configuration
         fingerprint (image ids, server version, the settings that decide data loss) per node.
         A node that is not running is recorded with its status (settings are the same image's)."""
-        directory.mkdir(parents=True, exist_ok=True)
-        nodes: dict[str, Any] = {}
-        for n in self.nodes:
-            (directory / f"{n.name}.log").write_text(n.logs(), encoding="utf-8")
-            status = n.status()
-            info: dict[str, Any] = {"role": n.role, "status": status, "image": self.image}
-            if status != "removed":
-                info["image_id"] = n.image_id()
-            if status == "running":
-                try:
-                    rows = self.query(
-                        n,
-                        "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
-                        (list(DATA_LOSS_SETTINGS),),
-                    )
-                    info["settings"] = {r["name"]: r["setting"] for r in rows}
-                    info["in_recovery"] = self.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"]
-                except psycopg.Error as e:
-                    info["settings_error"] = str(e).strip()
-            elif status in ("exited", "created", "dead"):
-                info["settings"] = _configured_settings(n.container)
-                info["settings_source"] = (
+        nodes = self.node_evidence(directory, self._node_settings)
+        return {"kind": "postgres", "replication": self.spec.replication, "nodes": nodes}
+
+    def _node_settings(self, n: Node, status: str) -> dict[str, Any]:
+        """Data-loss settings as the server reports them, or as configured if it is down."""
+        if status == "running":
+            try:
+                rows = self.query(
+                    n,
+                    "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                    (list(DATA_LOSS_SETTINGS),),
+                )
+                return {
+                    "settings": {r["name"]: r["setting"] for r in rows},
+                    "in_recovery": self.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"],
+                }
+            except psycopg.Error as e:
+                return {"settings_error": str(e).strip()}
+        if status in ("exited", "created", "dead"):
+            return {
+                "settings": _configured_settings(n.container),
+                "settings_source": (
                     "postgresql.conf + postgresql.auto.conf (node not running; "
                     "settings left at their defaults are absent)"
-                )
-            nodes[n.name] = info
-        return {"kind": "postgres", "replication": self.spec.replication, "nodes": nodes}
+                ),
+            }
+        return {}
 
     def versions(self) -> dict[str, str]:
         """Server version (and backups taken), for the evidence; the runner adds the image."""

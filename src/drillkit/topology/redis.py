@@ -10,7 +10,6 @@ does and then connects to the published port of whatever node Sentinel named.
 from __future__ import annotations
 
 import os
-import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -290,35 +289,17 @@ class RedisCluster(ContainerTopology):
         role = self.role(node)
         return bool(role) and role is not None and role[0] == "master"
 
-    def resolve(self, target: str) -> list[Node]:
-        """The nodes ``target`` designates right now: a role follows failovers, a name is fixed.
+    def role_pool(self) -> list[Node]:
+        return self.data_nodes
 
-        ``random`` picks a running data node; ``sentinel`` is the first running Sentinel.
-        """
-        if target == "all":
-            return list(self.nodes)
-        running = self.running()
-        data = [n for n in running if n.role != "sentinel"]
-        sentinels = [n for n in running if n.role == "sentinel"]
-        if target == "random":
-            if not data:
-                raise RuntimeError("no running data node to target")
-            return [random.choice(data)]
-        if target in ("sentinel", "sentinels"):
-            if not sentinels:
-                raise RuntimeError("no running Sentinel to target")
-            return sentinels if target == "sentinels" else sentinels[:1]
-        if target in ("primary", "replica", "replicas"):
-            primary = self.current_primary()
-            if target == "primary":
-                if primary is None:
-                    raise RuntimeError("no single running master to target")
-                return [primary]
-            replicas = [n for n in data if n is not primary]
-            if not replicas:
-                raise RuntimeError("no running replica to target")
-            return replicas if target == "replicas" else replicas[:1]
-        return [self.node(target)]
+    def resolve_special(self, target: str) -> list[Node] | None:
+        """``sentinel`` is the first running Sentinel, ``sentinels`` all of them."""
+        if target not in ("sentinel", "sentinels"):
+            return None
+        sentinels = [n for n in self.sentinel_nodes if n.is_running()]
+        if not sentinels:
+            raise RuntimeError("no running Sentinel to target")
+        return sentinels if target == "sentinels" else sentinels[:1]
 
     # -- what the drill runner needs (topology.base.System) ------------------------------------
     def prepare(self) -> None:
@@ -421,21 +402,16 @@ class RedisCluster(ContainerTopology):
         """Write each node's container log under ``directory``; return the configuration
         fingerprint per node: role, image, and the settings that decide data loss (persistence,
         min-replicas, Sentinel timings). A node that does not answer is recorded as such."""
-        directory.mkdir(parents=True, exist_ok=True)
-        nodes: dict[str, Any] = {}
-        for n in self.nodes:
-            (directory / f"{n.name}.log").write_text(n.logs(), encoding="utf-8")
-            status = n.status()
-            info: dict[str, Any] = {"role": n.role, "status": status, "image": self.image}
-            if status != "removed":
-                info["image_id"] = n.image_id()
-            if status == "running":
-                try:
-                    info.update(self._settings(n))
-                except (RedisError, OSError) as e:
-                    info["settings_error"] = str(e)
-            nodes[n.name] = info
+        nodes = self.node_evidence(directory, self._evidence_settings)
         return {"kind": "redis", "master_name": MASTER_NAME, "nodes": nodes}
+
+    def _evidence_settings(self, node: Node, status: str) -> dict[str, Any]:
+        if status != "running":
+            return {}
+        try:
+            return self._settings(node)
+        except (RedisError, OSError) as e:
+            return {"settings_error": str(e)}
 
     def _settings(self, node: Node) -> dict[str, Any]:
         with self.redis(node) as r:
