@@ -250,6 +250,11 @@ def test_corrupt_page_fails_the_read_on_that_node_only(
     assert "data_checksums=on" in evidence and "accepting connections" in evidence
     with pytest.raises(psycopg.errors.DataCorrupted, match=r"invalid page in block 1 of relation"):
         _count(cluster, primary)
+    # The server logs the checksum warning as it answers the error; Docker's log capture can
+    # trail the client by a moment, so give it a bounded wait.
+    deadline = time.monotonic() + 5
+    while "page verification failed" not in primary.logs(tail=500) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert "page verification failed, calculated checksum" in primary.logs(tail=500)
     # The replica's copy of the page was never touched: a failover would serve every row.
     assert _count(cluster, cluster.resolve("replica")[0]) == ROWS
