@@ -37,6 +37,11 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "drillkit_acknowledged_writes": ("writes acknowledged in the last run", ()),
     "drillkit_indeterminate_writes": ("writes with unknown outcome in the last run", ()),
     "drillkit_detection_seconds": ("fault to first failed or unanswered write", ()),
+    "drillkit_rpo_resolution_seconds": (
+        "resolution of the RPO of the last run (absent when exact: nothing lost)",
+        (),
+    ),
+    "drillkit_rto_resolution_seconds": ("resolution of the RTO of the last run", ()),
     "drillkit_rto_target_seconds": ("declared RTO target", ()),
     "drillkit_rpo_target_seconds": ("declared RPO target", ()),
     "drillkit_lost_writes_target": ("declared maximum of lost writes", ()),
@@ -53,6 +58,8 @@ _MEASURED = {
     "drillkit_acknowledged_writes": "acknowledged_writes",
     "drillkit_indeterminate_writes": "indeterminate_writes",
     "drillkit_detection_seconds": "detection_seconds",
+    "drillkit_rpo_resolution_seconds": "rpo_resolution_seconds",
+    "drillkit_rto_resolution_seconds": "rto_resolution_seconds",
 }
 _TARGETS = {
     "drillkit_rto_target_seconds": "rto_seconds",

@@ -17,8 +17,10 @@ def test_markdown_summary_has_the_verdict_targets_and_runbook_steps() -> None:
     report, _ = literal_run()
     md = render_markdown(report, "reports/failover-x")
     assert md.startswith("### Drill `failover`: **PASS**")
-    assert "| RTO | 10.000s | 0.510s | pass |" in md
-    assert "| RPO | 1.000s | 0.000s | pass |" in md
+    assert "| RTO | 10.000s | 0.510s | ±0.110s | pass |" in md
+    assert "| RPO | 1.000s | 0.000s | exact | pass |" in md
+    assert "Incident: `fault #1 kill`: fault #1 kill is the only fault that took effect." in md
+    assert "| fault #1 kill (incident) | ok | 0.000s | - / - | - / - | 6 | 0 | 1 |" in md
     assert "| promote | ok | 0.100s | 0.300s |" in md
     assert "`reports/failover-x` (unsigned;" in md
     assert "\n\n\n" not in md

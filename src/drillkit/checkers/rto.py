@@ -1,9 +1,15 @@
-"""Achieved RTO: from the moment the fault took effect until service is stably back.
+"""Achieved RTO: from the moment the incident took effect until service is stably back.
 
-Service counts as restored at the completion of the first acknowledged write W (completed after
-the fault took effect) such that every write *invoked* from W's invocation until
+Writes are restored at the completion of the first acknowledged write W (completed after the
+incident took effect) such that every write *invoked* from W's invocation until
 ``stable_window`` after W's completion succeeded, and the history shows writes invoked at least
 that late (the whole window was observed). A recovery that flaps inside the window does not count.
+
+When the history has read-backs of data acknowledged before the fault phase (see
+:mod:`drillkit.checkers.readback`), the data is restored by the same rule applied to the reads
+(a read counts when it served every sampled id that survived), and service is restored only when
+both are: RTO ends at the later of the two. So after a FLUSHALL or a dropped table, RTO runs
+until the restored data is served again, not until the first new write succeeds.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from drillkit.checkers.readback import Read
 from drillkit.checkers.writes import WriteOutcomes
 from drillkit.history import Op, OpType
 
@@ -37,6 +44,9 @@ class Rto:
     detection_s: float | None  # first failed or unknown write after the fault
     observed_s: float  # how long after the fault writes were still being invoked
     phases: list[Phase] = field(default_factory=list)
+    writes_restored_ns: int | None = None
+    data_restored_ns: int | None = None  # None also when no read-back probe ran after the fault
+    data_probe: bool = False  # read-backs after the fault took part in the judgement
 
 
 def _runbook_phases(ops: Iterable[Op], fault_ns: int) -> list[Phase]:
@@ -63,7 +73,28 @@ def _runbook_phases(ops: Iterable[Op], fault_ns: int) -> list[Phase]:
     return phases
 
 
-def rto(ops: list[Op], outcomes: WriteOutcomes, fault_ns: int, stable_window_s: float) -> Rto:
+def _stable(
+    oks: list[tuple[int, int]], bad_invokes: list[int], last_invoke: int, window: int
+) -> int | None:
+    """The completion of the first ok (``(done, invoked)``, sorted) whose invocation to
+    ``done + window`` saw no bad invocation and was wholly observed."""
+    for done, start in oks:
+        window_end = done + window
+        if last_invoke < window_end:
+            return None  # the window after this op was not observed: cannot call it stable
+        k = bisect.bisect_left(bad_invokes, start)
+        if k == len(bad_invokes) or bad_invokes[k] > window_end:
+            return done
+    return None
+
+
+def rto(
+    ops: list[Op],
+    outcomes: WriteOutcomes,
+    fault_ns: int,
+    stable_window_s: float,
+    reads: list[Read] | None = None,
+) -> Rto:
     window = int(stable_window_s * NS)
     bad_invokes = sorted(
         outcomes.invoked_ns[i]
@@ -81,24 +112,46 @@ def rto(ops: list[Op], outcomes: WriteOutcomes, fault_ns: int, stable_window_s: 
         default=None,
     )
     candidates = sorted(
-        (done, i)
+        (done, outcomes.invoked_ns[i])
         for i, done in outcomes.completed_ns.items()
-        if done > fault_ns and outcomes.outcome[i] is OpType.OK
+        if done > fault_ns and outcomes.outcome[i] is OpType.OK and i in outcomes.invoked_ns
     )
-    restored: int | None = None
-    for done, i in candidates:
-        window_end = done + window
-        if last_invoke < window_end:
-            break  # the window after this write was not observed: cannot call it stable
-        start = outcomes.invoked_ns[i]
-        k = bisect.bisect_left(bad_invokes, start)
-        if k == len(bad_invokes) or bad_invokes[k] > window_end:
-            restored = done
-            break
+    writes_restored = _stable(candidates, bad_invokes, last_invoke, window)
+    restored = writes_restored
+    after = [r for r in reads or [] if (r.completed_ns or r.invoked_ns) > fault_ns]
+    data_restored: int | None = None
+    if after:
+        read_bad = sorted(r.invoked_ns for r in reads or [] if not r.served)
+        read_ok = sorted(
+            (r.completed_ns, r.invoked_ns) for r in after if r.served and r.completed_ns is not None
+        )
+        last_read = max(r.invoked_ns for r in after)
+        data_restored = _stable(read_ok, read_bad, last_read, window)
+        restored = (
+            None
+            if writes_restored is None or data_restored is None
+            else max(writes_restored, data_restored)
+        )
+        first_unserved = min(
+            ((r.completed_ns or r.invoked_ns) for r in after if not r.served), default=None
+        )
+        if first_unserved is not None and (detection is None or first_unserved < detection):
+            detection = first_unserved
     phases = []
     if detection is not None:
         phases.append(Phase("detection", 0.0, (detection - fault_ns) / NS))
     phases += _runbook_phases(ops, fault_ns)
+    if after and writes_restored is not None and data_restored is not None:
+        phases.append(
+            Phase(
+                "writes restored",
+                (writes_restored - fault_ns) / NS,
+                (writes_restored - fault_ns) / NS,
+            )
+        )
+        phases.append(
+            Phase("data restored", (data_restored - fault_ns) / NS, (data_restored - fault_ns) / NS)
+        )
     if restored is not None:
         phases.append(Phase("restored", (restored - fault_ns) / NS, (restored - fault_ns) / NS))
     return Rto(
@@ -107,4 +160,7 @@ def rto(ops: list[Op], outcomes: WriteOutcomes, fault_ns: int, stable_window_s: 
         detection_s=None if detection is None else (detection - fault_ns) / NS,
         observed_s=max(0, last_invoke - fault_ns) / NS,
         phases=phases,
+        writes_restored_ns=writes_restored,
+        data_restored_ns=data_restored,
+        data_probe=bool(after),
     )

@@ -47,13 +47,49 @@ class Measured:
     lost_writes: int | None
     observed_after_fault_s: float | None = None  # last write invoked, relative to the fault
     stable_window_s: float = 0.0
+    rpo_resolution_s: float | None = None  # None: exact (e.g. RPO 0 because nothing was lost)
+    rto_resolution_s: float | None = None
 
 
-def _bound(name: str, target: float | None, value: float | None, unit: str) -> Check | None:
+def _bound(
+    name: str,
+    target: float | None,
+    value: float | None,
+    unit: str,
+    resolution: float | None = None,
+) -> Check | None:
+    """Judge ``value`` against ``target``, honestly about ``resolution`` (None: exact).
+
+    Certainly above the target (by more than the resolution) fails; a target tighter than the
+    resolution, or a value within one resolution of the target, is unknown; else pass or fail.
+    """
     if target is None:
         return None
     if value is None:
         return Check(name, target, None, Verdict.UNKNOWN, f"{name} could not be measured")
+    if resolution is not None and resolution > 0:
+        res = f"{resolution:g}{unit}"
+        if value > target + resolution:
+            return Check(
+                name, target, value, Verdict.FAIL, f"{value:g}{unit} > target {target:g}{unit}"
+            )
+        if target < resolution:
+            return Check(
+                name,
+                target,
+                value,
+                Verdict.UNKNOWN,
+                f"target {target:g}{unit} is tighter than the measurement resolution {res}",
+            )
+        if abs(value - target) < resolution:
+            return Check(
+                name,
+                target,
+                value,
+                Verdict.UNKNOWN,
+                f"{value:g}{unit} is within the measurement resolution ({res}) of the target "
+                f"{target:g}{unit}: pass and fail cannot be told apart",
+            )
     if value <= target:
         return Check(name, target, value, Verdict.PASS, f"{value:g}{unit} <= {target:g}{unit}")
     return Check(name, target, value, Verdict.FAIL, f"{value:g}{unit} > target {target:g}{unit}")
@@ -62,14 +98,19 @@ def _bound(name: str, target: float | None, value: float | None, unit: str) -> C
 def judge(targets: Targets, measured: Measured) -> list[Check]:
     """One check per declared target."""
     checks = [
-        _bound("rpo_seconds", targets.rpo_seconds, measured.rpo_seconds, "s"),
+        _bound(
+            "rpo_seconds", targets.rpo_seconds, measured.rpo_seconds, "s", measured.rpo_resolution_s
+        ),
         _bound("max_lost_writes", targets.max_lost_writes, measured.lost_writes, ""),
     ]
-    rto = _bound("rto_seconds", targets.rto_seconds, measured.rto_seconds, "s")
+    rto = _bound(
+        "rto_seconds", targets.rto_seconds, measured.rto_seconds, "s", measured.rto_resolution_s
+    )
     observed = measured.observed_after_fault_s
     if (
         rto is not None
         and rto.verdict is Verdict.UNKNOWN
+        and measured.rto_seconds is None
         and observed is not None
         and targets.rto_seconds is not None
         and observed > targets.rto_seconds + measured.stable_window_s

@@ -28,14 +28,17 @@ def print_summary(report: dict[str, Any], report_path: str, console: Console) ->
     table.add_column("")
     table.add_column("target", justify="right")
     table.add_column("measured", justify="right")
+    table.add_column("resolution", justify="right")
     table.add_column("verdict")
     for name, unit in (("rpo_seconds", "s"), ("rto_seconds", "s")):
         check = checks.get(name)
         verdict = check["verdict"] if check else "not judged"
+        res = measured.get(name.replace("_seconds", "_resolution_seconds"))
         table.add_row(
             name,
             _fmt(targets.get(name), unit),
             _fmt(measured.get(name), unit),
+            "exact" if res is None and name == "rpo_seconds" else f"±{_fmt(res, unit)}",
             f"[{_STYLE.get(verdict, '')}]{verdict}",
         )
     check = checks.get("max_lost_writes")
@@ -44,9 +47,14 @@ def print_summary(report: dict[str, Any], report_path: str, console: Console) ->
         "lost_writes",
         _fmt(targets.get("max_lost_writes")),
         _fmt(measured.get("lost_writes")),
+        "exact",
         f"[{_STYLE.get(verdict, '')}]{verdict}",
     )
     console.print(table)
+    incident = report.get("incident")
+    if incident and incident.get("fault"):
+        flag = " [yellow](ambiguous)[/]" if incident.get("ambiguous") else ""
+        console.print(f"incident: {incident['fault']}{flag} ({incident['reason']})")
     console.print(
         f"acknowledged {_fmt(measured.get('acknowledged_writes'))}, "
         f"indeterminate {_fmt(measured.get('indeterminate_writes'))} "

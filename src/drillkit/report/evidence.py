@@ -100,6 +100,63 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[dict[
     return events
 
 
+def _incident(analysis: Analysis, clock: WallClock) -> dict[str, Any] | None:
+    inc = analysis.incident
+    if inc is None:
+        return None
+    inj = inc.injection
+    return {
+        "fault": None if inj is None else inj.label,
+        "kind": None if inj is None else inj.kind,
+        "entry": None if inj is None else inj.entry,
+        "rule": inc.rule,
+        "reason": inc.reason,
+        "ambiguous": inc.ambiguous,
+        "requested_at": None if inj is None else clock.iso(inj.requested_ns),
+        "effective_at": None if inj is None else clock.iso(inj.effective_ns),
+        "effective_by": None if inj is None else inj.effective_by,
+    }
+
+
+def _faults(analysis: Analysis, clock: WallClock) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for w in analysis.faults:
+        inj = w.injection
+        out.append(
+            {
+                "fault": inj.label,
+                "kind": inj.kind,
+                "entry": inj.entry,
+                "incident": w.incident,
+                "status": inj.status,
+                "requested_at": clock.iso(inj.requested_ns),
+                "effective_at": clock.iso(inj.effective_ns) if inj.status == "ok" else None,
+                "effective_by": inj.effective_by,
+                "injection_latency_seconds": (
+                    round((inj.effective_ns - inj.requested_ns) / NS, 6)
+                    if inj.status == "ok"
+                    else None
+                ),
+                "healed_at": clock.iso(inj.healed_ns),
+                "heal_status": inj.heal_status,
+                "t_effective_seconds": (
+                    _rel(inj.effective_ns, analysis.fault_ns) if inj.status == "ok" else None
+                ),
+                "declared_at_seconds": inj.declared_at,
+                "actual_at_seconds": None if w.at_s is None else round(w.at_s, 6),
+                "declared_duration_seconds": inj.declared_duration,
+                "actual_duration_seconds": (
+                    None if w.duration_s is None else round(w.duration_s, 6)
+                ),
+                "acknowledged_writes": w.acknowledged,
+                "lost_writes": w.lost if analysis.lost is not None else None,
+                "failed_writes": w.failed,
+                "error": inj.error,
+            }
+        )
+    return out
+
+
 def build_report(
     spec: DrillSpec,
     ops: list[Op],
@@ -117,6 +174,7 @@ def build_report(
     lost = analysis.lost
     rpo = analysis.rpo
     rto = analysis.rto
+    res = analysis.resolution
     writes = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE]
     measured = {
         "rpo_seconds": rpo.seconds if rpo else None,
@@ -142,6 +200,16 @@ def build_report(
         "failed_but_present": len(lost.failed_but_present) if lost else None,
         "detection_seconds": rto.detection_s if rto else None,
         "observed_after_fault_seconds": rto.observed_s if rto else None,
+        "writes_restored_seconds": (
+            _rel(rto.writes_restored_ns, analysis.fault_ns) if rto else None
+        ),
+        "data_restored_seconds": _rel(rto.data_restored_ns, analysis.fault_ns) if rto else None,
+        "read_back_probe": rto.data_probe if rto else False,
+        "write_interval_seconds": res.write_interval_s if res else None,
+        "write_latency_seconds": res.write_latency_s if res else None,
+        "read_interval_seconds": res.read_interval_s if res else None,
+        "rpo_resolution_seconds": analysis.measured.rpo_resolution_s,
+        "rto_resolution_seconds": analysis.measured.rto_resolution_s,
     }
     return {
         "schema_version": SCHEMA_VERSION,
@@ -159,15 +227,27 @@ def build_report(
         "targets": spec.targets.model_dump(),
         "measured": measured,
         "fault_effective_at": clock.iso(analysis.fault_ns),
+        "incident": _incident(analysis, clock),
+        "faults": _faults(analysis, clock),
         "phases": [asdict(p) for p in rto.phases] if rto else [],
         "timeline": _timeline(ops, analysis, clock),
         "definitions": {
-            "rpo_seconds": "0 if no acknowledged write was lost, else fault-effective time minus "
-            "the acknowledgement time of the earliest lost write",
-            "rto_seconds": "fault-effective time to the completion of the first acknowledged "
-            "write that begins a stable run of successes "
-            f"({spec.workload.stable_window_seconds:g}s with no failed or unknown write)",
+            "incident": "the fault RPO and RTO are measured from: the entry marked incident: "
+            "true, else the only fault, else the fault that took effect between the last "
+            "successful operation and the first failure (ambiguous, hence unknown, if several "
+            "did), else the first fault",
+            "rpo_seconds": "0 if no acknowledged write was lost, else the incident's effective "
+            "time minus the acknowledgement time of the earliest lost write",
+            "rto_seconds": "incident's effective time to the completion of the first "
+            "acknowledged write that begins a stable run of successes "
+            f"({spec.workload.stable_window_seconds:g}s with no failed or unknown write), and, "
+            "when read-backs ran, of the first read-back that begins a stable run of reads "
+            "serving every surviving pre-incident id sampled; the later of the two",
             "lost_writes": "acknowledged (ok) writes absent from the final read",
+            "resolution": "RPO: write interval + write latency (exact when nothing was lost); "
+            "RTO: the larger of that and the read-back interval + latency when read-backs "
+            "decide; a target tighter than the resolution, or a value within one resolution of "
+            "the target, is unknown",
         },
         "spec": spec.model_dump(mode="json"),
         "context": context,

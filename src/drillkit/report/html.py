@@ -256,11 +256,18 @@ def render_html(report: dict[str, Any], ops: list[Op]) -> str:
         measured_key = "lost_writes" if target_key == "max_lost_writes" else target_key
         check = checks.get(target_key)
         v = check["verdict"] if check else "not judged"
+        res = (
+            measured.get(measured_key.replace("_seconds", "_resolution_seconds"))
+            if measured_key.endswith("_seconds")
+            else None
+        )
+        res_text = "exact" if res is None and target_key != "rto_seconds" else f"±{_fmt(res, unit)}"
         rows.append(
             [
                 escape(name),
                 escape(_fmt(targets.get(target_key), unit)),
                 escape(_fmt(measured.get(measured_key), unit)),
+                escape(res_text),
                 f'<b class="{escape(v)}">{escape(v)}</b>',
                 escape(check["reason"]) if check else "",
             ]
@@ -283,6 +290,52 @@ def render_html(report: dict[str, Any], ops: list[Op]) -> str:
         f"acknowledged {_fmt(measured.get('acknowledged_writes'))}, indeterminate "
         f"{_fmt(measured.get('indeterminate_writes'))}, failed "
         f"{_fmt(measured.get('failed_writes'))}"
+    )
+    incident = report.get("incident") or {}
+    incident_html = (
+        f'<p id="incident">Incident: <b>{escape(str(incident["fault"]))}</b>'
+        + (' <b class="unknown">ambiguous</b>' if incident.get("ambiguous") else "")
+        + f": {escape(str(incident.get('reason')))}.</p>"
+        if incident.get("fault")
+        else ""
+    )
+    fault_rows = [
+        [
+            escape(str(f["fault"]) + (" (incident)" if f.get("incident") else "")),
+            escape(str(f.get("status"))),
+            escape(_fmt(f.get("t_effective_seconds"), "s")),
+            escape(
+                f"{_fmt(f.get('declared_at_seconds'), 's')} / "
+                f"{_fmt(f.get('actual_at_seconds'), 's')}"
+            ),
+            escape(
+                f"{_fmt(f.get('declared_duration_seconds'), 's')} / "
+                f"{_fmt(f.get('actual_duration_seconds'), 's')}"
+            ),
+            escape(_fmt(f.get("acknowledged_writes"))),
+            escape(_fmt(f.get("lost_writes"))),
+            escape(_fmt(f.get("failed_writes"))),
+            escape(str(f.get("effective_by") or "")),
+        ]
+        for f in report.get("faults") or []
+    ]
+    faults_html = (
+        _table(
+            [
+                "fault",
+                "status",
+                "effective (s after incident)",
+                "at: declared / actual",
+                "duration: declared / actual",
+                "acked in force",
+                "lost of those",
+                "failed",
+                "effective time from",
+            ],
+            fault_rows,
+        )
+        if fault_rows
+        else "<p>No fault was injected.</p>"
     )
     evidence = report.get("evidence") or {}
     signed = (
@@ -317,11 +370,15 @@ def render_html(report: dict[str, Any], ops: list[Op]) -> str:
 >{escape(verdict.upper())}</span></p>
 <p>{escape(str(report.get("description") or ""))}<br><small>run {escape(str(report.get("run_id")))},
 {escape(str(report.get("started_at")))} to {escape(str(report.get("finished_at")))}
-({_fmt(report.get("duration_seconds"), "s")}); fault took effect at
+({_fmt(report.get("duration_seconds"), "s")}); the incident took effect at
 {escape(str(report.get("fault_effective_at")))}</small></p>
 <h2>Targets and measurements</h2>
-{_table(["", "target", "measured", "verdict", "reason"], rows)}
-<p>Writes: {escape(counts)}.</p>
+{_table(["", "target", "measured", "resolution", "verdict", "reason"], rows)}
+<p>Writes: {escape(counts)}; one write every
+{escape(_fmt(measured.get("write_interval_seconds"), "s"))}.</p>
+{incident_html}
+<h2>Faults</h2>
+{faults_html}
 {f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}{error}
 <h2>Timeline</h2>
 <figure id="timeline" style="margin:0">{timeline_svg(report, ops)}

@@ -33,8 +33,8 @@ def render_markdown(report: dict[str, Any], report_dir: Path | str | None = None
         f"Run `{report.get('run_id')}`, {report.get('started_at')} to "
         f"{report.get('finished_at')} ({_fmt(report.get('duration_seconds'), 's')}).",
         "",
-        "| | target | measured | verdict |",
-        "|---|---:|---:|---|",
+        "| | target | measured | resolution | verdict |",
+        "|---|---:|---:|---:|---|",
     ]
     for label, key, mkey, unit in (
         ("RPO", "rpo_seconds", "rpo_seconds", "s"),
@@ -42,17 +42,47 @@ def render_markdown(report: dict[str, Any], report_dir: Path | str | None = None
         ("lost writes", "max_lost_writes", "lost_writes", ""),
     ):
         check = checks.get(key)
+        res = (
+            measured.get(mkey.replace("_seconds", "_resolution_seconds"))
+            if mkey.endswith("_seconds")
+            else None
+        )
+        res_text = "exact" if res is None and key != "rto_seconds" else f"±{_fmt(res, unit)}"
         lines.append(
             f"| {label} | {_fmt(targets.get(key), unit)} | {_fmt(measured.get(mkey), unit)} | "
-            f"{check['verdict'] if check else 'not judged'} |"
+            f"{res_text} | {check['verdict'] if check else 'not judged'} |"
         )
     lines += [
         "",
         f"Writes: acknowledged {_fmt(measured.get('acknowledged_writes'))}, indeterminate "
         f"{_fmt(measured.get('indeterminate_writes'))}, failed "
         f"{_fmt(measured.get('failed_writes'))}; detection after "
-        f"{_fmt(measured.get('detection_seconds'), 's')}.",
+        f"{_fmt(measured.get('detection_seconds'), 's')}; one write every "
+        f"{_fmt(measured.get('write_interval_seconds'), 's')}.",
     ]
+    incident = report.get("incident")
+    if incident and incident.get("fault"):
+        flag = " (**ambiguous**)" if incident.get("ambiguous") else ""
+        lines += ["", f"Incident: `{incident['fault']}`{flag}: {_cell(str(incident['reason']))}."]
+    faults = report.get("faults") or []
+    if faults:
+        lines += [
+            "",
+            "| fault | status | effective (s after incident) | at: declared / actual | "
+            "duration: declared / actual | acked in force | lost of those | failed |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for f in faults:
+            lines.append(
+                f"| {f['fault']}{' (incident)' if f.get('incident') else ''} | {f['status']} | "
+                f"{_fmt(f.get('t_effective_seconds'), 's')} | "
+                f"{_fmt(f.get('declared_at_seconds'), 's')} / "
+                f"{_fmt(f.get('actual_at_seconds'), 's')} | "
+                f"{_fmt(f.get('declared_duration_seconds'), 's')} / "
+                f"{_fmt(f.get('actual_duration_seconds'), 's')} | "
+                f"{_fmt(f.get('acknowledged_writes'))} | {_fmt(f.get('lost_writes'))} | "
+                f"{_fmt(f.get('failed_writes'))} |"
+            )
     steps = [
         e for e in report.get("timeline", []) if str(e.get("event", "")).startswith("runbook:")
     ]
