@@ -95,6 +95,14 @@ class Workload(_Strict):
     stable_window_seconds: float = Field(
         1.0, gt=0, le=600, description="successes with no failure needed to call service restored"
     )
+    read_rate: float = Field(
+        20.0,
+        ge=0,
+        le=1000,
+        description="read-back probe: reads/s of pre-fault acknowledged ids from the fault phase"
+        " on; 0 = no reads",
+    )
+    read_sample: int = Field(20, ge=1, le=1000, description="read-back probe: ids sampled per read")
 
     @model_validator(mode="after")
     def _window_fits(self) -> Workload:

@@ -24,6 +24,26 @@ class Workload(Protocol):
 
     def start(self) -> None: ...
 
+    def start_reads(self) -> None:
+        """Start the read-back probe; the runner calls it right before the fault phase.
+
+        The pool is the write ids acknowledged (``ok``) before this call. From now until
+        :meth:`stop`, process ``reader-0`` reads at ``read_rate`` reads/s (0: never), on its own
+        connection to the server the writers use, each read under ``op_timeout_seconds``
+        (connect included) like a write, and a late read is abandoned, never waited for. Each
+        read is recorded as:
+
+        - invoke: ``f="read-back"``, ``value`` = a random sample of the pool, ``read_sample``
+          ids (or all of them if fewer), sorted ints;
+        - ``ok``: the server answered; ``value`` = the sorted sampled ids it holds (maybe none:
+          what a missing id means is for the checkers), ``extra.found`` = how many;
+        - ``fail``: the server certainly answered with an error (a missing table, ``WRONGTYPE``);
+        - ``info``: the deadline passed or the connection broke (or never opened).
+
+        ``fail`` and ``info`` carry ``error`` and keep the invocation's value. With an empty
+        pool nothing is recorded. Calling it again does nothing.
+        """
+
     def stop(self) -> None: ...
 
     @property

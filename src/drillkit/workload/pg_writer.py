@@ -1,8 +1,9 @@
 """A PostgreSQL writer: unique increasing ids, every insert recorded, none allowed to stall.
 
 The writer finds the primary the way an application does, with a multi-host connection string and
-``target_session_attrs=read-write``. The loop, the deadlines and the abandonment of late operations
-are :class:`~drillkit.workload.deadline.DeadlineWriter`'s.
+``target_session_attrs=read-write``; the read-back probe reads from the primary the same way
+(``SELECT id ... WHERE id = ANY(...)``) on its own connection. The loop, the deadlines and the
+abandonment of late operations are :class:`~drillkit.workload.deadline.DeadlineWriter`'s.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = ["TABLE", "PgWriter", "classify_error", "create_table", "read_ids"]
 
 TABLE = "drillkit_writes"
 INSERT = f"INSERT INTO {TABLE} (id, writer) VALUES (%s, %s)"
+READ_BACK = f"SELECT id FROM {TABLE} WHERE id = ANY(%s)"
 
 # Server errors that may arrive after the statement already committed (the connection or server
 # is going away): the outcome is unknown, never 'fail'.
@@ -75,8 +77,17 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
     async def write(self, conn: psycopg.AsyncConnection[Any], wid: int, process: str) -> None:
         await conn.execute(INSERT, (wid, process))
 
+    async def read(self, conn: psycopg.AsyncConnection[Any], ids: list[int]) -> list[int]:
+        cursor = await conn.execute(READ_BACK, (ids,))
+        return [int(row[0]) for row in await cursor.fetchall()]
+
     def classify(self, error: BaseException, *, sent: bool) -> OpType:
         return classify_error(error, sent=sent)
+
+    def classify_read(self, error: BaseException) -> OpType:
+        """``fail`` only for a clean server error (``UndefinedTable``, ...); a connection that
+        broke or never opened leaves the result unknown."""
+        return classify_error(error, sent=True)
 
     async def close(self, conn: psycopg.AsyncConnection[Any]) -> None:
         if conn.closed:

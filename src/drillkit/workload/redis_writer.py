@@ -1,12 +1,14 @@
 """A Redis writer: unique increasing ids, every write recorded, none allowed to stall.
 
 Each write is ``SADD drillkit:ids <id>``, so the final read (``SMEMBERS``) enumerates every id
-that survived. The writer finds the master the way a redis-py application does with Sentinel
-(``SentinelConnectionPool``): it asks the Sentinels for the master's address when it opens a
-connection, keeps that connection while it works, and asks again only after the connection broke
-or the server answered ``READONLY`` (it was demoted). Any other error reply, such as
-``NOREPLICAS``, leaves the connection where it is, as redis-py does. So a client that still
-reaches a deposed master keeps writing to it, which is what a real application does.
+that survived, and the read-back probe asks ``SMISMEMBER drillkit:ids <ids...>`` on its own
+connection to the master, found the same way. The writer finds the master the way a redis-py
+application does with Sentinel (``SentinelConnectionPool``): it asks the Sentinels for the
+master's address when it opens a connection, keeps that connection while it works, and asks again
+only after the connection broke or the server answered ``READONLY`` (it was demoted). Any other
+error reply, such as ``NOREPLICAS``, leaves the connection where it is, as redis-py does. So a
+client that still reaches a deposed master keeps writing to it, which is what a real application
+does.
 
 Sentinel announces addresses on the Docker network; ``publish`` maps each to the port published
 on 127.0.0.1, the only way the harness reaches a node. Every socket has a short explicit timeout
@@ -133,8 +135,19 @@ class RedisWriter(DeadlineWriter[Connection]):
         await conn.send_command("SADD", KEY, wid)
         await conn.read_response()
 
+    async def read(self, conn: Connection, ids: list[int]) -> list[int]:
+        await conn.send_command("SMISMEMBER", KEY, *ids)
+        flags = await conn.read_response()
+        if not isinstance(flags, list) or len(flags) != len(ids):
+            raise RuntimeError(f"SMISMEMBER answered {flags!r} for {len(ids)} ids")
+        return [wid for wid, member in zip(ids, flags, strict=True) if int(member)]
+
     def classify(self, error: BaseException, *, sent: bool) -> OpType:
         return classify_error(error, sent=sent)
+
+    def classify_read(self, error: BaseException) -> OpType:
+        """``fail`` only for an error reply (``WRONGTYPE``, ``LOADING``, ...); else unknown."""
+        return classify_error(error, sent=True)
 
     def keeps_connection(self, error: BaseException) -> bool:
         return keeps_connection(error)
