@@ -1,0 +1,106 @@
+"""The read-back probe against a real PostgreSQL: it sees rows vanish that new writes cannot show.
+
+Ground truth is controlled by the test: rows acknowledged before ``start_reads()`` are deleted by
+hand (psycopg, straight to the primary), then the table is dropped.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from drillkit.history import History, Op, OpType
+from drillkit.images import NodeImages
+from drillkit.resources import labels_for, sweep
+from drillkit.secrets import Secrets
+from drillkit.spec import PostgresTopology, Workload
+from drillkit.topology.postgres import PostgresCluster
+from drillkit.workload.pg_writer import TABLE
+from drillkit.workload.readback import PROCESS, READ_BACK
+
+from .conftest import labelled
+
+# read_sample above the pool size: every read asks for the whole pool, so each is comparable.
+WORKLOAD = Workload(rate=200, op_timeout_seconds=0.5, read_rate=50, read_sample=1000)
+
+
+@pytest.fixture(scope="module")
+def cluster(docker_client: Any, images: NodeImages) -> Iterator[PostgresCluster]:
+    run_id = f"test-readback-{secrets.token_hex(3)}"
+    with PostgresCluster(
+        docker_client,
+        PostgresTopology(replicas=1),
+        run_id=run_id,
+        labels=labels_for(run_id, "test-readback"),
+        image=images.postgres,
+        secrets=Secrets.generate("postgres", "replicator"),
+        progress=lambda _m: None,
+    ) as c:
+        c.prepare()
+        yield c
+    sweep(docker_client, run_id)
+    assert labelled(docker_client, run_id)["containers"] == []
+
+
+def _reads(history: History) -> list[tuple[Op, Op]]:
+    ops = [op for op in history.ops() if op.process == PROCESS]
+    assert all(op.f == READ_BACK for op in ops)
+    return list(zip(ops[0::2], ops[1::2], strict=True))
+
+
+def test_read_back_sees_deleted_rows_missing_and_a_dropped_table_fails(
+    cluster: PostgresCluster,
+) -> None:
+    history = History()
+    workload = cluster.make_workload(history, WORKLOAD)
+    primary = cluster.conninfo([cluster.nodes[0]], connect_timeout=2)
+    workload.start()
+    try:
+        time.sleep(1.0)
+        workload.start_reads()
+        started_ns = history.now()
+        time.sleep(0.5)
+        pool = sorted(_reads(history)[0][0].value)
+        victims = pool[::10]
+        deleting_ns = history.now()
+        with psycopg.connect(primary, autocommit=True) as conn:
+            conn.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s)", (victims,))
+        deleted_ns = history.now()
+        time.sleep(0.5)
+        dropping_ns = history.now()
+        with psycopg.connect(primary, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE {TABLE}")
+        dropped_ns = history.now()
+        time.sleep(0.3)
+    finally:
+        workload.stop()
+    assert workload.error is None
+
+    acked_before = {
+        op.value
+        for op in history.ops()
+        if op.f == "write" and op.type is OpType.OK and op.time_ns < started_ns
+    }
+    assert set(pool) <= acked_before
+    assert len(pool) >= 100  # ~1 s at 200 writes/s
+
+    reads = _reads(history)
+    before = [done for _, done in reads if done.time_ns < deleting_ns]
+    between = [d for inv, d in reads if deleted_ns < inv.time_ns and d.time_ns < dropping_ns]
+    after = [done for inv, done in reads if inv.time_ns > dropped_ns]
+    assert len(before) >= 15 and len(between) >= 15 and len(after) >= 8  # 50 reads/s
+    assert all(inv.value == pool for inv, _ in reads)
+    assert all(d.type is OpType.OK and d.value == pool for d in before)
+    survivors = sorted(set(pool) - set(victims))
+    for d in between:
+        assert d.type is OpType.OK
+        assert d.value == survivors
+        assert d.extra == {"found": len(survivors)}
+    for d in after:
+        assert d.type is OpType.FAIL
+        assert d.error is not None and d.error.startswith("UndefinedTable")
