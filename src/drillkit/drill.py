@@ -165,6 +165,7 @@ class _Run:
                 return
             nemesis = Nemesis(spec.faults, system, history, make_fault, progress=self.progress)
             stack.callback(nemesis.heal_all)
+            writer.start_reads()  # read-backs of data acknowledged before the fault phase
             nemesis.start()
             nemesis.first_effect.wait()
             steps = [make_step(s, system) for s in spec.runbook]
