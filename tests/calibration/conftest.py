@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 DRILLS = Path(__file__).resolve().parent / "drills"
 SUMMARY = REPO / "reports" / "calibration-summary.md"
 ROWS: list[str] = []  # this session's rows, repeated in the terminal summary (no -s needed)
+# (scenario, quantity, drillkit, observer, error) of this session, for bench/bench_calibration.py
+RESULTS: list[tuple[str, str, float | None, float | None, float | None]] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -139,7 +141,7 @@ def record_row(
     observer: float | None,
     tolerance: float | None,
     *,
-    path: Path = SUMMARY,
+    path: Path | None = None,
 ) -> bool | None:
     """Append one ``drillkit vs observer`` row to the summary (and print it); whether the error
     is within ``tolerance`` (None when either side is missing or there is no tolerance)."""
@@ -151,6 +153,8 @@ def record_row(
         f"{'n/a' if ok is None else ('yes' if ok else 'NO')} |\n"
     )
     ROWS.append(row)
+    RESULTS.append((scenario, quantity, drillkit, observer, err))
+    path = path or SUMMARY
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists()
     with path.open("a", encoding="utf-8") as f:
