@@ -32,12 +32,16 @@ def test_e_redis_split_brain_rpo_is_pre_partition_loss(reports: Path, docker_cli
     not_before = batch[-1].time_ns  # no rule can be in force on every node before its helper ran
     eff = effective_ns(cal.report, "partition")
     scen = "e redis split brain"
+    first = batch[0].time_ns  # the first node's rules can be in force from here on
+    record_row(
+        scen, "partition effective - first helper start", eff and (eff - first) / NS, 0.0, None
+    )
     record_row(
         scen, "partition effective - last helper start", eff and (eff - not_before) / NS, 0.0, None
     )
     if in_force_by is not None:
         record_row(
-            scen, "helper window (start..removed)", (in_force_by - not_before) / NS, 0.0, None
+            scen, "last helper start to its exit", (in_force_by - not_before) / NS, 0.0, None
         )
     switch = obs.log_lines(r"\+switch-master")
     if switch:
