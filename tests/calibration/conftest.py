@@ -31,7 +31,8 @@ RESULTS: list[tuple[str, str, float | None, float | None, float | None]] = []
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "docker_client" in getattr(item, "fixturenames", ()):
+        here = Path(str(item.fspath)).resolve().is_relative_to(Path(__file__).resolve().parent)
+        if here and "docker_client" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.calibration)
             item.add_marker(pytest.mark.integration)
 
