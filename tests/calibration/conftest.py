@@ -1,0 +1,178 @@
+"""Calibration: drillkit's report against an observer that owes nothing to drillkit's history.
+
+Each drill runs with ``keep=True`` so the observer can read the nodes' logs (and the by-hand
+client its own table) before the run's resources are removed with drillkit's sweep. Rows of
+``drillkit | observer | error`` go to ``reports/calibration-summary.md`` and to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.calibration.observer import Observer, PgProbe
+
+REPO = Path(__file__).resolve().parents[2]
+DRILLS = Path(__file__).resolve().parent / "drills"
+SUMMARY = REPO / "reports" / "calibration-summary.md"
+ROWS: list[str] = []  # this session's rows, repeated in the terminal summary (no -s needed)
+# (scenario, quantity, drillkit, observer, error) of this session, for bench/bench_calibration.py
+RESULTS: list[tuple[str, str, float | None, float | None, float | None]] = []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        here = Path(str(item.fspath)).resolve().is_relative_to(Path(__file__).resolve().parent)
+        if here and "docker_client" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.calibration)
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    from drillkit.errors import InfrastructureError
+    from drillkit.resources import connect_engine
+
+    try:
+        client = connect_engine()
+    except InfrastructureError as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs a Docker engine: {e}")
+        pytest.skip(f"no Docker engine: {e}")
+    yield client
+    client.close()
+
+
+@dataclass
+class Calibrated:
+    """One drill run, what drillkit reported and what the observer saw."""
+
+    name: str
+    report: dict[str, Any]
+    observer: Observer
+    probe: PgProbe | None
+    unsupported: list[str] = field(default_factory=list)  # drill fields this drillkit rejects
+
+    @property
+    def measured(self) -> dict[str, Any]:
+        return dict(self.report.get("measured") or {})
+
+
+def load_spec(name: str) -> tuple[Any, Path, list[str]]:
+    """The calibration drill ``name``; fields this drillkit does not know yet (e.g.
+    ``faults[].incident``) are dropped and named, so the run still measures the current code."""
+    from drillkit.spec import DrillFileError, load_drill
+
+    path = DRILLS / f"{name}.yaml"
+    scenarios = REPO / "scenarios"
+    try:
+        return load_drill(path, scenarios_dir=scenarios), path, []
+    except DrillFileError as e:
+        if "incident" not in str(e):
+            raise
+    data = yaml.safe_load(path.read_text())
+    for fault in data.get("faults", []):
+        fault.pop("incident", None)
+    tmp = Path(tempfile.mkdtemp(prefix="calib-")) / path.name
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_drill(tmp, scenarios_dir=scenarios), tmp, ["faults[].incident"]
+
+
+def calibrate(name: str, reports: Path, docker_client: Any, *, probe_rate: float = 0) -> Calibrated:
+    """Run calibration drill ``name`` under the observer (and a by-hand client at ``probe_rate``
+    writes/s if > 0); read logs before teardown; tear down with drillkit's sweep."""
+    from drillkit.drill import run_drill
+
+    spec, path, unsupported = load_spec(name)
+    observer = Observer(docker_client, drill=spec.name)
+    probe: PgProbe | None = None
+    try:
+        with observer:
+            probe = PgProbe(observer, rate=probe_rate) if probe_rate > 0 else None
+            if probe is not None:
+                probe.__enter__()
+            try:
+                result = run_drill(
+                    spec,
+                    drill_file=str(path),
+                    report_root=reports,
+                    progress=lambda _m: None,
+                    keep=True,
+                )
+            finally:
+                if probe is not None:
+                    probe.stop()
+            observer.attach(result.run_id)
+            observer.collect_logs()
+            if probe is not None:
+                try:
+                    probe.final_read()
+                except Exception as e:
+                    probe.error = f"final read: {type(e).__name__}: {e}"
+    finally:
+        observer.teardown()
+    report = json.loads((result.report_dir / "report.json").read_text())
+    return Calibrated(name, report, observer, probe, unsupported)
+
+
+# -- the summary table ---------------------------------------------------------------------------
+HEADER = (
+    "| when (UTC) | scenario | quantity | drillkit | observer | error | tolerance | ok |\n"
+    "|---|---|---|---|---|---|---|---|\n"
+)
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def record_row(
+    scenario: str,
+    quantity: str,
+    drillkit: float | None,
+    observer: float | None,
+    tolerance: float | None,
+    *,
+    path: Path | None = None,
+) -> bool | None:
+    """Append one ``drillkit vs observer`` row to the summary (and print it); whether the error
+    is within ``tolerance`` (None when either side is missing or there is no tolerance)."""
+    err = None if drillkit is None or observer is None else drillkit - observer
+    ok = None if err is None or tolerance is None else abs(err) <= tolerance
+    row = (
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M:%S} | {scenario} | {quantity} | {_fmt(drillkit)} "
+        f"| {_fmt(observer)} | {_fmt(err)} | {_fmt(tolerance)} | "
+        f"{'n/a' if ok is None else ('yes' if ok else 'NO')} |\n"
+    )
+    ROWS.append(row)
+    RESULTS.append((scenario, quantity, drillkit, observer, err))
+    path = path or SUMMARY
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with path.open("a", encoding="utf-8") as f:
+        if new:
+            f.write("# Calibration: drillkit against the independent observer (seconds)\n\n")
+            f.write(HEADER)
+        f.write(row)
+    print(row, end="", flush=True)
+    return ok
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> Path:
+    return tmp_path / "reports"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if ROWS:
+        terminalreporter.write_sep("=", "calibration: drillkit vs observer (seconds)")
+        terminalreporter.write(HEADER + "".join(ROWS))
