@@ -134,6 +134,7 @@ def test_timeline_shows_the_fault_with_requested_and_effective_times() -> None:
         "t_end_seconds": 0.0,
         "requested_at": at("00.450"),
         "effective_at": at("00.500"),
+        "reported_effective_at": at("00.500"),
         "detail": {"evidence": "container exited with status 137"},
         "value": {"node": "pg-0", "target": "primary"},
     }

@@ -49,6 +49,8 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[dict[
     events: list[dict[str, Any]] = []
     invocations: dict[tuple[str, str], Op] = {}
     fault_ns = analysis.fault_ns
+    # the effective time of each injection, corrected by earlier evidence (checkers.injections)
+    corrected = iter([w.injection.effective_ns for w in analysis.faults])
     for op in ops:
         if op.process not in ("fault", "runbook", "steady-state", "final-read"):
             continue
@@ -67,7 +69,11 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[dict[
         }
         if op.process == "fault":
             event["requested_at"] = clock.iso(op.extra.get("requested_ns", start.time_ns))
-            event["effective_at"] = clock.iso(op.extra.get("effective_ns"))
+            effective = op.extra.get("effective_ns")
+            if op.type is not OpType.INVOKE and not op.f.startswith("heal-"):
+                effective = next(corrected, effective)
+            event["effective_at"] = clock.iso(effective if op.type is OpType.OK else None)
+            event["reported_effective_at"] = clock.iso(op.extra.get("effective_ns"))
             event["detail"] = {k: v for k, v in op.extra.items() if not k.endswith("_ns")}
             event["value"] = op.value
         elif op.process == "runbook":
