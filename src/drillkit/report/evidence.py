@@ -70,7 +70,7 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[dict[
         if op.process == "fault":
             event["requested_at"] = clock.iso(op.extra.get("requested_ns", start.time_ns))
             effective = op.extra.get("effective_ns")
-            if op.type is not OpType.INVOKE and not op.f.startswith("heal-"):
+            if not op.f.startswith("heal-"):
                 effective = next(corrected, effective)
             event["effective_at"] = clock.iso(effective if op.type is OpType.OK else None)
             event["reported_effective_at"] = clock.iso(op.extra.get("effective_ns"))
