@@ -15,6 +15,19 @@ blocking the gateway (``cut-client``) leaves the peers working.
 
 Rules DROP silently, like a real partition: PostgreSQL notices only through its own timeouts
 (``wal_sender_timeout`` and ``wal_receiver_timeout``, 60 s by default), after the rules are in.
+
+Effective times: each install/remove script prints ``DRILLKIT-EFFECTIVE <epoch ns>`` right after
+``iptables-restore`` / ``tc`` (or the last jump deleted) returned; the harness converts it to the
+monotonic clock and strips it from the evidence. A fault with rules on both ends of a link
+(cut-link, partition, partition-one-way, replication-lag) is in force at the EARLIEST node's
+marker (the link is cut once one end drops); single-sided faults (isolate, cut-client,
+packet-loss, bandwidth) at the LATEST. A heal is effective at the latest marker (the rules are
+gone everywhere). A node that stopped, or was restarted, since the injection took its rules
+with its network namespace: its heal is a recorded no-op.
+
+Overlaps: drop faults compose (each has its own chain), so overlapping ones are allowed;
+``bandwidth`` is exclusive per node (one root qdisc) and overlapping entries are rejected when the
+drill file is validated.
 """
 
 from __future__ import annotations
@@ -22,10 +35,18 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from drillkit.faults.base import FaultTopology, record
+from drillkit.faults.base import (
+    MARKER,
+    Effect,
+    FaultTopology,
+    combine,
+    record,
+    split_markers,
+    wall_to_monotonic_ns,
+)
 from drillkit.faults.netns import HelperHost, NetnsError, helper_host, in_parallel, run_in_netns
 from drillkit.history import History
 from drillkit.topology.node import Node
@@ -70,6 +91,7 @@ class _Change:
     node: Node
     install: str
     remove: str
+    started_at: str = ""  # the node's State.StartedAt when planned: a restart drops the rules
 
 
 # -- addresses ----------------------------------------------------------------------------------
@@ -115,6 +137,7 @@ iptables-restore -w --noflush <<'RULES'
 -I OUTPUT 1 -j {chain}
 COMMIT
 RULES
+echo "{MARKER} $(date +%s%N)"
 listing=$(iptables -w -S {chain})
 echo "$(grep -c -- '^-A {chain} ' <<<"$listing" || true) rules in {chain}{note}"
 """
@@ -129,6 +152,7 @@ for hook in INPUT OUTPUT; do
   n=$(grep -cxF -- "-A $hook -j {chain}" <<<"$listing" || true)
   for _ in $(seq 1 "$n"); do iptables -w -D "$hook" -j {chain}; jumps=$((jumps + 1)); done
 done
+echo "{MARKER} $(date +%s%N)"
 if grep -qxF -- "-N {chain}" <<<"$listing"; then
   rules=$(grep -c -- '^-A {chain} ' <<<"$listing" || true)
   iptables -w -F {chain}
@@ -145,6 +169,7 @@ def _install_tbf(handle: str, rate: str, burst: int, address: str) -> str:
 addresses=$(ip -o addr show dev {DEVICE})
 grep -qF " {address}/" <<<"$addresses" || {{ echo "{DEVICE} does not hold {address}" >&2; exit 3; }}
 tc qdisc add dev {DEVICE} root handle {handle}: tbf rate {rate} burst {burst} latency 200ms
+echo "{MARKER} $(date +%s%N)"
 shown=$(tc qdisc show dev {DEVICE})
 grep -F "qdisc tbf {handle}: root" <<<"$shown"
 """
@@ -155,6 +180,7 @@ def _remove_tbf(handle: str) -> str:
 shown=$(tc qdisc show dev {DEVICE})
 if grep -qF "qdisc tbf {handle}: root" <<<"$shown"; then
   tc qdisc del dev {DEVICE} root handle {handle}:
+  echo "{MARKER} $(date +%s%N)"
   echo "removed tbf {handle}: from {DEVICE}"
 else
   echo "no tbf {handle}: on {DEVICE} (nothing to remove)"
@@ -178,22 +204,53 @@ def _apply(
     return list(zip(changes, results, strict=True))
 
 
-def _evidence(results: Sequence[tuple[_Change, str | Exception]]) -> str:
-    """The evidence of every node, or a NetnsError naming every node that failed."""
+def _node_effect(change: _Change, output: str) -> Effect:
+    """One node's evidence (markers stripped), dated by its marker if it printed one."""
+    text, stamps = split_markers(output)
+    evidence = f"{change.node.name}: {text}"
+    if not stamps:
+        return Effect(evidence, None, "")
+    return Effect(evidence, wall_to_monotonic_ns(stamps[-1]), f"{MARKER} marker")
+
+
+def _effect(results: Sequence[tuple[_Change, str | Exception]], *, earliest: bool) -> Effect:
+    """The effect over every node, or a NetnsError naming every node that failed."""
     failures = [str(r) for _, r in results if isinstance(r, Exception)]
     if failures:
         raise NetnsError("; ".join(failures))
-    return "; ".join(f"{c.node.name}: {r}" for c, r in results)
+    return combine([_node_effect(c, str(r)) for c, r in results], earliest=earliest)
+
+
+def _started_at(node: Node) -> str:
+    node.container.reload()
+    return str(node.container.attrs.get("State", {}).get("StartedAt") or "")
+
+
+def _gone(change: _Change) -> str | None:
+    """Why ``change``'s rules are gone by themselves (None: they may still be in force)."""
+    status = change.node.status()
+    if status not in ("running", "paused"):
+        return f"{status}, its rules went with its network namespace (nothing to remove)"
+    if change.started_at and _started_at(change.node) != change.started_at:
+        return "restarted since the injection, its rules went with its network namespace"
+    return None
+
+
+def _possibly_in_force(result: str | Exception) -> bool:
+    """An install that succeeded, or failed after its helper started (it may have got in)."""
+    return not isinstance(result, NetnsError) or result.started
 
 
 class _NetworkFault:
     """A fault that changes the network namespaces of the nodes it resolves to at injection.
 
-    ``heal`` removes the changes of every planned node, even if injection failed half-way (the
-    remove scripts are idempotent); a node whose removal fails stays pending for the next heal.
+    ``heal`` removes the changes that were (or may have been) installed, on nodes whose namespace
+    still holds them; a node whose removal fails stays pending for the next heal.
     """
 
     kind = ""
+    both_ends = False  # rules on both ends of a link: in force once the first end drops
+    expected_latency_s = 0.15
 
     def __init__(self, spec: Any) -> None:
         self.spec = spec
@@ -209,16 +266,16 @@ class _NetworkFault:
         if self.changes:
             raise RuntimeError(f"{self.kind} {self.id} is already injected; heal it first")
         host = helper_host(topology)
-        changes = self._plan(topology)
-        self.changes = changes
-        request = self.spec.model_dump(exclude={"kind", "at", "duration", "repeat"})
+        changes = [replace(c, started_at=_started_at(c.node)) for c in self._plan(topology)]
+        request = self.spec.model_dump(exclude={"kind", "at", "duration", "repeat", "incident"})
         self.value = {**request, "nodes": [c.node.name for c in changes], "id": self.id}
-        record(
-            history,
-            self.kind,
-            self.value,
-            lambda: _evidence(_apply(host, changes, lambda c: c.install)),
-        )
+
+        def install() -> Effect:
+            results = _apply(host, changes, lambda c: c.install)
+            self.changes = [c for c, r in results if _possibly_in_force(r)]
+            return _effect(results, earliest=self.both_ends)
+
+        record(history, self.kind, self.value, install)
 
     def heal(self, topology: FaultTopology, history: History) -> None:
         if not self.changes:
@@ -226,10 +283,16 @@ class _NetworkFault:
         host = helper_host(topology)
         record(history, f"heal-{self.kind}", self.value, lambda: self._remove(host))
 
-    def _remove(self, host: HelperHost) -> str:
-        results = _apply(host, self.changes, lambda c: c.remove)
+    def _remove(self, host: HelperHost) -> Effect:
+        gone = [(c, _gone(c)) for c in self.changes]
+        noops = [Effect(f"{c.node.name}: {why}", None, "") for c, why in gone if why is not None]
+        results = _apply(host, [c for c, why in gone if why is None], lambda c: c.remove)
         self.changes = [c for c, r in results if isinstance(r, Exception)]
-        return _evidence(results)
+        if not results:
+            return combine(noops)
+        removed = _effect(results, earliest=False)
+        evidence = "; ".join([removed.evidence, *(n.evidence for n in noops)])
+        return Effect(evidence, removed.effective_ns, removed.how)
 
     def _plan(self, topology: FaultTopology) -> list[_Change]:
         raise NotImplementedError
@@ -332,6 +395,7 @@ class Partition(_DropFault):
     """
 
     kind = "partition"
+    both_ends = True
 
     def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
         groups = [_resolve_all(topology, group) for group in self.spec.groups]
@@ -354,6 +418,7 @@ class OneWayPartition(_DropFault):
     """
 
     kind = "partition-one-way"
+    both_ends = True
 
     def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
         network = topology.network_name
@@ -367,6 +432,7 @@ class CutLink(_DropFault):
     """Cut only the link between two nodes (e.g. replication); their other links still work."""
 
     kind = "cut-link"
+    both_ends = True
 
     def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
         ends = [topology.resolve(name) for name in self.spec.between]
@@ -412,6 +478,7 @@ class ReplicationLag(_DropFault):
     """
 
     kind = "replication-lag"
+    both_ends = True
 
     def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
         primary = topology.resolve("primary")[0]

@@ -3,6 +3,14 @@
 ``plan`` is pure arithmetic on the drill's fault entries (``at``, ``duration``, ``repeat``), so it
 is unit-tested without containers or real time. :class:`Nemesis` runs a plan with an injected
 clock and sleep, and heals whatever is still injected when it is stopped.
+
+What is honoured: ``at`` is measured from the fault-phase start ``t0`` to the fault's *effective*
+time, ``duration`` from effective to heal-effective. The Nemesis requests each action early by
+its expected latency (:mod:`drillkit.faults.timing`), learnt per kind from what this run measured,
+and schedules each heal from its own injection's effective time. It records ``nemesis start`` at
+t0 (``tolerance_s``: the difference between declared and achieved times it aims within), and
+tags every fault op with its entry, slot, ``incident`` flag and declared ``at``/``duration``.
+Actions run one at a time, so an action due while another runs is late by that much.
 """
 
 from __future__ import annotations
@@ -10,13 +18,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from drillkit.faults.base import Fault, FaultTopology
-from drillkit.history import History, OpType
+from drillkit.faults.base import Fault, FaultFailed, FaultTopology
+from drillkit.faults.timing import LatencyBook, heal_due, inject_due, phase_offset
+from drillkit.history import History, Op, OpType
 
-__all__ = ["Event", "Nemesis", "plan"]
+__all__ = ["TOLERANCE_S", "Event", "Nemesis", "fault_completion", "plan"]
+
+TOLERANCE_S = 0.05
+_NS = 1_000_000_000
 
 
 @dataclass(frozen=True, order=True)
@@ -31,7 +43,7 @@ class Event:
 
 
 def plan(specs: Sequence[Any]) -> list[Event]:
-    """Expand fault entries into timed inject/heal events, sorted by time."""
+    """Expand fault entries into timed inject/heal events (declared times), sorted by time."""
     events: list[Event] = []
     slot = 0
     for entry, spec in enumerate(specs):
@@ -46,8 +58,41 @@ def plan(specs: Sequence[Any]) -> list[Event]:
     return sorted(events)
 
 
+def fault_completion(ops: Sequence[Op], slot: int, f: str) -> Op | None:
+    """The newest completion of fault op ``f`` tagged with ``fault_slot == slot``."""
+    for op in reversed(ops):
+        tagged = op.extra.get("fault_slot") == slot
+        if tagged and op.process == "fault" and op.f == f and op.is_completion:
+            return op
+    return None
+
+
+def _expected_latency(kind: str) -> float:
+    from drillkit.faults import FAULTS  # the registry imports this package's modules
+
+    return float(getattr(FAULTS.get(kind), "expected_latency_s", 0.0))
+
+
+@dataclass
+class _Pending:
+    """An action not yet requested; heals know their injection's effective time."""
+
+    action: Literal["heal", "inject"]
+    slot: int
+    entry: int
+    declared_at: float
+    duration: float | None
+    base_ns: int = 0  # heal: the injection's effective time
+    inject_latency: float | None = None
+
+
 class Nemesis:
-    """Runs a plan in a background thread; ``heal_all`` undoes whatever is still injected."""
+    """Runs a plan in a background thread; ``heal_all`` undoes whatever is still injected.
+
+    Runner API: ``t0_ns`` (monotonic ns of the fault-phase start, set by ``start``),
+    ``effect_event(entry)`` (set once that entry's first injection completed, ok or fail;
+    ``None``: any injection), ``wait``, ``errors``, ``heal_all``.
+    """
 
     def __init__(
         self,
@@ -56,8 +101,10 @@ class Nemesis:
         history: History,
         make_fault: Callable[[Any], Fault],
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], int] = time.monotonic_ns,
         progress: Callable[[str], None] = lambda _m: None,
+        expected_latency: Callable[[str], float] = _expected_latency,
+        tolerance_s: float = TOLERANCE_S,
     ) -> None:
         self.specs = specs
         self.events = plan(specs)
@@ -66,57 +113,154 @@ class Nemesis:
         self.make_fault = make_fault
         self.clock = clock
         self.progress = progress
+        self.tolerance_s = tolerance_s
+        self.latency = LatencyBook({s.kind: expected_latency(s.kind) for s in specs})
         self.active: dict[int, Fault] = {}
         self.first_effect = threading.Event()  # set after the first injection (or when done)
         self.done = threading.Event()
         self.errors: list[str] = []
+        self.t0_ns: int | None = None
+        self._effects: dict[int | None, threading.Event] = {None: self.first_effect}
+        self._views: dict[int, History] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
+    def effect_event(self, entry: int | None = None) -> threading.Event:
+        """Set when entry ``entry``'s first injection completed (ok or fail), or when the
+        schedule ended; ``None``: the first injection of any entry."""
+        with self._lock:
+            event = self._effects.setdefault(entry, threading.Event())
+            if self.done.is_set():
+                event.set()
+            return event
+
     def start(self) -> None:
+        injects = [e for e in self.events if e.action == "inject"]
+        offset = phase_offset((e.at, self._inject_lead(e.entry)) for e in injects)
+        self.t0_ns = self.clock() + round(offset * _NS)
         self._thread = threading.Thread(target=self._run, name="drillkit-nemesis", daemon=True)
         self._thread.start()
 
+    def _inject_lead(self, entry: int) -> float:
+        return self.latency.inject_lead(self.specs[entry].kind)
+
+    def _due_ns(self, item: _Pending) -> int:
+        assert self.t0_ns is not None
+        kind = self.specs[item.entry].kind
+        if item.action == "inject":
+            at = inject_due(0.0, item.declared_at, self.latency.inject_lead(kind))
+            return self.t0_ns + round(at * _NS)
+        lead = self.latency.heal_lead(kind, item.inject_latency)
+        return item.base_ns + round(heal_due(0.0, item.duration or 0.0, lead) * _NS)
+
+    def _sleep_until(self, at_ns: int) -> bool:
+        """Wait until ``at_ns``; False if stopped meanwhile."""
+        delay = (at_ns - self.clock()) / _NS
+        if delay > 0 and self._stop.wait(delay):
+            return False
+        return not self._stop.is_set()
+
     def _run(self) -> None:
-        started = self.clock()
+        assert self.t0_ns is not None
+        durations = {e.slot: e.at for e in self.events if e.action == "heal"}
+        pending = [
+            _Pending("inject", e.slot, e.entry, e.at, _minus(durations.get(e.slot), e.at))
+            for e in self.events
+            if e.action == "inject"
+        ]
+        started = False
         try:
-            for event in self.events:
-                delay = started + event.at - self.clock()
-                if delay > 0 and self._stop.wait(delay):
+            while pending:
+                item = min(pending, key=lambda p: (self._due_ns(p), p.action != "heal", p.slot))
+                due = self._due_ns(item)
+                if not started and due >= self.t0_ns:  # requests due before t0 go first
+                    if not self._sleep_until(self.t0_ns):
+                        return
+                    started = self._record_start()
+                if not self._sleep_until(due):
                     return
-                if self._stop.is_set():
-                    return
-                self._do(event)
+                pending.remove(item)
+                if item.action == "heal":
+                    self._heal_slot(item)
+                    continue
+                follow = self._inject(item)
+                if follow is not None:
+                    pending.append(follow)
+            if not started:
+                self._sleep_until(self.t0_ns)
+                self._record_start()
         finally:
-            self.first_effect.set()
-            self.done.set()
-
-    def _do(self, event: Event) -> None:
-        spec = self.specs[event.entry]
-        if event.action == "inject":
-            fault = self.make_fault(spec)
             with self._lock:
-                self.active[event.slot] = fault
-            self.progress(f"injecting {spec.kind} (faults[{event.entry}])")
-            try:
-                fault.inject(self.topology, self.history)
-            except Exception as e:  # recorded as 'fail' by the fault; the drill goes on
-                self.errors.append(f"faults[{event.entry}] {spec.kind}: {e}")
-            self.first_effect.set()
-            return
-        with self._lock:
-            fault_or_none = self.active.pop(event.slot, None)
-        if fault_or_none is not None:
-            self.progress(f"healing {spec.kind} (faults[{event.entry}])")
-            self._heal(fault_or_none)
+                self.done.set()
+                events = list(self._effects.values())
+            for event in events:
+                event.set()
 
-    def _heal(self, fault: Fault) -> None:
+    def _record_start(self) -> bool:
+        """The fault phase starts at t0: what ``at`` is measured from."""
+        assert self.t0_ns is not None
+        self.history.append(
+            "nemesis", OpType.OK, "start", time_ns=self.t0_ns, tolerance_s=self.tolerance_s
+        )
+        return True
+
+    def _inject(self, item: _Pending) -> _Pending | None:
+        spec = self.specs[item.entry]
+        fault = self.make_fault(spec)
+        view = self.history.tagged(
+            fault_entry=item.entry,
+            fault_slot=item.slot,
+            incident=bool(getattr(spec, "incident", False)),
+            declared_at=item.declared_at,
+            declared_duration=spec.duration,
+        )
+        with self._lock:
+            self.active[item.slot] = fault
+            self._views[item.slot] = view
+        self.progress(f"injecting {spec.kind} (faults[{item.entry}])")
         try:
-            fault.heal(self.topology, self.history)
+            fault.inject(self.topology, view)
+        except FaultFailed as e:  # recorded as 'fail' by the fault; the drill goes on
+            self.errors.append(f"faults[{item.entry}] {spec.kind}: {e}")
+        except Exception as e:  # refused before anything was recorded
+            self.errors.append(f"faults[{item.entry}] {spec.kind}: {e}")
+            view.append("fault", OpType.FAIL, spec.kind, error=f"{type(e).__name__}: {e}"[:500])
+        done = fault_completion(self.history.ops(), item.slot, spec.kind)
+        latency = _latency(done)
+        if latency is not None:
+            self.latency.learn_inject(spec.kind, latency)
+        self.effect_event(item.entry).set()
+        self.first_effect.set()
+        if item.duration is None:
+            return None
+        effective = _effective(done)
+        base = effective if effective is not None else self._declared_ns(item.declared_at)
+        return replace(item, action="heal", base_ns=base, inject_latency=latency)
+
+    def _declared_ns(self, at: float) -> int:
+        assert self.t0_ns is not None
+        return self.t0_ns + round(at * _NS)
+
+    def _heal_slot(self, item: _Pending) -> None:
+        with self._lock:
+            fault = self.active.pop(item.slot, None)
+        if fault is not None:
+            self.progress(f"healing {fault.kind} (faults[{item.entry}])")
+            self._heal(item.slot, fault)
+
+    def _heal(self, slot: int, fault: Fault) -> None:
+        view = self._views.get(slot, self.history)
+        try:
+            fault.heal(self.topology, view)
+        except FaultFailed as e:  # recorded once, by the fault
+            self.errors.append(f"heal {fault.kind}: {e}")
         except Exception as e:  # one failed heal must not stop the others
             self.errors.append(f"heal {fault.kind}: {e}")
-            self.history.append("fault", OpType.FAIL, f"heal-{fault.kind}", error=str(e))
+            view.append("fault", OpType.FAIL, f"heal-{fault.kind}", error=str(e))
+        latency = _latency(fault_completion(self.history.ops(), slot, f"heal-{fault.kind}"))
+        if latency is not None:
+            self.latency.learn_heal(fault.kind, latency)
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
@@ -131,6 +275,23 @@ class Nemesis:
         """Heal every fault still injected, newest first. Always called in ``finally``."""
         self.stop()
         with self._lock:
-            remaining = [self.active.pop(slot) for slot in sorted(self.active, reverse=True)]
-        for fault in remaining:
-            self._heal(fault)
+            remaining = [(s, self.active.pop(s)) for s in sorted(self.active, reverse=True)]
+        for slot, fault in remaining:
+            self._heal(slot, fault)
+
+
+def _minus(end: float | None, start: float) -> float | None:
+    return None if end is None else end - start
+
+
+def _latency(op: Op | None) -> float | None:
+    """Request -> effective seconds of an ``ok`` fault completion (None otherwise)."""
+    if op is None or op.type is not OpType.OK or "requested_ns" not in op.extra:
+        return None
+    return (int(op.extra.get("effective_ns", op.time_ns)) - int(op.extra["requested_ns"])) / _NS
+
+
+def _effective(op: Op | None) -> int | None:
+    if op is None or op.type is not OpType.OK:
+        return None
+    return int(op.extra.get("effective_ns", op.time_ns))
