@@ -219,6 +219,7 @@ class Nemesis:
             self.active[item.slot] = fault
             self._views[item.slot] = view
         self.progress(f"injecting {spec.kind} (faults[{item.entry}])")
+        called = self.clock()  # the lead covers resolving targets too, not only the record
         try:
             fault.inject(self.topology, view)
         except FaultFailed as e:  # recorded as 'fail' by the fault; the drill goes on
@@ -227,9 +228,10 @@ class Nemesis:
             self.errors.append(f"faults[{item.entry}] {spec.kind}: {e}")
             view.append("fault", OpType.FAIL, spec.kind, error=f"{type(e).__name__}: {e}"[:500])
         done = fault_completion(self.history.ops(), item.slot, spec.kind)
-        latency = _latency(done)
-        if latency is not None:
-            self.latency.learn_inject(spec.kind, latency)
+        lead = _latency(done, called)
+        if lead is not None:
+            self.latency.learn_inject(spec.kind, lead)
+        latency = _latency(done)  # its heal needs no target resolution: record to effect only
         self.effect_event(item.entry).set()
         self.first_effect.set()
         if item.duration is None:
@@ -251,6 +253,7 @@ class Nemesis:
 
     def _heal(self, slot: int, fault: Fault) -> None:
         view = self._views.get(slot, self.history)
+        called = self.clock()
         try:
             fault.heal(self.topology, view)
         except FaultFailed as e:  # recorded once, by the fault
@@ -258,7 +261,7 @@ class Nemesis:
         except Exception as e:  # one failed heal must not stop the others
             self.errors.append(f"heal {fault.kind}: {e}")
             view.append("fault", OpType.FAIL, f"heal-{fault.kind}", error=str(e))
-        latency = _latency(fault_completion(self.history.ops(), slot, f"heal-{fault.kind}"))
+        latency = _latency(fault_completion(self.history.ops(), slot, f"heal-{fault.kind}"), called)
         if latency is not None:
             self.latency.learn_heal(fault.kind, latency)
 
@@ -284,11 +287,13 @@ def _minus(end: float | None, start: float) -> float | None:
     return None if end is None else end - start
 
 
-def _latency(op: Op | None) -> float | None:
-    """Request -> effective seconds of an ``ok`` fault completion (None otherwise)."""
+def _latency(op: Op | None, called_ns: int | None = None) -> float | None:
+    """Seconds to the effect of an ``ok`` completion from ``called_ns`` (the Nemesis calling the
+    fault: target resolution included), else from the recorded request."""
     if op is None or op.type is not OpType.OK or "requested_ns" not in op.extra:
         return None
-    return (int(op.extra.get("effective_ns", op.time_ns)) - int(op.extra["requested_ns"])) / _NS
+    start = int(op.extra["requested_ns"]) if called_ns is None else called_ns
+    return (int(op.extra.get("effective_ns", op.time_ns)) - start) / _NS
 
 
 def _effective(op: Op | None) -> int | None:
