@@ -260,6 +260,7 @@ def _nemesis(specs: list[Any], expected: dict[str, float]) -> tuple[Nemesis, Fak
         History(clock=clock),
         make_fault=lambda s: SlowFault(s, clock),
         clock=clock,
+        spawn=lambda work: work(),  # actions run inline: deterministic fake time
         expected_latency=lambda kind: expected.get(kind, 0.0),
     )
 
@@ -267,7 +268,7 @@ def _nemesis(specs: list[Any], expected: dict[str, float]) -> tuple[Nemesis, Fak
         clock.now += round((timeout or 0.0) * 1e9)
         return False
 
-    nemesis._stop.wait = fake_wait  # type: ignore[method-assign]
+    nemesis._wake.wait = fake_wait  # type: ignore[method-assign]
     return nemesis, clock
 
 
@@ -332,3 +333,97 @@ def test_effect_event_per_entry_and_after_the_end() -> None:
     assert nemesis.wait(5)
     assert first.is_set() and nemesis.effect_event(None).is_set()
     assert nemesis.effect_event(7).is_set()  # the schedule is over: nothing will come
+
+
+class AimingFault(SlowFault):
+    """Starts up in ``LATENCIES[kind]`` at most, then holds its effect until ``aim_ns``."""
+
+    def __init__(self, spec: Any, clock: FakeClock) -> None:
+        super().__init__(spec, clock)
+        self.aim_ns: int | None = None
+        self.aims: list[int | None] = []
+
+    def _act(self) -> str:
+        ready = self.clock.now + round(LATENCIES[self.kind] * 1e9)
+        self.aims.append(self.aim_ns)
+        self.clock.now = max(ready, self.aim_ns or 0)
+        return "done"
+
+
+def test_an_aimable_fault_is_told_when_its_effect_and_heal_are_due() -> None:
+    clock = FakeClock()
+    made: list[AimingFault] = []
+
+    def make(spec: Any) -> AimingFault:
+        made.append(AimingFault(spec, clock))
+        return made[-1]
+
+    nemesis = Nemesis(
+        [IsolateFault(kind="isolate", target="pg1", at=1.0, duration=2.0)],
+        None,  # type: ignore[arg-type]
+        History(clock=clock),
+        make_fault=make,
+        clock=clock,
+        spawn=lambda work: work(),
+        expected_latency=lambda _kind: 0.3,  # generous: the fault starts up in 0.2 s
+    )
+
+    def fake_wait(timeout: float | None = None) -> bool:
+        clock.now += round((timeout or 0.0) * 1e9)
+        return False
+
+    nemesis._wake.wait = fake_wait  # type: ignore[method-assign]
+    nemesis.start()
+    assert nemesis.wait(5)
+    t0 = nemesis.t0_ns
+    assert t0 is not None
+    assert made[0].aims == [t0 + 1_000_000_000, t0 + 3_000_000_000]
+    assert _effective(nemesis, "isolate", 0) == t0 + 1_000_000_000  # exactly, not 0.1 s early
+    assert _effective(nemesis, "heal-isolate", 0) == t0 + 3_000_000_000
+
+
+def test_actions_run_concurrently_so_a_slow_one_does_not_delay_the_next() -> None:
+    class Sleepy:
+        def __init__(self, spec: Any) -> None:
+            self.kind, self.spec = spec.kind, spec
+
+        def inject(self, topology: Any, history: History) -> None:
+            record(
+                history,
+                self.kind,
+                None,
+                lambda: time.sleep(0.3 if self.kind == "isolate" else 0) or "ok",
+            )
+
+        def heal(self, topology: Any, history: History) -> None:
+            pass
+
+    history = History()
+    nemesis = Nemesis(
+        [IsolateFault(kind="isolate", target="pg1"), PauseFault(kind="pause", at=0.05)],
+        None,  # type: ignore[arg-type]
+        history,
+        make_fault=Sleepy,
+        expected_latency=lambda _kind: 0.0,
+    )
+    nemesis.start()
+    assert nemesis.wait(5)
+    t0 = nemesis.t0_ns
+    assert t0 is not None
+    paused = next(op for op in history.ops() if op.f == "pause" and op.is_completion)
+    isolated = next(op for op in history.ops() if op.f == "isolate" and op.is_completion)
+    assert paused.time_ns < isolated.time_ns  # the pause did not wait for the slow isolate
+    assert abs(paused.time_ns - (t0 + 50_000_000)) < 40_000_000
+
+
+def test_a_held_helper_script_waits_for_its_moment() -> None:
+    import subprocess
+
+    from drillkit.faults.network import _held
+
+    aim = time.monotonic_ns() + 200_000_000
+    script = _held(aim, 'echo "DRILLKIT-EFFECTIVE ${EPOCHREALTIME/[.,]/}000"')
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
+    _text, [stamp] = split_markers(out)
+    late_ms = (wall_to_monotonic_ns(stamp) - aim) / 1e6
+    assert 0 <= late_ms < 50

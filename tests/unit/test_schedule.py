@@ -91,6 +91,7 @@ def _run(specs: list[Any], log: list[str], **kw: Any) -> Nemesis:
         history=History(clock=clock),
         make_fault=lambda s: FakeFault(s, log, **kw),
         clock=clock,
+        spawn=lambda work: work(),  # actions run inline: deterministic fake time
         expected_latency=lambda _kind: 0.0,
     )
 
@@ -98,7 +99,7 @@ def _run(specs: list[Any], log: list[str], **kw: Any) -> Nemesis:
         clock.now += round((timeout or 0.0) * 1e9)
         return False
 
-    nemesis._stop.wait = fake_wait  # type: ignore[method-assign]
+    nemesis._wake.wait = fake_wait  # type: ignore[method-assign]
     nemesis.start()
     assert nemesis.wait(5)
     return nemesis

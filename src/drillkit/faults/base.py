@@ -20,6 +20,7 @@ from drillkit.topology.node import Node
 
 __all__ = [
     "MARKER",
+    "Aimable",
     "Effect",
     "Fault",
     "FaultFailed",
@@ -74,6 +75,15 @@ class Fault(Protocol):
     def inject(self, topology: FaultTopology, history: History) -> None: ...
 
     def heal(self, topology: FaultTopology, history: History) -> None: ...
+
+
+@runtime_checkable
+class Aimable(Protocol):
+    """A fault that can hold its effect until a moment given in advance: the schedule sets
+    ``aim_ns`` (monotonic ns; None = at once) before ``inject`` or ``heal`` and requests early.
+    Network faults aim: their helper starts early and waits in the namespace for the moment."""
+
+    aim_ns: int | None
 
 
 @dataclass(frozen=True)

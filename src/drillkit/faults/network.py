@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -126,11 +127,15 @@ def _gateway(node: Node, network: str) -> str:
 
 
 # -- scripts ------------------------------------------------------------------------------------
+HOLD = "#DRILLKIT-HOLD\n"  # where a held script waits for its moment (see _held)
+_MARK = f'echo "{MARKER} ${{EPOCHREALTIME/[.,]/}}000"'
+
+
 def _install_chain(chain: str, rules: Sequence[str], note: str = "") -> str:
     """Chain, rules and jumps in one iptables-restore transaction: all take effect at once."""
     body = "\n".join(f"-A {chain} {rule}" for rule in rules)
     return f"""set -euo pipefail
-iptables-restore -w --noflush <<'RULES'
+{HOLD}iptables-restore -w --noflush <<'RULES'
 *filter
 :{chain} - [0:0]
 {body}
@@ -138,28 +143,31 @@ iptables-restore -w --noflush <<'RULES'
 -I OUTPUT 1 -j {chain}
 COMMIT
 RULES
-echo "{MARKER} ${{EPOCHREALTIME/[.,]/}}000"
+{_MARK}
 listing=$(iptables -w -S {chain})
 echo "$(grep -c -- '^-A {chain} ' <<<"$listing" || true) rules in {chain}{note}"
 """
 
 
 def _remove_chain(chain: str) -> str:
-    """Delete the jumps to ``chain`` and the chain itself if present; touch nothing else."""
+    """Delete the jumps to ``chain`` and the chain itself if present, in one iptables-restore
+    transaction prepared before the hold; touch nothing else."""
     return f"""set -euo pipefail
 listing=$(iptables -w -S)
 jumps=0
+ops=""
 for hook in INPUT OUTPUT; do
   n=$(grep -cxF -- "-A $hook -j {chain}" <<<"$listing" || true)
-  for _ in $(seq 1 "$n"); do iptables -w -D "$hook" -j {chain}; jumps=$((jumps + 1)); done
+  for _ in $(seq 1 "$n"); do ops+="-D $hook -j {chain}"$'\\n'; jumps=$((jumps + 1)); done
 done
-echo "{MARKER} ${{EPOCHREALTIME/[.,]/}}000"
 if grep -qxF -- "-N {chain}" <<<"$listing"; then
   rules=$(grep -c -- '^-A {chain} ' <<<"$listing" || true)
-  iptables -w -F {chain}
-  iptables -w -X {chain}
+  ops+="-F {chain}"$'\\n'"-X {chain}"$'\\n'
+{HOLD}  printf '*filter\\n%sCOMMIT\\n' "$ops" | iptables-restore -w --noflush
+  {_MARK}
   echo "removed {chain} ($rules rules, $jumps jumps)"
 else
+  {_MARK}
   echo "no {chain} (nothing to remove)"
 fi
 """
@@ -169,8 +177,8 @@ def _install_tbf(handle: str, rate: str, burst: int, address: str) -> str:
     return f"""set -euo pipefail
 addresses=$(ip -o addr show dev {DEVICE})
 grep -qF " {address}/" <<<"$addresses" || {{ echo "{DEVICE} does not hold {address}" >&2; exit 3; }}
-tc qdisc add dev {DEVICE} root handle {handle}: tbf rate {rate} burst {burst} latency 200ms
-echo "{MARKER} ${{EPOCHREALTIME/[.,]/}}000"
+{HOLD}tc qdisc add dev {DEVICE} root handle {handle}: tbf rate {rate} burst {burst} latency 200ms
+{_MARK}
 shown=$(tc qdisc show dev {DEVICE})
 grep -F "qdisc tbf {handle}: root" <<<"$shown"
 """
@@ -180,8 +188,8 @@ def _remove_tbf(handle: str) -> str:
     return f"""set -euo pipefail
 shown=$(tc qdisc show dev {DEVICE})
 if grep -qF "qdisc tbf {handle}: root" <<<"$shown"; then
-  tc qdisc del dev {DEVICE} root handle {handle}:
-  echo "{MARKER} ${{EPOCHREALTIME/[.,]/}}000"
+{HOLD}  tc qdisc del dev {DEVICE} root handle {handle}:
+  {_MARK}
   echo "removed tbf {handle}: from {DEVICE}"
 else
   echo "no tbf {handle}: on {DEVICE} (nothing to remove)"
@@ -203,6 +211,23 @@ def _apply(
     """Run one script per change, all in parallel; each change with its output or error."""
     results = in_parallel(changes, lambda c: run_in_netns(host, c.node, script(c)).strip())
     return list(zip(changes, results, strict=True))
+
+
+def _held(aim_ns: int | None, script: str) -> str:
+    """``script`` with a wait until ``aim_ns`` (monotonic) at its hold point, if it is ahead:
+    the helper's start-up (0.1-0.25 s here, and variable) and the preparation are spent before
+    the moment, and only the change itself after it."""
+    if aim_ns is None:
+        return script.replace(HOLD, "")
+    until_us = (aim_ns + time.time_ns() - time.monotonic_ns()) // 1000  # monotonic -> wall
+    wait = f"""until_us={until_us}
+left_us=$(( until_us - ${{EPOCHREALTIME/[.,]/}} ))
+if (( left_us > 0 )); then
+  printf -v pause '%d.%06d' $(( left_us / 1000000 )) $(( left_us % 1000000 ))
+  sleep "$pause"
+fi
+"""
+    return script.replace(HOLD, wait) if HOLD in script else wait + script
 
 
 def _node_effect(change: _Change, output: str) -> Effect:
@@ -251,13 +276,15 @@ class _NetworkFault:
 
     kind = ""
     both_ends = False  # rules on both ends of a link: in force once the first end drops
-    expected_latency_s = 0.17  # helper start + iptables-restore: measured 115-260 ms
+    # helper start-up + iptables-restore took 115-260 ms here; the helper then waits for its aim
+    expected_latency_s = 0.3
 
     def __init__(self, spec: Any) -> None:
         self.spec = spec
         self.id = secrets.token_hex(3)
         self.changes: list[_Change] = []
         self.value: dict[str, Any] = {}
+        self.aim_ns: int | None = None  # hold the next inject/heal until then (Aimable)
 
     @property
     def chain(self) -> str:
@@ -271,8 +298,10 @@ class _NetworkFault:
         request = self.spec.model_dump(exclude={"kind", "at", "duration", "repeat", "incident"})
         self.value = {**request, "nodes": [c.node.name for c in changes], "id": self.id}
 
+        aim, self.aim_ns = self.aim_ns, None
+
         def install() -> Effect:
-            results = _apply(host, changes, lambda c: c.install)
+            results = _apply(host, changes, lambda c: _held(aim, c.install))
             self.changes = [c for c, r in results if _possibly_in_force(r)]
             return _effect(results, earliest=self.both_ends)
 
@@ -282,12 +311,15 @@ class _NetworkFault:
         if not self.changes:
             return
         host = helper_host(topology)
-        record(history, f"heal-{self.kind}", self.value, lambda: self._remove(host))
+        aim, self.aim_ns = self.aim_ns, None
+        record(history, f"heal-{self.kind}", self.value, lambda: self._remove(host, aim))
 
-    def _remove(self, host: HelperHost) -> Effect:
+    def _remove(self, host: HelperHost, aim: int | None = None) -> Effect:
         gone = [(c, _gone(c)) for c in self.changes]
         noops = [Effect(f"{c.node.name}: {why}", None, "") for c, why in gone if why is not None]
-        results = _apply(host, [c for c, why in gone if why is None], lambda c: c.remove)
+        results = _apply(
+            host, [c for c, why in gone if why is None], lambda c: _held(aim, c.remove)
+        )
         self.changes = [c for c, r in results if isinstance(r, Exception)]
         if not results:
             return combine(noops)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from drillkit.faults.base import Fault, FaultFailed, FaultTopology
+from drillkit.faults.base import Aimable, Fault, FaultFailed, FaultTopology
 from drillkit.faults.timing import LatencyBook, heal_due, inject_due, phase_offset
 from drillkit.history import History, Op, OpType
 
@@ -89,9 +89,11 @@ class _Pending:
 class Nemesis:
     """Runs a plan in a background thread; ``heal_all`` undoes whatever is still injected.
 
-    Runner API: ``t0_ns`` (monotonic ns of the fault-phase start, set by ``start``),
-    ``effect_event(entry)`` (set once that entry's first injection completed, ok or fail;
-    ``None``: any injection), ``wait``, ``errors``, ``heal_all``.
+    Each action runs in its own thread (``spawn``), so a slow action does not delay the next one;
+    a fault that can aim (:class:`~drillkit.faults.base.Aimable`) is told the moment its effect
+    is due and holds it until then. Runner API: ``t0_ns`` (monotonic ns of the fault-phase
+    start, set by ``start``), ``effect_event(entry)`` (set once that entry's first injection
+    completed, ok or fail; ``None``: any injection), ``wait``, ``errors``, ``heal_all``.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class Nemesis:
         progress: Callable[[str], None] = lambda _m: None,
         expected_latency: Callable[[str], float] = _expected_latency,
         tolerance_s: float = TOLERANCE_S,
+        spawn: Callable[[Callable[[], None]], Any] | None = None,
     ) -> None:
         self.specs = specs
         self.events = plan(specs)
@@ -120,9 +123,14 @@ class Nemesis:
         self.done = threading.Event()
         self.errors: list[str] = []
         self.t0_ns: int | None = None
+        self._spawn = spawn or self._in_thread
         self._effects: dict[int | None, threading.Event] = {None: self.first_effect}
         self._views: dict[int, History] = {}
+        self._pending: list[_Pending] = []
+        self._busy = 0
+        self._workers: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._wake = threading.Event()  # stop, or an action finished (a heal may be due sooner)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -137,65 +145,101 @@ class Nemesis:
 
     def start(self) -> None:
         injects = [e for e in self.events if e.action == "inject"]
-        offset = phase_offset((e.at, self._inject_lead(e.entry)) for e in injects)
+        offset = phase_offset(
+            (e.at, self.latency.inject_lead(self.specs[e.entry].kind)) for e in injects
+        )
         self.t0_ns = self.clock() + round(offset * _NS)
+        durations = {e.slot: e.at for e in self.events if e.action == "heal"}
+        self._pending = [
+            _Pending("inject", e.slot, e.entry, e.at, _minus(durations.get(e.slot), e.at))
+            for e in injects
+        ]
         self._thread = threading.Thread(target=self._run, name="drillkit-nemesis", daemon=True)
         self._thread.start()
 
-    def _inject_lead(self, entry: int) -> float:
-        return self.latency.inject_lead(self.specs[entry].kind)
+    def _in_thread(self, work: Callable[[], None]) -> None:
+        worker = threading.Thread(target=work, name="drillkit-nemesis-action", daemon=True)
+        self._workers.append(worker)
+        worker.start()
+
+    def _aim_ns(self, item: _Pending) -> int:
+        """When the action's effect is due: t0 + at, or the injection's effect + duration."""
+        assert self.t0_ns is not None
+        if item.action == "inject":
+            return self.t0_ns + round(item.declared_at * _NS)
+        return item.base_ns + round((item.duration or 0.0) * _NS)
 
     def _due_ns(self, item: _Pending) -> int:
-        assert self.t0_ns is not None
+        """When to request the action: its aim minus the expected latency."""
         kind = self.specs[item.entry].kind
         if item.action == "inject":
-            at = inject_due(0.0, item.declared_at, self.latency.inject_lead(kind))
-            return self.t0_ns + round(at * _NS)
+            assert self.t0_ns is not None
+            lead = self.latency.inject_lead(kind)
+            return self.t0_ns + round(inject_due(0.0, item.declared_at, lead) * _NS)
         lead = self.latency.heal_lead(kind, item.inject_latency)
         return item.base_ns + round(heal_due(0.0, item.duration or 0.0, lead) * _NS)
 
-    def _sleep_until(self, at_ns: int) -> bool:
-        """Wait until ``at_ns``; False if stopped meanwhile."""
-        delay = (at_ns - self.clock()) / _NS
-        if delay > 0 and self._stop.wait(delay):
-            return False
-        return not self._stop.is_set()
+    def _next(self) -> _Pending | None:
+        with self._lock:
+            self._wake.clear()
+            if not self._pending:
+                return None
+            return min(self._pending, key=lambda p: (self._due_ns(p), p.action != "heal", p.slot))
 
     def _run(self) -> None:
         assert self.t0_ns is not None
-        durations = {e.slot: e.at for e in self.events if e.action == "heal"}
-        pending = [
-            _Pending("inject", e.slot, e.entry, e.at, _minus(durations.get(e.slot), e.at))
-            for e in self.events
-            if e.action == "inject"
-        ]
         started = False
         try:
-            while pending:
-                item = min(pending, key=lambda p: (self._due_ns(p), p.action != "heal", p.slot))
-                due = self._due_ns(item)
-                if not started and due >= self.t0_ns:  # requests due before t0 go first
-                    if not self._sleep_until(self.t0_ns):
-                        return
-                    started = self._record_start()
-                if not self._sleep_until(due):
-                    return
-                pending.remove(item)
-                if item.action == "heal":
-                    self._heal_slot(item)
+            while not self._stop.is_set():
+                item = self._next()
+                if item is None:
+                    with self._lock:
+                        idle = self._busy == 0
+                    if idle:
+                        break
+                    self._wake.wait()  # an action in flight may add its heal
                     continue
-                follow = self._inject(item)
-                if follow is not None:
-                    pending.append(follow)
-            if not started:
-                self._sleep_until(self.t0_ns)
-                self._record_start()
+                due = self._due_ns(item)
+                if not started and due >= self.t0_ns:
+                    due, record_start = self.t0_ns, True
+                else:
+                    record_start = False
+                delay = (due - self.clock()) / _NS
+                if delay > 0 and self._wake.wait(delay):
+                    continue  # woken: stopped, or something changed; look again
+                if record_start:
+                    started = self._record_start()
+                    continue
+                with self._lock:
+                    self._pending.remove(item)
+                    self._busy += 1
+                self._spawn(lambda item=item: self._act(item))  # type: ignore[misc]
+            if not started and not self._stop.is_set():
+                delay = (self.t0_ns - self.clock()) / _NS
+                if delay <= 0 or not self._wake.wait(delay):
+                    self._record_start()
         finally:
+            for worker in list(self._workers):
+                worker.join(timeout=120)
             with self._lock:
                 self.done.set()
                 events = list(self._effects.values())
             for event in events:
                 event.set()
+
+    def _act(self, item: _Pending) -> None:
+        try:
+            if item.action == "heal":
+                self._heal_slot(item)
+            else:
+                follow = self._inject(item)
+                if follow is not None:
+                    with self._lock:
+                        self._pending.append(follow)
+        finally:
+            with self._lock:
+                self._busy -= 1
+            self._wake.set()
 
     def _record_start(self) -> bool:
         """The fault phase starts at t0: what ``at`` is measured from."""
@@ -220,6 +264,8 @@ class Nemesis:
             self._views[item.slot] = view
         self.progress(f"injecting {spec.kind} (faults[{item.entry}])")
         called = self.clock()  # the lead covers resolving targets too, not only the record
+        if isinstance(fault, Aimable):
+            fault.aim_ns = self._aim_ns(item)
         try:
             fault.inject(self.topology, view)
         except FaultFailed as e:  # recorded as 'fail' by the fault; the drill goes on
@@ -229,31 +275,30 @@ class Nemesis:
             view.append("fault", OpType.FAIL, spec.kind, error=f"{type(e).__name__}: {e}"[:500])
         done = fault_completion(self.history.ops(), item.slot, spec.kind)
         lead = _latency(done, called)
-        if lead is not None:
-            self.latency.learn_inject(spec.kind, lead)
         latency = _latency(done)  # its heal needs no target resolution: record to effect only
+        with self._lock:
+            if lead is not None:
+                self.latency.learn_inject(spec.kind, lead)
         self.effect_event(item.entry).set()
         self.first_effect.set()
         if item.duration is None:
             return None
         effective = _effective(done)
-        base = effective if effective is not None else self._declared_ns(item.declared_at)
+        base = effective if effective is not None else self._aim_ns(item)
         return replace(item, action="heal", base_ns=base, inject_latency=latency)
-
-    def _declared_ns(self, at: float) -> int:
-        assert self.t0_ns is not None
-        return self.t0_ns + round(at * _NS)
 
     def _heal_slot(self, item: _Pending) -> None:
         with self._lock:
             fault = self.active.pop(item.slot, None)
         if fault is not None:
             self.progress(f"healing {fault.kind} (faults[{item.entry}])")
-            self._heal(item.slot, fault)
+            self._heal(item.slot, fault, self._aim_ns(item))
 
-    def _heal(self, slot: int, fault: Fault) -> None:
+    def _heal(self, slot: int, fault: Fault, aim_ns: int | None = None) -> None:
         view = self._views.get(slot, self.history)
         called = self.clock()
+        if isinstance(fault, Aimable):
+            fault.aim_ns = aim_ns
         try:
             fault.heal(self.topology, view)
         except FaultFailed as e:  # recorded once, by the fault
@@ -261,21 +306,25 @@ class Nemesis:
         except Exception as e:  # one failed heal must not stop the others
             self.errors.append(f"heal {fault.kind}: {e}")
             view.append("fault", OpType.FAIL, f"heal-{fault.kind}", error=str(e))
-        latency = _latency(fault_completion(self.history.ops(), slot, f"heal-{fault.kind}"), called)
-        if latency is not None:
-            self.latency.learn_heal(fault.kind, latency)
+        done = fault_completion(self.history.ops(), slot, f"heal-{fault.kind}")
+        latency = _latency(done, called)
+        if latency is not None and aim_ns is not None:
+            with self._lock:
+                self.latency.learn_heal(fault.kind, latency)
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
 
     def stop(self) -> None:
-        """Stop scheduling (pending injections are dropped) and wait for the thread."""
+        """Stop scheduling (pending actions are dropped), wait for the thread and the actions
+        in flight."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=60)
+            self._thread.join(timeout=120)
 
     def heal_all(self) -> None:
-        """Heal every fault still injected, newest first. Always called in ``finally``."""
+        """Heal every fault still injected, newest first, at once. Called in ``finally``."""
         self.stop()
         with self._lock:
             remaining = [(s, self.active.pop(s)) for s in sorted(self.active, reverse=True)]
