@@ -22,7 +22,7 @@ from drillkit.faults.process import Kill, Pause
 from drillkit.faults.schedule import Nemesis
 from drillkit.faults.timing import LatencyBook, heal_due, inject_due, phase_offset
 from drillkit.history import History, OpType
-from drillkit.spec_faults import IsolateFault, KillFault, PauseFault
+from drillkit.spec_faults import IsolateFault, KillFault, PauseFault, Repeat
 
 
 # -- parsing what helpers and Docker say ---------------------------------------------------------
@@ -427,3 +427,42 @@ def test_a_held_helper_script_waits_for_its_moment() -> None:
     _text, [stamp] = split_markers(out)
     late_ms = (wall_to_monotonic_ns(stamp) - aim) / 1e6
     assert 0 <= late_ms < 50
+
+
+def test_the_time_an_aimed_change_takes_is_learnt_and_aimed_ahead_of() -> None:
+    clock = FakeClock()
+
+    class Settling(AimingFault):
+        def _act(self) -> str:
+            super()._act()
+            self.clock.now += 20_000_000  # the change itself (iptables-restore) takes 20 ms
+            return "done"
+
+    nemesis = Nemesis(
+        [
+            IsolateFault(
+                kind="isolate", target="pg1", duration=1.0, repeat=Repeat(every=2.0, times=2)
+            )
+        ],
+        None,  # type: ignore[arg-type]
+        History(clock=clock),
+        make_fault=lambda s: Settling(s, clock),
+        clock=clock,
+        spawn=lambda work: work(),
+        expected_latency=lambda _kind: 0.3,
+    )
+
+    def fake_wait(timeout: float | None = None) -> bool:
+        clock.now += round((timeout or 0.0) * 1e9)
+        return False
+
+    nemesis._wake.wait = fake_wait  # type: ignore[method-assign]
+    nemesis.start()
+    assert nemesis.wait(5)
+    t0 = nemesis.t0_ns
+    assert t0 is not None
+    first, second = _effective(nemesis, "isolate", 0), _effective(nemesis, "isolate", 1)
+    assert first == t0 + 20_000_000  # not learnt yet
+    assert second == t0 + 2_000_000_000  # learnt: aimed 20 ms ahead
+    assert _effective(nemesis, "heal-isolate", 0) - first == 1_020_000_000
+    assert _effective(nemesis, "heal-isolate", 1) - second == 1_000_000_000

@@ -264,8 +264,7 @@ class Nemesis:
             self._views[item.slot] = view
         self.progress(f"injecting {spec.kind} (faults[{item.entry}])")
         called = self.clock()  # the lead covers resolving targets too, not only the record
-        if isinstance(fault, Aimable):
-            fault.aim_ns = self._aim_ns(item)
+        aimed = self._aim(fault, spec.kind, self._aim_ns(item))
         try:
             fault.inject(self.topology, view)
         except FaultFailed as e:  # recorded as 'fail' by the fault; the drill goes on
@@ -274,6 +273,7 @@ class Nemesis:
             self.errors.append(f"faults[{item.entry}] {spec.kind}: {e}")
             view.append("fault", OpType.FAIL, spec.kind, error=f"{type(e).__name__}: {e}"[:500])
         done = fault_completion(self.history.ops(), item.slot, spec.kind)
+        self._settled(spec.kind, aimed, done)
         lead = _latency(done, called)
         latency = _latency(done)  # its heal needs no target resolution: record to effect only
         with self._lock:
@@ -297,8 +297,7 @@ class Nemesis:
     def _heal(self, slot: int, fault: Fault, aim_ns: int | None = None) -> None:
         view = self._views.get(slot, self.history)
         called = self.clock()
-        if isinstance(fault, Aimable):
-            fault.aim_ns = aim_ns
+        aimed = self._aim(fault, f"heal-{fault.kind}", aim_ns)
         try:
             fault.heal(self.topology, view)
         except FaultFailed as e:  # recorded once, by the fault
@@ -307,10 +306,26 @@ class Nemesis:
             self.errors.append(f"heal {fault.kind}: {e}")
             view.append("fault", OpType.FAIL, f"heal-{fault.kind}", error=str(e))
         done = fault_completion(self.history.ops(), slot, f"heal-{fault.kind}")
+        self._settled(f"heal-{fault.kind}", aimed, done)
         latency = _latency(done, called)
         if latency is not None and aim_ns is not None:
             with self._lock:
                 self.latency.learn_heal(fault.kind, latency)
+
+    def _aim(self, fault: Fault, f: str, at_ns: int | None) -> int | None:
+        """Tell an Aimable fault when to act: the moment, less what its change takes."""
+        if not isinstance(fault, Aimable):
+            return None
+        with self._lock:
+            settle = self.latency.settle(f)
+        fault.aim_ns = None if at_ns is None else at_ns - round(settle * _NS)
+        return fault.aim_ns
+
+    def _settled(self, f: str, aimed: int | None, done: Op | None) -> None:
+        effective = _effective(done)
+        if aimed is not None and effective is not None:
+            with self._lock:
+                self.latency.learn_settle(f, (effective - aimed) / _NS)
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["LatencyBook", "heal_due", "inject_due", "phase_offset"]
+__all__ = ["MAX_SETTLE_S", "LatencyBook", "heal_due", "inject_due", "phase_offset"]
+
+MAX_SETTLE_S = 0.05
 
 
 def phase_offset(entries: Iterable[tuple[float, float]]) -> float:
@@ -42,6 +44,7 @@ class LatencyBook:
     expected: dict[str, float] = field(default_factory=dict)
     injects: dict[str, list[float]] = field(default_factory=dict)
     heals: dict[str, list[float]] = field(default_factory=dict)
+    settles: dict[str, list[float]] = field(default_factory=dict)
 
     def inject_lead(self, kind: str) -> float:
         measured = self.injects.get(kind)
@@ -52,6 +55,19 @@ class LatencyBook:
         if measured:
             return sum(measured) / len(measured)
         return inject_latency if inject_latency is not None else self.expected.get(kind, 0.0)
+
+    def settle(self, f: str) -> float:
+        """How long an aimed action (``f``: its kind, or ``heal-<kind>``) took from its aim to
+        its effect (the change itself: e.g. iptables-restore), mean of those measured; the
+        schedule aims that much earlier."""
+        measured = self.settles.get(f)
+        return sum(measured) / len(measured) if measured else 0.0
+
+    def learn_settle(self, f: str, seconds: float) -> None:
+        """Learn an aimed action's aim->effect time; outside [0, MAX_SETTLE_S] it was not held
+        (its helper started late), which says nothing about the change itself."""
+        if 0.0 <= seconds <= MAX_SETTLE_S:
+            self.settles.setdefault(f, []).append(seconds)
 
     def learn_inject(self, kind: str, seconds: float) -> None:
         self.injects.setdefault(kind, []).append(max(0.0, seconds))
