@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["History", "Op", "OpType", "read_history"]
+__all__ = ["History", "Op", "OpType", "TaggedHistory", "read_history"]
 
 Clock = Callable[[], int]
 
@@ -176,12 +176,58 @@ class History:
         with self._lock:
             return len(self._ops)
 
+    def tagged(self, **tags: Any) -> History:
+        """A view that appends to this history, merging ``tags`` into every op's ``extra``.
+
+        An op's own extra fields win over a tag of the same name. Reading (``ops``, ``now``,
+        ``len``) sees the whole underlying history.
+        """
+        return TaggedHistory(self, tags)
+
     @classmethod
     def of(cls, ops: Iterable[Op]) -> History:
         """A detached in-memory history holding ``ops`` (renumbered), for checkers and tests."""
         history = cls()
         history._ops = [replace(op, index=i) for i, op in enumerate(ops)]
         return history
+
+
+class TaggedHistory(History):
+    """:meth:`History.tagged`: the same history, every op it appends carrying the tags."""
+
+    def __init__(self, base: History, tags: dict[str, Any]) -> None:  # no super(): a view
+        self._base = base
+        self.tags = dict(tags)
+        self.path = base.path
+
+    def now(self) -> int:
+        return self._base.now()
+
+    def append(
+        self,
+        process: str,
+        type: OpType,
+        f: str,
+        value: Any = None,
+        *,
+        error: str | None = None,
+        time_ns: int | None = None,
+        **extra: Any,
+    ) -> Op:
+        merged = {**self.tags, **extra}
+        return self._base.append(process, type, f, value, error=error, time_ns=time_ns, **merged)
+
+    def flush(self) -> None:
+        self._base.flush()
+
+    def close(self) -> None:
+        """Closing a view leaves the underlying history open (its owner closes it)."""
+
+    def ops(self) -> list[Op]:
+        return self._base.ops()
+
+    def __len__(self) -> int:
+        return len(self._base)
 
 
 def read_history(path: Path) -> list[Op]:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from drillkit.spec_faults import ROLES, FaultSpec, fault_nodes
+from drillkit.spec_faults import ROLES, FaultSpec, fault_nodes, schedule_problems
 from drillkit.spec_postgres import (
     POSTGRES_STEPS,
     PatroniTopology,
@@ -161,6 +161,14 @@ class DrillSpec(_Strict):
     faults: list[FaultSpec] = Field(min_length=1)
     runbook: list[RunbookStep] = Field(default_factory=list)
     targets: Targets
+
+    @model_validator(mode="after")
+    def _schedule(self) -> DrillSpec:
+        """At most one incident; no two exclusive faults on one node at once."""
+        problems = schedule_problems(list(self.faults))
+        if problems:
+            raise ValueError(problems[0])
+        return self
 
 
 class _ScenarioFile(_Strict):

@@ -43,11 +43,13 @@ def _check_target(value: str) -> str:
 
 
 class _Fault(_Strict):
+    kind: str
     at: float = Field(0.0, ge=0, le=86400, description="seconds after the fault phase starts")
     duration: float | None = Field(
         None, gt=0, le=86400, description="heal after this many seconds (default: at the end)"
     )
     repeat: Repeat | None = None
+    incident: bool = Field(False, description="RPO and RTO are measured from this fault")
 
     @model_validator(mode="after")
     def _repeat_fits(self) -> _Fault:
@@ -332,3 +334,61 @@ def fault_nodes(spec: _Fault) -> list[str]:
     for group in getattr(spec, "groups", None) or []:
         names += group
     return names
+
+
+# Kinds whose second injection on a node conflicts with the first (a second pause fails with
+# 409, a second tbf root qdisc is refused, ...): two entries of one such kind on one target must
+# not overlap in time. Drop faults (isolate, partition, cut-link, ...) compose: own chains.
+EXCLUSIVE: dict[str, str] = {
+    "pause": "paused",
+    "stop": "stopped",
+    "fill-disk": "filled (fill-disk)",
+    "bandwidth": "throttled (bandwidth)",
+}
+
+
+def _windows(spec: _Fault) -> list[tuple[float, float | None]]:
+    """Declared [start, end) of every injection of an entry; end None = to the end."""
+    times = spec.repeat.times if spec.repeat is not None else 1
+    every = spec.repeat.every if spec.repeat is not None else 0.0
+    starts = [spec.at + k * every for k in range(times)]
+    return [(s, None if spec.duration is None else s + spec.duration) for s in starts]
+
+
+def _overlap(a: tuple[float, float | None], b: tuple[float, float | None]) -> bool:
+    return (a[1] is None or b[0] < a[1]) and (b[1] is None or a[0] < b[1])
+
+
+def _span(window: tuple[float, float | None]) -> str:
+    start, end = window
+    return f"from {start:g} s to the end" if end is None else f"from {start:g} to {end:g} s"
+
+
+def schedule_problems(faults: list[_Fault]) -> list[str]:
+    """What is wrong with a drill's fault list as a whole: more than one incident, or two
+    entries of an exclusive kind on one target at overlapping times. Each names field paths."""
+    problems: list[str] = []
+    incidents = [f"faults[{i}].incident" for i, f in enumerate(faults) if f.incident]
+    if len(incidents) > 1:
+        problems.append(
+            f"{' and '.join(incidents)} are all true; mark exactly one fault as the incident "
+            "(RPO and RTO are measured from it)"
+        )
+    for j, later in enumerate(faults):
+        verb = EXCLUSIVE.get(later.kind)
+        target = getattr(later, "target", None)
+        if verb is None:
+            continue
+        for i, earlier in enumerate(faults[:j]):
+            if earlier.kind != later.kind or getattr(earlier, "target", None) != target:
+                continue
+            clash = next(
+                (w for w in _windows(earlier) for v in _windows(later) if _overlap(w, v)), None
+            )
+            if clash is not None:
+                problems.append(
+                    f"faults[{j}]: overlaps faults[{i}] ({earlier.kind} on {target} "
+                    f"{_span(clash)}); a node can be {verb} by one fault at a time: move "
+                    f"faults[{j}].at or shorten faults[{i}].duration"
+                )
+    return problems

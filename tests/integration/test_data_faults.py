@@ -18,7 +18,8 @@ import psycopg
 import pytest
 
 from drillkit.faults import make_fault
-from drillkit.faults.disk import FILL_FILE, HelperError
+from drillkit.faults.base import FaultFailed
+from drillkit.faults.disk import FILL_FILE
 from drillkit.history import History, OpType
 from drillkit.images import NodeImages
 from drillkit.resources import RUN_LABEL, labels_for, sweep
@@ -267,7 +268,7 @@ def test_corrupt_beyond_the_file_fails_and_leaves_the_node_running(
     primary = _seed(cluster)
     history = History()
     fault = make_fault(CorruptFault(kind="corrupt", target="primary", offset=10**9))
-    with pytest.raises(HelperError, match=r"exited 3: base/\S+ holds \d+ bytes: cannot flip"):
+    with pytest.raises(FaultFailed, match=r"exited 3: base/\S+ holds \d+ bytes: cannot flip"):
         fault.inject(cluster, history)
     assert history.ops()[-1].type is OpType.FAIL
     assert "cannot flip 16 bytes at offset 1000000000" in str(history.ops()[-1].error)

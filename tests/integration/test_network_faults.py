@@ -20,7 +20,8 @@ import pytest
 from psycopg import sql
 
 from drillkit.faults import FAULTS, make_fault
-from drillkit.faults.netns import HELPER_LABEL, NetnsError, in_parallel, run_in_netns
+from drillkit.faults.base import FaultFailed
+from drillkit.faults.netns import HELPER_LABEL, in_parallel, run_in_netns
 from drillkit.faults.network import CHAIN_PREFIX
 from drillkit.history import History, Op, OpType
 from drillkit.images import NodeImages
@@ -200,6 +201,15 @@ def _ops(history: History, f: str) -> list[Op]:
     return [op for op in history.ops() if op.f == f and op.type is not OpType.INVOKE]
 
 
+def _assert_marked(op: Op, which: str = "") -> None:
+    """The op is dated by the helper's marker, within [requested, returned]."""
+    extra = op.extra
+    assert extra["effective_by"].startswith("DRILLKIT-EFFECTIVE marker"), extra["effective_by"]
+    assert which in extra["effective_by"]
+    assert extra["requested_ns"] <= extra["effective_ns"] <= extra["returned_ns"]
+    assert op.time_ns == extra["effective_ns"] and "DRILLKIT-EFFECTIVE" not in extra["evidence"]
+
+
 def _injected(fault: Any, pg: PostgresCluster, history: History) -> Any:
     """Inject ``fault`` and hand it back; the caller heals it in ``finally``."""
     fault.inject(pg, history)
@@ -244,8 +254,9 @@ def test_isolate_stops_replication_and_heal_restores_it(
     [inject] = _ops(history, "isolate")
     assert inject.type is OpType.OK and inject.value["nodes"] == ["pg1"]
     assert re.fullmatch(rf"pg1: 4 rules in {fault.chain}", inject.extra["evidence"])
-    assert inject.extra["requested_ns"] <= inject.extra["effective_ns"]
+    _assert_marked(inject)
     [heal] = _ops(history, "heal-isolate")
+    _assert_marked(heal)
     assert heal.type is OpType.OK and heal.extra["evidence"] == (
         f"pg1: removed {fault.chain} (4 rules, 2 jumps)"
     )
@@ -325,6 +336,33 @@ def test_cut_link_stops_only_that_link(cluster: PostgresCluster, history: Histor
     finally:
         fault.heal(cluster, history)
     _wait(lambda: _streaming(cluster) == REPLICAS, RECOVER, "pg1 streaming again")
+    _assert_marked(_ops(history, "cut-link")[0], "(earliest node)")
+    _assert_marked(_ops(history, "heal-cut-link")[0], "(latest node)")
+
+
+def test_heal_after_kill_or_restart_is_a_recorded_noop(
+    cluster: PostgresCluster, history: History
+) -> None:
+    """The rules went with the node's network namespace: nothing to remove, nothing failed."""
+    pg2 = cluster.node("pg2")
+    killed = _injected(_fault("isolate", target="pg2"), cluster, history)
+    pg2.container.kill(signal="SIGKILL")
+    pg2.container.wait(timeout=30)
+    try:
+        killed.heal(cluster, history)
+        pg2.container.start()
+        _wait(lambda: _receiving(cluster, "pg2"), RECOVER, "pg2 back")
+        restarted = _injected(_fault("isolate", target="pg2"), cluster, history)
+        pg2.container.restart(timeout=5)
+        restarted.heal(cluster, history)
+    finally:
+        if pg2.status() != "running":
+            pg2.container.start()
+    heals = _ops(history, "heal-isolate")
+    assert [op.type for op in heals] == [OpType.OK, OpType.OK]
+    assert heals[0].extra["evidence"].startswith("pg2: exited, its rules went with its network")
+    assert heals[1].extra["evidence"].startswith("pg2: restarted since the injection")
+    assert not [op for op in history.ops() if op.type is OpType.FAIL]
 
 
 def test_cut_client_blocks_the_harness_while_replication_streams(
@@ -399,7 +437,7 @@ def test_a_conflicting_injection_fails_with_stderr_and_its_heal_keeps_the_other(
     first = _injected(_fault("bandwidth", target="pg2", rate="100mbit"), cluster, history)
     second = _fault("bandwidth", target="pg2", rate="1mbit")
     try:
-        with pytest.raises(NetnsError, match=r"pg2: helper exited with 2: .*NLM_F_REPLACE"):
+        with pytest.raises(FaultFailed, match=r"pg2: helper exited with 2: .*NLM_F_REPLACE"):
             second.inject(cluster, history)
         failed = [op for op in _ops(history, "bandwidth") if op.type is OpType.FAIL]
         assert len(failed) == 1 and "NLM_F_REPLACE" in (failed[0].error or "")

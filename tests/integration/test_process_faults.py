@@ -11,13 +11,14 @@ import pytest
 
 from drillkit.checkers import analyze, write_outcomes
 from drillkit.faults import make_fault
+from drillkit.faults.base import FaultFailed
 from drillkit.faults.schedule import Nemesis
 from drillkit.history import History, OpType
 from drillkit.images import NodeImages
 from drillkit.resources import labels_for, sweep
 from drillkit.secrets import Secrets
 from drillkit.spec import PostgresTopology, Targets, Workload
-from drillkit.spec_faults import CrashRestartFault, PauseFault, StopFault
+from drillkit.spec_faults import CrashRestartFault, KillFault, PauseFault, StopFault
 from drillkit.topology.postgres import PostgresCluster
 from drillkit.workload.pg_writer import PgWriter, create_table
 
@@ -110,6 +111,49 @@ def test_pause_never_stalls_the_probe_and_rto_matches_the_pause_length(
     assert pause_s - 0.1 <= analysis.rto.seconds <= pause_s + 1.0
     heal = [op for op in ops if op.f == "heal-pause" and op.type is OpType.OK]
     assert heal and cluster.nodes[0].status() == "running"
+    pause = next(op for op in ops if op.f == "pause" and op.type is OpType.OK)
+    assert pause.extra["effective_by"] == "when pause() returned"
+    assert heal[0].extra["effective_by"] == "when unpause() returned"
+    # duration is honoured from effective to heal-effective, within the Nemesis's tolerance
+    held = (heal[0].extra["effective_ns"] - pause.extra["effective_ns"]) / 1e9
+    assert abs(held - pause_s) <= 0.05
+
+
+def test_a_failed_second_pause_heals_nothing_and_the_first_stays(
+    cluster: PostgresCluster,
+) -> None:
+    replica = cluster.nodes[1]
+    history = History()
+    first = make_fault(PauseFault(kind="pause", target=replica.name))
+    second = make_fault(PauseFault(kind="pause", target=replica.name))
+    first.inject(cluster, history)
+    try:
+        with pytest.raises(FaultFailed, match="409"):
+            second.inject(cluster, history)
+        second.heal(cluster, history)
+        assert replica.status() == "paused"
+    finally:
+        first.heal(cluster, history)
+    assert replica.status() == "running"
+    assert [(op.f, op.type) for op in history.ops() if op.is_completion] == [
+        ("pause", OpType.OK),
+        ("pause", OpType.FAIL),
+        ("heal-pause", OpType.OK),
+    ]
+
+
+def test_kill_is_dated_by_docker_finished_at(cluster: PostgresCluster) -> None:
+    replica = cluster.nodes[1]
+    history = History()
+    fault = make_fault(KillFault(kind="kill", target=replica.name))
+    try:
+        fault.inject(cluster, history)
+    finally:
+        replica.container.start()
+    done = history.ops()[-1].extra
+    assert done["effective_by"] == "docker State.FinishedAt"
+    assert done["requested_ns"] <= done["effective_ns"] <= done["returned_ns"]
+    _wait_streaming(cluster, 1)
 
 
 def test_stop_disconnects_the_replica_and_heal_brings_streaming_back(

@@ -74,12 +74,12 @@ class FakeFault:
 
 
 class FakeClock:
-    """Time advances only when the nemesis waits, so the test never sleeps."""
+    """Monotonic nanoseconds that advance only when the nemesis waits, so tests never sleep."""
 
     def __init__(self) -> None:
-        self.now = 0.0
+        self.now = 0
 
-    def __call__(self) -> float:
+    def __call__(self) -> int:
         return self.now
 
 
@@ -87,17 +87,19 @@ def _run(specs: list[Any], log: list[str], **kw: Any) -> Nemesis:
     clock = FakeClock()
     nemesis = Nemesis(
         specs,
-        topology=None,
-        history=History(),  # type: ignore[arg-type]
+        topology=None,  # type: ignore[arg-type]
+        history=History(clock=clock),
         make_fault=lambda s: FakeFault(s, log, **kw),
         clock=clock,
+        spawn=lambda work: work(),  # actions run inline: deterministic fake time
+        expected_latency=lambda _kind: 0.0,
     )
 
     def fake_wait(timeout: float | None = None) -> bool:
-        clock.now += timeout or 0.0
+        clock.now += round((timeout or 0.0) * 1e9)
         return False
 
-    nemesis._stop.wait = fake_wait  # type: ignore[method-assign]
+    nemesis._wake.wait = fake_wait  # type: ignore[method-assign]
     nemesis.start()
     assert nemesis.wait(5)
     return nemesis
@@ -119,11 +121,14 @@ def test_nemesis_runs_the_plan_in_order_and_heal_all_heals_what_is_left() -> Non
     assert len(log) == 4
 
 
-def test_a_failed_injection_is_reported_and_does_not_stop_the_schedule() -> None:
+def test_a_failed_injection_is_reported_recorded_and_does_not_stop_the_schedule() -> None:
     log: list[str] = []
     nemesis = _run([KillFault(kind="kill"), KillFault(kind="kill", at=1.0)], log, fail=True)
     assert len(nemesis.errors) == 2
     assert nemesis.first_effect.is_set()
+    assert nemesis.effect_event(0).is_set() and nemesis.effect_event(1).is_set()
+    failed = [op for op in nemesis.history.ops() if op.type is OpType.FAIL]
+    assert [op.extra["fault_entry"] for op in failed] == [0, 1]
 
 
 def test_heal_all_before_anything_ran_is_safe() -> None:
@@ -147,7 +152,7 @@ def test_failing_heal_is_recorded_and_others_still_heal() -> None:
 
     faults = iter([BadHeal(KillFault(kind="kill"), log), FakeFault(PauseFault(kind="pause"), log)])
     nemesis = Nemesis(
-        [KillFault(kind="kill"), PauseFault(kind="pause")],
+        [KillFault(kind="kill"), PauseFault(kind="pause", target="replica")],
         None,  # type: ignore[arg-type]
         history,
         make_fault=lambda s: next(faults),
@@ -157,4 +162,5 @@ def test_failing_heal_is_recorded_and_others_still_heal() -> None:
     nemesis.heal_all()
     assert "heal pause primary" in log
     failed = [op for op in history.ops() if op.type is OpType.FAIL and op.f == "heal-kill"]
-    assert failed and failed[0].error == "stuck"
+    assert len(failed) == 1 and failed[0].error == "stuck"
+    assert failed[0].extra["fault_entry"] == 0

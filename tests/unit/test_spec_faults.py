@@ -102,3 +102,83 @@ def test_a_role_the_topology_kind_lacks_is_rejected(tmp_path: Path) -> None:
         load_drill(_drill(tmp_path, {"kind": "isolate", "target": "etcd"}))
     assert info.value.field == "faults[0]"
     assert info.value.problem.startswith("the role 'etcd' exists only in a patroni topology")
+
+
+def test_only_one_fault_may_be_the_incident(tmp_path: Path) -> None:
+    ok = load_drill(_drill(tmp_path, {"kind": "isolate", "target": "pg1"}, {"kind": "kill"}))
+    assert [f.incident for f in ok.faults] == [False, False]
+    marked = load_drill(_drill(tmp_path, {"kind": "kill", "incident": True}))
+    assert marked.faults[0].incident is True
+    path = _drill(
+        tmp_path,
+        {"kind": "isolate", "target": "pg1", "incident": True},
+        {"kind": "pause", "target": "pg2", "duration": 1},
+        {"kind": "kill", "at": 2, "incident": True},
+    )
+    with pytest.raises(DrillFileError) as info:
+        load_drill(path)
+    assert str(info.value).startswith(
+        f"{path}: faults[0].incident and faults[2].incident are all true; "
+        "mark exactly one fault as the incident"
+    )
+
+
+def test_overlapping_exclusive_faults_on_one_node_are_rejected(tmp_path: Path) -> None:
+    path = _drill(
+        tmp_path,
+        {"kind": "pause", "target": "primary", "duration": 3},
+        {"kind": "pause", "target": "primary", "at": 1, "duration": 1},
+    )
+    with pytest.raises(DrillFileError) as info:
+        load_drill(path)
+    assert str(info.value) == (
+        f"{path}: faults[1]: overlaps faults[0] (pause on primary from 0 to 3 s); a node can be "
+        "paused by one fault at a time: move faults[1].at or shorten faults[0].duration"
+    )
+
+
+def test_an_exclusive_fault_without_duration_lasts_to_the_end(tmp_path: Path) -> None:
+    path = _drill(
+        tmp_path,
+        {"kind": "bandwidth", "target": "pg1", "rate": "1mbit", "at": 2},
+        {"kind": "bandwidth", "target": "pg1", "rate": "2mbit", "at": 10, "duration": 1},
+    )
+    with pytest.raises(DrillFileError, match=r"faults\[1\]: overlaps faults\[0\] \(bandwidth on "):
+        load_drill(path)
+    with pytest.raises(DrillFileError, match="from 2 s to the end"):
+        load_drill(path)
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        # back to back: the second starts when the first is healed
+        [{"kind": "pause", "duration": 1}, {"kind": "pause", "at": 1, "duration": 1}],
+        # other nodes, or kinds that compose (own iptables chains)
+        [{"kind": "pause", "duration": 3}, {"kind": "pause", "target": "pg1", "duration": 3}],
+        [{"kind": "isolate", "target": "pg1"}, {"kind": "isolate", "target": "pg1", "at": 1}],
+        # repeats interleaved with another entry's window
+        [
+            {
+                "kind": "stop",
+                "target": "pg1",
+                "at": 0,
+                "duration": 1,
+                "repeat": {"every": 4, "times": 2},
+            },
+            {"kind": "stop", "target": "pg1", "at": 2, "duration": 1},
+        ],
+    ],
+)
+def test_faults_that_do_not_conflict_load(tmp_path: Path, faults: list[dict[str, Any]]) -> None:
+    assert len(load_drill(_drill(tmp_path, *faults)).faults) == 2
+
+
+def test_repeats_that_overlap_another_entry_are_rejected(tmp_path: Path) -> None:
+    path = _drill(
+        tmp_path,
+        {"kind": "stop", "target": "pg1", "duration": 1, "repeat": {"every": 4, "times": 2}},
+        {"kind": "stop", "target": "pg1", "at": 4.5, "duration": 1},
+    )
+    with pytest.raises(DrillFileError, match=r"overlaps faults\[0\] \(stop on pg1 from 4 to 5 s\)"):
+        load_drill(path)

@@ -6,6 +6,12 @@ node, and works while the node is stopped. Helpers carry the run's labels, so a 
 one that a crash left behind. PostgreSQL is stopped while its files change (a running server
 would overwrite them from memory) with a *fast* shutdown: ``docker stop`` sends SIGTERM, a smart
 shutdown that waits for every client to leave, and the workload never leaves.
+
+Effective times: ``fill-disk`` and its heal are dated by a ``DRILLKIT-EFFECTIVE`` marker the
+helper prints when ``dd`` hit ENOSPC / the file was deleted; the others when the action returned
+(the damage is done with the node stopped, and it is in force once the node runs on it).
+Overlaps: ``fill-disk`` is exclusive per node (rejected at validation); the other storage faults
+have no heal and act once.
 """
 
 from __future__ import annotations
@@ -16,7 +22,14 @@ from typing import Any
 
 import docker.errors
 
-from drillkit.faults.base import FaultTopology, NodeFault
+from drillkit.faults.base import (
+    MARKER,
+    Effect,
+    FaultTopology,
+    NodeFault,
+    split_markers,
+    wall_to_monotonic_ns,
+)
 from drillkit.faults.data import sql_topology
 from drillkit.topology.helper import run_helper_container
 from drillkit.topology.node import Node
@@ -297,6 +310,7 @@ d="$1"; f="$d/$2"
 if dd if=/dev/zero of="$f" bs=1M 2>/tmp/dd.err; then
   echo "dd ended without filling the volume" >&2; exit 3
 fi
+echo "DRILLKIT-EFFECTIVE $(date +%s%N)"
 grep -q "No space left on device" /tmp/dd.err || { cat /tmp/dd.err >&2; exit 3; }
 echo "$(stat -c %s "$f")|$(df -B1 --output=avail "$d" | tail -n 1 | tr -d ' ')"
 """
@@ -306,6 +320,7 @@ d="$1"; f="$d/$2"
 size=0
 if [ -e "$f" ]; then size=$(stat -c %s "$f"); fi
 rm -f "$f"
+echo "DRILLKIT-EFFECTIVE $(date +%s%N)"
 data=no
 if [ -s "$d/PG_VERSION" ]; then data=yes; fi
 echo "$size|$data|$(df -B1 --output=avail "$d" | tail -n 1 | tr -d ' ')"
@@ -323,6 +338,12 @@ def volume_size(topology: FaultTopology, volume: str) -> str | None:
     return None
 
 
+def _marked(output: str) -> tuple[str, int | None]:
+    """A helper's output without its marker, and the marker's time on the monotonic clock."""
+    text, stamps = split_markers(output)
+    return text, (wall_to_monotonic_ns(stamps[-1]) if stamps else None)
+
+
 class FillDisk(_VolumeFault):
     """Fill the node's data volume with one file until 'No space left on device'.
 
@@ -332,8 +353,9 @@ class FillDisk(_VolumeFault):
     """
 
     kind = "fill-disk"
+    expected_latency_s = 0.5
 
-    def _inject(self, topology: FaultTopology, node: Node) -> str:
+    def _inject(self, topology: FaultTopology, node: Node) -> Effect:
         volume = data_volume(node)
         size = volume_size(topology, volume)
         if size is None:
@@ -341,14 +363,22 @@ class FillDisk(_VolumeFault):
                 f"{node.name}'s data volume {volume} has no size limit; filling it would fill "
                 "the Docker host's disk (set topology.data_volume_size)"
             )
-        written, free = run_helper(topology, node, _FILL, FILL_FILE).split("|")
-        return (
+        output, effective = _marked(run_helper(topology, node, _FILL, FILL_FILE))
+        written, free = output.split("|")
+        return Effect(
             f"{node.name}: wrote {written} bytes to {_pgdata(node)}/{FILL_FILE} until "
-            f"'{_ENOSPC}' (volume limit {size}); {free} bytes free"
+            f"'{_ENOSPC}' (volume limit {size}); {free} bytes free",
+            effective,
+            f"{MARKER} marker (dd hit ENOSPC)",
         )
 
-    def _heal(self, topology: FaultTopology, node: Node) -> str:
-        freed, has_data, free = run_helper(topology, node, _FREE, FILL_FILE).split("|")
+    def _heal(self, topology: FaultTopology, node: Node) -> Effect:
+        output, effective = _marked(run_helper(topology, node, _FREE, FILL_FILE))
+        how = f"{MARKER} marker (file deleted)"
+        return Effect(self._restart_if_full(node, output), effective, how)
+
+    def _restart_if_full(self, node: Node, output: str) -> str:
+        freed, has_data, free = output.split("|")
         done = f"{node.name}: deleted {FILL_FILE} ({freed} bytes; {free} bytes free now)"
         status = node.status()
         if status != "exited":

@@ -39,7 +39,14 @@ class HelperHost(Protocol):
 
 
 class NetnsError(RuntimeError):
-    """A helper script failed; the message carries the node, the exit code and its stderr."""
+    """A helper script failed; the message carries the node, the exit code and its stderr.
+
+    ``started`` is False when Docker refused to start the helper (the script never ran).
+    """
+
+    def __init__(self, message: str, *, started: bool = True) -> None:
+        super().__init__(message)
+        self.started = started
 
 
 def helper_host(topology: object) -> HelperHost:
@@ -69,7 +76,9 @@ def run_in_netns(host: HelperHost, node: Node, script: str, *, timeout: float = 
             labels={**host.labels, HELPER_LABEL: node.name},
         )
     except docker.errors.APIError as e:
-        raise NetnsError(f"{node.name}: cannot start a helper in its namespace: {e}") from None
+        raise NetnsError(
+            f"{node.name}: cannot start a helper in its namespace: {e}", started=False
+        ) from None
     if result.status is None:
         raise NetnsError(f"{node.name}: helper did not finish within {timeout:g}s")
     if not result.ok:

@@ -15,17 +15,40 @@ blocking the gateway (``cut-client``) leaves the peers working.
 
 Rules DROP silently, like a real partition: PostgreSQL notices only through its own timeouts
 (``wal_sender_timeout`` and ``wal_receiver_timeout``, 60 s by default), after the rules are in.
+
+Effective times: each install/remove script prints ``DRILLKIT-EFFECTIVE <epoch ns>`` right
+after ``iptables-restore`` / ``tc`` (or the last jump deleted) returned, from bash's
+``$EPOCHREALTIME`` (microseconds, no fork; ``date +%s%N`` costs a few ms); the harness converts
+it to the monotonic clock and strips it from the evidence. A fault with rules on both ends of a
+link (cut-link, partition, partition-one-way, replication-lag) is in force at the EARLIEST
+node's marker (the link is cut once one end drops); single-sided faults (isolate, cut-client,
+packet-loss, bandwidth) at the LATEST. A heal is effective at the latest marker (the rules are
+gone everywhere). A node that stopped, or was restarted, since the injection took its rules
+with its network namespace: its heal is a recorded no-op.
+
+Overlaps: drop faults compose (each has its own chain), so overlapping ones are allowed;
+``bandwidth`` is exclusive per node (one root qdisc) and overlapping entries are rejected when the
+drill file is validated.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import secrets
+import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from drillkit.faults.base import FaultTopology, record
+from drillkit.faults.base import (
+    MARKER,
+    Effect,
+    FaultTopology,
+    combine,
+    record,
+    split_markers,
+    wall_to_monotonic_ns,
+)
 from drillkit.faults.netns import HelperHost, NetnsError, helper_host, in_parallel, run_in_netns
 from drillkit.history import History
 from drillkit.topology.node import Node
@@ -70,6 +93,7 @@ class _Change:
     node: Node
     install: str
     remove: str
+    started_at: str = ""  # the node's State.StartedAt when planned: a restart drops the rules
 
 
 # -- addresses ----------------------------------------------------------------------------------
@@ -103,11 +127,15 @@ def _gateway(node: Node, network: str) -> str:
 
 
 # -- scripts ------------------------------------------------------------------------------------
+HOLD = "#DRILLKIT-HOLD\n"  # where a held script waits for its moment (see _held)
+_MARK = f'echo "{MARKER} ${{EPOCHREALTIME/[.,]/}}000"'
+
+
 def _install_chain(chain: str, rules: Sequence[str], note: str = "") -> str:
     """Chain, rules and jumps in one iptables-restore transaction: all take effect at once."""
     body = "\n".join(f"-A {chain} {rule}" for rule in rules)
     return f"""set -euo pipefail
-iptables-restore -w --noflush <<'RULES'
+{HOLD}iptables-restore -w --noflush <<'RULES'
 *filter
 :{chain} - [0:0]
 {body}
@@ -115,26 +143,31 @@ iptables-restore -w --noflush <<'RULES'
 -I OUTPUT 1 -j {chain}
 COMMIT
 RULES
+{_MARK}
 listing=$(iptables -w -S {chain})
 echo "$(grep -c -- '^-A {chain} ' <<<"$listing" || true) rules in {chain}{note}"
 """
 
 
 def _remove_chain(chain: str) -> str:
-    """Delete the jumps to ``chain`` and the chain itself if present; touch nothing else."""
+    """Delete the jumps to ``chain`` and the chain itself if present, in one iptables-restore
+    transaction prepared before the hold; touch nothing else."""
     return f"""set -euo pipefail
 listing=$(iptables -w -S)
 jumps=0
+ops=""
 for hook in INPUT OUTPUT; do
   n=$(grep -cxF -- "-A $hook -j {chain}" <<<"$listing" || true)
-  for _ in $(seq 1 "$n"); do iptables -w -D "$hook" -j {chain}; jumps=$((jumps + 1)); done
+  for _ in $(seq 1 "$n"); do ops+="-D $hook -j {chain}"$'\\n'; jumps=$((jumps + 1)); done
 done
 if grep -qxF -- "-N {chain}" <<<"$listing"; then
   rules=$(grep -c -- '^-A {chain} ' <<<"$listing" || true)
-  iptables -w -F {chain}
-  iptables -w -X {chain}
+  ops+="-F {chain}"$'\\n'"-X {chain}"$'\\n'
+{HOLD}  printf '*filter\\n%sCOMMIT\\n' "$ops" | iptables-restore -w --noflush
+  {_MARK}
   echo "removed {chain} ($rules rules, $jumps jumps)"
 else
+  {_MARK}
   echo "no {chain} (nothing to remove)"
 fi
 """
@@ -144,7 +177,8 @@ def _install_tbf(handle: str, rate: str, burst: int, address: str) -> str:
     return f"""set -euo pipefail
 addresses=$(ip -o addr show dev {DEVICE})
 grep -qF " {address}/" <<<"$addresses" || {{ echo "{DEVICE} does not hold {address}" >&2; exit 3; }}
-tc qdisc add dev {DEVICE} root handle {handle}: tbf rate {rate} burst {burst} latency 200ms
+{HOLD}tc qdisc add dev {DEVICE} root handle {handle}: tbf rate {rate} burst {burst} latency 200ms
+{_MARK}
 shown=$(tc qdisc show dev {DEVICE})
 grep -F "qdisc tbf {handle}: root" <<<"$shown"
 """
@@ -154,7 +188,8 @@ def _remove_tbf(handle: str) -> str:
     return f"""set -euo pipefail
 shown=$(tc qdisc show dev {DEVICE})
 if grep -qF "qdisc tbf {handle}: root" <<<"$shown"; then
-  tc qdisc del dev {DEVICE} root handle {handle}:
+{HOLD}  tc qdisc del dev {DEVICE} root handle {handle}:
+  {_MARK}
   echo "removed tbf {handle}: from {DEVICE}"
 else
   echo "no tbf {handle}: on {DEVICE} (nothing to remove)"
@@ -178,28 +213,78 @@ def _apply(
     return list(zip(changes, results, strict=True))
 
 
-def _evidence(results: Sequence[tuple[_Change, str | Exception]]) -> str:
-    """The evidence of every node, or a NetnsError naming every node that failed."""
+def _held(aim_ns: int | None, script: str) -> str:
+    """``script`` with a wait until ``aim_ns`` (monotonic) at its hold point, if it is ahead:
+    the helper's start-up (0.1-0.25 s here, and variable) and the preparation are spent before
+    the moment, and only the change itself after it."""
+    if aim_ns is None:
+        return script.replace(HOLD, "")
+    until_us = (aim_ns + time.time_ns() - time.monotonic_ns()) // 1000  # monotonic -> wall
+    wait = f"""until_us={until_us}
+left_us=$(( until_us - ${{EPOCHREALTIME/[.,]/}} ))
+if (( left_us > 0 )); then
+  printf -v pause '%d.%06d' $(( left_us / 1000000 )) $(( left_us % 1000000 ))
+  sleep "$pause"
+fi
+"""
+    return script.replace(HOLD, wait) if HOLD in script else wait + script
+
+
+def _node_effect(change: _Change, output: str) -> Effect:
+    """One node's evidence (markers stripped), dated by its marker if it printed one."""
+    text, stamps = split_markers(output)
+    evidence = f"{change.node.name}: {text}"
+    if not stamps:
+        return Effect(evidence, None, "")
+    return Effect(evidence, wall_to_monotonic_ns(stamps[-1]), f"{MARKER} marker")
+
+
+def _effect(results: Sequence[tuple[_Change, str | Exception]], *, earliest: bool) -> Effect:
+    """The effect over every node, or a NetnsError naming every node that failed."""
     failures = [str(r) for _, r in results if isinstance(r, Exception)]
     if failures:
         raise NetnsError("; ".join(failures))
-    return "; ".join(f"{c.node.name}: {r}" for c, r in results)
+    return combine([_node_effect(c, str(r)) for c, r in results], earliest=earliest)
+
+
+def _started_at(node: Node) -> str:
+    node.container.reload()
+    return str(node.container.attrs.get("State", {}).get("StartedAt") or "")
+
+
+def _gone(change: _Change) -> str | None:
+    """Why ``change``'s rules are gone by themselves (None: they may still be in force)."""
+    status = change.node.status()
+    if status not in ("running", "paused"):
+        return f"{status}, its rules went with its network namespace (nothing to remove)"
+    if change.started_at and _started_at(change.node) != change.started_at:
+        return "restarted since the injection, its rules went with its network namespace"
+    return None
+
+
+def _possibly_in_force(result: str | Exception) -> bool:
+    """An install that succeeded, or failed after its helper started (it may have got in)."""
+    return not isinstance(result, NetnsError) or result.started
 
 
 class _NetworkFault:
     """A fault that changes the network namespaces of the nodes it resolves to at injection.
 
-    ``heal`` removes the changes of every planned node, even if injection failed half-way (the
-    remove scripts are idempotent); a node whose removal fails stays pending for the next heal.
+    ``heal`` removes the changes that were (or may have been) installed, on nodes whose namespace
+    still holds them; a node whose removal fails stays pending for the next heal.
     """
 
     kind = ""
+    both_ends = False  # rules on both ends of a link: in force once the first end drops
+    # helper start-up + iptables-restore took 115-260 ms here; the helper then waits for its aim
+    expected_latency_s = 0.3
 
     def __init__(self, spec: Any) -> None:
         self.spec = spec
         self.id = secrets.token_hex(3)
         self.changes: list[_Change] = []
         self.value: dict[str, Any] = {}
+        self.aim_ns: int | None = None  # hold the next inject/heal until then (Aimable)
 
     @property
     def chain(self) -> str:
@@ -209,27 +294,38 @@ class _NetworkFault:
         if self.changes:
             raise RuntimeError(f"{self.kind} {self.id} is already injected; heal it first")
         host = helper_host(topology)
-        changes = self._plan(topology)
-        self.changes = changes
-        request = self.spec.model_dump(exclude={"kind", "at", "duration", "repeat"})
+        changes = [replace(c, started_at=_started_at(c.node)) for c in self._plan(topology)]
+        request = self.spec.model_dump(exclude={"kind", "at", "duration", "repeat", "incident"})
         self.value = {**request, "nodes": [c.node.name for c in changes], "id": self.id}
-        record(
-            history,
-            self.kind,
-            self.value,
-            lambda: _evidence(_apply(host, changes, lambda c: c.install)),
-        )
+
+        aim, self.aim_ns = self.aim_ns, None
+
+        def install() -> Effect:
+            results = _apply(host, changes, lambda c: _held(aim, c.install))
+            self.changes = [c for c, r in results if _possibly_in_force(r)]
+            return _effect(results, earliest=self.both_ends)
+
+        record(history, self.kind, self.value, install)
 
     def heal(self, topology: FaultTopology, history: History) -> None:
         if not self.changes:
             return
         host = helper_host(topology)
-        record(history, f"heal-{self.kind}", self.value, lambda: self._remove(host))
+        aim, self.aim_ns = self.aim_ns, None
+        record(history, f"heal-{self.kind}", self.value, lambda: self._remove(host, aim))
 
-    def _remove(self, host: HelperHost) -> str:
-        results = _apply(host, self.changes, lambda c: c.remove)
+    def _remove(self, host: HelperHost, aim: int | None = None) -> Effect:
+        gone = [(c, _gone(c)) for c in self.changes]
+        noops = [Effect(f"{c.node.name}: {why}", None, "") for c, why in gone if why is not None]
+        results = _apply(
+            host, [c for c, why in gone if why is None], lambda c: _held(aim, c.remove)
+        )
         self.changes = [c for c, r in results if isinstance(r, Exception)]
-        return _evidence(results)
+        if not results:
+            return combine(noops)
+        removed = _effect(results, earliest=False)
+        evidence = "; ".join([removed.evidence, *(n.evidence for n in noops)])
+        return Effect(evidence, removed.effective_ns, removed.how)
 
     def _plan(self, topology: FaultTopology) -> list[_Change]:
         raise NotImplementedError
@@ -332,6 +428,7 @@ class Partition(_DropFault):
     """
 
     kind = "partition"
+    both_ends = True
 
     def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
         groups = [_resolve_all(topology, group) for group in self.spec.groups]
@@ -354,6 +451,7 @@ class OneWayPartition(_DropFault):
     """
 
     kind = "partition-one-way"
+    both_ends = True
 
     def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
         network = topology.network_name
@@ -367,6 +465,7 @@ class CutLink(_DropFault):
     """Cut only the link between two nodes (e.g. replication); their other links still work."""
 
     kind = "cut-link"
+    both_ends = True
 
     def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
         ends = [topology.resolve(name) for name in self.spec.between]
@@ -412,6 +511,7 @@ class ReplicationLag(_DropFault):
     """
 
     kind = "replication-lag"
+    both_ends = True
 
     def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
         primary = topology.resolve("primary")[0]
