@@ -25,12 +25,12 @@ from drillkit.checkers import (
     Verdict,
     analyze,
     encode_ids,
-    fault_effective_ns,
+    injections,
 )
 from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_PASS, InfrastructureError
 from drillkit.faults import make_fault
 from drillkit.faults.schedule import Nemesis
-from drillkit.history import History, OpType
+from drillkit.history import History, Op, OpType
 from drillkit.images import ensure_images
 from drillkit.report.evidence import build_report, write_report
 from drillkit.report.finalize import collect_system_evidence, finalize_evidence
@@ -90,6 +90,18 @@ def _final_read(system: System, history: History, timeout: float = 15.0) -> None
         history.complete(read, OpType.FAIL, error=f"{type(e).__name__}: {e}".strip())
         return
     history.complete(read, OpType.OK, value=encode_ids(ids), count=len(ids))
+
+
+def _effective_ns(ops: list[Op], entry: int | None) -> int | None:
+    """When the first injection of ``entry`` (None: of any entry) took effect, if it did."""
+    return next(
+        (
+            i.effective_ns
+            for i in injections(ops)
+            if i.status == "ok" and (entry is None or i.entry == entry)
+        ),
+        None,
+    )
 
 
 class _Run:
@@ -167,11 +179,14 @@ class _Run:
             stack.callback(nemesis.heal_all)
             writer.start_reads()  # read-backs of data acknowledged before the fault phase
             nemesis.start()
-            nemesis.first_effect.wait()
+            # The runbook responds to the incident: the entry marked incident: true, else the
+            # first fault to take effect; its delay counts from when that fault took effect.
+            incident_entry = next((i for i, f in enumerate(spec.faults) if f.incident), None)
+            nemesis.effect_event(incident_entry).wait()
             steps = [make_step(s, system) for s in spec.runbook]
             if steps:
                 self.progress("running the runbook: " + ", ".join(s.name for s in steps))
-            effective = fault_effective_ns(history.ops())
+            effective = _effective_ns(history.ops(), incident_entry)
             since_fault = 0.0 if effective is None else (history.now() - effective) / 1e9
             self.runbook = run_runbook(
                 steps, history, redact=run_secrets.redact, elapsed_since_fault=since_fault
