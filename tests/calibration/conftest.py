@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.calibration.observer import Observer, PgProbe
 
@@ -60,31 +58,18 @@ class Calibrated:
     report: dict[str, Any]
     observer: Observer
     probe: PgProbe | None
-    unsupported: list[str] = field(default_factory=list)  # drill fields this drillkit rejects
 
     @property
     def measured(self) -> dict[str, Any]:
         return dict(self.report.get("measured") or {})
 
 
-def load_spec(name: str) -> tuple[Any, Path, list[str]]:
-    """The calibration drill ``name``; fields this drillkit does not know yet (e.g.
-    ``faults[].incident``) are dropped and named, so the run still measures the current code."""
-    from drillkit.spec import DrillFileError, load_drill
+def load_spec(name: str) -> tuple[Any, Path]:
+    """The calibration drill ``name``, validated like any drill file."""
+    from drillkit.spec import load_drill
 
     path = DRILLS / f"{name}.yaml"
-    scenarios = REPO / "scenarios"
-    try:
-        return load_drill(path, scenarios_dir=scenarios), path, []
-    except DrillFileError as e:
-        if "incident" not in str(e):
-            raise
-    data = yaml.safe_load(path.read_text())
-    for fault in data.get("faults", []):
-        fault.pop("incident", None)
-    tmp = Path(tempfile.mkdtemp(prefix="calib-")) / path.name
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    return load_drill(tmp, scenarios_dir=scenarios), tmp, ["faults[].incident"]
+    return load_drill(path, scenarios_dir=REPO / "scenarios"), path
 
 
 def calibrate(name: str, reports: Path, docker_client: Any, *, probe_rate: float = 0) -> Calibrated:
@@ -92,7 +77,7 @@ def calibrate(name: str, reports: Path, docker_client: Any, *, probe_rate: float
     writes/s if > 0); read logs before teardown; tear down with drillkit's sweep."""
     from drillkit.drill import run_drill
 
-    spec, path, unsupported = load_spec(name)
+    spec, path = load_spec(name)
     observer = Observer(docker_client, drill=spec.name)
     probe: PgProbe | None = None
     try:
@@ -121,7 +106,7 @@ def calibrate(name: str, reports: Path, docker_client: Any, *, probe_rate: float
     finally:
         observer.teardown()
     report = json.loads((result.report_dir / "report.json").read_text())
-    return Calibrated(name, report, observer, probe, unsupported)
+    return Calibrated(name, report, observer, probe)
 
 
 # -- the summary table ---------------------------------------------------------------------------

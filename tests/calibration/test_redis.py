@@ -8,10 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.calibration.conftest import calibrate, record_row
-from tests.calibration.report_fields import NS, effective_ns, incident
+from tests.calibration.report_fields import NS, effective_ns, fault_row
 
 TOL = 0.050
 
@@ -56,12 +54,9 @@ def test_e_redis_split_brain_rpo_is_pre_partition_loss(reports: Path, docker_cli
     assert cal.measured["lost_writes"] and cal.measured["lost_writes"] > 0, (
         "the split brain lost nothing: the drill did not reproduce it"
     )
-    if not ok and incident(cal.report) is None:
-        pytest.xfail(
-            f"RPO {cal.measured['rpo_seconds']} s: the partition is dated when its helpers are "
-            "removed, after it took effect (issue 9 item 3; the incident model has not landed)"
-        )
     assert ok, (
         f"RPO {cal.measured['rpo_seconds']} s: writes acknowledged before the partition took "
         "effect counted as lost (the fault is dated late)"
     )
+    assert cal.measured["lost_after_fault"] == cal.measured["lost_writes"]
+    assert fault_row(cal.report, "partition")["effective_by"], "no evidence of the effective time"
