@@ -146,3 +146,34 @@ def test_f_low_rate_states_its_resolution(reports: Path, docker_client: Any) -> 
         assert verdict == "unknown", f"a 0.01 s RPO target under a {res} s resolution: {verdict}"
     else:
         assert verdict == "fail", verdict
+
+
+def test_g_partition_then_unmarked_kill_rpo_from_the_kill(
+    reports: Path, docker_client: Any
+) -> None:
+    cal = calibrate("calib-partition-kill", reports, docker_client, probe_rate=100)
+    truth, ok = _cut_kill(cal, "g partition 1.5 s, kill at 1.2 s")
+    assert truth is not None and truth > 0.7, f"the partition lost too little ({truth})"
+    incident = cal.report["incident"]
+    assert incident["kind"] == "kill" and not incident["ambiguous"], incident
+    assert ok, f"RPO {cal.measured['rpo_seconds']} vs observer {truth:.4f}"
+    assert check_verdict(cal.report, "rpo") == "fail"
+
+
+def test_h_pause_after_a_harmless_isolate(reports: Path, docker_client: Any) -> None:
+    cal = calibrate("calib-isolate-pause", reports, docker_client)
+    obs = cal.observer
+    pause = obs.first("pause")
+    assert pause is not None, "Docker reported no pause event"
+    unpause = obs.first("unpause", after=pause.time_ns)
+    assert unpause is not None, "Docker reported no unpause event"
+    truth = (unpause.time_ns - pause.time_ns) / NS
+    scen = "h isolate, then pause 1.2 s"
+    held = fault_row(cal.report, "pause")["actual_duration_seconds"]
+    record_row(scen, "pause held (report) vs Docker pause->unpause", held, truth, TOL)
+    isolated = fault_row(cal.report, "isolate")["actual_duration_seconds"]
+    record_row(scen, "isolate held vs declared 2 s", isolated, 2.0, TOL)
+    ok = record_row(scen, "RTO", cal.measured["rto_seconds"], truth, TOL)
+    assert cal.report["incident"]["kind"] == "pause", cal.report["incident"]
+    assert ok, f"RTO {cal.measured['rto_seconds']} vs Docker pause->unpause {truth:.4f}"
+    assert abs(truth - 1.2) <= TOL, f"the pause was held {truth:.3f}s, declared 1.2 s"
