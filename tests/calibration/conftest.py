@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.calibration.observer import Observer, PgProbe
+from tests.calibration.observer import Observer, PgProbe, RedisReadProbe
 
 REPO = Path(__file__).resolve().parents[2]
 DRILLS = Path(__file__).resolve().parent / "drills"
@@ -58,6 +58,7 @@ class Calibrated:
     report: dict[str, Any]
     observer: Observer
     probe: PgProbe | None
+    redis_probe: RedisReadProbe | None = None
 
     @property
     def measured(self) -> dict[str, Any]:
@@ -72,7 +73,14 @@ def load_spec(name: str) -> tuple[Any, Path]:
     return load_drill(path, scenarios_dir=REPO / "scenarios"), path
 
 
-def calibrate(name: str, reports: Path, docker_client: Any, *, probe_rate: float = 0) -> Calibrated:
+def calibrate(
+    name: str,
+    reports: Path,
+    docker_client: Any,
+    *,
+    probe_rate: float = 0,
+    redis_reader: bool = False,
+) -> Calibrated:
     """Run calibration drill ``name`` under the observer (and a by-hand client at ``probe_rate``
     writes/s if > 0); read logs before teardown; tear down with drillkit's sweep."""
     from drillkit.drill import run_drill
@@ -80,11 +88,14 @@ def calibrate(name: str, reports: Path, docker_client: Any, *, probe_rate: float
     spec, path = load_spec(name)
     observer = Observer(docker_client, drill=spec.name)
     probe: PgProbe | None = None
+    reader = RedisReadProbe(observer) if redis_reader else None
     try:
         with observer:
             probe = PgProbe(observer, rate=probe_rate) if probe_rate > 0 else None
             if probe is not None:
                 probe.__enter__()
+            if reader is not None:
+                reader.__enter__()
             try:
                 result = run_drill(
                     spec,
@@ -96,6 +107,8 @@ def calibrate(name: str, reports: Path, docker_client: Any, *, probe_rate: float
             finally:
                 if probe is not None:
                     probe.stop()
+                if reader is not None:
+                    reader.stop()
             observer.attach(result.run_id)
             observer.collect_logs()
             if probe is not None:
@@ -106,7 +119,7 @@ def calibrate(name: str, reports: Path, docker_client: Any, *, probe_rate: float
     finally:
         observer.teardown()
     report = json.loads((result.report_dir / "report.json").read_text())
-    return Calibrated(name, report, observer, probe)
+    return Calibrated(name, report, observer, probe, reader)
 
 
 # -- the summary table ---------------------------------------------------------------------------

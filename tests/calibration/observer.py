@@ -422,3 +422,119 @@ class PgProbe:
             (o for o in self.ops if o.status == "ok" and o.invoked_ns > first_fail.invoked_ns),
             None,
         )
+
+
+@dataclass(frozen=True)
+class ProbeRead:
+    invoked_ns: int
+    done_ns: int
+    all_present: bool  # every sampled id was found (an error counts as not found)
+
+
+@dataclass
+class RedisReadProbe:
+    """A hand-written Redis reader: samples ids from drillkit's set early in the drill, then asks
+    every ``interval`` seconds whether all of them are there (``SMISMEMBER``), on the node that
+    was master when the run started. It tells when data vanished and when it was served again.
+
+    It finds the master's port from Docker (the port published on 127.0.0.1) and the password in
+    the file drillkit leaves for a kept topology (``~/.drillkit/<run>.redis-auth``).
+    """
+
+    observer: Observer
+    key: str = "drillkit:ids"
+    sample: int = 20
+    interval: float = 0.005
+    reads: list[ProbeRead] = field(default_factory=list)
+    sampled: list[int] = field(default_factory=list)
+    error: str | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> RedisReadProbe:
+        self._thread = threading.Thread(target=self._run, name="calib-redis-probe", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _master(self) -> tuple[int, str] | None:
+        run_id = self.observer.run_id
+        if run_id is None:
+            return None
+        auth = CREDENTIALS_DIR / f"{run_id}.redis-auth"
+        if not auth.exists():
+            return None
+        flt = {"label": [f"{RUN_LABEL}={run_id}", "drillkit.role=primary"]}
+        for c in self.observer.client.containers.list(filters=flt):
+            ports = (c.ports or {}).get("6379/tcp") or []
+            for p in ports:
+                if p.get("HostIp") == "127.0.0.1":
+                    return int(p["HostPort"]), auth.read_text().strip()
+        return None
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as e:  # reported by the test, never hidden
+            self.error = f"{type(e).__name__}: {e}"
+
+    def _loop(self) -> None:
+        import redis
+
+        found = None
+        while found is None and not self._stop.is_set():
+            self.observer.run_seen.wait(0.2)
+            found = self._master()
+            if found is None:
+                time.sleep(0.1)
+        if found is None:
+            return
+        port, password = found
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client = redis.Redis(
+            host="127.0.0.1",
+            retry=Retry(NoBackoff(), 0),  # no hidden retries: a failed read is a miss
+            port=port,
+            password=password,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+        )
+        while not self._stop.is_set() and not self.sampled:
+            try:
+                if int(client.scard(self.key)) >= 4 * self.sample:
+                    members = client.srandmember(self.key, self.sample) or []
+                    self.sampled = sorted(int(m) for m in members)
+            except redis.RedisError:
+                pass
+            time.sleep(0.05)
+        while not self._stop.is_set():
+            t0 = time.time_ns()
+            try:
+                flags = client.smismember(self.key, self.sampled)
+                present = all(bool(f) for f in flags)
+            except redis.RedisError:
+                present = False
+            self.reads.append(ProbeRead(t0, time.time_ns(), present))
+            time.sleep(self.interval)
+        client.close()
+
+    def first_missing_after(self, t_ns: int) -> ProbeRead | None:
+        return next((r for r in self.reads if not r.all_present and r.done_ns >= t_ns), None)
+
+    def served_again_after(self, t_ns: int) -> ProbeRead | None:
+        """The first read after the data went missing (from ``t_ns`` on) that found it all."""
+        missing = self.first_missing_after(t_ns)
+        if missing is None:
+            return None
+        return next(
+            (r for r in self.reads if r.all_present and r.invoked_ns > missing.invoked_ns), None
+        )

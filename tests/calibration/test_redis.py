@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.calibration.conftest import calibrate, record_row
+from tests.calibration.observer import iso_ns
 from tests.calibration.report_fields import NS, effective_ns, fault_row
 
 TOL = 0.050
@@ -52,3 +53,31 @@ def test_e_redis_split_brain_rpo_is_pre_partition_loss(reports: Path, docker_cli
     rate = cal.report["spec"]["workload"]["rate"]
     assert before <= rate * TOL, f"{before} lost writes were acknowledged before the partition"
     assert fault_row(cal.report, "partition")["effective_by"], "no evidence of the effective time"
+
+
+def test_i_data_restored_when_a_hand_written_reader_finds_it_again(
+    reports: Path, docker_client: Any
+) -> None:
+    """After FLUSHALL new writes succeed at once; RTO must end when the restored data is served."""
+    cal = calibrate("calib-redis-restore", reports, docker_client, redis_reader=True)
+    reader = cal.redis_probe
+    assert reader is not None and reader.error is None, reader and reader.error
+    assert reader.sampled, "the hand-written reader never sampled ids before the flush"
+    flushed = iso_ns(cal.report["fault_effective_at"])
+    assert flushed is not None, "report.json has no incident time"
+    scen = "i redis flush + restore"
+    gone = reader.first_missing_after(flushed - round(TOL * NS))
+    assert gone is not None, "the hand-written reader never saw the data vanish"
+    record_row(
+        scen, "flush effective - reader's first miss", (flushed - gone.done_ns) / NS, 0.0, None
+    )
+    back = reader.served_again_after(flushed - round(TOL * NS))
+    assert back is not None, "the hand-written reader never saw the data again"
+    truth = (back.done_ns - flushed) / NS
+    assert cal.measured["read_back_probe"], "drillkit ran no read-backs"
+    interval = cal.measured["read_interval_seconds"]
+    tol = TOL + interval
+    record_row(scen, "data restored", cal.measured["data_restored_seconds"], truth, tol)
+    ok = record_row(scen, "RTO (reads decide)", cal.measured["rto_seconds"], truth, tol)
+    assert cal.measured["writes_restored_seconds"] < 0.1, "new writes should never have stopped"
+    assert ok, f"RTO {cal.measured['rto_seconds']} vs the reader's {truth:.4f}"
