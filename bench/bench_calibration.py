@@ -37,6 +37,9 @@ SCENARIOS: dict[str, Callable[[Path, Any], None]] = {
     "d": test_postgres.test_d_harmless_fault_first_rto_from_the_kill,
     "e": test_redis.test_e_redis_split_brain_rpo_is_pre_partition_loss,
     "f": test_postgres.test_f_low_rate_states_its_resolution,
+    "g": test_postgres.test_g_partition_then_unmarked_kill_rpo_from_the_kill,
+    "h": test_postgres.test_h_pause_after_a_harmless_isolate,
+    "i": test_redis.test_i_data_restored_when_a_hand_written_reader_finds_it_again,
 }
 
 

@@ -8,8 +8,6 @@ client its own table) before the run's resources are removed with drillkit's swe
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,21 +31,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if here and "docker_client" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.calibration)
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> Iterator[Any]:
-    from drillkit.errors import InfrastructureError
-    from drillkit.resources import connect_engine
-
-    try:
-        client = connect_engine()
-    except InfrastructureError as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs a Docker engine: {e}")
-        pytest.skip(f"no Docker engine: {e}")
-    yield client
-    client.close()
 
 
 @dataclass

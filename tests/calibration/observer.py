@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 NS = 1_000_000_000
 RUN_LABEL = "drillkit.run"
@@ -288,8 +288,39 @@ class ProbeOp:
     error: str = ""
 
 
+class _Background:
+    """Run ``_loop`` in a daemon thread from ``__enter__`` until ``stop``; an exception is kept
+    in ``error`` for the test to report, never hidden."""
+
+    error: str | None
+    _stop: threading.Event
+    _thread: threading.Thread | None
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as e:
+            self.error = f"{type(e).__name__}: {e}"
+
+
 @dataclass
-class PgProbe:
+class PgProbe(_Background):
     """A second, hand-written client: ``rate`` inserts/s into its own table ``calib_probe``.
 
     It connects the way an application does after a failover (multi-host, read-write), through
@@ -303,19 +334,6 @@ class PgProbe:
     error: str | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-
-    def __enter__(self) -> PgProbe:
-        self._thread = threading.Thread(target=self._run, name="calib-probe", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
 
     def _conninfo(self) -> str | None:
         run_id = self.observer.run_id
@@ -336,12 +354,6 @@ class PgProbe:
             f"user=postgres dbname=postgres passfile={passfile} connect_timeout=2 "
             "target_session_attrs=read-write"
         )
-
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except Exception as e:  # reported by the test, never hidden
-            self.error = f"{type(e).__name__}: {e}"
 
     def _loop(self) -> None:
         import psycopg
@@ -432,7 +444,7 @@ class ProbeRead:
 
 
 @dataclass
-class RedisReadProbe:
+class RedisReadProbe(_Background):
     """A hand-written Redis reader: samples ids from drillkit's set early in the drill, then asks
     every ``interval`` seconds whether all of them are there (``SMISMEMBER``), on the node that
     was master when the run started. It tells when data vanished and when it was served again.
@@ -451,19 +463,6 @@ class RedisReadProbe:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def __enter__(self) -> RedisReadProbe:
-        self._thread = threading.Thread(target=self._run, name="calib-redis-probe", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
     def _master(self) -> tuple[int, str] | None:
         run_id = self.observer.run_id
         if run_id is None:
@@ -478,12 +477,6 @@ class RedisReadProbe:
                 if p.get("HostIp") == "127.0.0.1":
                     return int(p["HostPort"]), auth.read_text().strip()
         return None
-
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except Exception as e:  # reported by the test, never hidden
-            self.error = f"{type(e).__name__}: {e}"
 
     def _loop(self) -> None:
         import redis

@@ -22,17 +22,22 @@ def _s(t: int | None) -> float | None:
 def test_a_pause_rto_matches_docker_events(reports: Path, docker_client: Any) -> None:
     cal = calibrate("calib-pause", reports, docker_client)
     obs = cal.observer
-    pause = obs.first("pause")
-    assert pause is not None, "Docker reported no pause event"
-    unpause = obs.first("unpause", after=pause.time_ns)
-    assert unpause is not None, "Docker reported no unpause event"
-    truth = (unpause.time_ns - pause.time_ns) / NS
+    pause, truth = _docker_pause(obs)
     eff = effective_ns(cal.report, "pause")
     record_row(
         "a pause 3 s", "pause effective - Docker pause", _s(eff and eff - pause.time_ns), 0.0, TOL
     )
     ok = record_row("a pause 3 s", "RTO", cal.measured["rto_seconds"], truth, TOL)
     assert ok, f"RTO {cal.measured['rto_seconds']} vs Docker pause->unpause {truth:.4f}"
+
+
+def _docker_pause(obs: Any) -> tuple[Any, float]:
+    """Docker's pause event and how long until its unpause event (seconds)."""
+    pause = obs.first("pause")
+    assert pause is not None, "Docker reported no pause event"
+    unpause = obs.first("unpause", after=pause.time_ns)
+    assert unpause is not None, "Docker reported no unpause event"
+    return pause, (unpause.time_ns - pause.time_ns) / NS
 
 
 def _cut_kill(cal: Any, scenario: str) -> tuple[float | None, bool | None]:
@@ -163,11 +168,7 @@ def test_g_partition_then_unmarked_kill_rpo_from_the_kill(
 def test_h_pause_after_a_harmless_isolate(reports: Path, docker_client: Any) -> None:
     cal = calibrate("calib-isolate-pause", reports, docker_client)
     obs = cal.observer
-    pause = obs.first("pause")
-    assert pause is not None, "Docker reported no pause event"
-    unpause = obs.first("unpause", after=pause.time_ns)
-    assert unpause is not None, "Docker reported no unpause event"
-    truth = (unpause.time_ns - pause.time_ns) / NS
+    _pause, truth = _docker_pause(obs)
     scen = "h isolate, then pause 1.2 s"
     held = fault_row(cal.report, "pause")["actual_duration_seconds"]
     record_row(scen, "pause held (report) vs Docker pause->unpause", held, truth, TOL)

@@ -7,10 +7,8 @@ skipped every integration test would prove nothing.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +16,9 @@ import pytest
 
 from drillkit.checkers import analyze
 from drillkit.drill import run_drill
-from drillkit.errors import InfrastructureError
 from drillkit.history import read_history
 from drillkit.images import NodeImages, ensure_images
-from drillkit.resources import RUN_LABEL, connect_engine
+from drillkit.resources import RUN_LABEL
 from drillkit.spec import load_drill
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,18 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.nodeid:
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="session")
-def docker_client() -> Iterator[Any]:
-    try:
-        client = connect_engine()
-    except InfrastructureError as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs a Docker engine: {e}")
-        pytest.skip(f"no Docker engine: {e}")
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="session")
