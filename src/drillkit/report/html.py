@@ -62,7 +62,7 @@ def _bin_writes(ops: Iterable[Op], zero_ns: int, start: float, end: float) -> _B
 
 
 def timeline_svg(report: dict[str, Any], ops: list[Op]) -> str:
-    """The timeline chart as an inline SVG; times in seconds relative to the fault."""
+    """The timeline chart as an inline SVG; times in seconds relative to the incident."""
     writes = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE]
     fault_ns = fault_effective_ns(ops)
     zero_ns = fault_ns if fault_ns is not None else (writes[0].time_ns if writes else 0)
@@ -216,7 +216,7 @@ def _axes(start: float, end: float, peak: int, bin_w: float, x: Any, y: Any) -> 
         )
     out.append(
         f'<text x="{LEFT + (W - LEFT - RIGHT) / 2}" y="{H - 6}" font-size="11" '
-        f'text-anchor="middle">seconds relative to the fault taking effect '
+        f'text-anchor="middle">seconds relative to the incident taking effect '
         f"(writes per {bin_w:g}s bin: ok, unknown, failed)</text>"
     )
     return out
@@ -385,7 +385,7 @@ def render_html(report: dict[str, Any], ops: list[Op]) -> str:
 <figcaption class="legend">{legend}</figcaption></figure>
 <h2>Runbook</h2>
 {
-        _table(["step", "status", "started (s after fault)", "duration", "output"], step_rows)
+        _table(["step", "status", "started (s after incident)", "duration", "output"], step_rows)
         if step_rows
         else "<p>No runbook steps ran.</p>"
     }

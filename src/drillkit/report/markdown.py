@@ -89,7 +89,7 @@ def render_markdown(report: dict[str, Any], report_dir: Path | str | None = None
     if steps:
         lines += [
             "",
-            "| runbook step | status | started (s after fault) | duration | output |",
+            "| runbook step | status | started (s after incident) | duration | output |",
             "|---|---|---:|---:|---|",
         ]
         for e in steps:
