@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from builders import INVOKE, OK, Script, ms
+from builders import INFO, INVOKE, OK, Script, ms
 
 from drillkit.checkers import Verdict, analyze
 from drillkit.spec import Targets
@@ -78,3 +78,27 @@ def test_lost_ids_do_not_hold_back_recovery() -> None:
     analysis = analyze(s2.ops()[:-2] + s2.ops()[-2:], Targets(rto_seconds=5), 0.5)
 
     assert analysis.rto is not None and analysis.rto.data_restored_ns is not None
+
+
+def test_unanswered_reads_are_the_outage_the_writes_measure_not_lost_data() -> None:
+    """A pause: reads time out like the writes; the reader reconnecting later must not move RTO."""
+    s = Script().writes(range(1, 11), start=0, every=100)  # acked at 10..910
+    s.fault(requested=1000, effective=1000, f="pause")
+    s.write(11, invoked=1000, done=1500, outcome=INFO)
+    s.writes(range(12, 30), start=1600, every=100)
+    t = 1000.0
+    while t < 3500:
+        s.add(t, "reader-0", INVOKE, "read-back", [1, 2])
+        if t < 1500:
+            s.add(t + 400, "reader-0", INFO, "read-back", error="deadline passed")
+        else:
+            s.add(t + 5, "reader-0", OK, "read-back", [1, 2], found=2)
+        t += 450 if t < 1500 else 100
+    s.final_read([*range(1, 30)], at=4000)
+
+    analysis = analyze(s.ops(), Targets(rto_seconds=5), 0.5)
+
+    assert analysis.rto is not None and not analysis.rto.data_probe
+    assert analysis.rto.seconds == 0.61  # the writes' recovery at 1610
+    assert analysis.resolution is not None
+    assert analysis.resolution.rto_s == analysis.resolution.rpo_s  # the writes' resolution

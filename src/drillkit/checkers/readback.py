@@ -2,10 +2,18 @@
 
 A reader (``process`` ``reader-*``, ``f`` ``read-back``) reads a sample of ids the writer had
 acknowledged before the fault phase began: the invocation's value is the sampled ids, an ``ok``
-completion's value the ids found. A read *served* the data when every sampled id that survived
-(is in the final read) was found; ids that are not in the final read are lost writes, which RPO
-and the lost-write count judge, so their absence does not hold back recovery. A ``fail`` or
-``info`` read did not serve the data. Without a final read every sampled id must be found.
+completion's value the ids found. Each read is judged against the ids that survived (are in
+the final read):
+
+- ``served``: it answered and found every sampled id that survived;
+- ``missing``: it answered but some surviving sampled id was not there, or the server answered
+  with an error (``fail``: e.g. the table is gone): the data was not served;
+- ``unavailable``: it went unanswered (``info``: deadline, broken or refused connection), which
+  says the service was down, as the writes already show, not that the data was gone.
+
+Ids that are not in the final read are lost writes, which RPO and the lost-write count judge, so
+their absence does not hold back recovery (a read whose sampled ids were all lost says nothing and
+is left out). Without a final read every sampled id must be found.
 """
 
 from __future__ import annotations
@@ -24,8 +32,12 @@ READ_BACK = "read-back"
 class Read:
     invoked_ns: int
     completed_ns: int | None  # None: never completed (unknown)
-    served: bool
+    kind: str  # served | missing | unavailable
     missing: int  # surviving sampled ids not found (0 for fail/info reads)
+
+    @property
+    def served(self) -> bool:
+        return self.kind == "served"
 
 
 def _ids(value: object) -> set[int]:
@@ -54,11 +66,13 @@ def read_backs(ops: Iterable[Op], survivors: Iterable[int] | None) -> list[Read]
             continue  # every sampled id was lost for good: this read says nothing of recovery
         if op.type is OpType.OK:
             missing = len(wanted - _ids(op.value))
-            reads.append(Read(inv.time_ns, op.time_ns, missing == 0, missing))
+            kind = "served" if missing == 0 else "missing"
+            reads.append(Read(inv.time_ns, op.time_ns, kind, missing))
         else:
-            reads.append(Read(inv.time_ns, op.time_ns, False, 0))
+            kind = "missing" if op.type is OpType.FAIL else "unavailable"
+            reads.append(Read(inv.time_ns, op.time_ns, kind, 0))
     reads += [
-        Read(inv.time_ns, None, False, 0)
+        Read(inv.time_ns, None, "unavailable", 0)
         for inv in pending.values()
         if alive is None or _ids(inv.value) & alive
     ]

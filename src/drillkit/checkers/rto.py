@@ -5,11 +5,14 @@ incident took effect) such that every write *invoked* from W's invocation until
 ``stable_window`` after W's completion succeeded, and the history shows writes invoked at least
 that late (the whole window was observed). A recovery that flaps inside the window does not count.
 
-When the history has read-backs of data acknowledged before the fault phase (see
-:mod:`drillkit.checkers.readback`), the data is restored by the same rule applied to the reads
-(a read counts when it served every sampled id that survived), and service is restored only when
-both are: RTO ends at the later of the two. So after a FLUSHALL or a dropped table, RTO runs
-until the restored data is served again, not until the first new write succeeds.
+When read-backs of data acknowledged before the fault phase (see
+:mod:`drillkit.checkers.readback`) show the data *gone* after the incident (an answered read
+lacked surviving ids, or the server answered with an error), the data is restored by the same
+rule applied to the answered reads (a read counts when it served every sampled id that survived),
+and service is restored only when both are: RTO ends at the later of the two. Reads that went
+unanswered are the outage the writes already measure and do not move RTO. So after a FLUSHALL or
+a dropped table, RTO runs until the restored data is served again, not until the first new
+write succeeds.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class Rto:
     phases: list[Phase] = field(default_factory=list)
     writes_restored_ns: int | None = None
     data_restored_ns: int | None = None  # None also when no read-back probe ran after the fault
-    data_probe: bool = False  # read-backs after the fault took part in the judgement
+    data_probe: bool = False  # answered read-backs after the fault lacked data: reads decide too
 
 
 def _runbook_phases(ops: Iterable[Op], fault_ns: int) -> list[Phase]:
@@ -119,9 +122,12 @@ def rto(
     writes_restored = _stable(candidates, bad_invokes, last_invoke, window)
     restored = writes_restored
     after = [r for r in reads or [] if (r.completed_ns or r.invoked_ns) > fault_ns]
+    data_gone = any(r.kind == "missing" for r in after)
     data_restored: int | None = None
-    if after:
-        read_bad = sorted(r.invoked_ns for r in reads or [] if not r.served)
+    if data_gone:
+        # The data was really gone (answered reads lacked it): service is back only when it is
+        # served again. Unanswered reads are the outage the writes already measure: ignored here.
+        read_bad = sorted(r.invoked_ns for r in reads or [] if r.kind == "missing")
         read_ok = sorted(
             (r.completed_ns, r.invoked_ns) for r in after if r.served and r.completed_ns is not None
         )
@@ -132,16 +138,14 @@ def rto(
             if writes_restored is None or data_restored is None
             else max(writes_restored, data_restored)
         )
-        first_unserved = min(
-            ((r.completed_ns or r.invoked_ns) for r in after if not r.served), default=None
-        )
-        if first_unserved is not None and (detection is None or first_unserved < detection):
-            detection = first_unserved
+        first_missing = min((r.completed_ns or r.invoked_ns) for r in after if r.kind == "missing")
+        if detection is None or first_missing < detection:
+            detection = first_missing
     phases = []
     if detection is not None:
         phases.append(Phase("detection", 0.0, (detection - fault_ns) / NS))
     phases += _runbook_phases(ops, fault_ns)
-    if after and writes_restored is not None and data_restored is not None:
+    if data_gone and writes_restored is not None and data_restored is not None:
         phases.append(
             Phase(
                 "writes restored",
@@ -162,5 +166,5 @@ def rto(
         phases=phases,
         writes_restored_ns=writes_restored,
         data_restored_ns=data_restored,
-        data_probe=bool(after),
+        data_probe=data_gone,
     )
