@@ -96,7 +96,7 @@ class Workload(_Strict):
         1.0, gt=0, le=600, description="successes with no failure needed to call service restored"
     )
     read_rate: float = Field(
-        20.0,
+        100.0,
         ge=0,
         le=1000,
         description="read-back probe: reads/s of pre-fault acknowledged ids from the fault phase"

@@ -279,7 +279,7 @@ def drill_file(tmp_path: Path, workload: dict[str, Any]) -> Path:
 
 def test_read_fields_default_and_validate(tmp_path: Path) -> None:
     spec = load_drill(drill_file(tmp_path, {}))
-    assert (spec.workload.read_rate, spec.workload.read_sample) == (20, 20)
+    assert (spec.workload.read_rate, spec.workload.read_sample) == (100, 20)
     for field, bad, problem in [
         ("read_rate", -1, "greater than or equal to 0"),
         ("read_rate", 1001, "less than or equal to 1000"),

@@ -20,6 +20,11 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def _styled(verdict: str) -> str:
+    style = _STYLE.get(verdict)
+    return f"[{style}]{verdict}[/]" if style else verdict
+
+
 def print_summary(report: dict[str, Any], report_path: str, console: Console) -> None:
     measured = report["measured"]
     targets = report["targets"]
@@ -39,7 +44,7 @@ def print_summary(report: dict[str, Any], report_path: str, console: Console) ->
             _fmt(targets.get(name), unit),
             _fmt(measured.get(name), unit),
             "exact" if res is None and name == "rpo_seconds" else f"±{_fmt(res, unit)}",
-            f"[{_STYLE.get(verdict, '')}]{verdict}",
+            _styled(verdict),
         )
     check = checks.get("max_lost_writes")
     verdict = check["verdict"] if check else "not judged"
@@ -48,7 +53,7 @@ def print_summary(report: dict[str, Any], report_path: str, console: Console) ->
         _fmt(targets.get("max_lost_writes")),
         _fmt(measured.get("lost_writes")),
         "exact",
-        f"[{_STYLE.get(verdict, '')}]{verdict}",
+        _styled(verdict),
     )
     console.print(table)
     incident = report.get("incident")
