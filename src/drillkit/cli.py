@@ -187,6 +187,26 @@ def faults() -> None:
 
 
 @app.command()
+def docs(
+    write: Annotated[bool, typer.Option("--write", help="regenerate the files")] = False,
+    root: Annotated[Path, typer.Option(help="the repository checkout")] = Path("."),
+) -> None:
+    """Check (or --write) the reference under docs/reference/ generated from the code."""
+    from drillkit import docgen
+
+    if write:
+        for rel in docgen.write(root):
+            out.print(f"wrote {rel}")
+        return
+    stale = docgen.stale(root)
+    for rel in stale:
+        err.print(f"{rel} is out of date with the code; run: drillkit docs --write")
+    if stale:
+        raise typer.Exit(1)
+    out.print(f"{len(docgen.GENERATED)} generated file(s) are current")
+
+
+@app.command()
 def cleanup() -> None:
     """Remove every container, network and volume drillkit labelled, from any run."""
     try:
