@@ -28,6 +28,7 @@ from drillkit.report.bundle import (
     load_public_key,
     verify_bundle,
 )
+from drillkit.report.format import fmt
 from drillkit.spec import DrillFileError, resolve_drill_path
 from drillkit.suite import (
     EXIT_LOCKED,
@@ -240,10 +241,6 @@ def schema() -> None:
     _out.file.write(resources.files("drillkit.report").joinpath("report.schema.json").read_text())
 
 
-def _f(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 def history(
     drill: Annotated[str | None, typer.Argument(help="only this drill")] = None,
     report_dir: Annotated[Path, typer.Option(help="where the evidence folders are")] = Path(
@@ -270,8 +267,8 @@ def history(
             r.started_at,
             r.drill,
             f"[{style}]{r.verdict}",
-            _f(r.rto_seconds),
-            _f(r.rpo_seconds),
+            fmt(r.rto_seconds),
+            fmt(r.rpo_seconds),
             "-" if r.lost_writes is None else str(r.lost_writes),
             flag,
             r.report_path,
@@ -294,10 +291,10 @@ def history(
             s.drill,
             str(s.runs),
             str(s.passed),
-            _f(s.rto_p50),
-            _f(s.rto_p95),
-            _f(s.rpo_p50),
-            _f(s.rpo_p95),
+            fmt(s.rto_p50),
+            fmt(s.rto_p95),
+            fmt(s.rpo_p50),
+            fmt(s.rpo_p95),
             s.last_success or "never",
         )
     _out.print(stats)
