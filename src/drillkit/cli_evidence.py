@@ -28,6 +28,7 @@ from drillkit.report.bundle import (
     load_public_key,
     verify_bundle,
 )
+from drillkit.report.format import fmt
 from drillkit.spec import DrillFileError, resolve_drill_path
 from drillkit.suite import (
     EXIT_LOCKED,
@@ -117,15 +118,15 @@ def _summary_table(results: list[DrillResult]) -> Table:
     for column in ("drill", "verdict", "RTO s", "RPO s", "lost writes", "evidence"):
         table.add_column(column)
     for r in results:
-        m = r.report["measured"]
+        m = r.model.measured
         table.add_row(
-            r.report["drill"],
+            r.model.drill,
             r.verdict.value,
             *(
-                f"{m[k]:.3f}" if isinstance(m.get(k), float) else str(m.get(k))
-                for k in ("rto_seconds", "rpo_seconds")
+                f"{v:.3f}" if isinstance(v, float) else str(v)
+                for v in (m.rto_seconds, m.rpo_seconds)
             ),
-            str(m.get("lost_writes")),
+            str(m.lost_writes),
             str(r.report_dir),
         )
     return table
@@ -155,17 +156,17 @@ def run_command(
 
     def show(result: DrillResult) -> None:
         if log is not None:
-            log.drill_result(result.report, str(result.report_dir), result.exit_code)
+            log.drill_result(result.model, str(result.report_dir), result.exit_code)
             return
-        print_summary(result.report, str(result.report_dir), out)
-        evidence = result.report.get("evidence") or {}
+        print_summary(result.model, str(result.report_dir), out)
+        evidence = result.model.evidence
         signed = (
-            f"signed ({evidence.get('key_fingerprint')})"
-            if evidence.get("signed")
+            f"signed ({evidence.key_fingerprint})"
+            if evidence is not None and evidence.signed
             else "unsigned (no signing key set)"
         )
         out.print(f"evidence {signed}; read {result.report_dir / 'report.html'}", highlight=False)
-        for problem in evidence.get("errors", []):
+        for problem in evidence.errors if evidence is not None else []:
             err.print(f"[yellow]evidence:[/yellow] {problem.splitlines()[0]}", highlight=False)
 
     outputs = Outputs(req.junit, req.metrics_file, req.pushgateway)
@@ -240,10 +241,6 @@ def schema() -> None:
     _out.file.write(resources.files("drillkit.report").joinpath("report.schema.json").read_text())
 
 
-def _f(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 def history(
     drill: Annotated[str | None, typer.Argument(help="only this drill")] = None,
     report_dir: Annotated[Path, typer.Option(help="where the evidence folders are")] = Path(
@@ -270,8 +267,8 @@ def history(
             r.started_at,
             r.drill,
             f"[{style}]{r.verdict}",
-            _f(r.rto_seconds),
-            _f(r.rpo_seconds),
+            fmt(r.rto_seconds),
+            fmt(r.rpo_seconds),
             "-" if r.lost_writes is None else str(r.lost_writes),
             flag,
             r.report_path,
@@ -294,10 +291,10 @@ def history(
             s.drill,
             str(s.runs),
             str(s.passed),
-            _f(s.rto_p50),
-            _f(s.rto_p95),
-            _f(s.rpo_p50),
-            _f(s.rpo_p95),
+            fmt(s.rto_p50),
+            fmt(s.rto_p95),
+            fmt(s.rpo_p50),
+            fmt(s.rpo_p95),
             s.last_success or "never",
         )
     _out.print(stats)

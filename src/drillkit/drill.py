@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,9 @@ from drillkit.faults import make_fault
 from drillkit.faults.schedule import Nemesis
 from drillkit.history import History, Op, OpType
 from drillkit.images import ensure_images
-from drillkit.report.evidence import build_report, write_report
+from drillkit.report.evidence import build_report
 from drillkit.report.finalize import collect_system_evidence, finalize_evidence
+from drillkit.report.model import Report
 from drillkit.resources import connect_engine, labels_for, sweep, sweep_dead_runs
 from drillkit.runbook import RunbookResult, make_step, run_runbook
 from drillkit.secrets import Secrets
@@ -53,10 +55,15 @@ class DrillResult:
     report_dir: Path
     verdict: Verdict
     analysis: Analysis
-    report: dict[str, Any]
+    model: Report  # the typed report; renderers read this
     error: str | None = None
     infrastructure_error: bool = False
     interrupted: bool = False
+
+    @cached_property
+    def report(self) -> dict[str, Any]:
+        """The content of ``report.json`` as a dict (for tests and scripts)."""
+        return self.model.as_json()
 
     @property
     def exit_code(self) -> int:
@@ -280,8 +287,7 @@ def run_drill(
         context=run.context,
         error=error,
     )
-    write_report(report_dir, report, redact=run.secrets.redact)
-    finalize_evidence(report_dir, report, ops, secrets_redact=run.secrets.redact)
+    bundle = finalize_evidence(report_dir, report, ops, secrets_redact=run.secrets.redact)
     return DrillResult(
-        run_id, report_dir, analysis.verdict, analysis, report, error, infra, interrupted
+        run_id, report_dir, analysis.verdict, analysis, bundle.report, error, infra, interrupted
     )

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from drillkit.report.model import Report
+
 __all__ = ["JsonLog"]
 
 
@@ -43,30 +45,31 @@ class JsonLog:
     def progress(self, message: str) -> None:
         self.emit("progress", message=message)
 
-    def drill_result(self, report: dict[str, Any], report_dir: str, exit_code: int) -> None:
-        ctx = {"drill": report.get("drill"), "run_id": report.get("run_id")}
-        for e in report.get("timeline", []):
+    def drill_result(self, report: Report, report_dir: str, exit_code: int) -> None:
+        data = report.as_json()  # the fields exactly as report.json has them
+        ctx = {"drill": report.drill, "run_id": report.run_id}
+        for e in data["timeline"]:
             at = e.get("at") or e.get("finished_at")
             fields = {k: v for k, v in e.items() if k not in ("event", "at")}
-            self.emit(str(e.get("event")), "info", **ctx, at=at, **fields)
-        for check in report.get("checks", []):
+            self.emit(str(e["event"]), "info", **ctx, at=at, **fields)
+        for check in data["checks"]:
             level = "info" if check["verdict"] == "pass" else "warning"
             self.emit("check", level, **ctx, **check)
-        for note in report.get("notes", []):
+        for note in report.notes:
             self.emit("note", "warning", **ctx, message=note)
-        if report.get("error"):
-            self.emit("error", "error", **ctx, message=report["error"])
-        for problem in (report.get("evidence") or {}).get("errors", []):
+        if report.error:
+            self.emit("error", "error", **ctx, message=report.error)
+        evidence = report.evidence
+        for problem in evidence.errors if evidence else []:
             self.emit("evidence-error", "error", **ctx, message=problem)
-        verdict = report.get("verdict")
         self.emit(
             "verdict",
-            "info" if verdict == "pass" else "error",
+            "info" if report.verdict == "pass" else "error",
             **ctx,
-            verdict=verdict,
+            verdict=report.verdict,
             exit_code=exit_code,
-            measured=report.get("measured"),
-            targets=report.get("targets"),
+            measured=data["measured"],
+            targets=data["targets"],
             evidence=report_dir,
-            signed=(report.get("evidence") or {}).get("signed"),
+            signed=evidence.signed if evidence else None,
         )

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
+
+from drillkit.report.model import Measured, Report, Targets
 
 __all__ = ["JOB", "METRICS", "build_registry", "push_metrics", "write_metrics_file"]
 
@@ -51,32 +52,32 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "drillkit_last_success_timestamp_seconds": ("when a run last passed (Unix time)", ()),
 }
 
-_MEASURED = {
-    "drillkit_rto_seconds": "rto_seconds",
-    "drillkit_rpo_seconds": "rpo_seconds",
-    "drillkit_lost_writes": "lost_writes",
-    "drillkit_acknowledged_writes": "acknowledged_writes",
-    "drillkit_indeterminate_writes": "indeterminate_writes",
-    "drillkit_detection_seconds": "detection_seconds",
-    "drillkit_rpo_resolution_seconds": "rpo_resolution_seconds",
-    "drillkit_rto_resolution_seconds": "rto_resolution_seconds",
+_MEASURED: dict[str, Callable[[Measured], float | None]] = {
+    "drillkit_rto_seconds": lambda m: m.rto_seconds,
+    "drillkit_rpo_seconds": lambda m: m.rpo_seconds,
+    "drillkit_lost_writes": lambda m: m.lost_writes,
+    "drillkit_acknowledged_writes": lambda m: m.acknowledged_writes,
+    "drillkit_indeterminate_writes": lambda m: m.indeterminate_writes,
+    "drillkit_detection_seconds": lambda m: m.detection_seconds,
+    "drillkit_rpo_resolution_seconds": lambda m: m.rpo_resolution_seconds,
+    "drillkit_rto_resolution_seconds": lambda m: m.rto_resolution_seconds,
 }
-_TARGETS = {
-    "drillkit_rto_target_seconds": "rto_seconds",
-    "drillkit_rpo_target_seconds": "rpo_seconds",
-    "drillkit_lost_writes_target": "max_lost_writes",
+_TARGETS: dict[str, Callable[[Targets], float | None]] = {
+    "drillkit_rto_target_seconds": lambda t: t.rto_seconds,
+    "drillkit_rpo_target_seconds": lambda t: t.rpo_seconds,
+    "drillkit_lost_writes_target": lambda t: t.max_lost_writes,
 }
 
 
-def _ts(iso: Any) -> float | None:
+def _ts(iso: str) -> float | None:
     try:
-        return datetime.fromisoformat(str(iso)).timestamp()
+        return datetime.fromisoformat(iso).timestamp()
     except ValueError:
         return None
 
 
 def build_registry(
-    reports: Iterable[dict[str, Any]], *, last_success: Mapping[str, float | None] | None = None
+    reports: Iterable[Report], *, last_success: Mapping[str, float | None] | None = None
 ) -> CollectorRegistry:
     """A registry holding the metrics of ``reports`` (the last report of a drill wins).
 
@@ -89,35 +90,32 @@ def build_registry(
         for name, (doc, labels) in METRICS.items()
     }
     for report in reports:
-        drill = str(report["drill"])
-        verdict = str(report.get("verdict"))
+        drill = report.drill
+        verdict = report.verdict
         gauges["drillkit_drill_success"].labels(drill).set(1 if verdict == "pass" else 0)
         for v in ("pass", "fail", "unknown"):
             gauges["drillkit_drill_verdict"].labels(drill, v).set(1 if v == verdict else 0)
-        for check in report.get("checks", []):
-            if check["verdict"] in ("pass", "fail"):
-                met = gauges["drillkit_target_met"].labels(drill, check["name"])
-                met.set(1 if check["verdict"] == "pass" else 0)
-        measured, targets = report.get("measured") or {}, report.get("targets") or {}
-        for name, key in _MEASURED.items():
-            if isinstance(measured.get(key), int | float):
-                gauges[name].labels(drill).set(measured[key])
-        for name, key in _TARGETS.items():
-            if isinstance(targets.get(key), int | float):
-                gauges[name].labels(drill).set(targets[key])
-        if isinstance(report.get("duration_seconds"), int | float):
-            gauges["drillkit_run_duration_seconds"].labels(drill).set(report["duration_seconds"])
+        for check in report.checks:
+            if check.verdict in ("pass", "fail"):
+                met = gauges["drillkit_target_met"].labels(drill, check.name)
+                met.set(1 if check.verdict == "pass" else 0)
+        for name, measured in _MEASURED.items():
+            if (value := measured(report.measured)) is not None:
+                gauges[name].labels(drill).set(value)
+        for name, target in _TARGETS.items():
+            if (value := target(report.targets)) is not None:
+                gauges[name].labels(drill).set(value)
+        gauges["drillkit_run_duration_seconds"].labels(drill).set(report.duration_seconds)
         seen: dict[str, int] = {}
-        for event in report.get("timeline", []):
-            name = str(event.get("event", ""))
-            if name.startswith("runbook:") and "duration_seconds" in event:
-                step = name.removeprefix("runbook:")
+        for event in report.steps():
+            if event.duration_seconds is not None:
+                step = event.step or ""
                 seen[step] = seen.get(step, 0) + 1
                 label = step if seen[step] == 1 else f"{step}#{seen[step]}"
                 gauges["drillkit_step_duration_seconds"].labels(drill, label).set(
-                    event["duration_seconds"]
+                    event.duration_seconds
                 )
-        finished = _ts(report.get("finished_at"))
+        finished = _ts(report.finished_at)
         if finished is not None:
             gauges["drillkit_last_run_timestamp_seconds"].labels(drill).set(finished)
         success = finished if verdict == "pass" else (last_success or {}).get(drill)
@@ -135,7 +133,7 @@ def write_metrics_file(path: Path, registry: CollectorRegistry) -> Path:
 
 def push_metrics(
     url: str,
-    reports: Iterable[dict[str, Any]],
+    reports: Iterable[Report],
     *,
     last_success: Mapping[str, float | None] | None = None,
     timeout: float = 10,
@@ -149,7 +147,7 @@ def push_metrics(
     pushed = []
     for report in reports:
         registry = build_registry([report], last_success=last_success)
-        drill = str(report["drill"])
+        drill = report.drill
         push(url, job=JOB, registry=registry, grouping_key={"drill": drill}, timeout=timeout)
         pushed.append(f"job={JOB},drill={drill}")
     return pushed

@@ -10,11 +10,13 @@ the Docker host) keeps two scheduled runs from overlapping; the second exits at 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ from drillkit.metrics import build_registry, push_metrics, write_metrics_file
 from drillkit.report.bundle import signing
 from drillkit.report.junit import write_junit
 from drillkit.spec import DrillFileError, DrillSpec, load_drill, resolve_drill_path
-from drillkit.trends import default_db, last_success
+from drillkit.trends import default_db, last_success, record_run
 
 __all__ = [
     "EXIT_LOCKED",
@@ -160,15 +162,15 @@ class SuiteResult:
 def deliver(results: list[DrillResult], outputs: Outputs, report_root: Path) -> list[str]:
     """Write JUnit XML and metrics, push to the Pushgateway. Returns what failed (never raises)."""
     errors: list[str] = []
-    reports = [r.report for r in results]
+    reports = [r.model for r in results]
     db = default_db(report_root)
     successes = {}
     for report in reports:
         with contextlib.suppress(Exception):
-            successes[report["drill"]] = last_success(db, report["drill"])
+            successes[report.drill] = last_success(db, report.drill)
     if outputs.junit is not None:
         try:
-            write_junit(outputs.junit, [(r.report, str(r.report_dir)) for r in results])
+            write_junit(outputs.junit, [(r.model, str(r.report_dir)) for r in results])
         except OSError as e:
             errors.append(f"--junit {outputs.junit}: {e}")
     if outputs.metrics_file is not None:
@@ -184,6 +186,17 @@ def deliver(results: list[DrillResult], outputs: Outputs, report_root: Path) -> 
         except Exception as e:
             errors.append(f"--pushgateway {outputs.pushgateway}: {type(e).__name__}: {e}")
     return errors
+
+
+def record(result: DrillResult, report_root: Path) -> DrillResult:
+    """Record the run in the trends database under ``report_root``. A failure to do so is an
+    evidence error of that run (shown with it, as before), never an exception."""
+    try:
+        record_run(default_db(report_root), result.model, result.report_dir)
+    except Exception:
+        problem = f"trends database failed:\n{traceback.format_exc()}"
+        return dataclasses.replace(result, model=result.model.with_evidence_errors(problem))
+    return result
 
 
 def run_suite(
@@ -203,8 +216,15 @@ def run_suite(
         for path, spec in drills:
             if len(drills) > 1:
                 progress(f"drill {spec.name} ({path})")
-            result = runner(
-                spec, drill_file=str(path), report_root=report_root, progress=progress, keep=keep
+            result = record(
+                runner(
+                    spec,
+                    drill_file=str(path),
+                    report_root=report_root,
+                    progress=progress,
+                    keep=keep,
+                ),
+                report_root,
             )
             suite.results.append(result)
             on_result(result)

@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from drillkit.report.model import Report
+
 __all__ = [
     "DB_FILE",
     "DrillStats",
@@ -68,22 +70,22 @@ def _connect(db: Path) -> Iterator[sqlite3.Connection]:
             yield conn
 
 
-def record_run(db: Path, report: dict[str, Any], report_dir: Path) -> None:
+def record_run(db: Path, report: Report, report_dir: Path) -> None:
     """Insert (or replace) the run described by ``report``."""
-    measured = report.get("measured") or {}
+    measured = report.measured
     with _connect(db) as conn:
         conn.execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                report["run_id"],
-                report["drill"],
-                report["started_at"],
-                report.get("finished_at"),
-                report["verdict"],
-                measured.get("rpo_seconds"),
-                measured.get("rto_seconds"),
-                measured.get("lost_writes"),
-                json.dumps(report.get("versions") or {}, sort_keys=True),
+                report.run_id,
+                report.drill,
+                report.started_at,
+                report.finished_at,
+                report.verdict,
+                measured.rpo_seconds,
+                measured.rto_seconds,
+                measured.lost_writes,
+                json.dumps(report.versions, sort_keys=True),
                 str(report_dir),
             ),
         )

@@ -29,6 +29,7 @@ from drillkit.drill import DrillResult, run_drill
 from drillkit.images import NodeImages
 from drillkit.metrics import push_metrics
 from drillkit.report.bundle import generate_key, signing, verify_bundle
+from drillkit.report.model import Report
 from drillkit.secrets import Secrets
 from drillkit.spec import load_drill
 
@@ -253,7 +254,8 @@ def _scrape(url: str) -> dict[tuple[str, str], float]:
 
 def test_metrics_reach_a_real_pushgateway(run: Run, pushgateway: str) -> None:
     report = run.report
-    assert push_metrics(pushgateway, [report]) == ["job=drillkit,drill=failover"]
+    model = Report.model_validate(report)  # report.json as read back from disk
+    assert push_metrics(pushgateway, [model]) == ["job=drillkit,drill=failover"]
     got = _scrape(pushgateway)
     measured = report["measured"]
     assert got[("drillkit_rto_seconds", "")] == pytest.approx(measured["rto_seconds"])
@@ -263,7 +265,7 @@ def test_metrics_reach_a_real_pushgateway(run: Run, pushgateway: str) -> None:
     assert got[("drillkit_step_duration_seconds", "promote")] > 0
     assert got[("drillkit_last_run_timestamp_seconds", "")] > time.time() - 3600
     # A later failed run replaces the group but keeps the time of the last success.
-    failed = json.loads(json.dumps(report)) | {"verdict": "fail"}
+    failed = model.model_copy(update={"verdict": "fail"})
     push_metrics(pushgateway, [failed], last_success={"failover": 1234.0})
     again = _scrape(pushgateway)
     assert again[("drillkit_drill_success", "")] == 0

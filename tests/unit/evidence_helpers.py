@@ -3,6 +3,7 @@ evidence tests: nothing here touches Docker."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from builders import OK, SURVIVORS, failover
 from drillkit.checkers import analyze
 from drillkit.history import Op
 from drillkit.report.evidence import build_report
+from drillkit.report.model import Report
 from drillkit.spec import load_drill
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,7 +22,7 @@ WALL0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 def literal_run(
     *, survivors: list[int] | None = None, drill: str = "failover"
-) -> tuple[dict[str, Any], list[Op]]:
+) -> tuple[Report, list[Op]]:
     """The builders' failover script with a start marker and a final read, judged and reported."""
     script = failover().add(
         -10,
@@ -47,3 +49,10 @@ def literal_run(
         error=None,
     )
     return report, ops
+
+
+def edited(report: Report, change: Callable[[dict[str, Any]], object]) -> Report:
+    """A copy of ``report`` changed as its report.json would be by ``change`` (then validated)."""
+    data = report.as_json()
+    change(data)
+    return Report.model_validate(data)

@@ -14,16 +14,20 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from evidence_helpers import literal_run
 
+from drillkit.checkers import Verdict
+from drillkit.drill import DrillResult
 from drillkit.report import evidence, finalize
 from drillkit.report.bundle import signing, verify_bundle
 from drillkit.report.finalize import finalize_evidence
+from drillkit.report.model import Report
 from drillkit.secrets import Secrets
-from drillkit.trends import recent_runs
+from drillkit.suite import record
+from drillkit.trends import default_db, recent_runs
 
 SCHEMA = json.loads(resources.files("drillkit.report").joinpath("report.schema.json").read_text())
 
 
-def _prepare(tmp_path: Path, secrets: Secrets) -> tuple[Path, dict[str, Any], Any]:
+def _prepare(tmp_path: Path, secrets: Secrets) -> tuple[Path, Report, Any]:
     report, ops = literal_run()
     d = tmp_path / "reports" / "failover-20260102T030405Z"
     (d / "nodes").mkdir(parents=True)
@@ -41,10 +45,12 @@ def _prepare(tmp_path: Path, secrets: Secrets) -> tuple[Path, dict[str, Any], An
 def test_the_bundle_is_complete_valid_verifiable_and_free_of_secrets(tmp_path: Path) -> None:
     secrets = Secrets.generate("postgres", "replicator")
     d, report, ops = _prepare(tmp_path, secrets)
-    manifest = finalize_evidence(d, report, ops, secrets_redact=secrets.redact)
-    assert manifest == d / "manifest.sha256"
+    bundle = finalize_evidence(d, report, ops, secrets_redact=secrets.redact)
+    assert bundle.manifest == d / "manifest.sha256"
     written = json.loads((d / "report.json").read_text())
     jsonschema.validate(written, SCHEMA)
+    assert bundle.report.as_json() == written  # written once, as returned
+    assert Report.model_validate(written) == bundle.report
     assert written["evidence"]["signed"] is False and written["evidence"]["errors"] == []
     assert written["configuration"]["nodes"]["pg0"]["settings"]["synchronous_commit"] == "on"
     assert written["files"]["node_logs"] == {"pg0": "nodes/pg0.log"}
@@ -60,9 +66,21 @@ def test_the_bundle_is_complete_valid_verifiable_and_free_of_secrets(tmp_path: P
             data = path.read_bytes()
             for value in secrets.values.values():
                 assert value.encode() not in data, path
-    (run,) = recent_runs(tmp_path / "reports" / "drillkit.sqlite3")
+    assert not (tmp_path / "reports" / "drillkit.sqlite3").exists()  # trends: the suite's job
+
+
+def test_the_suite_records_each_run_for_trends(tmp_path: Path) -> None:
+    report, _ = literal_run()
+    d = tmp_path / "reports" / "failover-20260102T030405Z"
+    result = DrillResult("r1", d, Verdict.PASS, None, report)  # type: ignore[arg-type]
+    assert record(result, tmp_path / "reports") is result
+    (run,) = recent_runs(default_db(tmp_path / "reports"))
     assert (run.drill, run.verdict, run.rto_seconds) == ("failover", "pass", 0.51)
     assert run.report_path == str(d)
+    (tmp_path / "blocked").write_text("a file where the folder should be")
+    failed = record(result, tmp_path / "blocked")
+    assert failed.model.evidence is not None
+    assert "trends database failed" in failed.model.evidence.errors[0]
 
 
 def test_a_signing_key_set_by_the_caller_signs_and_the_report_says_so(tmp_path: Path) -> None:
@@ -99,7 +117,8 @@ def test_a_failing_step_is_recorded_and_the_bundle_is_still_manifested(
 
 
 def test_the_schema_rejects_a_report_that_breaks_the_contract() -> None:
-    report, _ = literal_run()
+    literal, _ = literal_run()
+    report = literal.as_json()
     jsonschema.validate(report | {"files": {"history": "history.jsonl"}}, SCHEMA)
     for mutate in (
         lambda r: r.update(verdict="maybe"),

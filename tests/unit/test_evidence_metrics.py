@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from evidence_helpers import REPO, literal_run
+from evidence_helpers import REPO, edited, literal_run
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -52,11 +52,15 @@ def test_a_passing_run_exports_measurements_targets_steps_and_times(tmp_path: Pa
 
 def test_a_failed_run_keeps_the_last_success_and_omits_what_was_not_measured() -> None:
     report, _ = literal_run()
-    report["verdict"] = "fail"
-    report["measured"]["rto_seconds"] = None
-    report["checks"] = [
-        {**c, "verdict": "fail"} if c["name"] == "rto_seconds" else c for c in report["checks"]
-    ]
+
+    def fail_rto(r: dict[str, Any]) -> None:
+        r["verdict"] = "fail"
+        r["measured"]["rto_seconds"] = None
+        r["checks"] = [
+            {**c, "verdict": "fail"} if c["name"] == "rto_seconds" else c for c in r["checks"]
+        ]
+
+    report = edited(report, fail_rto)
     text = _samples(
         generate_latest(build_registry([report], last_success={"failover": 1000.0})).decode()
     )

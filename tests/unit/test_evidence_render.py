@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from typing import Any
 
-from evidence_helpers import literal_run
+from evidence_helpers import edited, literal_run
 
 from drillkit.report.html import render_html
 from drillkit.report.junit import junit_xml
 from drillkit.report.markdown import render_markdown
+from drillkit.report.model import Report
 
 
 def test_markdown_summary_has_the_verdict_targets_and_runbook_steps() -> None:
@@ -28,24 +28,26 @@ def test_markdown_summary_has_the_verdict_targets_and_runbook_steps() -> None:
 
 def test_markdown_lists_what_went_wrong_and_escapes_table_cells() -> None:
     report, _ = literal_run(survivors=[1, 2, 3, 7, 8, 9, 10, 11, 12])
-    report["checks"][0] |= {"verdict": "fail", "reason": "a | b"}
-    report["error"] = "drill crashed:\nTraceback"
+    report = edited(report, lambda r: r["checks"][0].update(verdict="fail", reason="a | b"))
+    report = report.model_copy(update={"error": "drill crashed:\nTraceback"})
     md = render_markdown(report)
     assert "- rpo_seconds: a \\| b" in md
     assert "- error: drill crashed:" in md and "Traceback" not in md
 
 
-def _junit(reports: list[dict[str, Any]]) -> ET.Element:
-    return ET.fromstring(junit_xml([(r, f"reports/{r['drill']}") for r in reports]))
+def _junit(reports: list[Report]) -> ET.Element:
+    return ET.fromstring(junit_xml([(r, f"reports/{r.drill}") for r in reports]))
 
 
 def test_junit_has_one_suite_per_drill_and_a_case_per_target_plus_the_verdict() -> None:
     passed, _ = literal_run(drill="alpha")
     failed, _ = literal_run(drill="beta")
-    failed["verdict"] = "fail"
-    failed["checks"][0] |= {"verdict": "fail", "reason": "0.2s > 0.1s"}
+    failed = edited(failed, lambda r: r["checks"][0].update(verdict="fail", reason="0.2s > 0.1s"))
+    failed = failed.model_copy(update={"verdict": "fail"})
     unknown, _ = literal_run(drill="gamma")
-    unknown |= {"verdict": "unknown", "checks": [], "notes": ["steady state not reached"]}
+    unknown = unknown.model_copy(
+        update={"verdict": "unknown", "checks": [], "notes": ["steady state not reached"]}
+    )
     root = _junit([passed, failed, unknown])
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("9", "2", "1")
@@ -86,13 +88,14 @@ def test_html_is_self_contained_and_shows_verdict_chart_markers_and_windows() ->
 
 def test_html_escapes_everything_it_shows() -> None:
     report, ops = literal_run()
-    report["description"] = "<script>alert(1)</script>"
-    report["notes"] = ["<b>x</b>"]
+    report = report.model_copy(
+        update={"description": "<script>alert(1)</script>", "notes": ["<b>x</b>"]}
+    )
     html = render_html(report, ops)
     assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;x" in html
 
 
 def test_html_without_operations_says_so_instead_of_drawing() -> None:
     report, _ = literal_run()
-    report["timeline"] = []
+    report = report.model_copy(update={"timeline": []})
     assert "nothing to chart" in render_html(report, [])

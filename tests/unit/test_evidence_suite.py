@@ -35,7 +35,7 @@ def _result(
     name: str, verdict: Verdict, tmp: Path, *, interrupted: bool = False, infra: bool = False
 ) -> DrillResult:
     report, _ = literal_run(drill=name)
-    report["verdict"] = verdict.value
+    report = report.model_copy(update={"verdict": verdict.value})
     return DrillResult(
         f"{name}-1",
         tmp / name,

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from evidence_helpers import edited, literal_run
 
+from drillkit.report.model import Report
 from drillkit.trends import (
     drill_stats,
     last_success,
@@ -16,19 +18,24 @@ from drillkit.trends import (
     regressed,
 )
 
+BASE, _ = literal_run()
+
 
 def _report(
     n: int, rto: float | None, verdict: str = "pass", drill: str = "failover", rpo: float = 0.0
-) -> dict[str, Any]:
-    return {
-        "run_id": f"{drill}-{n}",
-        "drill": drill,
-        "started_at": f"2026-01-{n:02d}T00:00:00.000+00:00",
-        "finished_at": f"2026-01-{n:02d}T00:00:10.000+00:00",
-        "verdict": verdict,
-        "measured": {"rpo_seconds": rpo, "rto_seconds": rto, "lost_writes": 0},
-        "versions": {"drillkit": "0.1.0", "postgresql": "15.9"},
-    }
+) -> Report:
+    def change(r: dict[str, Any]) -> None:
+        r.update(
+            run_id=f"{drill}-{n}",
+            drill=drill,
+            started_at=f"2026-01-{n:02d}T00:00:00.000+00:00",
+            finished_at=f"2026-01-{n:02d}T00:00:10.000+00:00",
+            verdict=verdict,
+            versions={"drillkit": "0.1.0", "postgresql": "15.9"},
+        )
+        r["measured"].update(rpo_seconds=rpo, rto_seconds=rto, lost_writes=0)
+
+    return edited(BASE, change)
 
 
 def test_percentile_interpolates_between_closest_ranks() -> None:

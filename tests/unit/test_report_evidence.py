@@ -12,6 +12,7 @@ from builders import OK, SURVIVORS, Script, failover
 from drillkit.checkers import analyze
 from drillkit.history import Op
 from drillkit.report.evidence import SCHEMA_VERSION, build_report, write_report
+from drillkit.report.model import Report
 from drillkit.secrets import Secrets
 from drillkit.spec import DrillSpec
 
@@ -35,7 +36,7 @@ def started(script: Script) -> Script:
     return script.add(0, "drill", OK, "start", {"drill": "unit"}, wall_time_ns=WALL0_NS)
 
 
-def report_of(ops: list[Op], **overrides: Any) -> dict[str, Any]:
+def report_of(ops: list[Op], **overrides: Any) -> Report:
     analysis = analyze(ops, SPEC.targets, SPEC.workload.stable_window_seconds)
     kwargs: dict[str, Any] = {
         "run_id": "unit-20250101T000000Z-abc123",
@@ -50,12 +51,17 @@ def report_of(ops: list[Op], **overrides: Any) -> dict[str, Any]:
     return build_report(SPEC, ops, analysis, **kwargs)
 
 
+def json_of(ops: list[Op], **overrides: Any) -> dict[str, Any]:
+    """What report.json holds for this run."""
+    return report_of(ops, **overrides).as_json()
+
+
 def at(seconds: str) -> str:
     return f"2025-01-01T00:00:{seconds}+00:00"
 
 
 def test_report_header_verdict_and_targets() -> None:
-    report = report_of(started(failover()).final_read(SURVIVORS, at=1600).ops())
+    report = json_of(started(failover()).final_read(SURVIVORS, at=1600).ops())
 
     assert report["schema_version"] == SCHEMA_VERSION == 1
     assert report["drill"] == "unit"
@@ -73,7 +79,7 @@ def test_report_header_verdict_and_targets() -> None:
 
 
 def test_measured_values() -> None:
-    report = report_of(started(failover()).final_read(SURVIVORS, at=1600).ops())
+    report = json_of(started(failover()).final_read(SURVIVORS, at=1600).ops())
 
     assert {
         k: report["measured"][k]
@@ -100,7 +106,7 @@ def test_measured_values() -> None:
 
 
 def test_measured_loss() -> None:
-    report = report_of(started(failover()).final_read([1, 2, 3, *range(7, 13)], at=1600).ops())
+    report = json_of(started(failover()).final_read([1, 2, 3, *range(7, 13)], at=1600).ops())
 
     assert report["verdict"] == "fail"
     assert report["measured"]["rpo_seconds"] == 0.19
@@ -111,7 +117,7 @@ def test_measured_loss() -> None:
 
 
 def test_without_a_final_read_writes_are_counted_from_the_history() -> None:
-    report = report_of(started(failover()).ops())
+    report = json_of(started(failover()).ops())
 
     assert report["verdict"] == "unknown"
     assert report["measured"]["lost_writes"] is None
@@ -122,7 +128,7 @@ def test_without_a_final_read_writes_are_counted_from_the_history() -> None:
 
 
 def test_timeline_shows_the_fault_with_requested_and_effective_times() -> None:
-    report = report_of(started(failover()).final_read(SURVIVORS, at=1600).ops())
+    report = json_of(started(failover()).final_read(SURVIVORS, at=1600).ops())
 
     [fault] = [e for e in report["timeline"] if e["event"] == "fault:kill"]
     assert fault == {
@@ -141,7 +147,7 @@ def test_timeline_shows_the_fault_with_requested_and_effective_times() -> None:
 
 
 def test_timeline_in_order_with_runbook_detection_recovery_and_final_read() -> None:
-    report = report_of(started(failover()).final_read(SURVIVORS, at=1600).ops())
+    report = json_of(started(failover()).final_read(SURVIVORS, at=1600).ops())
 
     timeline = report["timeline"]
     assert [e["event"] for e in timeline] == [

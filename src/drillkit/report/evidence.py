@@ -1,10 +1,12 @@
-"""report.json: the audit evidence of one run, built only from the history and the analysis."""
+"""report.json: the audit evidence of one run, built only from the history and the analysis.
+
+:func:`build_report` returns the typed :class:`~drillkit.report.model.Report`;
+:func:`~drillkit.report.finalize.finalize_evidence` completes and writes it (once).
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,12 +14,22 @@ from typing import Any
 from drillkit import __version__
 from drillkit.checkers import Analysis
 from drillkit.history import Op, OpType
+from drillkit.report.format import NS
+from drillkit.report.model import (
+    SCHEMA_VERSION,
+    CheckRow,
+    FaultRow,
+    Files,
+    Incident,
+    Measured,
+    Phase,
+    Report,
+    Targets,
+    TimelineEvent,
+)
 from drillkit.spec import DrillSpec
 
-__all__ = ["SCHEMA_VERSION", "build_report", "write_report"]
-
-SCHEMA_VERSION = 1
-NS = 1_000_000_000
+__all__ = ["SCHEMA_VERSION", "WallClock", "build_report", "write_report"]
 
 
 class WallClock:
@@ -45,7 +57,7 @@ def _rel(t: int | None, fault_ns: int | None) -> float | None:
     return round((t - fault_ns) / NS, 6)
 
 
-def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[dict[str, Any]]:
+def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[TimelineEvent]:
     events: list[dict[str, Any]] = []
     invocations: dict[tuple[str, str], Op] = {}
     fault_ns = analysis.fault_ns
@@ -103,64 +115,122 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[dict[
             }
         )
     events.sort(key=lambda e: e.get("t_start_seconds", e.get("t_seconds")) or 0.0)
-    return events
+    # only the keys an event has are set, so only those are written (Report.as_json)
+    return [TimelineEvent.model_validate(e) for e in events]
 
 
-def _incident(analysis: Analysis, clock: WallClock) -> dict[str, Any] | None:
+def _incident(analysis: Analysis, clock: WallClock) -> Incident | None:
     inc = analysis.incident
     if inc is None:
         return None
     inj = inc.injection
-    return {
-        "fault": None if inj is None else inj.label,
-        "kind": None if inj is None else inj.kind,
-        "entry": None if inj is None else inj.entry,
-        "rule": inc.rule,
-        "reason": inc.reason,
-        "ambiguous": inc.ambiguous,
-        "requested_at": None if inj is None else clock.iso(inj.requested_ns),
-        "effective_at": None if inj is None else clock.iso(inj.effective_ns),
-        "effective_by": None if inj is None else inj.effective_by,
-    }
+    return Incident(
+        fault=None if inj is None else inj.label,
+        kind=None if inj is None else inj.kind,
+        entry=None if inj is None else inj.entry,
+        rule=inc.rule,
+        reason=inc.reason,
+        ambiguous=inc.ambiguous,
+        requested_at=None if inj is None else clock.iso(inj.requested_ns),
+        effective_at=None if inj is None else clock.iso(inj.effective_ns),
+        effective_by=None if inj is None else inj.effective_by,
+    )
 
 
-def _faults(analysis: Analysis, clock: WallClock) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _faults(analysis: Analysis, clock: WallClock) -> list[FaultRow]:
+    out: list[FaultRow] = []
     for w in analysis.faults:
         inj = w.injection
+        ok = inj.status == "ok"
         out.append(
-            {
-                "fault": inj.label,
-                "kind": inj.kind,
-                "entry": inj.entry,
-                "incident": w.incident,
-                "status": inj.status,
-                "requested_at": clock.iso(inj.requested_ns),
-                "effective_at": clock.iso(inj.effective_ns) if inj.status == "ok" else None,
-                "effective_by": inj.effective_by,
-                "injection_latency_seconds": (
-                    round((inj.effective_ns - inj.requested_ns) / NS, 6)
-                    if inj.status == "ok"
-                    else None
+            FaultRow(
+                fault=inj.label,
+                kind=inj.kind,
+                entry=inj.entry,
+                incident=w.incident,
+                status=inj.status,
+                requested_at=clock.iso(inj.requested_ns),
+                effective_at=clock.iso(inj.effective_ns) if ok else None,
+                effective_by=inj.effective_by,
+                injection_latency_seconds=(
+                    round((inj.effective_ns - inj.requested_ns) / NS, 6) if ok else None
                 ),
-                "healed_at": clock.iso(inj.healed_ns),
-                "heal_status": inj.heal_status,
-                "t_effective_seconds": (
-                    _rel(inj.effective_ns, analysis.fault_ns) if inj.status == "ok" else None
-                ),
-                "declared_at_seconds": inj.declared_at,
-                "actual_at_seconds": None if w.at_s is None else round(w.at_s, 6),
-                "declared_duration_seconds": inj.declared_duration,
-                "actual_duration_seconds": (
-                    None if w.duration_s is None else round(w.duration_s, 6)
-                ),
-                "acknowledged_writes": w.acknowledged,
-                "lost_writes": w.lost if analysis.lost is not None else None,
-                "failed_writes": w.failed,
-                "error": inj.error,
-            }
+                healed_at=clock.iso(inj.healed_ns),
+                heal_status=inj.heal_status,
+                t_effective_seconds=_rel(inj.effective_ns, analysis.fault_ns) if ok else None,
+                declared_at_seconds=inj.declared_at,
+                actual_at_seconds=None if w.at_s is None else round(w.at_s, 6),
+                declared_duration_seconds=inj.declared_duration,
+                actual_duration_seconds=None if w.duration_s is None else round(w.duration_s, 6),
+                acknowledged_writes=w.acknowledged,
+                lost_writes=w.lost if analysis.lost is not None else None,
+                failed_writes=w.failed,
+                error=inj.error,
+            )
         )
     return out
+
+
+def _measured(ops: list[Op], analysis: Analysis) -> Measured:
+    lost = analysis.lost
+    rpo = analysis.rpo
+    rto = analysis.rto
+    res = analysis.resolution
+    writes = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE]
+    return Measured(
+        rpo_seconds=rpo.seconds if rpo else None,
+        rto_seconds=rto.seconds if rto else None,
+        lost_writes=lost.count if lost else None,
+        acknowledged_writes=(
+            lost.acknowledged if lost else sum(1 for op in writes if op.type is OpType.OK)
+        ),
+        indeterminate_writes=(
+            lost.indeterminate if lost else sum(1 for op in writes if op.type is OpType.INFO)
+        ),
+        failed_writes=sum(1 for op in writes if op.type is OpType.FAIL),
+        indeterminate_survived=lost.indeterminate_survived if lost else None,
+        indeterminate_vanished=lost.indeterminate_vanished if lost else None,
+        lost_after_fault=rpo.lost_after_fault if rpo else None,
+        lost_window_seconds=(
+            [rpo.lost_window_start_s, rpo.lost_window_end_s]
+            if rpo and rpo.lost_window_start_s is not None
+            else None
+        ),
+        lost_ids_sample=lost.lost[:50] if lost else None,
+        never_written=len(lost.never_written) if lost else None,
+        failed_but_present=len(lost.failed_but_present) if lost else None,
+        detection_seconds=rto.detection_s if rto else None,
+        observed_after_fault_seconds=rto.observed_s if rto else None,
+        writes_restored_seconds=_rel(rto.writes_restored_ns, analysis.fault_ns) if rto else None,
+        data_restored_seconds=_rel(rto.data_restored_ns, analysis.fault_ns) if rto else None,
+        read_back_probe=rto.data_probe if rto else False,
+        write_interval_seconds=res.write_interval_s if res else None,
+        write_latency_seconds=res.write_latency_s if res else None,
+        read_interval_seconds=res.read_interval_s if res else None,
+        rpo_resolution_seconds=analysis.measured.rpo_resolution_s,
+        rto_resolution_seconds=analysis.measured.rto_resolution_s,
+    )
+
+
+def _definitions(spec: DrillSpec) -> dict[str, str]:
+    return {
+        "incident": "the fault RPO and RTO are measured from: the entry marked incident: "
+        "true, else the only fault, else the fault that took effect between the last "
+        "successful operation and the first failure (ambiguous, hence unknown, if several "
+        "did), else the first fault",
+        "rpo_seconds": "0 if no acknowledged write was lost, else the incident's effective "
+        "time minus the acknowledgement time of the earliest lost write",
+        "rto_seconds": "incident's effective time to the completion of the first "
+        "acknowledged write that begins a stable run of successes "
+        f"({spec.workload.stable_window_seconds:g}s with no failed or unknown write), and, "
+        "when read-backs ran, of the first read-back that begins a stable run of reads "
+        "serving every surviving pre-incident id sampled; the later of the two",
+        "lost_writes": "acknowledged (ok) writes absent from the final read",
+        "resolution": "RPO: write interval + write latency (exact when nothing was lost); "
+        "RTO: the larger of that and the read-back interval + latency when read-backs "
+        "decide; a target tighter than the resolution, or a value within one resolution of "
+        "the target, is unknown",
+    }
 
 
 def build_report(
@@ -175,101 +245,59 @@ def build_report(
     versions: dict[str, str],
     context: dict[str, Any],
     error: str | None,
-) -> dict[str, Any]:
+) -> Report:
+    """The report of one run, without the bundle's parts (``configuration``, ``evidence``, the
+    bundle's ``files``) that :func:`~drillkit.report.finalize.finalize_evidence` adds."""
     clock = WallClock(ops)
-    lost = analysis.lost
-    rpo = analysis.rpo
     rto = analysis.rto
-    res = analysis.resolution
-    writes = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE]
-    measured = {
-        "rpo_seconds": rpo.seconds if rpo else None,
-        "rto_seconds": rto.seconds if rto else None,
-        "lost_writes": lost.count if lost else None,
-        "acknowledged_writes": lost.acknowledged
-        if lost
-        else sum(1 for op in writes if op.type is OpType.OK),
-        "indeterminate_writes": lost.indeterminate
-        if lost
-        else sum(1 for op in writes if op.type is OpType.INFO),
-        "failed_writes": sum(1 for op in writes if op.type is OpType.FAIL),
-        "indeterminate_survived": lost.indeterminate_survived if lost else None,
-        "indeterminate_vanished": lost.indeterminate_vanished if lost else None,
-        "lost_after_fault": rpo.lost_after_fault if rpo else None,
-        "lost_window_seconds": (
-            [rpo.lost_window_start_s, rpo.lost_window_end_s]
-            if rpo and rpo.lost_window_start_s is not None
-            else None
-        ),
-        "lost_ids_sample": lost.lost[:50] if lost else None,
-        "never_written": len(lost.never_written) if lost else None,
-        "failed_but_present": len(lost.failed_but_present) if lost else None,
-        "detection_seconds": rto.detection_s if rto else None,
-        "observed_after_fault_seconds": rto.observed_s if rto else None,
-        "writes_restored_seconds": (
-            _rel(rto.writes_restored_ns, analysis.fault_ns) if rto else None
-        ),
-        "data_restored_seconds": _rel(rto.data_restored_ns, analysis.fault_ns) if rto else None,
-        "read_back_probe": rto.data_probe if rto else False,
-        "write_interval_seconds": res.write_interval_s if res else None,
-        "write_latency_seconds": res.write_latency_s if res else None,
-        "read_interval_seconds": res.read_interval_s if res else None,
-        "rpo_resolution_seconds": analysis.measured.rpo_resolution_s,
-        "rto_resolution_seconds": analysis.measured.rto_resolution_s,
-    }
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "drill": spec.name,
-        "description": spec.description,
-        "run_id": run_id,
-        "drill_file": drill_file,
-        "started_at": started_at.isoformat(timespec="milliseconds"),
-        "finished_at": finished_at.isoformat(timespec="milliseconds"),
-        "duration_seconds": round((finished_at - started_at).total_seconds(), 3),
-        "verdict": analysis.verdict.value,
-        "checks": [{**asdict(c), "verdict": c.verdict.value} for c in analysis.checks],
-        "notes": analysis.notes,
-        "error": error,
-        "targets": spec.targets.model_dump(),
-        "measured": measured,
-        "fault_effective_at": clock.iso(analysis.fault_ns),
-        "incident": _incident(analysis, clock),
-        "faults": _faults(analysis, clock),
-        "phases": [asdict(p) for p in rto.phases] if rto else [],
-        "timeline": _timeline(ops, analysis, clock),
-        "definitions": {
-            "incident": "the fault RPO and RTO are measured from: the entry marked incident: "
-            "true, else the only fault, else the fault that took effect between the last "
-            "successful operation and the first failure (ambiguous, hence unknown, if several "
-            "did), else the first fault",
-            "rpo_seconds": "0 if no acknowledged write was lost, else the incident's effective "
-            "time minus the acknowledgement time of the earliest lost write",
-            "rto_seconds": "incident's effective time to the completion of the first "
-            "acknowledged write that begins a stable run of successes "
-            f"({spec.workload.stable_window_seconds:g}s with no failed or unknown write), and, "
-            "when read-backs ran, of the first read-back that begins a stable run of reads "
-            "serving every surviving pre-incident id sampled; the later of the two",
-            "lost_writes": "acknowledged (ok) writes absent from the final read",
-            "resolution": "RPO: write interval + write latency (exact when nothing was lost); "
-            "RTO: the larger of that and the read-back interval + latency when read-backs "
-            "decide; a target tighter than the resolution, or a value within one resolution of "
-            "the target, is unknown",
-        },
-        "spec": spec.model_dump(mode="json"),
-        "context": context,
-        "versions": {"drillkit": __version__, **versions},
-        "files": {"history": "history.jsonl"},
-    }
+    return Report(
+        schema_version=SCHEMA_VERSION,
+        drill=spec.name,
+        description=spec.description,
+        run_id=run_id,
+        drill_file=drill_file,
+        started_at=started_at.isoformat(timespec="milliseconds"),
+        finished_at=finished_at.isoformat(timespec="milliseconds"),
+        duration_seconds=round((finished_at - started_at).total_seconds(), 3),
+        verdict=analysis.verdict.value,
+        checks=[
+            CheckRow(
+                name=c.name,
+                target=c.target,
+                measured=c.measured,
+                verdict=c.verdict.value,
+                reason=c.reason,
+            )
+            for c in analysis.checks
+        ],
+        notes=list(analysis.notes),
+        error=error,
+        targets=Targets.model_validate(spec.targets.model_dump()),
+        measured=_measured(ops, analysis),
+        fault_effective_at=clock.iso(analysis.fault_ns),
+        incident=_incident(analysis, clock),
+        faults=_faults(analysis, clock),
+        phases=[
+            Phase(name=p.name, start_s=p.start_s, end_s=p.end_s, status=p.status)
+            for p in (rto.phases if rto else [])
+        ],
+        timeline=_timeline(ops, analysis, clock),
+        definitions=_definitions(spec),
+        spec=spec.model_dump(mode="json"),
+        context=context,
+        versions={"drillkit": __version__, **versions},
+        files=Files(history="history.jsonl"),
+    )
 
 
 def write_report(
-    report_dir: Path, report: dict[str, Any], *, redact: Callable[[str], str] = lambda s: s
+    report_dir: Path, report: Report, *, redact: Callable[[str], str] = lambda s: s
 ) -> Path:
     """Write report.json atomically (a crash never leaves half a report), secrets redacted."""
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / "report.json"
     tmp = path.with_suffix(".json.tmp")
-    text = redact(json.dumps(report, indent=2, default=str))
+    text = redact(report.to_json_text())
     tmp.write_text(text + "\n", encoding="utf-8")
     tmp.replace(path)
     return path

@@ -1,8 +1,21 @@
 """Finish a run's evidence bundle: the files people read, secrets scrubbed, manifest and signature.
 
-:func:`finalize_evidence` is the one call the drill runner makes after ``report.json`` is written.
-It never raises: a step that fails is listed in ``report.json`` under ``evidence.errors`` and the
-remaining steps still run, so a bundle is always manifested.
+:func:`finalize_evidence` is the one call the drill runner makes once the run is judged. It never
+raises: a step that fails is listed under ``evidence.errors`` and the remaining steps still run,
+so a bundle is always manifested.
+
+Order, so that ``report.json`` is written exactly once and complete:
+
+1. the :class:`~drillkit.report.model.Report` is completed in memory: ``configuration``, the
+   bundle's ``files`` and the ``evidence`` block (whether and with which key it will be signed:
+   all known before anything is written);
+2. the runbook outputs, ``report.html`` and ``summary.md`` are written (their failures go into
+   ``evidence.errors``);
+3. ``report.json`` is written, once;
+4. every file is scrubbed of secrets, then ``manifest.sha256`` lists each file's SHA-256 (so it
+   covers ``report.json``) and is signed. This is the one step that must follow ``report.json``:
+   the signature covers it, so it cannot be inside it. A failure of step 3 or 4 can therefore not
+   be listed in ``report.json``; it is in the returned report's ``evidence.errors`` only.
 """
 
 from __future__ import annotations
@@ -11,6 +24,7 @@ import json
 import re
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +49,13 @@ from drillkit.report.fingerprint import (
 )
 from drillkit.report.html import render_html
 from drillkit.report.markdown import render_markdown
+from drillkit.report.model import Evidence, Report
 
 __all__ = [
     "HTML_FILE",
     "MARKDOWN_FILE",
     "RUNBOOK_DIR",
+    "Bundle",
     "collect_system_evidence",
     "finalize_evidence",
     "runbook_steps",
@@ -51,32 +67,27 @@ RUNBOOK_DIR = "runbook"
 Redact = Callable[[str], str]
 
 
-def runbook_steps(report: dict[str, Any]) -> list[dict[str, Any]]:
+def runbook_steps(report: Report) -> list[dict[str, Any]]:
     """The runbook steps of a report's timeline, in order: name, status, times, output, error."""
-    steps = []
-    for event in report.get("timeline", []):
-        name = str(event.get("event", ""))
-        if not name.startswith("runbook:"):
-            continue
-        steps.append(
-            {
-                "step": name.removeprefix("runbook:"),
-                "status": event.get("status"),
-                "started_at": event.get("started_at"),
-                "finished_at": event.get("finished_at"),
-                "t_start_seconds": event.get("t_start_seconds"),
-                "duration_seconds": event.get("duration_seconds"),
-                "output": event.get("value"),
-                "error": event.get("error"),
-            }
-        )
-    return steps
+    return [
+        {
+            "step": e.step,
+            "status": e.status,
+            "started_at": e.started_at,
+            "finished_at": e.finished_at,
+            "t_start_seconds": e.t_start_seconds,
+            "duration_seconds": e.duration_seconds,
+            "output": e.value,
+            "error": e.error,
+        }
+        for e in report.steps()
+    ]
 
 
-def _write_runbook(report_dir: Path, report: dict[str, Any], redact: Redact) -> list[str]:
+def _write_runbook(report_dir: Path, report: Report, redact: Redact) -> list[str]:
     files = []
     for n, step in enumerate(runbook_steps(report), 1):
-        slug = re.sub(r"[^a-z0-9-]+", "-", step["step"].lower()).strip("-") or "step"
+        slug = re.sub(r"[^a-z0-9-]+", "-", str(step["step"]).lower()).strip("-") or "step"
         rel = f"{RUNBOOK_DIR}/{n:02d}-{slug}.json"
         path = report_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,40 +119,24 @@ def _step(errors: list[str], name: str, fn: Callable[[], Any]) -> Any:
         return None
 
 
-def finalize_evidence(
+@dataclass(frozen=True)
+class Bundle:
+    """A finished bundle: the report as written (plus any error after writing it), the manifest
+    (None if even that failed)."""
+
+    report: Report
+    manifest: Path | None
+
+
+def _complete(
+    report: Report,
     report_dir: Path,
-    report: dict[str, Any],
-    ops: list[Op],
-    *,
-    secrets_redact: Redact,
-    signing_key: Ed25519PrivateKey | None = None,
-    trends_db: Path | None = None,
-) -> Path | None:
-    """Complete the bundle in ``report_dir`` and record the run in the trends database.
-
-    Adds to ``report`` (and rewrites ``report.json``): ``configuration`` (from the topology's
-    ``configuration.json``), ``evidence`` (signed or not, key fingerprint) and ``files``. Writes
-    ``report.html``, ``summary.md`` and ``runbook/NN-step.json``, redacts every secret from every
-    file, then writes ``manifest.sha256`` (signed with ``signing_key``, or the key from
-    :func:`~drillkit.report.bundle.current_signing_key`). The run is recorded in ``trends_db``
-    (default ``<report_dir>/../drillkit.sqlite3``). Returns the manifest path (None if even that
-    failed).
-    """
-    from drillkit.trends import default_db, record_run
-
-    errors: list[str] = []
-    key = signing_key
-    if key is None:
-        try:
-            key = current_signing_key()
-        except SigningKeyError as e:
-            errors.append(f"signing key unusable, bundle left unsigned: {e}")
-    report["configuration"] = read_configuration(report_dir)
-    files: dict[str, Any] = dict(report.get("files") or {})
-    files["runbook"] = (
-        _step(errors, "runbook outputs", lambda: _write_runbook(report_dir, report, secrets_redact))
-        or []
-    )
+    key: Ed25519PrivateKey | None,
+    runbook: list[str],
+    errors: list[str],
+) -> Report:
+    """``report`` with the bundle's parts: configuration, files, evidence (errors so far)."""
+    files: dict[str, Any] = {"runbook": runbook}
     logs = report_dir / NODE_LOG_DIR
     if logs.is_dir():
         files["node_logs"] = {
@@ -150,18 +145,55 @@ def finalize_evidence(
     if (report_dir / CONFIGURATION_FILE).is_file():
         files["configuration"] = CONFIGURATION_FILE
     files.update(html=HTML_FILE, markdown=MARKDOWN_FILE, manifest=MANIFEST)
-    report["files"] = files
-    report["evidence"] = {
-        "signed": key is not None,
-        "algorithm": "ed25519" if key is not None else None,
-        "signature": SIGNATURE if key is not None else None,
-        "public_key": PUBLIC_KEY if key is not None else None,
-        "key_fingerprint": key_fingerprint(key) if key is not None else None,
-        "manifest": MANIFEST,
-        "errors": errors,
-    }
-    # Written twice: the HTML and Markdown may fail, and report.json must list that failure.
-    _step(errors, "report.json", lambda: write_report(report_dir, report, redact=secrets_redact))
+    signed = key is not None
+    evidence = Evidence(
+        signed=signed,
+        algorithm="ed25519" if signed else None,
+        signature=SIGNATURE if signed else None,
+        public_key=PUBLIC_KEY if signed else None,
+        key_fingerprint=key_fingerprint(key) if key is not None else None,
+        manifest=MANIFEST,
+        errors=list(errors),
+    )
+    return report.model_copy(
+        update={
+            "configuration": read_configuration(report_dir),
+            "files": report.files.model_copy(update=files),
+            "evidence": evidence,
+        }
+    )
+
+
+def finalize_evidence(
+    report_dir: Path,
+    report: Report,
+    ops: list[Op],
+    *,
+    secrets_redact: Redact,
+    signing_key: Ed25519PrivateKey | None = None,
+) -> Bundle:
+    """Complete the bundle in ``report_dir`` and write ``report.json`` (once).
+
+    Adds to ``report``: ``configuration`` (from the topology's ``configuration.json``),
+    ``evidence`` (signed or not, key fingerprint) and the bundle's ``files``. Writes
+    ``runbook/NN-step.json``, ``report.html``, ``summary.md`` and ``report.json``, redacts every
+    secret from every file, then writes ``manifest.sha256`` (signed with ``signing_key``, or the
+    key from :func:`~drillkit.report.bundle.current_signing_key`). Recording the run for trends
+    is the scheduler's job (:func:`drillkit.suite.run_suite`).
+    """
+    errors: list[str] = []
+    key = signing_key
+    if key is None:
+        try:
+            key = current_signing_key()
+        except SigningKeyError as e:
+            errors.append(f"signing key unusable, bundle left unsigned: {e}")
+    runbook = (
+        _step(errors, "runbook outputs", lambda: _write_runbook(report_dir, report, secrets_redact))
+        or []
+    )
+    report = _complete(report, report_dir, key, runbook, errors)
+    before = len(errors)
     _step(
         errors,
         HTML_FILE,
@@ -176,12 +208,9 @@ def finalize_evidence(
             secrets_redact(render_markdown(report, report_dir)), encoding="utf-8"
         ),
     )
-    if errors:
-        _step(
-            errors, "report.json", lambda: write_report(report_dir, report, redact=secrets_redact)
-        )
+    report = report.with_evidence_errors(*errors[before:])
+    written = len(errors)
+    _step(errors, "report.json", lambda: write_report(report_dir, report, redact=secrets_redact))
     _step(errors, "redaction", lambda: _scrub(report_dir, secrets_redact))
-    db = trends_db or default_db(report_dir.parent)
-    _step(errors, "trends database", lambda: record_run(db, report, report_dir))
     manifest: Path | None = _step(errors, MANIFEST, lambda: write_manifest(report_dir, key))
-    return manifest
+    return Bundle(report.with_evidence_errors(*errors[written:]), manifest)

@@ -15,24 +15,17 @@ from typing import Any
 
 from drillkit.checkers import fault_effective_ns
 from drillkit.history import Op, OpType
+from drillkit.report.format import NS, fmt
+from drillkit.report.model import Report, TimelineEvent
 
 __all__ = ["render_html", "timeline_svg"]
 
-NS = 1_000_000_000
 W, H = 960, 320
 LEFT, RIGHT, TOP, BOTTOM = 56, 16, 44, 40
 COLORS = {"ok": "#2e9d4a", "info": "#e0a020", "fail": "#d03030"}
 _VERDICT_COLOR = {"pass": "#1f7a35", "fail": "#b3261e", "unknown": "#8a6d00"}
 _HALO = 'paint-order="stroke" stroke="#fff" stroke-width="3"'  # labels stay legible over bars
 _NICE = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
-
-
-def _fmt(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}{unit}"
-    return f"{value}{unit}"
 
 
 def _nice(span: float, parts: int) -> float:
@@ -61,18 +54,18 @@ def _bin_writes(ops: Iterable[Op], zero_ns: int, start: float, end: float) -> _B
     return _Bins(start, width, counts)
 
 
-def timeline_svg(report: dict[str, Any], ops: list[Op]) -> str:
+def timeline_svg(report: Report, ops: list[Op]) -> str:
     """The timeline chart as an inline SVG; times in seconds relative to the incident."""
     writes = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE]
     fault_ns = fault_effective_ns(ops)
     zero_ns = fault_ns if fault_ns is not None else (writes[0].time_ns if writes else 0)
     times = [(op.time_ns - zero_ns) / NS for op in writes]
-    events = report.get("timeline", [])
+    events = report.timeline
     for e in events:
         times += [
             t
-            for k in ("t_start_seconds", "t_end_seconds", "t_seconds")
-            if isinstance(t := e.get(k), int | float)
+            for t in (e.t_start_seconds, e.t_end_seconds, e.t_seconds)
+            if isinstance(t, int | float)
         ]
     if not times:
         return '<p class="empty">No operations were recorded: nothing to chart.</p>'
@@ -94,8 +87,7 @@ def timeline_svg(report: dict[str, Any], ops: list[Op]) -> str:
         f'xmlns="http://www.w3.org/2000/svg" aria-label="operations over time">',
         f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>',
     ]
-    measured = report.get("measured", {})
-    rto, rpo = measured.get("rto_seconds"), measured.get("rpo_seconds")
+    rto, rpo = report.measured.rto_seconds, report.measured.rpo_seconds
     if fault_ns is not None and isinstance(rpo, int | float) and rpo > 0:
         parts.append(
             _band(
@@ -143,40 +135,40 @@ def _band(x0: float, x1: float, color: str, cls: str, label: str) -> str:
     )
 
 
-def _markers(events: list[dict[str, Any]], x: Any, start: float, end: float) -> list[str]:
+def _markers(events: list[TimelineEvent], x: Any, start: float, end: float) -> list[str]:
     out: list[str] = []
     row = 0
     for e in events:
-        name = str(e.get("event", ""))
-        if name.startswith("runbook:") and isinstance(e.get("t_start_seconds"), int | float):
-            t0, t1 = e["t_start_seconds"], e.get("t_end_seconds") or e["t_start_seconds"]
-            color = "#555" if e.get("status") == "ok" else COLORS["fail"]
+        name = e.event
+        if name.startswith("runbook:") and isinstance(e.t_start_seconds, int | float):
+            t0, t1 = e.t_start_seconds, e.t_end_seconds or e.t_start_seconds
+            color = "#555" if e.status == "ok" else COLORS["fail"]
             yy = 6 + (row % 2) * 16
             row += 1
             out.append(
                 f'<g class="marker-runbook"><rect x="{x(t0):.1f}" y="{yy}" '
                 f'width="{max(x(t1) - x(t0), 2):.1f}" height="12" fill="{color}" opacity="0.8">'
-                f"<title>{escape(name)} {e.get('status')} "
-                f"({_fmt(e.get('duration_seconds'), 's')})</title></rect>"
+                f"<title>{escape(name)} {e.status} "
+                f"({fmt(e.duration_seconds, 's')})</title></rect>"
                 f'<text x="{x(t0) + 3:.1f}" y="{yy + 10}" font-size="10" fill="#000">'
                 f"{escape(name.removeprefix('runbook:'))}</text></g>"
             )
-        elif name.startswith("fault:") and isinstance(e.get("t_end_seconds"), int | float):
+        elif name.startswith("fault:") and isinstance(e.t_end_seconds, int | float):
             heal = name.startswith("fault:heal")
-            t = e["t_end_seconds"] if heal else 0.0
+            t = e.t_end_seconds if heal else 0.0
             if not start <= t <= end:
                 continue
             color = "#2e6fb0" if heal else COLORS["fail"]
-            label = f"{name} {e.get('status')}" + ("" if heal else " (took effect)")
+            label = f"{name} {e.status}" + ("" if heal else " (took effect)")
             out.append(_vline(x(t), color, "marker-fault", label, name.removeprefix("fault:")))
-        elif name in ("detection", "recovered") and isinstance(e.get("t_seconds"), int | float):
+        elif name in ("detection", "recovered") and isinstance(e.t_seconds, int | float):
             color = "#8a6d00" if name == "detection" else "#1f7a35"
             out.append(
                 _vline(
-                    x(e["t_seconds"]),
+                    x(e.t_seconds),
                     color,
                     f"marker-{name}",
-                    e.get("meaning", name),
+                    e.meaning or name,
                     name,
                     dashed=True,
                 )
@@ -243,108 +235,115 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def render_html(report: dict[str, Any], ops: list[Op]) -> str:
-    verdict = str(report.get("verdict", "unknown"))
-    measured, targets = report.get("measured", {}), report.get("targets", {})
-    checks = {c["name"]: c for c in report.get("checks", [])}
+def _target_rows(report: Report) -> list[list[str]]:
+    measured, targets = report.measured, report.targets
     rows = []
-    for name, target_key, unit in (
-        ("RPO", "rpo_seconds", "s"),
-        ("RTO", "rto_seconds", "s"),
-        ("lost writes", "max_lost_writes", ""),
+    for name, key, target, value, res, unit in (
+        (
+            "RPO",
+            "rpo_seconds",
+            targets.rpo_seconds,
+            measured.rpo_seconds,
+            measured.rpo_resolution_seconds,
+            "s",
+        ),
+        (
+            "RTO",
+            "rto_seconds",
+            targets.rto_seconds,
+            measured.rto_seconds,
+            measured.rto_resolution_seconds,
+            "s",
+        ),
+        ("lost writes", "max_lost_writes", targets.max_lost_writes, measured.lost_writes, None, ""),
     ):
-        measured_key = "lost_writes" if target_key == "max_lost_writes" else target_key
-        check = checks.get(target_key)
-        v = check["verdict"] if check else "not judged"
-        res = (
-            measured.get(measured_key.replace("_seconds", "_resolution_seconds"))
-            if measured_key.endswith("_seconds")
-            else None
-        )
-        res_text = "exact" if res is None and target_key != "rto_seconds" else f"±{_fmt(res, unit)}"
+        check = report.check(key)
+        v = check.verdict if check else "not judged"
+        res_text = "exact" if res is None and key != "rto_seconds" else f"±{fmt(res, unit)}"
         rows.append(
             [
                 escape(name),
-                escape(_fmt(targets.get(target_key), unit)),
-                escape(_fmt(measured.get(measured_key), unit)),
+                escape(fmt(target, unit)),
+                escape(fmt(value, unit)),
                 escape(res_text),
                 f'<b class="{escape(v)}">{escape(v)}</b>',
-                escape(check["reason"]) if check else "",
+                escape(check.reason) if check else "",
             ]
         )
-    steps = [
-        e for e in report.get("timeline", []) if str(e.get("event", "")).startswith("runbook:")
-    ]
-    step_rows = [
-        [
-            escape(str(e["event"]).removeprefix("runbook:")),
-            f'<b class="{"pass" if e.get("status") == "ok" else "fail"}">'
-            f"{escape(str(e.get('status')))}</b>",
-            escape(_fmt(e.get("t_start_seconds"), "s")),
-            escape(_fmt(e.get("duration_seconds"), "s")),
-            escape(e.get("error") or json.dumps(e.get("value"), default=str)),
-        ]
-        for e in steps
-    ]
-    counts = (
-        f"acknowledged {_fmt(measured.get('acknowledged_writes'))}, indeterminate "
-        f"{_fmt(measured.get('indeterminate_writes'))}, failed "
-        f"{_fmt(measured.get('failed_writes'))}"
-    )
-    incident = report.get("incident") or {}
-    incident_html = (
-        f'<p id="incident">Incident: <b>{escape(str(incident["fault"]))}</b>'
-        + (' <b class="unknown">ambiguous</b>' if incident.get("ambiguous") else "")
-        + f": {escape(str(incident.get('reason')))}.</p>"
-        if incident.get("fault")
-        else ""
-    )
+    return rows
+
+
+def _faults_html(report: Report) -> str:
     fault_rows = [
         [
-            escape(str(f["fault"]) + (" (incident)" if f.get("incident") else "")),
-            escape(str(f.get("status"))),
-            escape(_fmt(f.get("t_effective_seconds"), "s")),
+            escape(f.fault + (" (incident)" if f.incident else "")),
+            escape(f.status),
+            escape(fmt(f.t_effective_seconds, "s")),
+            escape(f"{fmt(f.declared_at_seconds, 's')} / {fmt(f.actual_at_seconds, 's')}"),
             escape(
-                f"{_fmt(f.get('declared_at_seconds'), 's')} / "
-                f"{_fmt(f.get('actual_at_seconds'), 's')}"
+                f"{fmt(f.declared_duration_seconds, 's')} / {fmt(f.actual_duration_seconds, 's')}"
             ),
-            escape(
-                f"{_fmt(f.get('declared_duration_seconds'), 's')} / "
-                f"{_fmt(f.get('actual_duration_seconds'), 's')}"
-            ),
-            escape(_fmt(f.get("acknowledged_writes"))),
-            escape(_fmt(f.get("lost_writes"))),
-            escape(_fmt(f.get("failed_writes"))),
-            escape(str(f.get("effective_by") or "")),
+            escape(fmt(f.acknowledged_writes)),
+            escape(fmt(f.lost_writes)),
+            escape(fmt(f.failed_writes)),
+            escape(f.effective_by or ""),
         ]
-        for f in report.get("faults") or []
+        for f in report.faults
     ]
-    faults_html = (
-        _table(
-            [
-                "fault",
-                "status",
-                "effective (s after incident)",
-                "at: declared / actual",
-                "duration: declared / actual",
-                "acked in force",
-                "lost of those",
-                "failed",
-                "effective time from",
-            ],
-            fault_rows,
-        )
-        if fault_rows
-        else "<p>No fault was injected.</p>"
+    if not fault_rows:
+        return "<p>No fault was injected.</p>"
+    return _table(
+        [
+            "fault",
+            "status",
+            "effective (s after incident)",
+            "at: declared / actual",
+            "duration: declared / actual",
+            "acked in force",
+            "lost of those",
+            "failed",
+            "effective time from",
+        ],
+        fault_rows,
     )
-    evidence = report.get("evidence") or {}
+
+
+def render_html(report: Report, ops: list[Op]) -> str:
+    verdict = report.verdict
+    measured = report.measured
+    rows = _target_rows(report)
+    step_rows = [
+        [
+            escape(e.step or ""),
+            f'<b class="{"pass" if e.status == "ok" else "fail"}">{escape(str(e.status))}</b>',
+            escape(fmt(e.t_start_seconds, "s")),
+            escape(fmt(e.duration_seconds, "s")),
+            escape(e.error or json.dumps(e.value, default=str)),
+        ]
+        for e in report.steps()
+    ]
+    counts = (
+        f"acknowledged {fmt(measured.acknowledged_writes)}, indeterminate "
+        f"{fmt(measured.indeterminate_writes)}, failed "
+        f"{fmt(measured.failed_writes)}"
+    )
+    incident = report.incident
+    incident_html = (
+        f'<p id="incident">Incident: <b>{escape(incident.fault)}</b>'
+        + (' <b class="unknown">ambiguous</b>' if incident.ambiguous else "")
+        + f": {escape(incident.reason)}.</p>"
+        if incident is not None and incident.fault
+        else ""
+    )
+    faults_html = _faults_html(report)
+    evidence = report.evidence
     signed = (
-        "signed (Ed25519, key " + escape(str(evidence.get("key_fingerprint"))) + ")"
-        if evidence.get("signed")
+        "signed (Ed25519, key " + escape(str(evidence.key_fingerprint)) + ")"
+        if evidence is not None and evidence.signed
         else "unsigned (no signing key was set)"
     )
-    notes = "".join(f"<li>{escape(n)}</li>" for n in report.get("notes", []))
-    error = f"<h2>Error</h2><pre>{escape(report['error'])}</pre>" if report.get("error") else ""
+    notes = "".join(f"<li>{escape(n)}</li>" for n in report.notes)
+    error = f"<h2>Error</h2><pre>{escape(report.error)}</pre>" if report.error else ""
     legend = "".join(
         f'<span><i class="swatch" style="background:{c}"></i>{k}</span>'
         for k, c in (
@@ -356,26 +355,26 @@ def render_html(report: dict[str, Any], ops: list[Op]) -> str:
         )
     )
     config = json.dumps(
-        {"versions": report.get("versions"), "configuration": report.get("configuration")},
+        {"versions": report.versions, "configuration": report.configuration},
         indent=2,
         default=str,
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>drillkit {escape(str(report.get("drill")))}: {escape(verdict.upper())}</title>
+<title>drillkit {escape(report.drill)}: {escape(verdict.upper())}</title>
 <style>{_CSS}</style></head><body>
-<h1>Drill {escape(str(report.get("drill")))}</h1>
+<h1>Drill {escape(report.drill)}</h1>
 <p><span id="verdict" class="verdict" style="background:{_VERDICT_COLOR.get(verdict, "#555")}"
 >{escape(verdict.upper())}</span></p>
-<p>{escape(str(report.get("description") or ""))}<br><small>run {escape(str(report.get("run_id")))},
-{escape(str(report.get("started_at")))} to {escape(str(report.get("finished_at")))}
-({_fmt(report.get("duration_seconds"), "s")}); the incident took effect at
-{escape(str(report.get("fault_effective_at")))}</small></p>
+<p>{escape(report.description or "")}<br><small>run {escape(report.run_id)},
+{escape(report.started_at)} to {escape(report.finished_at)}
+({fmt(report.duration_seconds, "s")}); the incident took effect at
+{escape(str(report.fault_effective_at))}</small></p>
 <h2>Targets and measurements</h2>
 {_table(["", "target", "measured", "resolution", "verdict", "reason"], rows)}
 <p>Writes: {escape(counts)}; one write every
-{escape(_fmt(measured.get("write_interval_seconds"), "s"))}.</p>
+{escape(fmt(measured.write_interval_seconds, "s"))}.</p>
 {incident_html}
 <h2>Faults</h2>
 {faults_html}

@@ -10,7 +10,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+
+from drillkit.report.model import Report
 
 __all__ = ["junit_xml", "write_junit"]
 
@@ -31,44 +32,44 @@ def _case(
     return failures, errors
 
 
-def junit_xml(reports: Iterable[tuple[dict[str, Any], str]]) -> str:
+def junit_xml(reports: Iterable[tuple[Report, str]]) -> str:
     """``reports``: (report, report directory) pairs. Returns the XML document."""
     root = ET.Element("testsuites", name="drillkit")
     total = total_fail = total_err = 0
     total_time = 0.0
     for report, report_dir in reports:
-        drill = str(report.get("drill"))
-        duration = float(report.get("duration_seconds") or 0.0)
+        drill = report.drill
+        duration = float(report.duration_seconds or 0.0)
         suite = ET.SubElement(
             root,
             "testsuite",
             name=f"drill:{drill}",
-            timestamp=str(report.get("started_at", "")),
+            timestamp=report.started_at,
             time=f"{duration:.3f}",
         )
         props = ET.SubElement(suite, "properties")
         for key, value in (
-            ("run_id", report.get("run_id")),
+            ("run_id", report.run_id),
             ("report", report_dir),
-            ("verdict", report.get("verdict")),
+            ("verdict", report.verdict),
         ):
             ET.SubElement(props, "property", name=key, value=str(value))
         fails = errs = 0
-        checks = list(report.get("checks", []))
+        checks = report.checks
         for check in checks:
             f, e = _case(
                 suite,
                 drill,
-                check["name"],
-                check["verdict"],
-                check["reason"],
-                f"target {check['target']}, measured {check['measured']}",
+                check.name,
+                check.verdict,
+                check.reason,
+                f"target {check.target}, measured {check.measured}",
             )
             fails, errs = fails + f, errs + e
-        reasons = [str(n).splitlines()[0] for n in report.get("notes", []) if n]
-        if report.get("error"):
-            reasons.insert(0, str(report["error"]).splitlines()[0])
-        verdict = str(report.get("verdict", "unknown"))
+        reasons = [n.splitlines()[0] for n in report.notes if n]
+        if report.error:
+            reasons.insert(0, report.error.splitlines()[0])
+        verdict = report.verdict
         f, e = _case(
             suite,
             drill,
@@ -94,7 +95,7 @@ def junit_xml(reports: Iterable[tuple[dict[str, Any], str]]) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def write_junit(path: Path, reports: Iterable[tuple[dict[str, Any], str]]) -> Path:
+def write_junit(path: Path, reports: Iterable[tuple[Report, str]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(junit_xml(reports), encoding="utf-8")
     return path

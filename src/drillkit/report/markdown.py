@@ -4,88 +4,83 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+
+from drillkit.report.format import cell, fmt
+from drillkit.report.model import Report
 
 __all__ = ["render_markdown"]
 
 
-def _fmt(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}{unit}"
-    return f"{value}{unit}"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def render_markdown(report: dict[str, Any], report_dir: Path | str | None = None) -> str:
-    verdict = str(report.get("verdict", "unknown")).upper()
-    measured, targets = report.get("measured", {}), report.get("targets", {})
-    checks = {c["name"]: c for c in report.get("checks", [])}
+def render_markdown(report: Report, report_dir: Path | str | None = None) -> str:
+    verdict = report.verdict.upper()
+    measured, targets = report.measured, report.targets
     lines = [
-        f"### Drill `{report.get('drill')}`: **{verdict}**",
+        f"### Drill `{report.drill}`: **{verdict}**",
         "",
-        f"{report.get('description') or ''}".strip(),
+        f"{report.description or ''}".strip(),
         "",
-        f"Run `{report.get('run_id')}`, {report.get('started_at')} to "
-        f"{report.get('finished_at')} ({_fmt(report.get('duration_seconds'), 's')}).",
+        f"Run `{report.run_id}`, {report.started_at} to "
+        f"{report.finished_at} ({fmt(report.duration_seconds, 's')}).",
         "",
         "| | target | measured | resolution | verdict |",
         "|---|---:|---:|---:|---|",
     ]
-    for label, key, mkey, unit in (
-        ("RPO", "rpo_seconds", "rpo_seconds", "s"),
-        ("RTO", "rto_seconds", "rto_seconds", "s"),
-        ("lost writes", "max_lost_writes", "lost_writes", ""),
+    for label, key, target, value, res, unit in (
+        (
+            "RPO",
+            "rpo_seconds",
+            targets.rpo_seconds,
+            measured.rpo_seconds,
+            measured.rpo_resolution_seconds,
+            "s",
+        ),
+        (
+            "RTO",
+            "rto_seconds",
+            targets.rto_seconds,
+            measured.rto_seconds,
+            measured.rto_resolution_seconds,
+            "s",
+        ),
+        ("lost writes", "max_lost_writes", targets.max_lost_writes, measured.lost_writes, None, ""),
     ):
-        check = checks.get(key)
-        res = (
-            measured.get(mkey.replace("_seconds", "_resolution_seconds"))
-            if mkey.endswith("_seconds")
-            else None
-        )
-        res_text = "exact" if res is None and key != "rto_seconds" else f"±{_fmt(res, unit)}"
+        check = report.check(key)
+        res_text = "exact" if res is None and key != "rto_seconds" else f"±{fmt(res, unit)}"
         lines.append(
-            f"| {label} | {_fmt(targets.get(key), unit)} | {_fmt(measured.get(mkey), unit)} | "
-            f"{res_text} | {check['verdict'] if check else 'not judged'} |"
+            f"| {label} | {fmt(target, unit)} | {fmt(value, unit)} | "
+            f"{res_text} | {check.verdict if check else 'not judged'} |"
         )
     lines += [
         "",
-        f"Writes: acknowledged {_fmt(measured.get('acknowledged_writes'))}, indeterminate "
-        f"{_fmt(measured.get('indeterminate_writes'))}, failed "
-        f"{_fmt(measured.get('failed_writes'))}; detection after "
-        f"{_fmt(measured.get('detection_seconds'), 's')}; one write every "
-        f"{_fmt(measured.get('write_interval_seconds'), 's')}.",
+        f"Writes: acknowledged {fmt(measured.acknowledged_writes)}, indeterminate "
+        f"{fmt(measured.indeterminate_writes)}, failed "
+        f"{fmt(measured.failed_writes)}; detection after "
+        f"{fmt(measured.detection_seconds, 's')}; one write every "
+        f"{fmt(measured.write_interval_seconds, 's')}.",
     ]
-    incident = report.get("incident")
-    if incident and incident.get("fault"):
-        flag = " (**ambiguous**)" if incident.get("ambiguous") else ""
-        lines += ["", f"Incident: `{incident['fault']}`{flag}: {_cell(str(incident['reason']))}."]
-    faults = report.get("faults") or []
-    if faults:
+    incident = report.incident
+    if incident and incident.fault:
+        flag = " (**ambiguous**)" if incident.ambiguous else ""
+        lines += ["", f"Incident: `{incident.fault}`{flag}: {cell(incident.reason)}."]
+    if report.faults:
         lines += [
             "",
             "| fault | status | effective (s after incident) | at: declared / actual | "
             "duration: declared / actual | acked in force | lost of those | failed |",
             "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
-        for f in faults:
+        for f in report.faults:
             lines.append(
-                f"| {f['fault']}{' (incident)' if f.get('incident') else ''} | {f['status']} | "
-                f"{_fmt(f.get('t_effective_seconds'), 's')} | "
-                f"{_fmt(f.get('declared_at_seconds'), 's')} / "
-                f"{_fmt(f.get('actual_at_seconds'), 's')} | "
-                f"{_fmt(f.get('declared_duration_seconds'), 's')} / "
-                f"{_fmt(f.get('actual_duration_seconds'), 's')} | "
-                f"{_fmt(f.get('acknowledged_writes'))} | {_fmt(f.get('lost_writes'))} | "
-                f"{_fmt(f.get('failed_writes'))} |"
+                f"| {f.fault}{' (incident)' if f.incident else ''} | {f.status} | "
+                f"{fmt(f.t_effective_seconds, 's')} | "
+                f"{fmt(f.declared_at_seconds, 's')} / "
+                f"{fmt(f.actual_at_seconds, 's')} | "
+                f"{fmt(f.declared_duration_seconds, 's')} / "
+                f"{fmt(f.actual_duration_seconds, 's')} | "
+                f"{fmt(f.acknowledged_writes)} | {fmt(f.lost_writes)} | "
+                f"{fmt(f.failed_writes)} |"
             )
-    steps = [
-        e for e in report.get("timeline", []) if str(e.get("event", "")).startswith("runbook:")
-    ]
+    steps = report.steps()
     if steps:
         lines += [
             "",
@@ -93,28 +88,25 @@ def render_markdown(report: dict[str, Any], report_dir: Path | str | None = None
             "|---|---|---:|---:|---|",
         ]
         for e in steps:
-            output = e.get("error") or json.dumps(e.get("value"), default=str)
+            output = e.error or json.dumps(e.value, default=str)
             lines.append(
-                f"| {str(e['event']).removeprefix('runbook:')} | {e.get('status')} | "
-                f"{_fmt(e.get('t_start_seconds'), 's')} | {_fmt(e.get('duration_seconds'), 's')} "
-                f"| {_cell(output)} |"
+                f"| {e.step} | {e.status} | "
+                f"{fmt(e.t_start_seconds, 's')} | {fmt(e.duration_seconds, 's')} "
+                f"| {cell(output)} |"
             )
-    problems = [
-        f"{c['name']}: {c['reason']}" for c in report.get("checks", []) if c["verdict"] != "pass"
-    ]
-    problems += [str(n).splitlines()[0] for n in report.get("notes", []) if n]
-    if report.get("error"):
-        problems.append("error: " + str(report["error"]).splitlines()[0])
+    problems = [f"{c.name}: {c.reason}" for c in report.checks if c.verdict != "pass"]
+    problems += [n.splitlines()[0] for n in report.notes if n]
+    if report.error:
+        problems.append("error: " + report.error.splitlines()[0])
     if problems:
-        lines += ["", *[f"- {_cell(p)}" for p in problems]]
-    versions = report.get("versions") or {}
+        lines += ["", *[f"- {cell(p)}" for p in problems]]
     shown = ", ".join(
-        f"{k} {v}" for k, v in versions.items() if k in ("drillkit", "postgresql", "redis")
+        f"{k} {v}" for k, v in report.versions.items() if k in ("drillkit", "postgresql", "redis")
     )
-    evidence = report.get("evidence") or {}
+    evidence = report.evidence
     signed = (
-        f"signed with Ed25519 key {evidence.get('key_fingerprint')}"
-        if evidence.get("signed")
+        f"signed with Ed25519 key {evidence.key_fingerprint}"
+        if evidence and evidence.signed
         else "unsigned"
     )
     lines += [
