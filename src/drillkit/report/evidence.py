@@ -223,8 +223,9 @@ def _definitions(spec: DrillSpec) -> dict[str, str]:
         "rto_seconds": "incident's effective time to the completion of the first "
         "acknowledged write that begins a stable run of successes "
         f"({spec.workload.stable_window_seconds:g}s with no failed or unknown write), and, "
-        "when read-backs ran, of the first read-back that begins a stable run of reads "
-        "serving every surviving pre-incident id sampled; the later of the two",
+        "when answered read-backs showed pre-incident data gone, of the first read-back that "
+        "begins a stable run of reads serving every surviving pre-incident id sampled; the "
+        "later of the two",
         "lost_writes": "acknowledged (ok) writes absent from the final read",
         "resolution": "RPO: write interval + write latency (exact when nothing was lost); "
         "RTO: the larger of that and the read-back interval + latency when read-backs "

@@ -90,7 +90,7 @@ class Measured(_Model):
     observed_after_fault_seconds: Number | None = None
     writes_restored_seconds: Number | None = None
     data_restored_seconds: Number | None = None
-    read_back_probe: bool = False
+    read_back_probe: bool = False  # read-backs showed the data gone, so they decided RTO too
     write_interval_seconds: NonNegative | None = None
     write_latency_seconds: NonNegative | None = None
     read_interval_seconds: NonNegative | None = None
