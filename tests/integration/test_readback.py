@@ -48,9 +48,20 @@ def cluster(docker_client: Any, images: NodeImages) -> Iterator[PostgresCluster]
 
 
 def _reads(history: History) -> list[tuple[Op, Op]]:
+    """Completed read-backs as (invocation, completion); one still in flight is left out."""
     ops = [op for op in history.ops() if op.process == PROCESS]
     assert all(op.f == READ_BACK for op in ops)
-    return list(zip(ops[0::2], ops[1::2], strict=True))
+    pairs: list[tuple[Op, Op]] = []
+    pending: Op | None = None
+    for op in ops:
+        if op.type is OpType.INVOKE:
+            assert pending is None, "one read-back in flight at a time"
+            pending = op
+        else:
+            assert pending is not None, f"a completion without an invocation: {op}"
+            pairs.append((pending, op))
+            pending = None
+    return pairs
 
 
 def test_read_back_sees_deleted_rows_missing_and_a_dropped_table_fails(
