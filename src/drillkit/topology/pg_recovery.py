@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from drillkit.topology.node import Node
+from drillkit.backend.node import Node
+from drillkit.topology.pg_storage import data_volume, fast_shutdown, run_helper
 from drillkit.topology.pgbackrest import restore_environment
 from drillkit.topology.rewind import rewind
 
@@ -24,8 +25,6 @@ def restore(
 ) -> Node:
     """Restore from the repository onto a fresh node (``onto='fresh'``) or onto an existing
     node's emptied volume, start it, and wait until it has promoted and accepts writes."""
-    from drillkit.faults.disk import data_volume, fast_shutdown, run_helper  # (import cycle)
-
     if cluster.repo is None:
         raise RuntimeError("this topology has no backup repository")
     env = restore_environment(kind, target)
@@ -33,13 +32,13 @@ def restore(
         cluster.client_path = [n.name for n in cluster.nodes]
     if onto == "fresh":
         name = f"pgr{len(cluster.restored) + 1}"
-        volume = cluster.create_volume(name).name
+        volume = cluster.create_volume(name)
     else:
         old = cluster.node(onto)
         name, volume = old.name, data_volume(old)
         fast_shutdown(old)
-        run_helper(cluster, old, 'find "$1" -mindepth 1 -delete')
-        old.container.remove(force=True)
+        run_helper(old, 'find "$1" -mindepth 1 -delete')
+        old.remove()
         cluster.nodes.remove(old)
     to = f"to {target}" if target else "every archived segment"
     cluster.progress(f"restoring {name} from the repository ({kind}: {to})")
@@ -70,8 +69,6 @@ def rejoin(cluster: PostgresCluster, name: str, timeout: float) -> dict[str, Any
     """Make ``name`` (a former primary) a replica of the current primary: pg_rewind its
     data onto the new timeline, start it, wait until it streams. Under sync replication
     the primary names it as its synchronous standby again."""
-    from drillkit.faults.disk import data_volume, fast_shutdown  # (import cycle)
-
     deadline = time.monotonic() + timeout
     node, primary = cluster.node(name), cluster.current_primary()
     if primary is None or primary.name == name:
@@ -88,18 +85,13 @@ def rejoin(cluster: PostgresCluster, name: str, timeout: float) -> dict[str, Any
             (slot, slot),
         )
     rewound = rewind(
-        cluster.client,
-        image=cluster.image,
-        network=cluster.network_name,
-        labels=cluster.labels,
-        node=node,
-        volume=data_volume(node),
+        node,
         source_host=cluster.container_name(primary.name),
         slot=slot,
         secrets=cluster.secrets.values,
         timeout=max(1.0, deadline - time.monotonic()),
     )
-    node.container.start()
+    node.start()
     timeline = int(
         cluster.query(primary, "SELECT timeline_id FROM pg_control_checkpoint()")[0]["timeline_id"]
     )
