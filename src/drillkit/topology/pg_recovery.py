@@ -5,23 +5,56 @@ topology (``PostgresCluster.restore`` / ``.rejoin``)."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import psycopg
 
 from drillkit.backend.node import Node
+from drillkit.secrets import Secrets
 from drillkit.topology.pg_storage import data_volume, fast_shutdown, run_helper
-from drillkit.topology.pgbackrest import restore_environment
+from drillkit.topology.pgbackrest import BackupRepo, restore_environment
 from drillkit.topology.rewind import rewind
 
-if TYPE_CHECKING:
-    from drillkit.topology.postgres import PostgresCluster
+__all__ = ["RecoveryCluster", "rejoin", "restore"]
 
-__all__ = ["rejoin", "restore"]
+
+class RecoveryCluster(Protocol):
+    """What the recovery procedures use of a PostgreSQL topology (``PostgresCluster``)."""
+
+    spec: Any
+    nodes: list[Node]
+    secrets: Secrets
+    repo: BackupRepo | None
+    client_path: list[str] | None  # nodes the client connects to; None: all
+    restored: list[str]  # nodes made by restores, oldest first
+    progress: Callable[[str], None]
+
+    def node(self, name: str) -> Node: ...
+
+    def current_primary(self) -> Node | None: ...
+
+    def container_name(self, node: str) -> str: ...
+
+    def create_volume(self, node: str) -> str: ...
+
+    def start_pg_node(
+        self, name: str, role: str, volume: str, extra_env: dict[str, str] | None = None
+    ) -> Node: ...
+
+    def connect(
+        self, node: Node, *, statement_timeout_ms: int = 10_000
+    ) -> psycopg.Connection[Any]: ...
+
+    def query(self, node: Node, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]: ...
+
+    def configure_sync(self, primary: Node, standbys: list[str] | None = None) -> str: ...
+
+    def streaming_standbys(self, primary: Node) -> list[str]: ...
 
 
 def restore(
-    cluster: PostgresCluster, *, onto: str, kind: str, target: str | None, timeout: float
+    cluster: RecoveryCluster, *, onto: str, kind: str, target: str | None, timeout: float
 ) -> Node:
     """Restore from the repository onto a fresh node (``onto='fresh'``) or onto an existing
     node's emptied volume, start it, and wait until it has promoted and accepts writes."""
@@ -49,7 +82,7 @@ def restore(
     return node
 
 
-def _await_promoted(cluster: PostgresCluster, node: Node, timeout: float) -> None:
+def _await_promoted(cluster: RecoveryCluster, node: Node, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last = "not tried"
     while time.monotonic() < deadline:
@@ -65,7 +98,7 @@ def _await_promoted(cluster: PostgresCluster, node: Node, timeout: float) -> Non
     raise TimeoutError(f"{node.name} not promoted after {timeout:g}s ({last})")
 
 
-def rejoin(cluster: PostgresCluster, name: str, timeout: float) -> dict[str, Any]:
+def rejoin(cluster: RecoveryCluster, name: str, timeout: float) -> dict[str, Any]:
     """Make ``name`` (a former primary) a replica of the current primary: pg_rewind its
     data onto the new timeline, start it, wait until it streams. Under sync replication
     the primary names it as its synchronous standby again."""
@@ -110,7 +143,7 @@ def rejoin(cluster: PostgresCluster, name: str, timeout: float) -> dict[str, Any
     return out
 
 
-def _follows(cluster: PostgresCluster, node: Node, timeline: int) -> bool:
+def _follows(cluster: RecoveryCluster, node: Node, timeline: int) -> bool:
     """Whether ``node`` streams WAL of ``timeline`` (a standby still on the old timeline
     connects, is refused and retries, and looks 'streaming' for an instant each time)."""
     try:
