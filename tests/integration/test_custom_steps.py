@@ -75,9 +75,7 @@ def test_a_script_inside_a_node_uses_network_names(cluster: Any) -> None:
     value = history.ops()[-1].value
     assert value["on"] == "pg1"
     assert value["output"].strip() == "f"  # it reached the primary over the run's network
-    left = cluster.node("pg1").container.exec_run(
-        ["sh", "-c", "ls -d /tmp/drillkit-step-* 2>/dev/null; true"]
-    )
+    left = cluster.node("pg1").exec(["sh", "-c", "ls -d /tmp/drillkit-step-* 2>/dev/null; true"])
     assert b"drillkit-step" not in left.output  # the password file went with the step
 
 

@@ -77,7 +77,7 @@ def steady_and_clean(cluster: PostgresCluster) -> Iterator[None]:
     yield
     leftovers = in_parallel(
         cluster.nodes,
-        lambda n: run_in_netns(cluster, n, "iptables -S; tc qdisc show dev eth0"),
+        lambda n: run_in_netns(n, "iptables -S; tc qdisc show dev eth0"),
     )
     for node, listing in zip(cluster.nodes, leftovers, strict=True):
         assert not isinstance(listing, Exception), listing
@@ -171,7 +171,7 @@ def _replayed_per_primary(pg: PostgresCluster, name: str) -> int:
 
 
 def _netns(pg: PostgresCluster, name: str, script: str) -> str:
-    return run_in_netns(pg, pg.node(name), script)
+    return run_in_netns(pg.node(name), script)
 
 
 def _tcp_reaches(pg: PostgresCluster, source: str, dest: str) -> bool:
@@ -346,18 +346,18 @@ def test_heal_after_kill_or_restart_is_a_recorded_noop(
     """The rules went with the node's network namespace: nothing to remove, nothing failed."""
     pg2 = cluster.node("pg2")
     killed = _injected(_fault("isolate", target="pg2"), cluster, history)
-    pg2.container.kill(signal="SIGKILL")
-    pg2.container.wait(timeout=30)
+    pg2.kill("SIGKILL")
+    pg2.wait_exit(timeout=30)
     try:
         killed.heal(cluster, history)
-        pg2.container.start()
+        pg2.start()
         _wait(lambda: _receiving(cluster, "pg2"), RECOVER, "pg2 back")
         restarted = _injected(_fault("isolate", target="pg2"), cluster, history)
-        pg2.container.restart(timeout=5)
+        pg2.restart(timeout=5)
         restarted.heal(cluster, history)
     finally:
         if pg2.status() != "running":
-            pg2.container.start()
+            pg2.start()
     heals = _ops(history, "heal-isolate")
     assert [op.type for op in heals] == [OpType.OK, OpType.OK]
     assert heals[0].extra["evidence"].startswith("pg2: exited, its rules went with its network")
@@ -485,12 +485,12 @@ def test_isolate_names_a_stopped_peer_it_could_not_block(
 ) -> None:
     """A stopped node has no address; its next one is unknown, so the evidence says so."""
     pg2 = cluster.node("pg2")
-    pg2.container.stop(timeout=5)
+    pg2.stop(timeout=5)
     try:
         fault = _injected(_fault("isolate", target="pg1"), cluster, history)
         fault.heal(cluster, history)
     finally:
-        pg2.container.start()
+        pg2.start()
     assert _ops(history, "isolate")[0].extra["evidence"] == (
         f"pg1: 2 rules in {fault.chain} (not running, not blocked: pg2)"
     )

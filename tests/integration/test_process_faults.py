@@ -149,7 +149,7 @@ def test_kill_is_dated_by_docker_finished_at(cluster: PostgresCluster) -> None:
     try:
         fault.inject(cluster, history)
     finally:
-        replica.container.start()
+        replica.start()
     done = history.ops()[-1].extra
     assert done["effective_by"] == "docker State.FinishedAt"
     assert done["requested_ns"] <= done["effective_ns"] <= done["returned_ns"]

@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from builders import ms
 
+from drillkit.backend.docker import DockerNode
+from drillkit.backend.node import Node
 from drillkit.history import History, OpType
 from drillkit.runbook import make_step, run_runbook
 from drillkit.runbook.custom import Shell, ShellStepError, ShellTopology
 from drillkit.secrets import Secrets
 from drillkit.spec_postgres import ShellStep
-from drillkit.topology.node import Node
 
 PASSWORD = "s3cret-Pa55word-xyz"
 
@@ -55,8 +56,8 @@ class FakeTopology:
         self.client = None
         self.secrets = Secrets({"postgres": PASSWORD})
         self.nodes = [
-            Node("pg0", "primary", FakeContainer("dk-x-pg0")),
-            Node("pg1", "replica", FakeContainer()),
+            DockerNode("pg0", "primary", FakeContainer("dk-x-pg0")),
+            DockerNode("pg1", "replica", FakeContainer()),
         ]
 
     def resolve(self, target: str) -> list[Node]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from drillkit.backend.docker import DockerNode
 from drillkit.faults.base import (
     Effect,
     FaultFailed,
@@ -154,22 +155,9 @@ class FakeContainer:
         return {"StatusCode": 137}
 
 
-class FakeNode:
-    name = "pg0"
-
-    def __init__(self) -> None:
-        self.container = FakeContainer()
-
-    def status(self) -> str:
-        return self.container.status
-
-    def wait_status(self, wanted: str, timeout: float = 30.0) -> str:
-        return self.container.status
-
-
 class FakeTopology:
     def __init__(self) -> None:
-        self.node = FakeNode()
+        self.node = DockerNode("pg0", "primary", FakeContainer())
 
     def resolve(self, target: str) -> list[Any]:
         return [self.node]

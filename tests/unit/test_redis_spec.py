@@ -357,7 +357,6 @@ def test_archives_round_trip_and_backups_sort_newest_first() -> None:
 
 
 def test_redis_cluster_fulfils_the_contracts_faults_and_steps_rely_on() -> None:
-    from drillkit.faults.netns import HelperHost
     from drillkit.faults.redis_data import RedisDataTopology
     from drillkit.runbook.custom import ShellTopology
     from drillkit.secrets import Secrets
@@ -376,5 +375,5 @@ def test_redis_cluster_fulfils_the_contracts_faults_and_steps_rely_on() -> None:
     cluster.network = types.SimpleNamespace(name="dk-unit-net")  # what start() creates
 
     assert TOPOLOGIES["redis"] is RedisCluster
-    for contract in (System, HelperHost, RedisDataTopology, ShellTopology):
+    for contract in (System, RedisDataTopology, ShellTopology):
         assert isinstance(cluster, contract), contract.__name__

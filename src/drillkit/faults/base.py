@@ -12,11 +12,11 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from drillkit.backend.clock import rfc3339_ns
+from drillkit.backend.node import Node
 from drillkit.history import History, OpType
-from drillkit.topology.node import Node
 
 __all__ = [
     "MARKER",
@@ -35,23 +35,16 @@ __all__ = [
 
 MARKER = "DRILLKIT-EFFECTIVE"
 _MARKER_LINE = re.compile(rf"^{MARKER} (\d+)\s*$", re.MULTILINE)
-_DOCKER_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 
 
 class FaultTopology(Protocol):
-    """What a fault may use of a topology: its nodes, its network and Docker."""
+    """What a fault may use of a topology: its nodes and its network. Everything a fault does
+    to a node goes through the :class:`~drillkit.backend.Node` protocol (helpers included)."""
 
-    client: Any
     nodes: list[Node]
-    labels: dict[str, str]  # every helper container a fault starts carries the run's labels
 
     @property
     def network_name(self) -> str: ...
-
-    @property
-    def helper_image(self) -> str:
-        """An image with iptables/iproute2 for helper containers that join a node's namespace."""
-        ...
 
     def resolve(self, target: str) -> list[Node]:
         """The nodes a role or name designates right now (roles follow failovers)."""
@@ -115,17 +108,8 @@ def wall_to_monotonic_ns(epoch_ns: int, offset_ns: int | None = None) -> int:
 
 
 def docker_time_ns(stamp: str) -> int | None:
-    """Docker's RFC 3339 time with up to 9 fractional digits as ns since the epoch (None if the
-    stamp is unset, e.g. ``0001-01-01T00:00:00Z``, or unreadable). ``fromisoformat`` cannot
-    take nanoseconds, so the fraction is read by hand."""
-    match = _DOCKER_TIME.match(stamp.strip())
-    if match is None:
-        return None
-    seconds, fraction, zone = match.groups()
-    moment = datetime.fromisoformat(seconds + ("+00:00" if zone == "Z" else zone))
-    if moment.year < 1970:
-        return None
-    return int(moment.timestamp()) * 10**9 + int((fraction or "0").ljust(9, "0"))
+    """Docker's RFC 3339 time as ns since the epoch (None if unset or unreadable)."""
+    return rfc3339_ns(stamp)
 
 
 def split_markers(output: str) -> tuple[str, list[int]]:

@@ -17,10 +17,10 @@ from typing import Any, Protocol, runtime_checkable
 import psycopg
 from psycopg import sql
 
+from drillkit.backend.node import Node
 from drillkit.checkers import encode_ids
 from drillkit.faults.base import FaultTopology, record
 from drillkit.history import History
-from drillkit.topology.node import Node
 from drillkit.workload.pg_writer import TABLE
 
 __all__ = ["DeleteRange", "DropTable", "SqlTopology", "Truncate", "sql_topology"]

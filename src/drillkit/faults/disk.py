@@ -1,11 +1,9 @@
-"""Storage faults: damage a node's data directory on its Docker volume.
+"""Storage faults: damage a node's data directory on its volume.
 
-Files are changed by a short-lived helper container that mounts the node's data volume where
-the node mounts it and runs as the node's own user: it needs no privileges, no shell in the
-node, and works while the node is stopped. Helpers carry the run's labels, so a sweep removes
-one that a crash left behind. PostgreSQL is stopped while its files change (a running server
-would overwrite them from memory) with a *fast* shutdown: ``docker stop`` sends SIGTERM, a smart
-shutdown that waits for every client to leave, and the workload never leaves.
+Files are changed by a short-lived helper that mounts the node's data volume
+(:mod:`drillkit.topology.pg_storage`); helpers carry the run's labels, so a sweep removes one
+that a crash left behind. PostgreSQL is stopped while its files change (a running server would
+overwrite them from memory) with a *fast* shutdown.
 
 Effective times: ``fill-disk`` and its heal are dated by a ``DRILLKIT-EFFECTIVE`` marker the
 helper prints when ``dd`` hit ENOSPC / the file was deleted; the others when the action returned
@@ -16,12 +14,10 @@ have no heal and act once.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-import docker.errors
-
+from drillkit.backend.node import Node
 from drillkit.faults.base import (
     MARKER,
     Effect,
@@ -31,8 +27,16 @@ from drillkit.faults.base import (
     wall_to_monotonic_ns,
 )
 from drillkit.faults.data import sql_topology
-from drillkit.topology.helper import run_helper_container
-from drillkit.topology.node import Node
+from drillkit.topology.pg_storage import (
+    HelperError,
+    data_volume,
+    fast_shutdown,
+    pgdata,
+    run_helper,
+    said,
+    start_and_watch,
+    volume_size,
+)
 
 __all__ = [
     "FILL_FILE",
@@ -41,119 +45,9 @@ __all__ = [
     "FillDisk",
     "HelperError",
     "WipeData",
-    "data_volume",
-    "fast_shutdown",
-    "run_helper",
-    "start_and_watch",
 ]
 
-DEFAULT_PGDATA = "/var/lib/postgresql/data"
 FILL_FILE = "drillkit-fill"
-SHUTDOWN_TIMEOUT = 30.0
-START_TIMEOUT = 30.0
-HELPER_TIMEOUT = 60.0
-
-
-class HelperError(RuntimeError):
-    """A helper container failed; the message carries its exit status and stderr."""
-
-
-# -- the node's volume -------------------------------------------------------------------------
-def _pgdata(node: Node) -> str:
-    """Where the node keeps its data: its PGDATA, else PostgreSQL's image default."""
-    for entry in node.container.attrs["Config"].get("Env") or []:
-        if entry.startswith("PGDATA="):
-            return str(entry.split("=", 1)[1])
-    return DEFAULT_PGDATA
-
-
-def data_volume(node: Node) -> str:
-    """The name of the Docker volume mounted at the node's data directory."""
-    node.container.reload()
-    pgdata = _pgdata(node)
-    for mount in node.container.attrs.get("Mounts") or []:
-        if mount.get("Destination") == pgdata and mount.get("Type") == "volume":
-            return str(mount["Name"])
-    raise RuntimeError(f"{node.name} keeps {pgdata} on no Docker volume; no helper can reach it")
-
-
-def run_helper(
-    topology: FaultTopology, node: Node, script: str, *args: str, timeout: float = HELPER_TIMEOUT
-) -> str:
-    """Run ``script`` (sh -eu; ``$1`` is the data directory, then ``args``) in a helper container
-    that mounts ``node``'s data volume; return its stdout, or raise :class:`HelperError`."""
-    pgdata = _pgdata(node)
-    result = run_helper_container(
-        topology.client,
-        topology.helper_image,
-        timeout=timeout,
-        entrypoint=["/bin/sh", "-euc", script, "drillkit-helper", pgdata, *args],
-        user=str(node.container.attrs["Config"].get("User") or ""),
-        network_mode="none",
-        labels={**topology.labels, "drillkit.helper": node.name},
-        volumes={data_volume(node): {"bind": pgdata, "mode": "rw"}},
-    )
-    if result.status is None:
-        raise HelperError(f"helper on {node.name}'s volume ran over {timeout:g}s")
-    if not result.ok:
-        raise HelperError(f"helper on {node.name}'s volume exited {result.status}: {result.tail()}")
-    return result.stdout.strip()
-
-
-# -- stopping and starting PostgreSQL ----------------------------------------------------------
-def _exit_code(node: Node) -> int:
-    return int(node.container.attrs["State"]["ExitCode"])
-
-
-def fast_shutdown(node: Node, timeout: float = SHUTDOWN_TIMEOUT) -> str:
-    """Stop PostgreSQL cleanly (SIGINT: sessions end, a shutdown checkpoint is written)."""
-    status = node.status()
-    if status in ("exited", "created"):
-        return f"was already stopped (exit status {_exit_code(node)})"
-    if status != "running":
-        raise RuntimeError(f"{node.name} is {status}; its files cannot be changed safely")
-    node.container.kill(signal="SIGINT")
-    if node.wait_status("exited", timeout, poll=0.05) == "exited":
-        return f"fast shutdown (exit status {_exit_code(node)})"
-    node.container.kill()
-    node.wait_status("exited", 10.0, poll=0.05)
-    return f"fast shutdown ran over {timeout:g}s, killed"
-
-
-def _said(lines: list[str]) -> str:
-    """What PostgreSQL said that matters (PANIC, FATAL, ERROR lines), else its last line."""
-    notable = [ln for ln in lines if any(w in ln for w in ("PANIC", "FATAL", "ERROR"))]
-    picked = (notable or lines[-1:])[-3:]
-    return " | ".join(ln.strip()[:240] for ln in picked) or "(no log lines)"
-
-
-def _ready(node: Node) -> bool:
-    try:
-        return int(node.container.exec_run(["pg_isready", "-q"]).exit_code) == 0
-    except docker.errors.APIError:  # it stopped in between
-        return False
-
-
-def start_and_watch(node: Node, timeout: float = START_TIMEOUT) -> str:
-    """Start the node and report what PostgreSQL did: accepted connections, exited, or neither."""
-    seen = len(node.logs().splitlines())
-    started = time.monotonic()
-    node.container.start()
-    while True:
-        elapsed = time.monotonic() - started
-        status = node.status()
-        if status == "exited":
-            said = _said(node.logs().splitlines()[seen:])
-            return (
-                f"started again; PostgreSQL exited with status {_exit_code(node)} "
-                f"after {elapsed:.1f}s: {said}"
-            )
-        if status == "running" and _ready(node):
-            return f"started again; accepting connections after {elapsed:.1f}s"
-        if elapsed > timeout:
-            said = _said(node.logs().splitlines()[seen:])
-            return f"started again; not accepting connections after {timeout:g}s: {said}"
-        time.sleep(0.1)
 
 
 def _offline(node: Node, work: Callable[[], str]) -> str:
@@ -197,10 +91,10 @@ class WipeData(_VolumeFault):
 
     def _inject(self, topology: FaultTopology, node: Node) -> str:
         stopped = fast_shutdown(node)
-        entries, size = run_helper(topology, node, _WIPE).split("|")
+        entries, size = run_helper(node, _WIPE).split("|")
         return (
             f"{node.name}: {stopped}; deleted {entries} files and directories ({size} bytes) "
-            f"from {_pgdata(node)} on volume {data_volume(node)}; left stopped"
+            f"from {pgdata(node)} on volume {data_volume(node)}; left stopped"
         )
 
 
@@ -234,7 +128,7 @@ class DeleteWal(_VolumeFault):
 
     def _inject(self, topology: FaultTopology, node: Node) -> str:
         def delete() -> str:
-            out = run_helper(topology, node, _DELETE_WAL, str(self.spec.segments))
+            out = run_helper(node, _DELETE_WAL, str(self.spec.segments))
             state, redo, files = out.split("|")
             return (
                 f"cluster state '{state}'; deleted {len(files.split())} WAL segment(s) up to the "
@@ -293,7 +187,7 @@ class Corrupt(_VolumeFault):
         offset, count = self.spec.offset, self.spec.bytes
 
         def flip() -> str:
-            out = run_helper(topology, node, _CORRUPT, relpath, str(offset), str(count))
+            out = run_helper(node, _CORRUPT, relpath, str(offset), str(count))
             size, before, after = out.split("|")
             _check_flipped(before, after)
             return (
@@ -329,15 +223,6 @@ echo "$size|$data|$(df -B1 --output=avail "$d" | tail -n 1 | tr -d ' ')"
 _ENOSPC = "No space left on device"
 
 
-def volume_size(topology: FaultTopology, volume: str) -> str | None:
-    """The size limit of a tmpfs-backed volume (``size=`` of its mount options), else None."""
-    options = topology.client.volumes.get(volume).attrs.get("Options") or {}
-    for part in str(options.get("o", "")).split(","):
-        if part.startswith("size="):
-            return part.removeprefix("size=")
-    return None
-
-
 def _marked(output: str) -> tuple[str, int | None]:
     """A helper's output without its marker, and the marker's time on the monotonic clock."""
     text, stamps = split_markers(output)
@@ -357,23 +242,23 @@ class FillDisk(_VolumeFault):
 
     def _inject(self, topology: FaultTopology, node: Node) -> Effect:
         volume = data_volume(node)
-        size = volume_size(topology, volume)
+        size = volume_size(node)
         if size is None:
             raise RuntimeError(
                 f"{node.name}'s data volume {volume} has no size limit; filling it would fill "
                 "the Docker host's disk (set topology.data_volume_size)"
             )
-        output, effective = _marked(run_helper(topology, node, _FILL, FILL_FILE))
+        output, effective = _marked(run_helper(node, _FILL, FILL_FILE))
         written, free = output.split("|")
         return Effect(
-            f"{node.name}: wrote {written} bytes to {_pgdata(node)}/{FILL_FILE} until "
+            f"{node.name}: wrote {written} bytes to {pgdata(node)}/{FILL_FILE} until "
             f"'{_ENOSPC}' (volume limit {size}); {free} bytes free",
             effective,
             f"{MARKER} marker (dd hit ENOSPC)",
         )
 
     def _heal(self, topology: FaultTopology, node: Node) -> Effect:
-        output, effective = _marked(run_helper(topology, node, _FREE, FILL_FILE))
+        output, effective = _marked(run_helper(node, _FREE, FILL_FILE))
         how = f"{MARKER} marker (file deleted)"
         return Effect(self._restart_if_full(node, output), effective, how)
 
@@ -383,8 +268,8 @@ class FillDisk(_VolumeFault):
         status = node.status()
         if status != "exited":
             return f"{done}; PostgreSQL is {status}"
-        said = _said(node.logs(tail=50).splitlines())
-        down = f"PostgreSQL had exited with status {_exit_code(node)}: {said}"
+        lines = node.logs(tail=50).splitlines()
+        down = f"PostgreSQL had exited with status {node.exit_code()}: {said(lines)}"
         if _ENOSPC not in node.logs(tail=200):
             return f"{done}; {down}; not for want of space, so left stopped"
         if has_data != "yes":

@@ -1,47 +1,31 @@
-"""Run a shell script inside a node's network namespace, from a short-lived helper container.
+"""Run a shell script inside a node's network namespace, from a short-lived helper.
 
-The helper joins the node's namespace (``network_mode=container:<id>``) with ``NET_ADMIN`` only,
-never ``privileged``, so it works whatever the node image contains, with a remote engine too, and
-without root on the harness host. It carries the run's labels, so a sweep removes it if the
-harness dies mid-run, and it is removed as soon as its output is read. One run costs about 0.2 s
-here (create, start, wait, logs, remove), which is why callers batch a node's commands into one
-script and run the helpers of several nodes in parallel.
+The node's backend starts the helper (:meth:`drillkit.backend.NetnsNode.run_in_netns`; with
+Docker, a container joining the node's namespace with ``NET_ADMIN`` only, never ``privileged``).
+It carries the run's labels, so a sweep removes it if the harness dies mid-run, and it is removed
+as soon as its output is read. One run costs about 0.2 s here with Docker (create, start, wait,
+logs, remove), which is why callers batch a node's commands into one script and run the helpers
+of several nodes in parallel.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TypeVar
 
-import docker.errors
+from drillkit.backend.node import HELPER_LABEL, HelperRefused, NetnsNode, Node
 
-from drillkit.topology.helper import run_helper_container
-from drillkit.topology.node import Node
+__all__ = ["HELPER_LABEL", "NetnsError", "in_parallel", "netns_nodes", "run_in_netns"]
 
-__all__ = ["HELPER_LABEL", "HelperHost", "NetnsError", "helper_host", "in_parallel", "run_in_netns"]
-
-HELPER_LABEL = "drillkit.helper"
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@runtime_checkable
-class HelperHost(Protocol):
-    """What starting a helper needs of a topology: Docker, an image with iptables and iproute2,
-    and the run's labels (a helper without them would escape the sweep)."""
-
-    client: Any
-    labels: dict[str, str]
-
-    @property
-    def helper_image(self) -> str: ...
 
 
 class NetnsError(RuntimeError):
     """A helper script failed; the message carries the node, the exit code and its stderr.
 
-    ``started`` is False when Docker refused to start the helper (the script never ran).
+    ``started`` is False when the backend refused to start the helper (the script never ran).
     """
 
     def __init__(self, message: str, *, started: bool = True) -> None:
@@ -49,33 +33,26 @@ class NetnsError(RuntimeError):
         self.started = started
 
 
-def helper_host(topology: object) -> HelperHost:
-    """``topology`` as a :class:`HelperHost`, or a TypeError: unlabelled helpers are refused."""
-    if not isinstance(topology, HelperHost):
-        raise TypeError(
-            f"{type(topology).__name__} has no client, labels and helper_image; network faults "
-            "need them to start labelled helper containers"
-        )
-    return topology
+def netns_nodes(nodes: Sequence[Node]) -> list[NetnsNode]:
+    """``nodes`` as nodes whose namespace a helper can join, or a TypeError naming one that
+    cannot (before anything is recorded)."""
+    out: list[NetnsNode] = []
+    for node in nodes:
+        if not isinstance(node, NetnsNode):
+            raise TypeError(f"{node.name}: its backend cannot run a helper in its namespace")
+        out.append(node)
+    return out
 
 
-def run_in_netns(host: HelperHost, node: Node, script: str, *, timeout: float = 30.0) -> str:
+def run_in_netns(node: Node, script: str, *, timeout: float = 30.0) -> str:
     """Run ``script`` with bash as root in ``node``'s network namespace; return its stdout.
 
     Raises :class:`NetnsError` with stderr when the script exits non-zero or overruns ``timeout``.
     """
+    (netns,) = netns_nodes([node])
     try:
-        result = run_helper_container(
-            host.client,
-            host.helper_image,
-            timeout=timeout,
-            entrypoint=["/bin/bash", "-c", script],
-            user="root",
-            network_mode=f"container:{node.container.id}",
-            cap_add=["NET_ADMIN"],
-            labels={**host.labels, HELPER_LABEL: node.name},
-        )
-    except docker.errors.APIError as e:
+        result = netns.run_in_netns(script, timeout=timeout)
+    except HelperRefused as e:
         raise NetnsError(
             f"{node.name}: cannot start a helper in its namespace: {e}", started=False
         ) from None

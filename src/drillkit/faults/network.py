@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from drillkit.backend.node import Node
 from drillkit.faults.base import (
     MARKER,
     Effect,
@@ -49,9 +50,8 @@ from drillkit.faults.base import (
     split_markers,
     wall_to_monotonic_ns,
 )
-from drillkit.faults.netns import HelperHost, NetnsError, helper_host, in_parallel, run_in_netns
+from drillkit.faults.netns import NetnsError, in_parallel, netns_nodes, run_in_netns
 from drillkit.history import History
-from drillkit.topology.node import Node
 
 __all__ = [
     "Bandwidth",
@@ -93,7 +93,7 @@ class _Change:
     node: Node
     install: str
     remove: str
-    started_at: str = ""  # the node's State.StartedAt when planned: a restart drops the rules
+    started_at: str = ""  # the node's started_at() when planned: a restart drops the rules
 
 
 # -- addresses ----------------------------------------------------------------------------------
@@ -206,10 +206,10 @@ def _burst_bytes(rate: str) -> int:
 
 # -- the faults ---------------------------------------------------------------------------------
 def _apply(
-    host: HelperHost, changes: Sequence[_Change], script: Callable[[_Change], str]
+    changes: Sequence[_Change], script: Callable[[_Change], str]
 ) -> list[tuple[_Change, str | Exception]]:
     """Run one script per change, all in parallel; each change with its output or error."""
-    results = in_parallel(changes, lambda c: run_in_netns(host, c.node, script(c)).strip())
+    results = in_parallel(changes, lambda c: run_in_netns(c.node, script(c)).strip())
     return list(zip(changes, results, strict=True))
 
 
@@ -247,17 +247,12 @@ def _effect(results: Sequence[tuple[_Change, str | Exception]], *, earliest: boo
     return combine([_node_effect(c, str(r)) for c, r in results], earliest=earliest)
 
 
-def _started_at(node: Node) -> str:
-    node.container.reload()
-    return str(node.container.attrs.get("State", {}).get("StartedAt") or "")
-
-
 def _gone(change: _Change) -> str | None:
     """Why ``change``'s rules are gone by themselves (None: they may still be in force)."""
     status = change.node.status()
     if status not in ("running", "paused"):
         return f"{status}, its rules went with its network namespace (nothing to remove)"
-    if change.started_at and _started_at(change.node) != change.started_at:
+    if change.started_at and change.node.started_at() != change.started_at:
         return "restarted since the injection, its rules went with its network namespace"
     return None
 
@@ -293,15 +288,16 @@ class _NetworkFault:
     def inject(self, topology: FaultTopology, history: History) -> None:
         if self.changes:
             raise RuntimeError(f"{self.kind} {self.id} is already injected; heal it first")
-        host = helper_host(topology)
-        changes = [replace(c, started_at=_started_at(c.node)) for c in self._plan(topology)]
+        planned = self._plan(topology)
+        netns_nodes([c.node for c in planned])
+        changes = [replace(c, started_at=c.node.started_at()) for c in planned]
         request = self.spec.model_dump(exclude={"kind", "at", "duration", "repeat", "incident"})
         self.value = {**request, "nodes": [c.node.name for c in changes], "id": self.id}
 
         aim, self.aim_ns = self.aim_ns, None
 
         def install() -> Effect:
-            results = _apply(host, changes, lambda c: _held(aim, c.install))
+            results = _apply(changes, lambda c: _held(aim, c.install))
             self.changes = [c for c, r in results if _possibly_in_force(r)]
             return _effect(results, earliest=self.both_ends)
 
@@ -310,16 +306,13 @@ class _NetworkFault:
     def heal(self, topology: FaultTopology, history: History) -> None:
         if not self.changes:
             return
-        host = helper_host(topology)
         aim, self.aim_ns = self.aim_ns, None
-        record(history, f"heal-{self.kind}", self.value, lambda: self._remove(host, aim))
+        record(history, f"heal-{self.kind}", self.value, lambda: self._remove(aim))
 
-    def _remove(self, host: HelperHost, aim: int | None = None) -> Effect:
+    def _remove(self, aim: int | None = None) -> Effect:
         gone = [(c, _gone(c)) for c in self.changes]
         noops = [Effect(f"{c.node.name}: {why}", None, "") for c, why in gone if why is not None]
-        results = _apply(
-            host, [c for c, why in gone if why is None], lambda c: _held(aim, c.remove)
-        )
+        results = _apply([c for c, why in gone if why is None], lambda c: _held(aim, c.remove))
         self.changes = [c for c, r in results if isinstance(r, Exception)]
         if not results:
             return combine(noops)

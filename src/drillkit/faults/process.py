@@ -13,14 +13,8 @@ overlap. A failed injection heals nothing.
 
 from __future__ import annotations
 
-from drillkit.faults.base import (
-    Effect,
-    FaultTopology,
-    NodeFault,
-    docker_time_ns,
-    wall_to_monotonic_ns,
-)
-from drillkit.topology.node import Node
+from drillkit.backend.node import Node
+from drillkit.faults.base import Effect, FaultTopology, NodeFault, wall_to_monotonic_ns
 
 __all__ = ["CrashRestart", "Kill", "Pause", "Restart", "Stop", "exit_effect"]
 
@@ -33,13 +27,12 @@ def _wait_status(node: Node, wanted: str, timeout: float = 30.0) -> str:
 
 
 def exit_effect(node: Node, evidence: str) -> Effect:
-    """``evidence`` dated at Docker's ``State.FinishedAt`` of ``node`` (wall -> monotonic)."""
-    node.container.reload()
-    stamp = str(node.container.attrs.get("State", {}).get("FinishedAt") or "")
-    epoch = docker_time_ns(stamp)
-    if epoch is None:
-        return Effect(evidence, None, f"when the action returned (no FinishedAt: {stamp!r})")
-    return Effect(evidence, wall_to_monotonic_ns(epoch), "docker State.FinishedAt")
+    """``evidence`` dated at the backend's record of ``node``'s exit (Docker's
+    ``State.FinishedAt``), wall -> monotonic."""
+    exited = node.exited_at()
+    if exited.wall_ns is None:
+        return Effect(evidence, None, f"when the action returned ({exited.how})")
+    return Effect(evidence, wall_to_monotonic_ns(exited.wall_ns), exited.how)
 
 
 def _returned(node: Node, now: int, evidence: str, call: str) -> Effect:
@@ -57,9 +50,8 @@ class Kill(NodeFault):
     expected_latency_s = 0.05  # measured 30-53 ms to FinishedAt, plus resolving the target
 
     def _inject(self, topology: FaultTopology, node: Node) -> Effect:
-        node.container.kill(signal="SIGKILL")
-        result = node.container.wait(timeout=30)
-        status = result.get("StatusCode")
+        node.kill("SIGKILL")
+        status = node.wait_exit(timeout=30)
         return exit_effect(node, f"{node.name}: container exited with status {status}")
 
 
@@ -70,11 +62,11 @@ class Stop(NodeFault):
     expected_latency_s = 0.05  # measured 37-43 ms on an idle replica; longer with clients
 
     def _inject(self, topology: FaultTopology, node: Node) -> Effect:
-        node.container.stop(timeout=self.spec.timeout_seconds)
+        node.stop(timeout=self.spec.timeout_seconds)
         return exit_effect(node, f"{node.name}: {_wait_status(node, 'exited')}")
 
     def _heal(self, topology: FaultTopology, node: Node) -> Effect:
-        node.container.start()
+        node.start()
         returned = self.now()
         return _returned(node, returned, _wait_status(node, "running"), "start()")
 
@@ -86,7 +78,7 @@ class Restart(NodeFault):
     expected_latency_s = 0.5
 
     def _inject(self, topology: FaultTopology, node: Node) -> Effect:
-        node.container.restart(timeout=self.spec.timeout_seconds)
+        node.restart(timeout=self.spec.timeout_seconds)
         returned = self.now()
         status = _wait_status(node, "running")
         return _returned(node, returned, f"restarted, {status}", "restart()")
@@ -99,14 +91,14 @@ class Pause(NodeFault):
     expected_latency_s = 0.035  # measured 13-33 ms, plus resolving the target
 
     def _inject(self, topology: FaultTopology, node: Node) -> Effect:
-        node.container.pause()
+        node.pause()
         returned = self.now()
         return _returned(node, returned, _wait_status(node, "paused"), "pause()")
 
     def _heal(self, topology: FaultTopology, node: Node) -> Effect | str:
         if node.status() != "paused":
             return f"{node.name}: {node.status()}, not paused any more (nothing to unpause)"
-        node.container.unpause()
+        node.unpause()
         returned = self.now()
         return _returned(node, returned, _wait_status(node, "running"), "unpause()")
 
@@ -120,9 +112,9 @@ class CrashRestart(NodeFault):
     expected_latency_s = 0.05
 
     def _inject(self, topology: FaultTopology, node: Node) -> Effect:
-        node.container.kill(signal="SIGKILL")
-        status = node.container.wait(timeout=30).get("StatusCode")
+        node.kill("SIGKILL")
+        status = node.wait_exit(timeout=30)
         crashed = exit_effect(node, "")
-        node.container.start()
+        node.start()
         evidence = f"{node.name}: killed (status {status}), started again"
         return Effect(evidence, crashed.effective_ns, crashed.how)

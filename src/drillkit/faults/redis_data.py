@@ -7,7 +7,7 @@ how many keys went and how old the last RDB snapshot was, which is what a snapsh
 bring back.
 
 ``delete-redis-files`` SIGKILLs a data node, deletes its ``dump.rdb`` and/or ``appendonlydir``
-from its volume (a short-lived helper container mounts the volume) and starts it again: it comes
+from its volume (a short-lived helper mounts the volume) and starts it again: it comes
 back with whatever is left. A master that restarts empty before the Sentinels notice hands its
 empty dataset to every replica; that is the drill's to show.
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from drillkit.backend.node import Node, VolumeNode
 from drillkit.faults.base import FaultTopology, NodeFault
-from drillkit.topology.node import Node
 
 __all__ = ["DeleteRedisFiles", "Flushall", "RedisDataTopology"]
 
@@ -29,16 +29,10 @@ _FILES = {"rdb": "dump.rdb", "aof": "appendonlydir", "all": "dump.rdb appendonly
 
 @runtime_checkable
 class RedisDataTopology(FaultTopology, Protocol):
-    """A topology of Redis nodes that keep their data on labelled Docker volumes."""
-
-    labels: dict[str, str]
+    """A topology of Redis nodes (their data volumes are reached through the node)."""
 
     def redis(self, node: Node, timeout: float = 1.0) -> Any:
         """A client for the node on its published port."""
-        ...
-
-    def volume(self, node: Node, mount: str = DATA_DIR) -> str:
-        """The Docker volume mounted at ``mount`` in the node."""
         ...
 
 
@@ -106,19 +100,24 @@ class DeleteRedisFiles(_RedisDataFault):
         return {**super()._value(), "files": self.spec.files}
 
     def _inject(self, topology: FaultTopology, node: Node) -> str:
-        volume = _redis_topology(topology, self.kind).volume(node, DATA_DIR)
-        node.container.kill(signal="SIGKILL")
-        status = node.container.wait(timeout=30).get("StatusCode")
-        out = topology.client.containers.run(
-            topology.helper_image,
+        if not isinstance(node, VolumeNode):
+            raise TypeError(f"{node.name}: its backend cannot mount its data volume in a helper")
+        volume = node.volume_at(DATA_DIR)
+        if volume is None:
+            raise KeyError(f"{node.name} has no volume at {DATA_DIR}")
+        node.kill("SIGKILL")
+        status = node.wait_exit(timeout=30)
+        result = node.run_helper_on_volume(
+            DATA_DIR,
             ["sh", "-c", _DELETE, "delete", DATA_DIR, *_FILES[self.spec.files].split()],
-            volumes={volume: {"bind": DATA_DIR, "mode": "rw"}},
-            labels={**topology.labels, "drillkit.helper": node.name},
-            network_mode="none",
-            remove=True,
+            timeout=60.0,
         )
-        deleted = bytes(out).decode("utf-8", "replace").strip().replace("\n", ", ") or "nothing"
-        node.container.start()
+        if not result.ok:
+            raise RuntimeError(
+                f"deleting files on {node.name} failed ({result.status}): {result.tail()}"
+            )
+        deleted = result.stdout.strip().replace("\n", ", ") or "nothing"
+        node.start()
         node.wait_status("running")
         return (
             f"{node.name}: killed (status {status}); deleted {deleted} from volume {volume}; "

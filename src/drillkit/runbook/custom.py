@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from drillkit.backend.node import Node
 from drillkit.secrets import Secrets
 from drillkit.spec_postgres import ShellStep as ShellStepSpec
-from drillkit.topology.node import Node
 
 __all__ = ["OUTPUT_LIMIT", "Shell", "ShellStepError", "ShellTopology"]
 
@@ -37,7 +37,6 @@ _NODE_SECRET_ROOT = "/tmp"
 class ShellTopology(Protocol):
     """What a custom step needs of a topology."""
 
-    client: Any
     nodes: list[Node]
     secrets: Secrets
 
@@ -140,25 +139,22 @@ class Shell:
 
     # -- inside a node -------------------------------------------------------------------------
     def _in_node(self, node: Node) -> tuple[int, str]:
-        container = node.container
         secret_dir = f"{_NODE_SECRET_ROOT}/drillkit-step-{os.urandom(4).hex()}"
-        _put_files(container, secret_dir, self.topology.secret_files(inside=True))
+        _put_files(node, secret_dir, self.topology.secret_files(inside=True))
         try:
             seconds = max(1, int(self.timeout_seconds))
-            result = container.exec_run(
+            result = node.exec(
                 ["timeout", "-s", "KILL", str(seconds), "bash", "-c", self.spec.run],
                 environment=self._env(inside=True, secret_dir=secret_dir),
-                stdout=True,
-                stderr=True,
             )
-            return int(result.exit_code), bytes(result.output or b"").decode("utf-8", "replace")
+            return result.exit_code, result.output.decode("utf-8", "replace")
         finally:
-            container.exec_run(["rm", "-rf", secret_dir])
+            node.exec(["rm", "-rf", secret_dir])
 
 
-def _put_files(container: Any, directory: str, files: dict[str, str]) -> None:
-    """Create ``directory`` (0700) holding ``files`` (0600), owned by the container's user."""
-    ids = bytes(container.exec_run(["sh", "-c", "id -u; id -g"]).output).split()
+def _put_files(node: Node, directory: str, files: dict[str, str]) -> None:
+    """Create ``directory`` (0700) holding ``files`` (0600), owned by the node's user."""
+    ids = node.exec(["sh", "-c", "id -u; id -g"]).output.split()
     uid, gid = int(ids[0]), int(ids[1])
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -170,5 +166,5 @@ def _put_files(container: Any, directory: str, files: dict[str, str]) -> None:
             info = tarfile.TarInfo(f"{top.name}/{name}")
             info.size, info.mode, info.uid, info.gid = len(data), 0o600, uid, gid
             tar.addfile(info, io.BytesIO(data))
-    if not container.put_archive(directory.rsplit("/", 1)[0], buf.getvalue()):
-        raise ShellStepError(f"could not write the credential files into {container.name}")
+    if not node.put_archive(directory.rsplit("/", 1)[0], buf.getvalue()):
+        raise ShellStepError(f"could not write the credential files into {node.name}")

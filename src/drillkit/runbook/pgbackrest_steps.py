@@ -18,10 +18,10 @@ from typing import Any, Protocol, runtime_checkable
 import psycopg
 from psycopg import sql
 
+from drillkit.backend.node import Node
 from drillkit.history import History, Op, OpType
 from drillkit.spec_postgres import RestoreStep as RestoreSpec
 from drillkit.spec_postgres import VerifyRestoreStep as VerifySpec
-from drillkit.topology.node import Node
 from drillkit.topology.pgbackrest import (
     BackupRepo,
     PgBackRestError,

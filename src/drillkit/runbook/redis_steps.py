@@ -11,10 +11,10 @@ import secrets
 import time
 from typing import Any
 
-import docker.errors
 import redis
 from redis.exceptions import BusyLoadingError, RedisError, ResponseError
 
+from drillkit.backend.node import Node
 from drillkit.runbook.redis_files import (
     ArchivedFile,
     backup_candidates,
@@ -23,7 +23,6 @@ from drillkit.runbook.redis_files import (
     strip_flushes,
 )
 from drillkit.spec_redis import RedisPromoteStep, RedisRestoreStep, WaitSentinelFailoverStep
-from drillkit.topology.node import Node, start_node
 from drillkit.topology.redis import RedisCluster, no_retry
 from drillkit.topology.redis_config import BACKUP_DIR, DATA_DIR, MASTER_NAME, REDIS_PORT
 
@@ -205,9 +204,8 @@ class RedisRestore(_RedisStep):
 
     def _files(self, node: Node) -> tuple[str, list[tuple[str, list[ArchivedFile]]]]:
         """A description of the source, and the file sets to try (first choice first)."""
-        container = node.container
         if self.spec.source == "aof":
-            stream, _ = container.get_archive(f"{DATA_DIR}/appendonlydir")
+            stream = [node.get_archive(f"{DATA_DIR}/appendonlydir")]
             files, removed = [], 0
             for f in read_archive(stream):
                 name = f.path.split("/", 1)[-1]
@@ -219,10 +217,10 @@ class RedisRestore(_RedisStep):
             label = f"appendonlydir ({len(files)} files, {removed} FLUSHALL/FLUSHDB removed)"
             return "aof", [(label, files)] if files else []
         if self.spec.source == "rdb":
-            stream, _ = container.get_archive(f"{DATA_DIR}/dump.rdb")
+            stream = [node.get_archive(f"{DATA_DIR}/dump.rdb")]
             files = [ArchivedFile("dump.rdb", f.data, f.uid, f.gid) for f in read_archive(stream)]
             return "rdb", [("dump.rdb", files)] if files else []
-        stream, _ = container.get_archive(BACKUP_DIR)
+        stream = [node.get_archive(BACKUP_DIR)]
         backups = backup_candidates(read_archive(stream))
         return "backup", [
             (b.path.rsplit("/", 1)[-1], [ArchivedFile("dump.rdb", b.data, b.uid, b.gid)])
@@ -303,25 +301,16 @@ class _Scratch:
             ]
         )
         token = secrets.token_hex(3)
-        self.node = start_node(
-            c.client,
-            name=f"restore-{token}",
-            role="restore",
-            image=c.image,
-            network=c.network_name,
-            labels=c.labels,
-            container_ports=[REDIS_PORT],
+        self.node = c.start_scratch_node(
+            f"restore-{token}",
             environment={"DK_REDIS_CONF": conf},
-            container_name=c.container_name(f"restore-{token}"),
             command=["sh", "-c", _SCRATCH_COMMAND],
         )
         try:
             uid, gid = self.files[0].uid, self.files[0].gid
-            self.node.container.put_archive(
-                DATA_DIR, build_archive("restore", self.files, uid, gid)
-            )
+            self.node.put_archive(DATA_DIR, build_archive("restore", self.files, uid, gid))
             ready = ArchivedFile(".ready", b"", uid, gid)
-            self.node.container.put_archive(DATA_DIR, build_archive("restore", [ready], uid, gid))
+            self.node.put_archive(DATA_DIR, build_archive("restore", [ready], uid, gid))
             self.client = redis.Redis(
                 host=self.node.host,
                 port=self.node.port(REDIS_PORT),
@@ -355,5 +344,4 @@ class _Scratch:
         if self.client is not None:
             self.client.close()
         if self.node is not None:
-            with contextlib.suppress(docker.errors.NotFound):
-                self.node.container.remove(force=True)
+            self.node.remove()

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from drillkit.backend.docker import create_network
 from drillkit.resources import sweep
 from drillkit.secrets import Secrets
 from drillkit.topology.node import Node
@@ -87,9 +88,7 @@ class ContainerTopology:
         self.nodes = [n for n in self.nodes if n.status() != "removed"]
 
     def create_network(self) -> Any:
-        self.network = self.client.networks.create(
-            f"{self._prefix}-net", driver="bridge", labels=self.labels, check_duplicate=True
-        )
+        self.network = create_network(self.client, f"{self._prefix}-net", self.labels)
         return self.network
 
     def container_name(self, node: str) -> str:

@@ -19,6 +19,7 @@ import psycopg
 import requests
 from psycopg.conninfo import make_conninfo
 
+from drillkit.backend.docker import create_volume
 from drillkit.errors import InfrastructureError
 from drillkit.history import History
 from drillkit.spec import SteadyState
@@ -100,14 +101,14 @@ class PatroniCluster(PgAdmin, ContainerTopology):
             "DK_SYNCHRONOUS_COMMIT": self.spec.synchronous_commit,
         }
         for name in self.spec.member_names():
-            volume = self.client.volumes.create(f"{self._prefix}-{name}-data", labels=self.labels)
+            volume = create_volume(self.client, f"{self._prefix}-{name}-data", self.labels)
             self.progress(f"starting {name} (Patroni member)")
             self._start(
                 name,
                 "member",
                 [PG_PORT, REST_PORT],
                 member_env,
-                volumes={volume.name: {"bind": "/var/lib/postgresql/data", "mode": "rw"}},
+                volumes={volume: {"bind": "/var/lib/postgresql/data", "mode": "rw"}},
             )
         if self.spec.haproxy:
             members = " ".join(f"{m}={self.container_name(m)}" for m in self.spec.member_names())
@@ -263,7 +264,7 @@ class PatroniCluster(PgAdmin, ContainerTopology):
         node = self.node(name)
         started = node.status() != "running"
         if started:
-            node.container.start()
+            node.start()
         while True:
             leader = self.leader()
             state = self.cluster_state() or {}

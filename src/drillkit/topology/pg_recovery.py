@@ -5,27 +5,59 @@ topology (``PostgresCluster.restore`` / ``.rejoin``)."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import psycopg
 
-from drillkit.topology.node import Node
-from drillkit.topology.pgbackrest import restore_environment
+from drillkit.backend.node import Node
+from drillkit.secrets import Secrets
+from drillkit.topology.pg_storage import data_volume, fast_shutdown, run_helper
+from drillkit.topology.pgbackrest import BackupRepo, restore_environment
 from drillkit.topology.rewind import rewind
 
-if TYPE_CHECKING:
-    from drillkit.topology.postgres import PostgresCluster
+__all__ = ["RecoveryCluster", "rejoin", "restore"]
 
-__all__ = ["rejoin", "restore"]
+
+class RecoveryCluster(Protocol):
+    """What the recovery procedures use of a PostgreSQL topology (``PostgresCluster``)."""
+
+    spec: Any
+    nodes: list[Node]
+    secrets: Secrets
+    repo: BackupRepo | None
+    client_path: list[str] | None  # nodes the client connects to; None: all
+    restored: list[str]  # nodes made by restores, oldest first
+    progress: Callable[[str], None]
+
+    def node(self, name: str) -> Node: ...
+
+    def current_primary(self) -> Node | None: ...
+
+    def container_name(self, node: str) -> str: ...
+
+    def create_volume(self, node: str) -> str: ...
+
+    def start_pg_node(
+        self, name: str, role: str, volume: str, extra_env: dict[str, str] | None = None
+    ) -> Node: ...
+
+    def connect(
+        self, node: Node, *, statement_timeout_ms: int = 10_000
+    ) -> psycopg.Connection[Any]: ...
+
+    def query(self, node: Node, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]: ...
+
+    def configure_sync(self, primary: Node, standbys: list[str] | None = None) -> str: ...
+
+    def streaming_standbys(self, primary: Node) -> list[str]: ...
 
 
 def restore(
-    cluster: PostgresCluster, *, onto: str, kind: str, target: str | None, timeout: float
+    cluster: RecoveryCluster, *, onto: str, kind: str, target: str | None, timeout: float
 ) -> Node:
     """Restore from the repository onto a fresh node (``onto='fresh'``) or onto an existing
     node's emptied volume, start it, and wait until it has promoted and accepts writes."""
-    from drillkit.faults.disk import data_volume, fast_shutdown, run_helper  # (import cycle)
-
     if cluster.repo is None:
         raise RuntimeError("this topology has no backup repository")
     env = restore_environment(kind, target)
@@ -33,13 +65,13 @@ def restore(
         cluster.client_path = [n.name for n in cluster.nodes]
     if onto == "fresh":
         name = f"pgr{len(cluster.restored) + 1}"
-        volume = cluster.create_volume(name).name
+        volume = cluster.create_volume(name)
     else:
         old = cluster.node(onto)
         name, volume = old.name, data_volume(old)
         fast_shutdown(old)
-        run_helper(cluster, old, 'find "$1" -mindepth 1 -delete')
-        old.container.remove(force=True)
+        run_helper(old, 'find "$1" -mindepth 1 -delete')
+        old.remove()
         cluster.nodes.remove(old)
     to = f"to {target}" if target else "every archived segment"
     cluster.progress(f"restoring {name} from the repository ({kind}: {to})")
@@ -50,7 +82,7 @@ def restore(
     return node
 
 
-def _await_promoted(cluster: PostgresCluster, node: Node, timeout: float) -> None:
+def _await_promoted(cluster: RecoveryCluster, node: Node, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last = "not tried"
     while time.monotonic() < deadline:
@@ -66,12 +98,10 @@ def _await_promoted(cluster: PostgresCluster, node: Node, timeout: float) -> Non
     raise TimeoutError(f"{node.name} not promoted after {timeout:g}s ({last})")
 
 
-def rejoin(cluster: PostgresCluster, name: str, timeout: float) -> dict[str, Any]:
+def rejoin(cluster: RecoveryCluster, name: str, timeout: float) -> dict[str, Any]:
     """Make ``name`` (a former primary) a replica of the current primary: pg_rewind its
     data onto the new timeline, start it, wait until it streams. Under sync replication
     the primary names it as its synchronous standby again."""
-    from drillkit.faults.disk import data_volume, fast_shutdown  # (import cycle)
-
     deadline = time.monotonic() + timeout
     node, primary = cluster.node(name), cluster.current_primary()
     if primary is None or primary.name == name:
@@ -88,18 +118,13 @@ def rejoin(cluster: PostgresCluster, name: str, timeout: float) -> dict[str, Any
             (slot, slot),
         )
     rewound = rewind(
-        cluster.client,
-        image=cluster.image,
-        network=cluster.network_name,
-        labels=cluster.labels,
-        node=node,
-        volume=data_volume(node),
+        node,
         source_host=cluster.container_name(primary.name),
         slot=slot,
         secrets=cluster.secrets.values,
         timeout=max(1.0, deadline - time.monotonic()),
     )
-    node.container.start()
+    node.start()
     timeline = int(
         cluster.query(primary, "SELECT timeline_id FROM pg_control_checkpoint()")[0]["timeline_id"]
     )
@@ -118,7 +143,7 @@ def rejoin(cluster: PostgresCluster, name: str, timeout: float) -> dict[str, Any
     return out
 
 
-def _follows(cluster: PostgresCluster, node: Node, timeline: int) -> bool:
+def _follows(cluster: RecoveryCluster, node: Node, timeline: int) -> bool:
     """Whether ``node`` streams WAL of ``timeline`` (a standby still on the old timeline
     connects, is refused and retries, and looks 'streaming' for an instant each time)."""
     try:

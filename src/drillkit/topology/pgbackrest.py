@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from drillkit.backend.docker import create_volume
+from drillkit.backend.node import Node
 from drillkit.spec_postgres import PgBackRestOptions
-from drillkit.topology.node import Node
 
 __all__ = [
     "REPO_PATH",
@@ -113,7 +114,7 @@ class BackupRepo:
 
     # -- provisioning ----------------------------------------------------------------------------
     def create_volume(self) -> None:
-        self.client.volumes.create(self.volume_name, labels=self.labels)
+        create_volume(self.client, self.volume_name, self.labels)
 
     def mount(self) -> dict[str, dict[str, str]]:
         return {self.volume_name: {"bind": REPO_PATH, "mode": "rw"}}
@@ -153,10 +154,8 @@ class BackupRepo:
         """``pgbackrest ARGS`` inside ``node``; its output, or PgBackRestError."""
         seconds = max(1, int(timeout or self.command_timeout))
         command = ["pgbackrest", f"--log-level-console={log_level}", *args]
-        result = node.container.exec_run(
-            ["timeout", "-s", "KILL", str(seconds), *command], user="postgres"
-        )
-        out = bytes(result.output or b"").decode("utf-8", "replace")
+        result = node.exec(["timeout", "-s", "KILL", str(seconds), *command], user="postgres")
+        out = result.output.decode("utf-8", "replace")
         if result.exit_code != 0:
             status = "timed out" if result.exit_code == 137 else f"exited {result.exit_code}"
             tail = " | ".join(ln.strip() for ln in out.strip().splitlines()[-4:])

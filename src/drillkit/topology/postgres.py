@@ -11,17 +11,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import docker.errors
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from drillkit.backend.docker import create_volume as new_volume
+from drillkit.backend.docker import run_once, start_detached
+from drillkit.backend.node import Node, NodeError
 from drillkit.errors import InfrastructureError
 from drillkit.history import History
 from drillkit.spec import PostgresTopology, SteadyState
 from drillkit.spec import Workload as WorkloadSpec
 from drillkit.topology import pg_recovery
 from drillkit.topology.containers import ContainerTopology
-from drillkit.topology.node import Node, start_node
+from drillkit.topology.node import start_node
 from drillkit.topology.pg_admin import PgAdmin
 from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError
 from drillkit.workload.base import Workload
@@ -100,7 +102,7 @@ class PostgresCluster(PgAdmin, ContainerTopology):
         for name in names:
             role = "primary" if name == "pg0" else "replica"
             self.progress(f"starting {name} ({role})")
-            self.nodes.append(self.start_pg_node(name, role, self.create_volume(name).name))
+            self.nodes.append(self.start_pg_node(name, role, self.create_volume(name)))
         self.progress(f"waiting for {self.spec.replicas} replica(s) to stream")
         self._wait_ready()
         if self.spec.replication == "sync":
@@ -147,8 +149,8 @@ class PostgresCluster(PgAdmin, ContainerTopology):
         lines = [f"synchronous_commit = '{self.spec.synchronous_commit}'"]
         return lines + (self.repo.conf_lines() if self.repo else [])
 
-    def create_volume(self, node: str) -> Any:
-        """The node's data volume: a Docker volume, or a size-limited tmpfs when
+    def create_volume(self, node: str) -> str:
+        """The name of the node's data volume: a Docker volume, or a size-limited tmpfs when
         ``data_volume_size`` is set, so fill-disk reaches 'no space left on device' without
         filling the host's disk.
 
@@ -159,39 +161,31 @@ class PostgresCluster(PgAdmin, ContainerTopology):
         name = f"{self._prefix}-{node}-data"
         size = self.spec.data_volume_size
         if size is None:
-            return self.client.volumes.create(name, labels=self.labels)
+            return new_volume(self.client, name, self.labels)
         uid, gid = self._image_user_ids()
-        volume = self.client.volumes.create(
-            name,
-            driver="local",
-            driver_opts={
-                "type": "tmpfs",
-                "device": "tmpfs",
-                "o": f"size={size},uid={uid},gid={gid},mode=0700",
-            },
-            labels=self.labels,
-        )
-        self.client.containers.run(
+        options = f"size={size},uid={uid},gid={gid},mode=0700"
+        volume = new_volume(self.client, name, self.labels, tmpfs_options=options)
+        start_detached(
+            self.client,
             self.image,
             entrypoint=["sleep", "infinity"],
             name=f"{self._prefix}-{node}-keeper",
-            detach=True,
             network_mode="none",
             labels={**self.labels, "drillkit.keeps": name},
-            volumes={volume.name: {"bind": "/keep", "mode": "ro"}},
+            volumes={volume: {"bind": "/keep", "mode": "ro"}},
         )
         return volume
 
     def _image_user_ids(self) -> tuple[int, int]:
         """The uid and gid the image runs PostgreSQL as: a tmpfs root must belong to them."""
-        out = self.client.containers.run(
+        out = run_once(
+            self.client,
             self.image,
             entrypoint=["sh", "-c", 'echo "$(id -u) $(id -g)"'],
             network_mode="none",
             labels=self.labels,
-            remove=True,
         )
-        uid, gid = bytes(out).decode().split()
+        uid, gid = out.split()
         return int(uid), int(gid)
 
     def before_stop(self) -> None:
@@ -442,7 +436,7 @@ class PostgresCluster(PgAdmin, ContainerTopology):
                 return {"settings_error": str(e).strip()}
         if status in ("exited", "created", "dead"):
             return {
-                "settings": _configured_settings(n.container),
+                "settings": _configured_settings(n),
                 "settings_source": (
                     "postgresql.conf + postgresql.auto.conf (node not running; "
                     "settings left at their defaults are absent)"
@@ -466,17 +460,17 @@ class PostgresCluster(PgAdmin, ContainerTopology):
         return out
 
 
-def _configured_settings(container: Any) -> dict[str, str]:
-    """The data-loss settings a stopped node's config files set (``docker cp`` works on an
-    exited container); ``postgresql.auto.conf`` (ALTER SYSTEM) overrides ``postgresql.conf``."""
+def _configured_settings(node: Node) -> dict[str, str]:
+    """The data-loss settings a stopped node's config files set (files can be read from a
+    stopped node); ``postgresql.auto.conf`` (ALTER SYSTEM) overrides ``postgresql.conf``."""
     found: dict[str, str] = {}
     for name in ("postgresql.conf", "postgresql.auto.conf"):
         try:
-            stream, _ = container.get_archive(f"/var/lib/postgresql/data/{name}")
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            data = node.get_archive(f"/var/lib/postgresql/data/{name}")
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 member = tar.extractfile(name)
                 text = member.read().decode("utf-8", "replace") if member else ""
-        except (docker.errors.APIError, tarfile.TarError, KeyError):
+        except (NodeError, tarfile.TarError, KeyError):
             continue
         for line in text.splitlines():
             key, sep, value = line.split("#", 1)[0].partition("=")

@@ -21,6 +21,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from drillkit.backend.docker import create_volume
 from drillkit.errors import InfrastructureError
 from drillkit.history import History
 from drillkit.spec import SteadyState
@@ -135,18 +136,27 @@ class RedisCluster(ContainerTopology):
             command=data_node_command(),
         )
 
+    def start_scratch_node(
+        self, name: str, *, environment: dict[str, str], command: list[str]
+    ) -> Node:
+        """A labelled Redis container on the run's network that is not one of the topology's
+        nodes (faults never target it); the caller removes it."""
+        return start_node(
+            self.client,
+            name=name,
+            role="restore",
+            image=self.image,
+            network=self.network_name,
+            labels=self.labels,
+            container_ports=[REDIS_PORT],
+            environment=environment,
+            container_name=self.container_name(name),
+            command=command,
+        )
+
     def _volume(self, node: str, what: str) -> str:
         name = f"{self._prefix}-{node}-{what}"
-        self.client.volumes.create(name, labels=self.labels)
-        return name
-
-    def volume(self, node: Node, mount: str = DATA_DIR) -> str:
-        """The Docker volume mounted at ``mount`` in ``node``."""
-        node.container.reload()
-        for m in node.container.attrs.get("Mounts") or []:
-            if m.get("Destination") == mount and m.get("Type") == "volume":
-                return str(m["Name"])
-        raise KeyError(f"{node.name} has no volume at {mount}")
+        return create_volume(self.client, name, self.labels)
 
     def _wait(self, problem: Callable[[], str | None]) -> None:
         deadline = time.monotonic() + self.ready_timeout

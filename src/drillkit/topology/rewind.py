@@ -3,17 +3,15 @@
 After a failover the old primary's timeline has diverged (it may hold WAL the new primary never
 received). ``pg_rewind`` copies back what differs so the node can follow the new timeline; it
 needs ``wal_log_hints`` or data checksums (drillkit's nodes have both) and, since PostgreSQL 13,
-runs crash recovery itself when the target was killed. It runs in a short-lived helper container
+runs crash recovery itself when the target was killed. It runs in a short-lived helper
 that mounts the node's data volume and joins the run's network to reach the new primary; the
 helper carries the run's labels, so a sweep removes it if the harness dies.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from drillkit.topology.helper import run_helper_container
-from drillkit.topology.node import Node
+from drillkit.backend.node import Node
+from drillkit.topology.pg_storage import volume_node
 
 __all__ = ["RewindError", "rewind"]
 
@@ -44,13 +42,8 @@ class RewindError(RuntimeError):
 
 
 def rewind(
-    client: Any,
-    *,
-    image: str,
-    network: str,
-    labels: dict[str, str],
     node: Node,
-    volume: str,
+    *,
     source_host: str,
     slot: str,
     secrets: dict[str, str],
@@ -58,14 +51,12 @@ def rewind(
 ) -> str:
     """Rewind ``node``'s stopped data directory onto ``source_host``'s timeline and configure it
     to stream from there; return what pg_rewind reported."""
-    result = run_helper_container(
-        client,
-        image,
+    result = volume_node(node).run_helper_on_volume(
+        PGDATA,
+        ["/bin/bash", "-euc", _SCRIPT, "drillkit-rewind", PGDATA],
         timeout=timeout,
-        entrypoint=["/bin/bash", "-euc", _SCRIPT, "drillkit-rewind", PGDATA],
         user="postgres",
-        network=network,
-        labels={**labels, "drillkit.helper": node.name},
+        join_network=True,
         environment={
             "DK_SOURCE": source_host,
             "DK_NODE": node.name,
@@ -73,7 +64,6 @@ def rewind(
             "PGPASSWORD": secrets["postgres"],
             "DK_REPLICATION_PASSWORD": secrets["replicator"],
         },
-        volumes={volume: {"bind": PGDATA, "mode": "rw"}},
     )
     if result.status is None:
         raise RewindError(f"pg_rewind of {node.name} ran over {timeout:g}s")

@@ -9,35 +9,28 @@ so a sweep finds it even if the harness dies while it runs.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
 import requests.exceptions
 
-__all__ = ["HelperResult", "run_helper_container"]
+from drillkit.backend.node import HELPER_LABEL, HelperRefused, HelperResult
 
-
-@dataclass(frozen=True)
-class HelperResult:
-    status: int | None  # None: it did not finish within the timeout (it was removed)
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 0
-
-    def tail(self, chars: int = 500) -> str:
-        return self.stderr.strip()[-chars:]
+__all__ = ["HELPER_LABEL", "run_helper_container"]
 
 
 def run_helper_container(client: Any, image: str, *, timeout: float, **create: Any) -> HelperResult:
     """Create, start and wait for a container (``create``: docker SDK create() arguments);
-    raises docker.errors.APIError if Docker refuses to create or start it."""
-    container = client.containers.create(image, detach=True, **create)
+    raises HelperRefused if Docker refuses to create or start it."""
     try:
-        container.start()
+        container = client.containers.create(image, detach=True, **create)
+    except docker.errors.APIError as e:
+        raise HelperRefused(str(e)) from e
+    try:
+        try:
+            container.start()
+        except docker.errors.APIError as e:
+            raise HelperRefused(str(e)) from e
         try:
             status: int | None = int(container.wait(timeout=timeout)["StatusCode"])
         except (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout):

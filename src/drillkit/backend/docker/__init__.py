@@ -1,0 +1,28 @@
+"""The Docker backend: :class:`DockerNode` and the helpers that create a topology's containers.
+
+With :mod:`drillkit.images` and :mod:`drillkit.resources`, the only code importing the Docker SDK.
+"""
+
+from drillkit.backend.docker.helper import HELPER_LABEL, run_helper_container
+from drillkit.backend.docker.node import LOOPBACK, DockerNode
+from drillkit.backend.docker.provision import (
+    create_network,
+    create_volume,
+    free_port,
+    run_once,
+    start_detached,
+    start_node,
+)
+
+__all__ = [
+    "HELPER_LABEL",
+    "LOOPBACK",
+    "DockerNode",
+    "create_network",
+    "create_volume",
+    "free_port",
+    "run_helper_container",
+    "run_once",
+    "start_detached",
+    "start_node",
+]
