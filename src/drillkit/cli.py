@@ -176,7 +176,12 @@ def faults() -> None:
             default = "required" if field.is_required() else repr(field.default)
             params.append(f"{name} ({default})")
         doc = " ".join((entry.model.__doc__ or "").split())
-        table.add_row(kind, "\n".join(params), doc, "\n".join(REGISTRY.serving(entry.requires)))
+        serving = []
+        for name in REGISTRY.serving(entry.requires):
+            top = REGISTRY.topologies[name]
+            need = [top.options[c].field for c in entry.requires if c not in top.provides]
+            serving.append(name + (f" (with {', '.join(need)})" if need else ""))
+        table.add_row(kind, "\n".join(params), doc, "\n".join(serving))
     out.print(table)
     out.print(
         "Every fault also takes at, duration and repeat {every, times}; all faults heal "
