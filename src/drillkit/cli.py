@@ -163,22 +163,25 @@ def faults() -> None:
     """List every fault kind, its parameters and what healing it does."""
     from rich.table import Table
 
-    from drillkit.faults import FAULTS
-    from drillkit.spec_faults import FAULT_SPECS
+    from drillkit.registry import REGISTRY
 
     table = Table(show_lines=True)
-    for column in ("kind", "parameters (default)", "what it does / heal", "status"):
+    for column in ("kind", "parameters (default)", "what it does / heal", "topologies"):
         table.add_column(column)
-    for kind, model in FAULT_SPECS.items():
+    for kind, entry in REGISTRY.faults.items():
         params = []
-        for name, field in model.model_fields.items():
+        for name, field in entry.model.model_fields.items():
             if name in ("kind", "at", "duration", "repeat") and not field.is_required():
                 continue
             default = "required" if field.is_required() else repr(field.default)
             params.append(f"{name} ({default})")
-        doc = " ".join((model.__doc__ or "").split())
-        status = "available" if kind in FAULTS else "[yellow]not implemented yet[/yellow]"
-        table.add_row(kind, "\n".join(params), doc, status)
+        doc = " ".join((entry.model.__doc__ or "").split())
+        serving = []
+        for name in REGISTRY.serving(entry.requires):
+            top = REGISTRY.topologies[name]
+            need = [top.options[c].field for c in entry.requires if c not in top.provides]
+            serving.append(name + (f" (with {', '.join(need)})" if need else ""))
+        table.add_row(kind, "\n".join(params), doc, "\n".join(serving))
     out.print(table)
     out.print(
         "Every fault also takes at, duration and repeat {every, times}; all faults heal "

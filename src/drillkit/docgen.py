@@ -1,6 +1,6 @@
 """The generated reference under ``docs/reference/``, rendered from the code.
 
-The fault catalog comes from :data:`drillkit.spec_faults.FAULT_SPECS` (what ``drillkit faults``
+The fault catalog comes from :data:`drillkit.registry.FAULT_SPECS` (what ``drillkit faults``
 prints) and the drill-file reference from the pydantic models under :class:`DrillSpec`: field
 path, type and limits, default, description. ``drillkit docs --check`` fails when the checked-in
 files differ; ``drillkit docs --write`` regenerates them.
@@ -247,8 +247,8 @@ def _element(annotation: Any) -> Any:
 
 
 def render_faults() -> str:
-    """The fault catalog, from :data:`drillkit.spec_faults.FAULT_SPECS`."""
-    from drillkit.spec_faults import FAULT_SPECS
+    """The fault catalog, from :data:`drillkit.registry.FAULT_SPECS`."""
+    from drillkit.registry import FAULT_SPECS
 
     union = typing.Union[tuple(FAULT_SPECS.values())]  # type: ignore[valid-type]  # noqa: UP007
     return (

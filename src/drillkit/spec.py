@@ -7,26 +7,17 @@ Every error names the file, the field path and the fix (see :class:`DrillFileErr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
-from drillkit.spec_faults import ROLES, FaultSpec, fault_nodes, schedule_problems
-from drillkit.spec_postgres import (
-    POSTGRES_STEPS,
-    PatroniTopology,
-    PostgresOptions,
-    runbook_problems,
-)
-from drillkit.spec_redis import (
-    RedisPromoteStep,
-    RedisRestoreStep,
-    RedisTopology,
-    WaitSentinelFailoverStep,
-    topology_problem,
-)
+from drillkit.registry import REGISTRY, Registry, tagged_union
+from drillkit.spec_faults import FaultBase, fault_nodes, schedule_problems
+from drillkit.spec_postgres import PostgresTopology, PromoteStep
 
 __all__ = [
     "DrillFileError",
@@ -38,6 +29,7 @@ __all__ = [
     "SteadyState",
     "Targets",
     "Workload",
+    "drill_model",
     "load_drill",
     "resolve_drill_path",
 ]
@@ -58,24 +50,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PostgresTopology(PostgresOptions):
-    """A PostgreSQL primary with ``replicas`` streaming replicas (options: spec_postgres)."""
-
-    kind: Literal["postgres"] = "postgres"
-    replicas: int = Field(1, ge=1, le=5, description="number of streaming replicas")
-    data_volume_size: str | None = Field(
-        None,
-        pattern=r"^[0-9]+[kmg]$",
-        description="size-limited (tmpfs) data volumes, e.g. 256m; needed by fill-disk",
-    )
-
-    def node_names(self) -> list[str]:
-        return [f"pg{i}" for i in range(self.replicas + 1)]
-
-
-Topology = Annotated[
-    PostgresTopology | PatroniTopology | RedisTopology, Field(discriminator="kind")
-]
+# The drill file's tagged unions, one variant per registry entry. For the type checker they are
+# their common base: a member's own fields are read after narrowing on its kind.
+if TYPE_CHECKING:
+    Topology: TypeAlias = Any
+    FaultSpec: TypeAlias = FaultBase
+    RunbookStep: TypeAlias = Any
+else:
+    Topology = tagged_union((t.model for t in REGISTRY.topologies.values()), "kind")
+    FaultSpec = tagged_union((e.model for e in REGISTRY.faults.values()), "kind")
+    RunbookStep = tagged_union((e.model for e in REGISTRY.steps.values()), "step")
 
 
 class Workload(_Strict):
@@ -122,22 +106,6 @@ class SteadyState(_Strict):
     timeout_seconds: float = Field(30.0, gt=0, le=600)
 
 
-class PromoteStep(_Strict):
-    """Promote the most advanced surviving replica with pg_promote()."""
-
-    step: Literal["promote"]
-    delay_seconds: float = Field(
-        0.0, ge=0, le=3600, description="models detection and decision time before acting"
-    )
-    timeout_seconds: float = Field(30.0, gt=0, le=3600)
-
-
-RunbookStep = Annotated[
-    PromoteStep | POSTGRES_STEPS | WaitSentinelFailoverStep | RedisPromoteStep | RedisRestoreStep,
-    Field(discriminator="step"),
-]
-
-
 class Targets(_Strict):
     """Declared objectives; a target left out is not judged."""
 
@@ -173,6 +141,16 @@ class DrillSpec(_Strict):
 
 class _ScenarioFile(_Strict):
     topology: Topology
+
+
+@cache
+def scenario_model(registry: Registry = REGISTRY) -> type[BaseModel]:
+    """A scenario file's model: its topology, one of ``registry``'s kinds."""
+    if registry is REGISTRY:
+        return _ScenarioFile
+    return create_model(
+        "ScenarioFile", __base__=_ScenarioFile, topology=(_topology_union(registry), ...)
+    )
 
 
 _ENUM_ERRORS = {"literal_error", "enum"}
@@ -240,7 +218,9 @@ def _load_yaml(path: Path) -> Any:
         raise DrillFileError(path, where, f"not valid YAML: {getattr(e, 'problem', e)}") from None
 
 
-def _resolve_topology(path: Path, data: dict[str, Any], scenarios_dir: Path) -> dict[str, Any]:
+def _resolve_topology(
+    path: Path, data: dict[str, Any], scenarios_dir: Path, registry: Registry
+) -> dict[str, Any]:
     """Replace ``topology: NAME`` with the topology of ``scenarios/NAME.yaml``."""
     ref = data.get("topology")
     if not isinstance(ref, str):
@@ -263,7 +243,7 @@ def _resolve_topology(path: Path, data: dict[str, Any], scenarios_dir: Path) -> 
     if unknown:
         raise DrillFileError(scenario_path, sorted(unknown)[0], "unknown field")
     try:  # errors inside a scenario name the scenario file, not the drill that uses it
-        _ScenarioFile.model_validate({"topology": scenario["topology"]})
+        scenario_model(registry).model_validate({"topology": scenario["topology"]})
     except ValidationError as e:
         err = e.errors()[0]
         raise DrillFileError(
@@ -272,64 +252,97 @@ def _resolve_topology(path: Path, data: dict[str, Any], scenarios_dir: Path) -> 
     return {**data, "topology": scenario["topology"]}
 
 
-def load_drill(path: Path, scenarios_dir: Path | None = None) -> DrillSpec:
-    """Parse and validate a drill file; raise :class:`DrillFileError` naming the first problem."""
+@cache
+def drill_model(registry: Registry = REGISTRY) -> type[DrillSpec]:
+    """The drill-file model whose unions hold ``registry``'s kinds (:class:`DrillSpec` for the
+    built-in registry; a registry with one more kind, e.g. in a test, gets a subclass)."""
+    if registry is REGISTRY:
+        return DrillSpec
+    faults = tagged_union((e.model for e in registry.faults.values()), "kind")
+    steps = tagged_union((e.model for e in registry.steps.values()), "step")
+    return create_model(
+        "DrillSpec",
+        __base__=DrillSpec,
+        topology=(_topology_union(registry), ...),
+        faults=(list[faults], Field(min_length=1)),  # type: ignore[valid-type]
+        runbook=(list[steps], Field(default_factory=list)),  # type: ignore[valid-type]
+    )
+
+
+def _topology_union(registry: Registry) -> Any:
+    return tagged_union((t.model for t in registry.topologies.values()), "kind")
+
+
+def load_drill(
+    path: Path, scenarios_dir: Path | None = None, *, registry: Registry = REGISTRY
+) -> DrillSpec:
+    """Parse and validate a drill file; raise :class:`DrillFileError` naming the first problem.
+
+    ``registry`` says which fault, step and topology kinds exist and what each needs."""
     data = _load_yaml(path)
     if not isinstance(data, dict):
         raise DrillFileError(path, "", "a drill file must be a YAML mapping (name, topology, ...)")
     if scenarios_dir is None:
         scenarios_dir = path.resolve().parent.parent / "scenarios"
-    data = _resolve_topology(path, data, scenarios_dir)
+    data = _resolve_topology(path, data, scenarios_dir, registry)
     try:
-        spec = DrillSpec.model_validate(data)
+        spec = drill_model(registry).model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         field = _field_path(err["loc"], data)
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
             field += "." + str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'")
         raise DrillFileError(path, field, _problem(err)) from None
-    _check_references(path, spec)
+    for field, problem in _reference_problems(spec, registry):
+        raise DrillFileError(path, field, problem)
     return spec
 
 
-# Roles that only some topology kinds have.
-_ROLE_KINDS = {"sentinel": "redis", "sentinels": "redis", "etcd": "patroni"}
+_STEP_ROLES = ("primary", "replica")
 
 
-def _check_references(path: Path, spec: DrillSpec) -> None:
-    """Cross-field checks: fault targets exist in the topology, fill-disk has a sized volume."""
-    nodes = spec.topology.node_names()
-    mentioned = [fault_nodes(fault) for fault in spec.faults]
-    mismatch = topology_problem(spec.topology, spec.faults, spec.runbook, mentioned)
-    if mismatch is not None:
-        raise DrillFileError(path, *mismatch)
+def _reference_problems(spec: DrillSpec, registry: Registry) -> Iterator[tuple[str, str]]:
+    """(field, problem) of what the topology cannot serve: a kind whose requirements it does not
+    provide (from the registry), a role it lacks, a node it does not have."""
+    topology = spec.topology
+    nodes = topology.node_names()
+    roles = registry.topologies[topology.kind].roles
     for i, fault in enumerate(spec.faults):
+        problem = registry.requirement_problem(
+            fault.kind, registry.faults[fault.kind].requires, topology
+        )
+        if problem:
+            yield f"faults[{i}].kind", problem
         for name in fault_nodes(fault):
-            only = _ROLE_KINDS.get(name)
-            if only is not None and spec.topology.kind != only:
-                raise DrillFileError(
-                    path,
-                    f"faults[{i}]",
-                    f"the role {name!r} exists only in a {only} topology, not in "
-                    f"{spec.topology.kind}; name a node or another role",
-                )
-            if name not in ROLES and name not in nodes:
-                raise DrillFileError(
-                    path,
+            problem = registry.role_problem(name, topology)
+            if problem:
+                yield f"faults[{i}]", problem
+            elif name not in roles and name not in nodes:
+                yield (
                     f"faults[{i}]",
                     f"{name!r} is not a node of this topology; expected one of "
-                    f"{', '.join(nodes)} or a role ({', '.join(ROLES)})",
+                    f"{', '.join(nodes)} or a role ({', '.join(roles)})",
                 )
-        sized = getattr(spec.topology, "data_volume_size", None)
-        if fault.kind == "fill-disk" and sized is None:
-            raise DrillFileError(
-                path,
-                f"faults[{i}].kind",
-                "fill-disk needs a size-limited data volume: set topology.data_volume_size "
-                "(e.g. 256m)",
-            )
-    for field, problem in runbook_problems(spec.runbook, spec.topology):
-        raise DrillFileError(path, field, problem)
+    for i, step in enumerate(spec.runbook):
+        problem = registry.requirement_problem(
+            step.step, registry.steps[step.step].requires, topology
+        )
+        if problem:
+            yield f"runbook[{i}].step", problem
+        own = getattr(step, "topology_problem", None)
+        found = own(topology) if own is not None else None
+        if found is not None:
+            yield f"runbook[{i}].{found[0]}", found[1]
+        for name in step.node_refs() if hasattr(step, "node_refs") else []:
+            if name not in _STEP_ROLES and name not in nodes:
+                field = next(
+                    f for f in ("target", "onto", "node", "to", "candidate") if hasattr(step, f)
+                )
+                yield (
+                    f"runbook[{i}].{field}",
+                    f"{name!r} is not a node of this topology; expected host, "
+                    f"{', '.join(_STEP_ROLES)} or one of {', '.join(nodes)}",
+                )
 
 
 def resolve_drill_path(name_or_path: str, drills_dir: Path) -> Path:

@@ -1,25 +1,30 @@
 """Fault entries of a drill file: what to break, where, when, for how long, how often.
 
-Each kind is its own model (a tagged union on ``kind``), so its parameters are validated and
-documented with it. ``drillkit faults`` prints this catalog from :data:`FAULT_SPECS`.
+Each kind is its own model, so its parameters are validated and documented with it; the tagged
+union on ``kind``, the catalog ``drillkit faults`` prints and what each kind needs of a topology
+come from its line in :mod:`drillkit.registry`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
-    "FAULT_SPECS",
+    "EXCLUSIVE",
     "ROLES",
-    "FaultSpec",
+    "FaultBase",
     "Repeat",
+    "TargetedFault",
+    "fault_nodes",
+    "schedule_problems",
 ]
 
-# Targets are resolved when the fault is injected: roles follow failovers.
-ROLES = ("primary", "replica", "replicas", "random", "all", "sentinel", "sentinels", "etcd")
+# Roles every topology kind resolves when the fault is injected (roles follow failovers); a
+# topology kind adds its own (etcd, sentinels) in its registry line.
+ROLES = ("primary", "replica", "replicas", "random", "all")
 _NODE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 
@@ -38,11 +43,15 @@ def _check_target(value: str) -> str:
     if value in ROLES or _NODE.match(value):
         return value
     raise ValueError(
-        f"{value!r} is not a target; expected a role ({', '.join(ROLES)}) or a node name like pg1"
+        f"{value!r} is not a target; expected a role ({', '.join(ROLES)}, or one of the "
+        "topology's own such as sentinels) or a node name like pg1"
     )
 
 
-class _Fault(_Strict):
+class FaultBase(_Strict):
+    """What every fault entry takes: when, for how long, how often, and whether it is the
+    incident."""
+
     kind: str
     at: float = Field(0.0, ge=0, le=86400, description="seconds after the fault phase starts")
     duration: float | None = Field(
@@ -52,7 +61,7 @@ class _Fault(_Strict):
     incident: bool = Field(False, description="RPO and RTO are measured from this fault")
 
     @model_validator(mode="after")
-    def _repeat_fits(self) -> _Fault:
+    def _repeat_fits(self) -> FaultBase:
         if self.repeat is not None and self.repeat.times > 1:
             if self.duration is None:
                 raise ValueError("a repeated fault needs a duration (it must heal before the next)")
@@ -64,7 +73,9 @@ class _Fault(_Strict):
         return self
 
 
-class _Targeted(_Fault):
+class TargetedFault(FaultBase):
+    """A fault aimed at one target: a node name or a role, resolved when it is injected."""
+
     target: str = "primary"
 
     @field_validator("target")
@@ -74,47 +85,47 @@ class _Targeted(_Fault):
 
 
 # -- process faults ---------------------------------------------------------------------------
-class KillFault(_Targeted):
+class KillFault(TargetedFault):
     """SIGKILL the container's main process. Heal: nothing (the node stays down)."""
 
     kind: Literal["kill"]
 
 
-class StopFault(_Targeted):
+class StopFault(TargetedFault):
     """Graceful stop (SIGTERM, then SIGKILL after timeout_seconds). Heal: start it again."""
 
     kind: Literal["stop"]
     timeout_seconds: int = Field(10, ge=0, le=600)
 
 
-class RestartFault(_Targeted):
+class RestartFault(TargetedFault):
     """docker restart (SIGTERM, then start). Heal: nothing (it is back by itself)."""
 
     kind: Literal["restart"]
     timeout_seconds: int = Field(10, ge=0, le=600)
 
 
-class PauseFault(_Targeted):
+class PauseFault(TargetedFault):
     """Freeze every process of the node (cgroup freezer). Heal: unpause."""
 
     kind: Literal["pause"]
 
 
-class CrashRestartFault(_Targeted):
+class CrashRestartFault(TargetedFault):
     """SIGKILL, then start the same node on the same data (crash recovery). Heal: nothing."""
 
     kind: Literal["crash-restart"]
 
 
 # -- network faults ---------------------------------------------------------------------------
-class IsolateFault(_Targeted):
+class IsolateFault(TargetedFault):
     """Drop all traffic between the node and its peers; the harness still reaches it. Heal:
     remove the rules."""
 
     kind: Literal["isolate"]
 
 
-class PartitionFault(_Fault):
+class PartitionFault(FaultBase):
     """Split the nodes into groups that cannot reach each other. Heal: remove the rules."""
 
     kind: Literal["partition"]
@@ -135,7 +146,7 @@ class PartitionFault(_Fault):
         return groups
 
 
-class OneWayPartitionFault(_Fault):
+class OneWayPartitionFault(FaultBase):
     """Packets from ``source`` never reach ``dest``; the other direction still works."""
 
     kind: Literal["partition-one-way"]
@@ -151,7 +162,7 @@ class OneWayPartitionFault(_Fault):
         return self
 
 
-class CutLinkFault(_Fault):
+class CutLinkFault(FaultBase):
     """Cut only the link between two nodes (e.g. replication); others are unaffected."""
 
     kind: Literal["cut-link"]
@@ -167,20 +178,20 @@ class CutLinkFault(_Fault):
         return pair
 
 
-class CutClientFault(_Targeted):
+class CutClientFault(TargetedFault):
     """Cut the harness's client path to the node while its peers still reach it."""
 
     kind: Literal["cut-client"]
 
 
-class PacketLossFault(_Targeted):
+class PacketLossFault(TargetedFault):
     """Drop a random percentage of the node's incoming and outgoing packets."""
 
     kind: Literal["packet-loss"]
     percent: float = Field(gt=0, le=100)
 
 
-class BandwidthFault(_Targeted):
+class BandwidthFault(TargetedFault):
     """Limit the node's outgoing bandwidth with a token bucket (tc tbf)."""
 
     kind: Literal["bandwidth"]
@@ -189,7 +200,7 @@ class BandwidthFault(_Targeted):
     )
 
 
-class ReplicationLagFault(_Fault):
+class ReplicationLagFault(FaultBase):
     """Hold a replica behind: cut its link to the primary for ``duration`` seconds."""
 
     kind: Literal["replication-lag"]
@@ -203,41 +214,41 @@ class ReplicationLagFault(_Fault):
 
 
 # -- data loss and resources ------------------------------------------------------------------
-class DropTableFault(_Fault):
+class DropTableFault(FaultBase):
     """Operator error: DROP TABLE on the primary at a known time."""
 
     kind: Literal["drop-table"]
     table: str = Field("drillkit_writes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class TruncateFault(_Fault):
+class TruncateFault(FaultBase):
     """Operator error: TRUNCATE a table on the primary."""
 
     kind: Literal["truncate"]
     table: str = Field("drillkit_writes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-class DeleteRangeFault(_Fault):
+class DeleteRangeFault(FaultBase):
     """Operator error: DELETE the newest ``rows`` rows of the workload's table."""
 
     kind: Literal["delete-range"]
     rows: int = Field(100, ge=1)
 
 
-class WipeDataFault(_Targeted):
+class WipeDataFault(TargetedFault):
     """Stop the node and delete its data directory. Heal: nothing (restoring is the runbook's)."""
 
     kind: Literal["wipe-data"]
 
 
-class DeleteWalFault(_Targeted):
+class DeleteWalFault(TargetedFault):
     """Delete WAL segment files from pg_wal of a stopped node, then start it again."""
 
     kind: Literal["delete-wal"]
     segments: int = Field(1, ge=1, description="how many of the newest segments to delete")
 
 
-class CorruptFault(_Targeted):
+class CorruptFault(TargetedFault):
     """Flip bits in a relation's data file (node stopped meanwhile), then start it again."""
 
     kind: Literal["corrupt"]
@@ -246,83 +257,28 @@ class CorruptFault(_Targeted):
     bytes: int = Field(16, ge=1, le=4096)
 
 
-class FillDiskFault(_Targeted):
+class FillDiskFault(TargetedFault):
     """Fill the node's data volume until 'no space left on device'. Heal: free it."""
 
     kind: Literal["fill-disk"]
 
 
 # -- Redis data loss --------------------------------------------------------------------------
-class FlushallFault(_Targeted):
+class FlushallFault(TargetedFault):
     """Operator error: FLUSHALL on the Redis master; replication copies it to every replica.
     Heal: nothing (restoring is the runbook's)."""
 
     kind: Literal["flushall"]
 
 
-class DeleteRedisFilesFault(_Targeted):
+class DeleteRedisFilesFault(TargetedFault):
     """SIGKILL a Redis node, delete its RDB and/or AOF files, start it again on what is left."""
 
     kind: Literal["delete-redis-files"]
     files: Literal["rdb", "aof", "all"] = Field("all", description="dump.rdb, the AOF, or both")
 
 
-FaultSpec = Annotated[
-    KillFault
-    | StopFault
-    | RestartFault
-    | PauseFault
-    | CrashRestartFault
-    | IsolateFault
-    | PartitionFault
-    | OneWayPartitionFault
-    | CutLinkFault
-    | CutClientFault
-    | PacketLossFault
-    | BandwidthFault
-    | ReplicationLagFault
-    | DropTableFault
-    | TruncateFault
-    | DeleteRangeFault
-    | WipeDataFault
-    | DeleteWalFault
-    | CorruptFault
-    | FillDiskFault
-    | FlushallFault
-    | DeleteRedisFilesFault,
-    Field(discriminator="kind"),
-]
-
-FAULT_SPECS: dict[str, type[_Fault]] = {
-    m.model_fields["kind"].annotation.__args__[0]: m  # type: ignore[union-attr]
-    for m in (
-        KillFault,
-        StopFault,
-        RestartFault,
-        PauseFault,
-        CrashRestartFault,
-        IsolateFault,
-        PartitionFault,
-        OneWayPartitionFault,
-        CutLinkFault,
-        CutClientFault,
-        PacketLossFault,
-        BandwidthFault,
-        ReplicationLagFault,
-        DropTableFault,
-        TruncateFault,
-        DeleteRangeFault,
-        WipeDataFault,
-        DeleteWalFault,
-        CorruptFault,
-        FillDiskFault,
-        FlushallFault,
-        DeleteRedisFilesFault,
-    )
-}
-
-
-def fault_nodes(spec: _Fault) -> list[str]:
+def fault_nodes(spec: FaultBase) -> list[str]:
     """Every target or node name a fault entry mentions (checked against the topology)."""
     names: list[str] = []
     for attr in ("target", "source", "dest"):
@@ -347,7 +303,7 @@ EXCLUSIVE: dict[str, str] = {
 }
 
 
-def _windows(spec: _Fault) -> list[tuple[float, float | None]]:
+def _windows(spec: FaultBase) -> list[tuple[float, float | None]]:
     """Declared [start, end) of every injection of an entry; end None = to the end."""
     times = spec.repeat.times if spec.repeat is not None else 1
     every = spec.repeat.every if spec.repeat is not None else 0.0
@@ -364,7 +320,7 @@ def _span(window: tuple[float, float | None]) -> str:
     return f"from {start:g} s to the end" if end is None else f"from {start:g} to {end:g} s"
 
 
-def schedule_problems(faults: list[_Fault]) -> list[str]:
+def schedule_problems(faults: list[FaultBase]) -> list[str]:
     """What is wrong with a drill's fault list as a whole: more than one incident, or two
     entries of an exclusive kind on one target at overlapping times. Each names field paths."""
     problems: list[str] = []
@@ -392,3 +348,12 @@ def schedule_problems(faults: list[_Fault]) -> list[str]:
                     f"faults[{j}].at or shorten faults[{i}].duration"
                 )
     return problems
+
+
+def __getattr__(name: str) -> Any:
+    """``FAULT_SPECS`` moved to :mod:`drillkit.registry` (imported lazily: it imports this)."""
+    if name == "FAULT_SPECS":
+        from drillkit.registry import FAULT_SPECS
+
+        return FAULT_SPECS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

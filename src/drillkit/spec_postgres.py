@@ -1,27 +1,26 @@
-"""Drill-file models for PostgreSQL topology options and the restore steps of a runbook.
+"""Drill-file models for the PostgreSQL topologies (plain streaming replication, Patroni) and
+the restore steps of a runbook.
 
-Topology options (replication mode, pgBackRest) are mixed into ``PostgresTopology`` through
-:class:`PostgresOptions`; the runbook steps join the ``step``-tagged union in ``spec.py``
-through :data:`POSTGRES_STEPS`. Cross-field rules that need the whole drill (a step naming a node
-that must exist) are in :func:`runbook_problems`, which ``spec.load_drill`` turns into
-``DrillFileError``s.
+Each model has one line in :mod:`drillkit.registry`, which puts it in the drill file's tagged
+unions and says what a step needs of a topology (a backup repository, Patroni, ...); node names a
+step mentions (:meth:`node_refs`) are checked against the topology by ``spec.load_drill``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
-    "POSTGRES_STEPS",
     "SYNC_COMMIT_LEVELS",
     "PatroniTopology",
     "PgBackRestOptions",
     "PostgresOptions",
+    "PostgresTopology",
+    "PromoteStep",
     "RejoinStep",
     "RepointStep",
     "RestoreStep",
@@ -30,7 +29,6 @@ __all__ = [
     "SwitchoverStep",
     "VerifyRestoreStep",
     "WaitForLeaderStep",
-    "runbook_problems",
 ]
 
 
@@ -119,6 +117,22 @@ class PostgresOptions(_Strict):
         return self
 
 
+class PostgresTopology(PostgresOptions):
+    """A PostgreSQL primary with ``replicas`` streaming replicas, async or sync, optionally with
+    a pgBackRest repository."""
+
+    kind: Literal["postgres"] = "postgres"
+    replicas: int = Field(1, ge=1, le=5, description="number of streaming replicas")
+    data_volume_size: str | None = Field(
+        None,
+        pattern=r"^[0-9]+[kmg]$",
+        description="size-limited (tmpfs) data volumes, e.g. 256m; needed by fill-disk",
+    )
+
+    def node_names(self) -> list[str]:
+        return [f"pg{i}" for i in range(self.replicas + 1)]
+
+
 class PatroniTopology(_Strict):
     """PostgreSQL members managed by Patroni, a 3-member etcd cluster as the DCS, and HAProxy
     routing clients to the leader (health check on Patroni's ``/primary``).
@@ -165,6 +179,16 @@ class PatroniTopology(_Strict):
 
 
 # -- runbook steps --------------------------------------------------------------------------------
+class PromoteStep(_Strict):
+    """Promote the most advanced surviving replica with pg_promote()."""
+
+    step: Literal["promote"]
+    delay_seconds: float = Field(
+        0.0, ge=0, le=3600, description="models detection and decision time before acting"
+    )
+    timeout_seconds: float = Field(30.0, gt=0, le=3600)
+
+
 class RetryPolicy(_Strict):
     """Retry a failed attempt up to ``retries`` more times, ``retry_wait_seconds`` apart, all
     within the step's ``timeout_seconds``."""
@@ -307,59 +331,3 @@ class RejoinStep(RetryPolicy):
 
     def node_refs(self) -> list[str]:
         return [] if self.node is None else [self.node]
-
-
-POSTGRES_STEPS = (
-    ShellStep
-    | RestoreStep
-    | VerifyRestoreStep
-    | RepointStep
-    | WaitForLeaderStep
-    | SwitchoverStep
-    | RejoinStep
-)
-_NEEDS_REPOSITORY = ("restore", "verify-restore")
-# Steps that only make sense for some topology kinds (others: any PostgreSQL topology).
-_STEP_KINDS = {
-    "wait-for-leader": ("patroni",),
-    "switchover": ("patroni",),
-    "promote": ("postgres",),  # under Patroni, Patroni promotes; a manual pg_promote fights it
-    "repoint": ("postgres",),
-}
-
-_STEP_ROLES = ("primary", "replica")
-
-
-def runbook_problems(steps: Sequence[Any], topology: Any) -> list[tuple[str, str]]:
-    """(field, problem) for every step that names a node the topology does not have, or needs
-    an ability (a backup repository) it lacks."""
-    nodes = topology.node_names()
-    problems: list[tuple[str, str]] = []
-    for i, step in enumerate(steps):
-        kinds = _STEP_KINDS.get(step.step)
-        if kinds is not None and topology.kind not in kinds:
-            problems.append(
-                (f"runbook[{i}].step", f"{step.step} needs topology.kind: {' or '.join(kinds)}")
-            )
-        if step.step in _NEEDS_REPOSITORY and getattr(topology, "pgbackrest", None) is None:
-            problems.append(
-                (
-                    f"runbook[{i}].step",
-                    f"{step.step} needs a backup repository: set topology.pgbackrest "
-                    "(e.g. pgbackrest: {archive_timeout_seconds: 5})",
-                )
-            )
-        refs = step.node_refs() if hasattr(step, "node_refs") else []
-        for name in refs:
-            if name not in _STEP_ROLES and name not in nodes:
-                field = next(
-                    f for f in ("target", "onto", "node", "to", "candidate") if hasattr(step, f)
-                )
-                problems.append(
-                    (
-                        f"runbook[{i}].{field}",
-                        f"{name!r} is not a node of this topology; expected host, "
-                        f"{', '.join(_STEP_ROLES)} or one of {', '.join(nodes)}",
-                    )
-                )
-    return problems

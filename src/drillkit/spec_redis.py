@@ -1,46 +1,26 @@
 """Redis in drill files: the topology (primary, replicas, Sentinels, persistence) and its restore
 steps, validated before anything runs like the rest of the drill file.
 
-:func:`topology_problem` holds the checks that span fields (a restore step that needs files the
-topology does not write, a fault or role that only one kind of topology has), so a drill that could
-never work is refused with the file, the field and the fix.
+What a fault or step needs of a topology kind is its line in :mod:`drillkit.registry`; a restore
+step that needs files the topology does not write is refused by
+:meth:`RedisRestoreStep.topology_problem`, with the field and the fix.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
-    "POSTGRES_ONLY_FAULTS",
-    "POSTGRES_ONLY_STEPS",
-    "REDIS_FAULTS",
-    "REDIS_ROLES",
-    "REDIS_STEPS",
     "RedisPromoteStep",
     "RedisRestoreStep",
     "RedisTopology",
     "WaitSentinelFailoverStep",
     "save_points",
-    "topology_problem",
 ]
 
-REDIS_FAULTS = ("flushall", "delete-redis-files")
-POSTGRES_ONLY_FAULTS = (
-    "drop-table",
-    "truncate",
-    "delete-range",
-    "wipe-data",
-    "delete-wal",
-    "corrupt",
-    "fill-disk",
-)
-REDIS_ROLES = ("sentinel", "sentinels")
-REDIS_STEPS = ("wait-sentinel-failover", "redis-promote", "redis-restore")
-POSTGRES_ONLY_STEPS = ("promote",)
 _SAVE = re.compile(r"^\s*[0-9]+\s+[0-9]+(\s+[0-9]+\s+[0-9]+)*\s*$")
 REDIS_DEFAULT_SAVE = "3600 1 300 100 60 10000"  # Redis 7's own default save points
 
@@ -176,54 +156,25 @@ class RedisRestoreStep(_Step):
         "primary", description="whose files: a node name or a role, resolved when the step runs"
     )
 
-
-def _persistence_problem(topology: RedisTopology, index: int, step: Any) -> str | None:
-    if step.step != "redis-restore":
+    def topology_problem(self, topology: Any) -> tuple[str, str] | None:
+        """(field, problem) when the topology does not keep the files ``source`` names, or
+        ``node`` is not a data node; None when it can serve this step."""
+        if not isinstance(topology, RedisTopology):
+            return None  # the registry refuses a redis-restore outside a Redis topology
+        if self.source == "aof" and not topology.persistence.startswith("aof"):
+            return "source", (
+                "source 'aof' needs an AOF: set topology.persistence to aof-everysec or aof-always"
+            )
+        if self.source == "rdb" and topology.persistence != "rdb":
+            return "source", "source 'rdb' needs RDB snapshots: set topology.persistence: rdb"
+        if self.source == "backup" and topology.backup_interval_seconds is None:
+            return "source", (
+                "source 'backup' needs backups: set topology.backup_interval_seconds (e.g. 1)"
+            )
+        data_nodes = topology.data_node_names()
+        if self.node not in ("primary", "replica", "random", *data_nodes):
+            return "node", (
+                f"{self.node!r} is not a data node; expected primary, replica or one of "
+                f"{', '.join(data_nodes)}"
+            )
         return None
-    if step.source == "aof" and not topology.persistence.startswith("aof"):
-        return "source 'aof' needs an AOF: set topology.persistence to aof-everysec or aof-always"
-    if step.source == "rdb" and topology.persistence != "rdb":
-        return "source 'rdb' needs RDB snapshots: set topology.persistence: rdb"
-    if step.source == "backup" and topology.backup_interval_seconds is None:
-        return "source 'backup' needs backups: set topology.backup_interval_seconds (e.g. 1)"
-    return None
-
-
-def topology_problem(
-    topology: Any, faults: Sequence[Any], runbook: Sequence[Any], targets: Sequence[list[str]]
-) -> tuple[str, str] | None:
-    """The first (field, problem) of faults, steps or roles the topology cannot serve, or None.
-
-    ``targets[i]`` holds every target or node name ``faults[i]`` mentions.
-    """
-    redis = topology.kind == "redis"
-    for i, fault in enumerate(faults):
-        if redis and fault.kind in POSTGRES_ONLY_FAULTS:
-            return f"faults[{i}].kind", f"{fault.kind} is a PostgreSQL fault; this is a Redis drill"
-        if not redis and fault.kind in REDIS_FAULTS:
-            return f"faults[{i}].kind", f"{fault.kind} needs topology.kind: redis"
-        roles = [name for name in targets[i] if name in REDIS_ROLES]
-        if roles and not redis:
-            return f"faults[{i}]", f"role {roles[0]!r} needs topology.kind: redis"
-    for i, step in enumerate(runbook):
-        if not redis and step.step in REDIS_STEPS:
-            return f"runbook[{i}].step", f"{step.step} needs topology.kind: redis"
-        if redis and step.step in POSTGRES_ONLY_STEPS:
-            return f"runbook[{i}].step", f"{step.step} is a PostgreSQL step; this is a Redis drill"
-        if redis:
-            problem = _persistence_problem(topology, i, step)
-            if problem:
-                return f"runbook[{i}].source", problem
-            node = getattr(step, "node", None)
-            step_roles = ("primary", "replica", "random")
-            if (
-                node is not None
-                and node not in step_roles
-                and node not in topology.data_node_names()
-            ):
-                return (
-                    f"runbook[{i}].node",
-                    f"{node!r} is not a data node; expected primary, replica or one of "
-                    f"{', '.join(topology.data_node_names())}",
-                )
-    return None

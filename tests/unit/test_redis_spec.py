@@ -151,12 +151,12 @@ def test_postgres_node_name_in_a_redis_drill(tmp_path: Path) -> None:
         (
             drill(faults=[{"kind": "drop-table"}]),
             "faults[0].kind",
-            "drop-table is a PostgreSQL fault; this is a Redis drill",
+            "drop-table needs topology.kind: postgres or patroni",
         ),
         (
             drill(runbook=[{"step": "promote"}]),
             "runbook[0].step",
-            "promote is a PostgreSQL step; this is a Redis drill",
+            "promote needs topology.kind: postgres",
         ),
         (
             drill(runbook=[{"step": "redis-restore", "source": "aof"}]),

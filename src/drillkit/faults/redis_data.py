@@ -16,7 +16,7 @@ Healing is 'nothing to undo': putting data back is the runbook's job, and the dr
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from drillkit.backend.node import Node, VolumeNode
 from drillkit.faults.base import FaultTopology, NodeFault
@@ -37,9 +37,9 @@ class RedisDataTopology(FaultTopology, Protocol):
 
 
 def _redis_topology(topology: FaultTopology, kind: str) -> RedisDataTopology:
-    if not isinstance(topology, RedisDataTopology):
-        raise TypeError(f"{kind} needs a Redis topology; {type(topology).__name__} is not one")
-    return topology
+    """``topology`` as a :class:`RedisDataTopology`: ``kind`` requires "redis" in the registry,
+    so a drill whose topology lacks it was refused at validation."""
+    return cast(RedisDataTopology, topology)
 
 
 class _RedisDataFault(NodeFault):

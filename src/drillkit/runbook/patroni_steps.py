@@ -4,7 +4,7 @@ primary as a replica on either PostgreSQL topology (pg_rewind by hand, or Patron
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import psycopg
 import requests
@@ -36,9 +36,9 @@ class _Step:
 
 
 def _patroni(topology: Any, step: str) -> PatroniCluster:
-    if not isinstance(topology, PatroniCluster):
-        raise TypeError(f"{step} needs a Patroni topology, not {type(topology).__name__}")
-    return topology
+    """``topology`` as a :class:`PatroniCluster`: ``step`` requires "patroni" in the registry,
+    so a drill whose topology lacks it was refused at validation."""
+    return cast(PatroniCluster, topology)
 
 
 def await_new_leader(
@@ -120,11 +120,10 @@ class Rejoin(_Step):
     """Bring a former primary back as a replica (default: the node the first fault struck)."""
 
     name = "rejoin"
+    rejoinable: Rejoinable  # the topology (the registry requires "postgres-replication")
 
     def __init__(self, spec: RejoinStep, topology: Any) -> None:
         super().__init__(spec, topology)
-        if not isinstance(topology, Rejoinable):
-            raise TypeError(f"{type(topology).__name__} cannot rejoin a node")
         self.rejoinable = topology
         self.history: History | None = None
 

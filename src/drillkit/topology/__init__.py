@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drillkit.registry import REGISTRY
 from drillkit.topology.base import System
 from drillkit.topology.node import Node, free_port, start_node
 from drillkit.topology.patroni import PatroniCluster
@@ -22,11 +23,7 @@ __all__ = [
     "start_node",
 ]
 
-# topology.kind -> the class that provisions it. Each class names its image (IMAGE) and the
-# secrets it needs (SECRET_NAMES) and takes (client, spec, run_id=, labels=, image=, secrets=,
-# progress=).
-TOPOLOGIES: dict[str, Any] = {
-    "postgres": PostgresCluster,
-    "patroni": PatroniCluster,
-    "redis": RedisCluster,
-}
+# topology.kind -> the class that provisions it, from the registry. Each class names its image
+# (IMAGE) and the secrets it needs (SECRET_NAMES) and takes (client, spec, run_id=, labels=,
+# image=, secrets=, progress=).
+TOPOLOGIES: dict[str, Any] = {k: t.load() for k, t in REGISTRY.topologies.items()}
