@@ -83,7 +83,7 @@ def test_replication_cut_then_kill_measures_rpo_from_the_kill_not_the_cut() -> N
     assert analysis.incident is not None
     assert analysis.incident.injection is not None
     assert analysis.incident.injection.kind == "kill"
-    assert analysis.incident.rule == "before first failure"
+    assert analysis.incident.rule == "worst outage"
     assert not analysis.incident.ambiguous
     assert analysis.fault_ns == ms(3105)
     assert analysis.lost is not None and analysis.lost.count == 199  # acks 1120..3100
@@ -213,3 +213,24 @@ def test_heals_pair_with_their_injection_by_slot() -> None:
     first, second = injections(s.ops())
 
     assert (first.healed_ns, second.healed_ns) == (ms(500), ms(400))
+
+
+def test_a_blip_under_a_harmless_fault_does_not_hide_the_crash_that_follows() -> None:
+    """One write times out while a replica is isolated (a noisy machine); the kill at 1.5 s is
+    the incident: its outage is the longest."""
+    s = Script().writes(range(1, 31), start=0, every=10)  # acked at 10..300
+    fault(s, "isolate", 0, 120, entry=0, healed=620)
+    s.write(31, invoked=300, done=800, outcome=INFO)  # a blip: one write past its deadline
+    s.writes(range(32, 101), start=810, every=10)  # acked at 820..1500
+    fault(s, "kill", 1500, 1505, entry=1)
+    s.writes(range(101, 220), start=1510, every=10, outcome=FAIL)  # failing until 2700
+    s.writes(range(300, 350), start=2700, every=10)
+    s.final_read([*range(1, 31), *range(32, 101), *range(300, 350)], at=4000)
+
+    analysis = analyze(s.ops(), Targets(rto_seconds=0.5), 0.3)
+
+    assert analysis.incident is not None and analysis.incident.injection is not None
+    assert analysis.incident.injection.kind == "kill", analysis.incident.reason
+    assert "longest of 2 outages" in analysis.incident.reason
+    assert analysis.rto is not None and analysis.rto.seconds == 1.205
+    assert analysis.verdict is Verdict.FAIL

@@ -163,7 +163,11 @@ def analyze(ops: list[Op], targets: Targets, stable_window_s: float) -> Analysis
     try:
         injected = injections(ops)
         analysis.incident = select_incident(
-            injected, outcomes, reads, analysis.lost.count if analysis.lost else None
+            injected,
+            outcomes,
+            reads,
+            analysis.lost.count if analysis.lost else None,
+            round(stable_window_s * 1_000_000_000),
         )
         analysis.fault_ns = analysis.incident.effective_ns
         t0, tolerance = phase_start_ns(ops)

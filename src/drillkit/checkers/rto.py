@@ -76,7 +76,7 @@ def _runbook_phases(ops: Iterable[Op], fault_ns: int) -> list[Phase]:
     return phases
 
 
-def _stable(
+def stable_since(
     oks: list[tuple[int, int]], bad_invokes: list[int], last_invoke: int, window: int
 ) -> int | None:
     """The completion of the first ok (``(done, invoked)``, sorted) whose invocation to
@@ -119,7 +119,7 @@ def rto(
         for i, done in outcomes.completed_ns.items()
         if done > fault_ns and outcomes.outcome[i] is OpType.OK and i in outcomes.invoked_ns
     )
-    writes_restored = _stable(candidates, bad_invokes, last_invoke, window)
+    writes_restored = stable_since(candidates, bad_invokes, last_invoke, window)
     restored = writes_restored
     after = [r for r in reads or [] if (r.completed_ns or r.invoked_ns) > fault_ns]
     data_gone = any(r.kind == "missing" for r in after)
@@ -132,7 +132,7 @@ def rto(
             (r.completed_ns, r.invoked_ns) for r in after if r.served and r.completed_ns is not None
         )
         last_read = max(r.invoked_ns for r in after)
-        data_restored = _stable(read_ok, read_bad, last_read, window)
+        data_restored = stable_since(read_ok, read_bad, last_read, window)
         restored = (
             None
             if writes_restored is None or data_restored is None

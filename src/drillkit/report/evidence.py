@@ -215,9 +215,9 @@ def _measured(ops: list[Op], analysis: Analysis) -> Measured:
 def _definitions(spec: DrillSpec) -> dict[str, str]:
     return {
         "incident": "the fault RPO and RTO are measured from: the entry marked incident: "
-        "true, else the only fault, else the fault that took effect between the last "
-        "successful operation and the first failure (ambiguous, hence unknown, if several "
-        "did), else the first fault",
+        "true, else the only fault, else the fault of the longest outage (the one that took "
+        "effect between the last successful operation and that outage's first failure; "
+        "ambiguous, hence unknown, if several did), else the first fault",
         "rpo_seconds": "0 if no acknowledged write was lost, else the incident's effective "
         "time minus the acknowledgement time of the earliest lost write",
         "rto_seconds": "incident's effective time to the completion of the first "

@@ -106,7 +106,9 @@ class Incident(_Model):
     fault: str | None
     kind: str | None = None
     entry: int | None = None
-    rule: Literal["marked", "only fault", "before first failure", "no failure", "none"]
+    rule: Literal[
+        "marked", "only fault", "worst outage", "before first failure", "no failure", "none"
+    ]
     reason: str
     ambiguous: bool
     requested_at: Timestamp | None = None
