@@ -7,8 +7,8 @@ A heal belongs to the injection with the same slot; histories without tags (olde
 histories) pair a heal with the oldest unhealed injection of the same kind.
 
 The time an injection took effect is the injector's own evidence (``effective_ns``) unless a write
-failed or went unanswered after the request and before that: then the fault was in force no later
-than that failure (and never before the request).
+or a read-back failed or went unanswered after the request and before that: then the fault was in
+force no later than that failure (and never before the request).
 """
 
 from __future__ import annotations
@@ -53,16 +53,17 @@ class Injection:
 
 
 def first_failure_between(ops: Iterable[Op], start_ns: int, end_ns: int) -> int | None:
-    """The completion time of the first write that failed or went unanswered in [start, end)."""
-    return next(
+    """The completion time of the first write or read-back that failed or went unanswered in
+    [start, end)."""
+    return min(
         (
             op.time_ns
             for op in ops
-            if op.f == "write"
+            if op.f in ("write", "read-back")
             and op.type in (OpType.FAIL, OpType.INFO)
             and start_ns <= op.time_ns < end_ns
         ),
-        None,
+        default=None,
     )
 
 
