@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+import drillkit.topology.pg_recovery as pg_recovery
 from drillkit.backend.docker import create_volume as new_volume
 from drillkit.backend.docker import run_once, start_detached
 from drillkit.backend.node import Node, NodeError
@@ -21,7 +22,6 @@ from drillkit.errors import InfrastructureError
 from drillkit.history import History
 from drillkit.spec import PostgresTopology, SteadyState
 from drillkit.spec import Workload as WorkloadSpec
-from drillkit.topology import pg_recovery
 from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import start_node
 from drillkit.topology.pg_admin import PgAdmin
