@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from drillkit.errors import EXIT_BAD_INPUT, DrillkitError
 from drillkit.registry import REGISTRY, Registry, tagged_union
 from drillkit.spec_faults import FaultBase, fault_nodes, schedule_problems
 from drillkit.spec_postgres import PostgresTopology, PromoteStep
@@ -35,8 +36,10 @@ __all__ = [
 ]
 
 
-class DrillFileError(Exception):
+class DrillFileError(DrillkitError):
     """A drill or scenario file is invalid. ``str()`` is ``file: field: problem``."""
+
+    exit_code = EXIT_BAD_INPUT
 
     def __init__(self, path: Path | str, field: str, problem: str) -> None:
         self.path = str(path)

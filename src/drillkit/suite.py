@@ -25,7 +25,14 @@ from typing import IO, Any
 import yaml
 
 from drillkit.drill import EXIT_INTERRUPTED, DrillResult, run_drill
-from drillkit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_INFRA, EXIT_PASS
+from drillkit.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_FAIL,
+    EXIT_INFRA,
+    EXIT_LOCKED,
+    EXIT_PASS,
+    DrillkitError,
+)
 from drillkit.metrics import build_registry, push_metrics, write_metrics_file
 from drillkit.report.bundle import signing
 from drillkit.report.junit import write_junit
@@ -46,14 +53,15 @@ __all__ = [
     "run_suite",
 ]
 
-EXIT_LOCKED = 75  # sysexits EX_TEMPFAIL: another scheduled run holds the lock; try again later
 LOCK_ENV = "DRILLKIT_LOCK_FILE"
 Progress = Callable[[str], None]
 Runner = Callable[..., DrillResult]
 
 
-class LockHeld(Exception):
+class LockHeld(DrillkitError):
     """Another drillkit run holds the lock on this Docker host."""
+
+    exit_code = EXIT_LOCKED
 
 
 def lock_path(environ: dict[str, str] | None = None) -> Path:
