@@ -6,9 +6,12 @@ skipped every integration test would prove nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,10 @@ from drillkit.checkers import analyze
 from drillkit.drill import run_drill
 from drillkit.history import read_history
 from drillkit.images import NodeImages, ensure_images
-from drillkit.resources import RUN_LABEL
-from drillkit.spec import load_drill
+from drillkit.resources import RUN_LABEL, labels_for, sweep
+from drillkit.secrets import Secrets
+from drillkit.spec import PostgresTopology, load_drill
+from drillkit.topology.postgres import PostgresCluster
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,3 +101,27 @@ def assert_agrees_with_history(name: str, run: Run, docker_client: Any) -> None:
         "networks": [],
         "volumes": [],
     }
+
+
+@contextlib.contextmanager
+def pg_cluster(
+    client: Any, images: NodeImages, name: str, replicas: int = 1, **topology: Any
+) -> Iterator[PostgresCluster]:
+    """A PostgreSQL topology for one test file: labelled, always swept, and checked to leave
+    no labelled container, network or volume behind."""
+    run_id = f"test-{name}-{secrets.token_hex(3)}"
+    cluster = PostgresCluster(
+        client,
+        PostgresTopology(replicas=replicas, **topology),
+        run_id=run_id,
+        labels=labels_for(run_id, f"test-{name}"),
+        image=images.postgres,
+        secrets=Secrets.generate(*PostgresCluster.SECRET_NAMES),
+        progress=lambda _m: None,
+    )
+    try:
+        with cluster:
+            yield cluster
+    finally:
+        sweep(client, run_id)
+    assert labelled(client, run_id) == {"containers": [], "networks": [], "volumes": []}

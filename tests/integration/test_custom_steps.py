@@ -16,27 +16,16 @@ from drillkit.images import NodeImages
 from drillkit.resources import labels_for, sweep
 from drillkit.runbook import make_step, run_runbook
 from drillkit.secrets import Secrets
-from drillkit.spec import PostgresTopology
 from drillkit.spec_postgres import ShellStep
 from drillkit.topology.postgres import PostgresCluster
 
-from .conftest import labelled
+from .conftest import labelled, pg_cluster
 
 
 @pytest.fixture(scope="module")
 def cluster(docker_client: Any, images: NodeImages) -> Iterator[PostgresCluster]:
-    run_id = f"test-custom-{secrets.token_hex(6)}"
-    with PostgresCluster(
-        docker_client,
-        PostgresTopology(replicas=1),
-        run_id=run_id,
-        labels=labels_for(run_id, "test-custom"),
-        image=images.postgres,
-        secrets=Secrets.generate(*PostgresCluster.SECRET_NAMES),
-        progress=lambda _m: None,
-    ) as c:
+    with pg_cluster(docker_client, images, "custom") as c:
         yield c
-    assert labelled(docker_client, run_id) == {"containers": [], "networks": [], "volumes": []}
 
 
 def step(cluster: PostgresCluster, run: str, **fields: Any) -> Any:

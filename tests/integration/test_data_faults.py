@@ -8,7 +8,6 @@ usable); a third is sacrificed to the faults that destroy nodes.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,9 +21,7 @@ from drillkit.faults.base import FaultFailed
 from drillkit.faults.disk import FILL_FILE
 from drillkit.history import History, OpType
 from drillkit.images import NodeImages
-from drillkit.resources import RUN_LABEL, labels_for, sweep
-from drillkit.secrets import Secrets
-from drillkit.spec import PostgresTopology
+from drillkit.resources import RUN_LABEL
 from drillkit.spec_faults import (
     CorruptFault,
     DeleteRangeFault,
@@ -38,7 +35,7 @@ from drillkit.topology.node import Node
 from drillkit.topology.postgres import PostgresCluster
 from drillkit.workload.pg_writer import TABLE, create_table
 
-from .conftest import labelled
+from .conftest import pg_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -51,23 +48,9 @@ T = TypeVar("T")
 def _cluster(
     client: Any, images: NodeImages, replicas: int = 1, **topology: Any
 ) -> Iterator[PostgresCluster]:
-    run_id = f"test-data-faults-{secrets.token_hex(3)}"
-    cluster = PostgresCluster(
-        client,
-        PostgresTopology(replicas=replicas, **topology),
-        run_id=run_id,
-        labels=labels_for(run_id, "test-data-faults"),
-        image=images.postgres,
-        secrets=Secrets.generate("postgres", "replicator"),
-        progress=lambda _m: None,
-    )
-    try:
-        with cluster:
-            _await_replica_streaming(cluster)
-            yield cluster
-    finally:
-        sweep(client, run_id)
-    assert labelled(client, run_id) == {"containers": [], "networks": [], "volumes": []}
+    with pg_cluster(client, images, "data-faults", replicas, **topology) as cluster:
+        _await_replica_streaming(cluster)
+        yield cluster
 
 
 @pytest.fixture(scope="module")

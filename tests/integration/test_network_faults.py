@@ -10,7 +10,6 @@ are lowered to 2 s on this cluster so a cut link is noticed in seconds (the defa
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,14 +24,12 @@ from drillkit.faults.netns import HELPER_LABEL, in_parallel, run_in_netns
 from drillkit.faults.network import CHAIN_PREFIX
 from drillkit.history import History, Op, OpType
 from drillkit.images import NodeImages
-from drillkit.resources import RUN_LABEL, labels_for, sweep
-from drillkit.secrets import Secrets
-from drillkit.spec import PostgresTopology
+from drillkit.resources import RUN_LABEL
 from drillkit.spec_faults import FAULT_SPECS
 from drillkit.topology.node import Node
 from drillkit.topology.postgres import PG_PORT, PostgresCluster
 
-from .conftest import labelled
+from .conftest import pg_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -44,25 +41,11 @@ RECOVER = 30.0  # seconds allowed for a replica to stream again after heal
 # -- fixtures -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cluster(docker_client: Any, images: NodeImages) -> Iterator[PostgresCluster]:
-    run_id = f"test-network-{secrets.token_hex(3)}"
-    pg = PostgresCluster(
-        docker_client,
-        PostgresTopology(replicas=2),
-        run_id=run_id,
-        labels=labels_for(run_id, "test-network"),
-        image=images.postgres,
-        secrets=Secrets.generate("postgres", "replicator"),
-        progress=lambda _m: None,
-    )
-    try:
-        with pg:
-            _wait(lambda: all(_receiving(pg, n) for n in REPLICAS), 60.0, "replicas up")
-            _fast_replication_timeouts(pg)
-            pg.query(pg.node("pg0"), "CREATE TABLE net_t (id serial PRIMARY KEY, pad text)")
-            yield pg
-    finally:
-        sweep(docker_client, run_id)
-    assert labelled(docker_client, run_id) == {"containers": [], "networks": [], "volumes": []}
+    with pg_cluster(docker_client, images, "network", replicas=2) as pg:
+        _wait(lambda: all(_receiving(pg, n) for n in REPLICAS), 60.0, "replicas up")
+        _fast_replication_timeouts(pg)
+        pg.query(pg.node("pg0"), "CREATE TABLE net_t (id serial PRIMARY KEY, pad text)")
+        yield pg
 
 
 @pytest.fixture

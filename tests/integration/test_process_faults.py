@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,34 +14,21 @@ from drillkit.faults.base import FaultFailed
 from drillkit.faults.schedule import Nemesis
 from drillkit.history import History, OpType
 from drillkit.images import NodeImages
-from drillkit.resources import labels_for, sweep
-from drillkit.secrets import Secrets
-from drillkit.spec import PostgresTopology, Targets, Workload
+from drillkit.spec import Targets, Workload
 from drillkit.spec_faults import CrashRestartFault, KillFault, PauseFault, StopFault
 from drillkit.topology.postgres import PostgresCluster
 from drillkit.workload.pg_writer import PgWriter, create_table
 
-from .conftest import labelled
+from .conftest import pg_cluster
 
 WORKLOAD = Workload(rate=200, op_timeout_seconds=0.3, observe_seconds=2, stable_window_seconds=0.5)
 
 
 @pytest.fixture(scope="module")
 def cluster(docker_client: Any, images: NodeImages) -> Iterator[PostgresCluster]:
-    run_id = f"test-process-{secrets.token_hex(3)}"
-    with PostgresCluster(
-        docker_client,
-        PostgresTopology(replicas=1),
-        run_id=run_id,
-        labels=labels_for(run_id, "test-process"),
-        image=images.postgres,
-        secrets=Secrets.generate("postgres", "replicator"),
-        progress=lambda _m: None,
-    ) as c:
+    with pg_cluster(docker_client, images, "process") as c:
         create_table(c.conninfo([c.nodes[0]], connect_timeout=2))
         yield c
-    sweep(docker_client, run_id)
-    assert labelled(docker_client, run_id)["containers"] == []
 
 
 def _drive(cluster: PostgresCluster, faults: list[Any], *, after: float) -> History:

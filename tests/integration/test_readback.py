@@ -6,7 +6,6 @@ hand (psycopg, straight to the primary), then the table is dropped.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,14 +15,12 @@ import pytest
 
 from drillkit.history import History, Op, OpType
 from drillkit.images import NodeImages
-from drillkit.resources import labels_for, sweep
-from drillkit.secrets import Secrets
-from drillkit.spec import PostgresTopology, Workload
+from drillkit.spec import Workload
 from drillkit.topology.postgres import PostgresCluster
 from drillkit.workload.pg_writer import TABLE
 from drillkit.workload.readback import PROCESS, READ_BACK
 
-from .conftest import labelled
+from .conftest import pg_cluster
 
 # read_sample above the pool size: every read asks for the whole pool, so each is comparable.
 WORKLOAD = Workload(rate=200, op_timeout_seconds=0.5, read_rate=50, read_sample=1000)
@@ -31,20 +28,9 @@ WORKLOAD = Workload(rate=200, op_timeout_seconds=0.5, read_rate=50, read_sample=
 
 @pytest.fixture(scope="module")
 def cluster(docker_client: Any, images: NodeImages) -> Iterator[PostgresCluster]:
-    run_id = f"test-readback-{secrets.token_hex(3)}"
-    with PostgresCluster(
-        docker_client,
-        PostgresTopology(replicas=1),
-        run_id=run_id,
-        labels=labels_for(run_id, "test-readback"),
-        image=images.postgres,
-        secrets=Secrets.generate("postgres", "replicator"),
-        progress=lambda _m: None,
-    ) as c:
+    with pg_cluster(docker_client, images, "readback") as c:
         c.prepare()
         yield c
-    sweep(docker_client, run_id)
-    assert labelled(docker_client, run_id)["containers"] == []
 
 
 def _reads(history: History) -> list[tuple[Op, Op]]:
