@@ -19,8 +19,8 @@ from drillkit.faults.base import (
     split_markers,
     wall_to_monotonic_ns,
 )
+from drillkit.faults.nemesis import Nemesis
 from drillkit.faults.process import Kill, Pause
-from drillkit.faults.schedule import Nemesis
 from drillkit.faults.timing import LatencyBook, heal_due, inject_due, phase_offset
 from drillkit.history import History, OpType
 from drillkit.spec_faults import IsolateFault, KillFault, PauseFault, Repeat
