@@ -12,7 +12,7 @@ from html import escape
 
 from drillkit.history import Op
 from drillkit.report.chart import legend_html, timeline_svg
-from drillkit.report.format import fmt
+from drillkit.report.format import fmt, target_rows
 from drillkit.report.model import Report
 
 __all__ = ["render_html", "timeline_svg"]
@@ -41,41 +41,17 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def _target_rows(report: Report) -> list[list[str]]:
-    measured, targets = report.measured, report.targets
-    rows = []
-    for name, key, target, value, res, unit in (
-        (
-            "RPO",
-            "rpo_seconds",
-            targets.rpo_seconds,
-            measured.rpo_seconds,
-            measured.rpo_resolution_seconds,
-            "s",
-        ),
-        (
-            "RTO",
-            "rto_seconds",
-            targets.rto_seconds,
-            measured.rto_seconds,
-            measured.rto_resolution_seconds,
-            "s",
-        ),
-        ("lost writes", "max_lost_writes", targets.max_lost_writes, measured.lost_writes, None, ""),
-    ):
-        check = report.check(key)
-        v = check.verdict if check else "not judged"
-        res_text = "exact" if res is None and key != "rto_seconds" else f"±{fmt(res, unit)}"
-        rows.append(
-            [
-                escape(name),
-                escape(fmt(target, unit)),
-                escape(fmt(value, unit)),
-                escape(res_text),
-                f'<b class="{escape(v)}">{escape(v)}</b>',
-                escape(check.reason) if check else "",
-            ]
-        )
-    return rows
+    return [
+        [
+            escape(r.label),
+            escape(r.target),
+            escape(r.measured),
+            escape(r.resolution),
+            f'<b class="{escape(r.verdict)}">{escape(r.verdict)}</b>',
+            escape(r.reason),
+        ]
+        for r in target_rows(report)
+    ]
 
 
 def _faults_html(report: Report) -> str:
