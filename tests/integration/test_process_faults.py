@@ -11,7 +11,7 @@ import pytest
 from drillkit.checkers import analyze, write_outcomes
 from drillkit.faults import make_fault
 from drillkit.faults.base import FaultFailed
-from drillkit.faults.schedule import Nemesis
+from drillkit.faults.nemesis import Nemesis
 from drillkit.history import History, OpType
 from drillkit.images import NodeImages
 from drillkit.spec import Targets, Workload

@@ -19,8 +19,8 @@ from drillkit.faults.base import (
     split_markers,
     wall_to_monotonic_ns,
 )
+from drillkit.faults.nemesis import Nemesis
 from drillkit.faults.process import Kill, Pause
-from drillkit.faults.schedule import Nemesis
 from drillkit.faults.timing import LatencyBook, heal_due, inject_due, phase_offset
 from drillkit.history import History, OpType
 from drillkit.spec_faults import IsolateFault, KillFault, PauseFault, Repeat
@@ -407,10 +407,10 @@ def test_actions_run_concurrently_so_a_slow_one_does_not_delay_the_next() -> Non
 def test_a_held_helper_script_waits_for_its_moment() -> None:
     import subprocess
 
-    from drillkit.faults.network import _held
+    from drillkit.faults.netrules import held
 
     aim = time.monotonic_ns() + 200_000_000
-    script = _held(aim, 'echo "DRILLKIT-EFFECTIVE ${EPOCHREALTIME/[.,]/}000"')
+    script = held(aim, 'echo "DRILLKIT-EFFECTIVE ${EPOCHREALTIME/[.,]/}000"')
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout
     _text, [stamp] = split_markers(out)
     late_ms = (wall_to_monotonic_ns(stamp) - aim) / 1e6

@@ -62,7 +62,6 @@ def _offline(node: Node, work: Callable[[], str]) -> str:
     return f"{node.name}: {stopped}; {done}; {start_and_watch(node)}"
 
 
-# -- the faults --------------------------------------------------------------------------------
 class _VolumeFault(NodeFault):
     """A fault on the data volumes of the nodes its target resolves to at injection time."""
 

@@ -1,30 +1,21 @@
 """Network faults: isolate, partition, cut links, drop packets, throttle, hold a replica behind.
 
 Every fault puts its rules in one chain of its own, ``DRILLKIT-<id>``, jumped to from INPUT and
-OUTPUT of each node it touches, installed in one atomic ``iptables-restore --noflush``. Healing
-deletes the jumps, flushes and deletes that chain, and nothing else, so concurrent faults and
-Docker's own rules are left alone. ``bandwidth`` adds a ``tbf`` root qdisc with a handle of its
-own and deletes only a qdisc with that handle.
-
-Addresses: peers are blocked by their IP on the run's network, and nothing outside that
-network's subnet is ever named in a rule. The harness reaches a node through a port Docker
-publishes on 127.0.0.1; inside the node that traffic arrives from the network's gateway address
-(docker-proxy, the userland proxy, connects from it; verified with ``inet_client_addr()`` in
-tests/integration/test_network_faults.py). So blocking peers leaves the client path working, and
-blocking the gateway (``cut-client``) leaves the peers working.
+OUTPUT of each node it touches; healing deletes the jumps, flushes and deletes that chain, and
+nothing else, so concurrent faults and Docker's own rules are left alone. ``bandwidth`` adds a
+``tbf`` root qdisc with a handle of its own and deletes only a qdisc with that handle. The
+addresses, rules and scripts are built in :mod:`drillkit.faults.netrules`.
 
 Rules DROP silently, like a real partition: PostgreSQL notices only through its own timeouts
 (``wal_sender_timeout`` and ``wal_receiver_timeout``, 60 s by default), after the rules are in.
 
-Effective times: each install/remove script prints ``DRILLKIT-EFFECTIVE <epoch ns>`` right
-after ``iptables-restore`` / ``tc`` (or the last jump deleted) returned, from bash's
-``$EPOCHREALTIME`` (microseconds, no fork; ``date +%s%N`` costs a few ms); the harness converts
-it to the monotonic clock and strips it from the evidence. A fault with rules on both ends of a
-link (cut-link, partition, partition-one-way, replication-lag) is in force at the EARLIEST
-node's marker (the link is cut once one end drops); single-sided faults (isolate, cut-client,
-packet-loss, bandwidth) at the LATEST. A heal is effective at the latest marker (the rules are
-gone everywhere). A node that stopped, or was restarted, since the injection took its rules
-with its network namespace: its heal is a recorded no-op.
+Effective times: each script prints a ``DRILLKIT-EFFECTIVE`` marker once its change is made; the
+harness converts it to the monotonic clock and strips it from the evidence. A fault with rules
+on both ends of a link (cut-link, partition, partition-one-way, replication-lag) is in force at
+the EARLIEST node's marker (the link is cut once one end drops); single-sided faults (isolate,
+cut-client, packet-loss, bandwidth) at the LATEST. A heal is effective at the latest marker (the
+rules are gone everywhere). A node that stopped, or was restarted, since the injection took its
+rules with its network namespace: its heal is a recorded no-op.
 
 Overlaps: drop faults compose (each has its own chain), so overlapping ones are allowed;
 ``bandwidth`` is exclusive per node (one root qdisc) and overlapping entries are rejected when the
@@ -33,11 +24,9 @@ drill file is validated.
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
-import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from drillkit.backend.node import Node
@@ -51,9 +40,24 @@ from drillkit.faults.base import (
     wall_to_monotonic_ns,
 )
 from drillkit.faults.netns import NetnsError, in_parallel, netns_nodes, run_in_netns
+from drillkit.faults.netrules import (
+    NodeRules,
+    blocking,
+    burst_bytes,
+    cut_between,
+    drop,
+    gateway,
+    held,
+    install_chain,
+    install_tbf,
+    node_address,
+    remove_chain,
+    remove_tbf,
+)
 from drillkit.history import History
 
 __all__ = [
+    "CHAIN_PREFIX",
     "Bandwidth",
     "CutClient",
     "CutLink",
@@ -65,22 +69,6 @@ __all__ = [
 ]
 
 CHAIN_PREFIX = "DRILLKIT-"
-DEVICE = "eth0"
-_UNITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9}  # tc's units are decimal
-
-
-@dataclass(frozen=True)
-class _NodeRules:
-    """The DROP rules one node gets, and the peers left unblocked because they have no address
-    (not running: the address they will get is unknown), so the evidence says so."""
-
-    node: Node
-    rules: list[str]
-    unblocked: list[str] = field(default_factory=list)
-
-    @property
-    def note(self) -> str:
-        return f" (not running, not blocked: {', '.join(self.unblocked)})" if self.unblocked else ""
 
 
 @dataclass(frozen=True)
@@ -96,138 +84,12 @@ class _Change:
     started_at: str = ""  # the node's started_at() when planned: a restart drops the rules
 
 
-# -- addresses ----------------------------------------------------------------------------------
-def _subnet(node: Node, network: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    info = node.network_info(network)
-    return ipaddress.ip_interface(f"{info['IPAddress']}/{info['IPPrefixLen']}").network
-
-
-def _inside(node: Node, network: str, address: str) -> str:
-    """``address`` if it lies in the run's network as ``node`` sees it; refuse anything else."""
-    return _checked(address, _subnet(node, network), network)
-
-
-def _checked(
-    address: str, subnet: ipaddress.IPv4Network | ipaddress.IPv6Network, network: str
-) -> str:
-    if ipaddress.ip_address(address) not in subnet:
-        raise ValueError(f"{address} is outside {network} ({subnet}); drillkit never blocks it")
-    return address
-
-
-def _address(node: Node, network: str) -> str | None:
-    """The node's IP on the run's network, or None while it is not running (it has none)."""
-    address = str(node.network_info(network).get("IPAddress") or "")
-    return address or None
-
-
-def _gateway(node: Node, network: str) -> str:
-    """Where the harness's traffic to ``node`` comes from (see the module docstring)."""
-    return _inside(node, network, str(node.network_info(network)["Gateway"]))
-
-
-# -- scripts ------------------------------------------------------------------------------------
-HOLD = "#DRILLKIT-HOLD\n"  # where a held script waits for its moment (see _held)
-_MARK = f'echo "{MARKER} ${{EPOCHREALTIME/[.,]/}}000"'
-
-
-def _install_chain(chain: str, rules: Sequence[str], note: str = "") -> str:
-    """Chain, rules and jumps in one iptables-restore transaction: all take effect at once."""
-    body = "\n".join(f"-A {chain} {rule}" for rule in rules)
-    return f"""set -euo pipefail
-{HOLD}iptables-restore -w --noflush <<'RULES'
-*filter
-:{chain} - [0:0]
-{body}
--I INPUT 1 -j {chain}
--I OUTPUT 1 -j {chain}
-COMMIT
-RULES
-{_MARK}
-listing=$(iptables -w -S {chain})
-echo "$(grep -c -- '^-A {chain} ' <<<"$listing" || true) rules in {chain}{note}"
-"""
-
-
-def _remove_chain(chain: str) -> str:
-    """Delete the jumps to ``chain`` and the chain itself if present, in one iptables-restore
-    transaction prepared before the hold; touch nothing else."""
-    return f"""set -euo pipefail
-listing=$(iptables -w -S)
-jumps=0
-ops=""
-for hook in INPUT OUTPUT; do
-  n=$(grep -cxF -- "-A $hook -j {chain}" <<<"$listing" || true)
-  for _ in $(seq 1 "$n"); do ops+="-D $hook -j {chain}"$'\\n'; jumps=$((jumps + 1)); done
-done
-if grep -qxF -- "-N {chain}" <<<"$listing"; then
-  rules=$(grep -c -- '^-A {chain} ' <<<"$listing" || true)
-  ops+="-F {chain}"$'\\n'"-X {chain}"$'\\n'
-{HOLD}  printf '*filter\\n%sCOMMIT\\n' "$ops" | iptables-restore -w --noflush
-  {_MARK}
-  echo "removed {chain} ($rules rules, $jumps jumps)"
-else
-  {_MARK}
-  echo "no {chain} (nothing to remove)"
-fi
-"""
-
-
-def _install_tbf(handle: str, rate: str, burst: int, address: str) -> str:
-    return f"""set -euo pipefail
-addresses=$(ip -o addr show dev {DEVICE})
-grep -qF " {address}/" <<<"$addresses" || {{ echo "{DEVICE} does not hold {address}" >&2; exit 3; }}
-{HOLD}tc qdisc add dev {DEVICE} root handle {handle}: tbf rate {rate} burst {burst} latency 200ms
-{_MARK}
-shown=$(tc qdisc show dev {DEVICE})
-grep -F "qdisc tbf {handle}: root" <<<"$shown"
-"""
-
-
-def _remove_tbf(handle: str) -> str:
-    return f"""set -euo pipefail
-shown=$(tc qdisc show dev {DEVICE})
-if grep -qF "qdisc tbf {handle}: root" <<<"$shown"; then
-{HOLD}  tc qdisc del dev {DEVICE} root handle {handle}:
-  {_MARK}
-  echo "removed tbf {handle}: from {DEVICE}"
-else
-  echo "no tbf {handle}: on {DEVICE} (nothing to remove)"
-fi
-"""
-
-
-def _burst_bytes(rate: str) -> int:
-    """About 10 ms of traffic at ``rate``, and at least 16 KiB so full-size packets pass."""
-    unit = next(u for u in sorted(_UNITS, key=len, reverse=True) if rate.endswith(u))
-    bytes_per_second = float(rate[: -len(unit)]) * _UNITS[unit] / 8
-    return max(16 * 1024, int(bytes_per_second / 100))
-
-
-# -- the faults ---------------------------------------------------------------------------------
 def _apply(
     changes: Sequence[_Change], script: Callable[[_Change], str]
 ) -> list[tuple[_Change, str | Exception]]:
     """Run one script per change, all in parallel; each change with its output or error."""
     results = in_parallel(changes, lambda c: run_in_netns(c.node, script(c)).strip())
     return list(zip(changes, results, strict=True))
-
-
-def _held(aim_ns: int | None, script: str) -> str:
-    """``script`` with a wait until ``aim_ns`` (monotonic) at its hold point, if it is ahead:
-    the helper's start-up (0.1-0.25 s here, and variable) and the preparation are spent before
-    the moment, and only the change itself after it."""
-    if aim_ns is None:
-        return script.replace(HOLD, "")
-    until_us = (aim_ns + time.time_ns() - time.monotonic_ns()) // 1000  # monotonic -> wall
-    wait = f"""until_us={until_us}
-left_us=$(( until_us - ${{EPOCHREALTIME/[.,]/}} ))
-if (( left_us > 0 )); then
-  printf -v pause '%d.%06d' $(( left_us / 1000000 )) $(( left_us % 1000000 ))
-  sleep "$pause"
-fi
-"""
-    return script.replace(HOLD, wait) if HOLD in script else wait + script
 
 
 def _node_effect(change: _Change, output: str) -> Effect:
@@ -297,7 +159,7 @@ class _NetworkFault:
         aim, self.aim_ns = self.aim_ns, None
 
         def install() -> Effect:
-            results = _apply(changes, lambda c: _held(aim, c.install))
+            results = _apply(changes, lambda c: held(aim, c.install))
             self.changes = [c for c, r in results if _possibly_in_force(r)]
             return _effect(results, earliest=self.both_ends)
 
@@ -312,7 +174,7 @@ class _NetworkFault:
     def _remove(self, aim: int | None = None) -> Effect:
         gone = [(c, _gone(c)) for c in self.changes]
         noops = [Effect(f"{c.node.name}: {why}", None, "") for c, why in gone if why is not None]
-        results = _apply([c for c, why in gone if why is None], lambda c: _held(aim, c.remove))
+        results = _apply([c for c, why in gone if why is None], lambda c: held(aim, c.remove))
         self.changes = [c for c, r in results if isinstance(r, Exception)]
         if not results:
             return combine(noops)
@@ -329,64 +191,12 @@ class _DropFault(_NetworkFault):
 
     def _plan(self, topology: FaultTopology) -> list[_Change]:
         return [
-            _Change(r.node, _install_chain(self.chain, r.rules, r.note), _remove_chain(self.chain))
+            _Change(r.node, install_chain(self.chain, r.rules, r.note), remove_chain(self.chain))
             for r in self._rules(topology)
         ]
 
-    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+    def _rules(self, topology: FaultTopology) -> list[NodeRules]:
         raise NotImplementedError
-
-
-def _drop(
-    addresses: Iterable[str], *, inbound: bool = True, outbound: bool = True, match: str = ""
-) -> list[str]:
-    """DROP rules for traffic from (``-s``, seen in INPUT) and to (``-d``, in OUTPUT) addresses.
-
-    One chain serves both hooks: in INPUT only ``-s peer`` can match, in OUTPUT only ``-d peer``.
-    """
-    rules: list[str] = []
-    for address in addresses:
-        rules += [f"-s {address} {match}-j DROP"] if inbound else []
-        rules += [f"-d {address} {match}-j DROP"] if outbound else []
-    return rules
-
-
-def _blocking(
-    node: Node,
-    peers: Iterable[Node],
-    network: str,
-    *,
-    inbound: bool = True,
-    outbound: bool = True,
-    match: str = "",
-) -> _NodeRules:
-    """``node``'s rules dropping traffic with ``peers`` (itself excluded), by their addresses on
-    the run's network, each checked to lie in that network's subnet."""
-    subnet = _subnet(node, network)
-    addresses: list[str] = []
-    unblocked: list[str] = []
-    for peer in peers:
-        if peer.name == node.name:
-            continue
-        address = _address(peer, network)
-        if address is None:
-            unblocked.append(peer.name)
-        else:
-            addresses.append(_checked(address, subnet, network))
-    rules = _drop(addresses, inbound=inbound, outbound=outbound, match=match)
-    return _NodeRules(node, rules, unblocked)
-
-
-def _cut_between(topology: FaultTopology, pairs: Iterable[tuple[Node, Node]]) -> list[_NodeRules]:
-    """Rules on both ends of every pair dropping all traffic between them."""
-    network = topology.network_name
-    peers: dict[str, tuple[Node, list[Node]]] = {}
-    for a, b in pairs:
-        if a.name == b.name:
-            raise ValueError(f"cannot cut {a.name} from itself")
-        peers.setdefault(a.name, (a, []))[1].append(b)
-        peers.setdefault(b.name, (b, []))[1].append(a)
-    return [_blocking(n, ps, network) for n, ps in peers.values()]
 
 
 def _resolve_all(topology: FaultTopology, targets: Iterable[str]) -> list[Node]:
@@ -409,9 +219,9 @@ class Isolate(_DropFault):
 
     kind = "isolate"
 
-    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+    def _rules(self, topology: FaultTopology) -> list[NodeRules]:
         network = topology.network_name
-        return [_blocking(n, topology.nodes, network) for n in topology.resolve(self.spec.target)]
+        return [blocking(n, topology.nodes, network) for n in topology.resolve(self.spec.target)]
 
 
 class Partition(_DropFault):
@@ -423,7 +233,7 @@ class Partition(_DropFault):
     kind = "partition"
     both_ends = True
 
-    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+    def _rules(self, topology: FaultTopology) -> list[NodeRules]:
         groups = [_resolve_all(topology, group) for group in self.spec.groups]
         _disjoint(groups)
         pairs = [
@@ -433,7 +243,7 @@ class Partition(_DropFault):
             for a in group
             for b in other
         ]
-        return _cut_between(topology, pairs)
+        return cut_between(topology.network_name, pairs)
 
 
 class OneWayPartition(_DropFault):
@@ -446,12 +256,12 @@ class OneWayPartition(_DropFault):
     kind = "partition-one-way"
     both_ends = True
 
-    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+    def _rules(self, topology: FaultTopology) -> list[NodeRules]:
         network = topology.network_name
         sources = topology.resolve(self.spec.source)
         dests = topology.resolve(self.spec.dest)
         _disjoint([sources, dests])
-        return [_blocking(dest, sources, network, outbound=False) for dest in dests]
+        return [blocking(dest, sources, network, outbound=False) for dest in dests]
 
 
 class CutLink(_DropFault):
@@ -460,10 +270,10 @@ class CutLink(_DropFault):
     kind = "cut-link"
     both_ends = True
 
-    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+    def _rules(self, topology: FaultTopology) -> list[NodeRules]:
         ends = [topology.resolve(name) for name in self.spec.between]
         _disjoint(ends)
-        return _cut_between(topology, [(a, b) for a in ends[0] for b in ends[1]])
+        return cut_between(topology.network_name, [(a, b) for a in ends[0] for b in ends[1]])
 
 
 class CutClient(_DropFault):
@@ -471,10 +281,10 @@ class CutClient(_DropFault):
 
     kind = "cut-client"
 
-    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+    def _rules(self, topology: FaultTopology) -> list[NodeRules]:
         network = topology.network_name
         return [
-            _NodeRules(n, _drop([_gateway(n, network)])) for n in topology.resolve(self.spec.target)
+            NodeRules(n, drop([gateway(n, network)])) for n in topology.resolve(self.spec.target)
         ]
 
 
@@ -487,11 +297,11 @@ class PacketLoss(_DropFault):
 
     kind = "packet-loss"
 
-    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+    def _rules(self, topology: FaultTopology) -> list[NodeRules]:
         network = topology.network_name
         chance = f"-m statistic --mode random --probability {self.spec.percent / 100:.4f} "
         return [
-            _blocking(n, topology.nodes, network, match=chance)
+            blocking(n, topology.nodes, network, match=chance)
             for n in topology.resolve(self.spec.target)
         ]
 
@@ -506,14 +316,14 @@ class ReplicationLag(_DropFault):
     kind = "replication-lag"
     both_ends = True
 
-    def _rules(self, topology: FaultTopology) -> list[_NodeRules]:
+    def _rules(self, topology: FaultTopology) -> list[NodeRules]:
         primary = topology.resolve("primary")[0]
         replicas = topology.resolve(self.spec.target)
         if any(r.name == primary.name for r in replicas):
             raise ValueError(
                 f"replication-lag needs a replica target; {primary.name} is the primary"
             )
-        return _cut_between(topology, [(primary, r) for r in replicas])
+        return cut_between(topology.network_name, [(primary, r) for r in replicas])
 
 
 class Bandwidth(_NetworkFault):
@@ -531,12 +341,12 @@ class Bandwidth(_NetworkFault):
 
     def _plan(self, topology: FaultTopology) -> list[_Change]:
         rate = self.spec.rate
-        burst = _burst_bytes(rate)
+        burst = burst_bytes(rate)
         changes: list[_Change] = []
         for node in topology.resolve(self.spec.target):
-            address = _address(node, topology.network_name)
+            address = node_address(node, topology.network_name)
             if address is None:
                 raise ValueError(f"{node.name} is not running; it has no link to throttle")
-            install = _install_tbf(self.handle, rate, burst, address)
-            changes.append(_Change(node, install, _remove_tbf(self.handle)))
+            install = install_tbf(self.handle, rate, burst, address)
+            changes.append(_Change(node, install, remove_tbf(self.handle)))
         return changes

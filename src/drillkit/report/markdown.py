@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from drillkit.report.format import cell, fmt
+from drillkit.report.format import cell, fmt, target_rows
 from drillkit.report.model import Report
 
 __all__ = ["render_markdown"]
@@ -13,7 +13,7 @@ __all__ = ["render_markdown"]
 
 def render_markdown(report: Report, report_dir: Path | str | None = None) -> str:
     verdict = report.verdict.upper()
-    measured, targets = report.measured, report.targets
+    measured = report.measured
     lines = [
         f"### Drill `{report.drill}`: **{verdict}**",
         "",
@@ -25,31 +25,10 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
         "| | target | measured | resolution | verdict |",
         "|---|---:|---:|---:|---|",
     ]
-    for label, key, target, value, res, unit in (
-        (
-            "RPO",
-            "rpo_seconds",
-            targets.rpo_seconds,
-            measured.rpo_seconds,
-            measured.rpo_resolution_seconds,
-            "s",
-        ),
-        (
-            "RTO",
-            "rto_seconds",
-            targets.rto_seconds,
-            measured.rto_seconds,
-            measured.rto_resolution_seconds,
-            "s",
-        ),
-        ("lost writes", "max_lost_writes", targets.max_lost_writes, measured.lost_writes, None, ""),
-    ):
-        check = report.check(key)
-        res_text = "exact" if res is None and key != "rto_seconds" else f"±{fmt(res, unit)}"
-        lines.append(
-            f"| {label} | {fmt(target, unit)} | {fmt(value, unit)} | "
-            f"{res_text} | {check.verdict if check else 'not judged'} |"
-        )
+    lines += [
+        f"| {r.label} | {r.target} | {r.measured} | {r.resolution} | {r.verdict} |"
+        for r in target_rows(report)
+    ]
     lines += [
         "",
         f"Writes: acknowledged {fmt(measured.acknowledged_writes)}, indeterminate "
