@@ -108,14 +108,12 @@ def select_incident(
     outages = _outages(events, first_request, window_ns)
     if not outages:
         if lost_count:
-            return Incident(
-                took[0],
+            return _ambiguous(
+                took,
                 "no failure",
                 f"no operation failed, yet {lost_count} acknowledged writes were lost and "
                 f"{len(took)} faults took effect ({_names(took)}): which one lost them cannot be "
-                "told from the history; mark it with incident: true",
-                ambiguous=True,
-                candidates=tuple(i.order for i in took),
+                "told from the history",
             )
         return Incident(
             took[0], "no failure", f"no operation failed: the first fault, {took[0].label}"
@@ -156,13 +154,21 @@ def select_incident(
         return Incident(
             inc, "worst outage", f"{inc.label} was the last fault in force before {where}"
         )
-    return Incident(
-        candidates[0],
+    return _ambiguous(
+        candidates,
         "worst outage",
         f"{len(candidates)} faults ({_names(candidates)}) took effect between the last "
         f"successful operation and the first failure of {where}, so which one caused it cannot "
-        f"be told from the history; measured from the earliest, {candidates[0].label}; mark the "
-        "incident with incident: true",
+        f"be told from the history; measured from the earliest, {candidates[0].label}",
+    )
+
+
+def _ambiguous(candidates: list[Injection], rule: str, why: str) -> Incident:
+    """Measured from the earliest candidate (larger RPO and RTO); the verdict will be unknown."""
+    return Incident(
+        candidates[0],
+        rule,
+        f"{why}; mark the incident with incident: true",
         ambiguous=True,
         candidates=tuple(i.order for i in candidates),
     )
