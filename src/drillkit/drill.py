@@ -28,20 +28,28 @@ from drillkit.checkers import (
     encode_ids,
     injections,
 )
+from drillkit.checkers.run_ops import (
+    DRILL_PROCESS,
+    ERROR,
+    FAULT_ERROR,
+    RUNBOOK,
+    TOPOLOGY,
+    run_context,
+)
 from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_PASS, InfrastructureError
 from drillkit.faults import make_fault
 from drillkit.faults.schedule import Nemesis
 from drillkit.history import History, Op, OpType
-from drillkit.images import ensure_images
+from drillkit.platform import DockerPlatform, Platform
 from drillkit.report.evidence import build_report
 from drillkit.report.finalize import collect_system_evidence, finalize_evidence
 from drillkit.report.model import Report
-from drillkit.resources import connect_engine, labels_for, sweep, sweep_dead_runs
+from drillkit.resources import labels_for
 from drillkit.runbook import RunbookResult, make_step, run_runbook
 from drillkit.secrets import Secrets
 from drillkit.spec import DrillSpec
 from drillkit.steady_state import await_steady_state
-from drillkit.topology import TOPOLOGIES, System
+from drillkit.topology import System
 
 __all__ = ["EXIT_INTERRUPTED", "DrillResult", "run_drill"]
 
@@ -114,17 +122,15 @@ def _effective_ns(ops: list[Op], entry: int | None) -> int | None:
 class _Run:
     """State of one run, so cleanup and reporting can see whatever stage it reached."""
 
-    def __init__(self, spec: DrillSpec, progress: Progress, *, keep: bool = False) -> None:
+    def __init__(
+        self, spec: DrillSpec, progress: Progress, platform: Platform, *, keep: bool = False
+    ) -> None:
         self.spec = spec
         self.keep = keep
         self.progress = progress
-        self.context: dict[str, Any] = {}
+        self.platform = platform
         self.versions: dict[str, str] = {}
-        self.runbook: RunbookResult | None = None
-        self.system_class = TOPOLOGIES[spec.topology.kind]
-        self.secrets = Secrets.generate(*self.system_class.SECRET_NAMES)
-        self.gate_failure: str | None = None
-        self.fault_errors: list[str] = []
+        self.secrets = Secrets.generate(*platform.secret_names(spec.topology))
 
     def _print_kept(self, run_id: str, lines: list[str]) -> None:
         self.progress(f"--keep: topology of {run_id} left running; remove with drillkit cleanup")
@@ -134,34 +140,35 @@ class _Run:
     def execute(
         self,
         history: History,
-        client: Any,
         labels: dict[str, str],
         run_id: str,
         sleep: Callable[[float], None],
     ) -> None:
-        spec = self.spec
-        swept = sweep_dead_runs(client)
+        spec, platform = self.spec, self.platform
+        swept = platform.sweep_dead_runs()
         if swept:
-            self.progress(f"swept leftovers of dead runs: {swept.summary()}")
-        images = ensure_images(client, allow_pull=False, progress=self.progress)
-        image = images.tags[self.system_class.IMAGE]
-        self.versions.update({"base_image_id": images.base_id, "image": image})
-        run_secrets = self.secrets
+            self.progress(f"swept leftovers of dead runs: {swept}")
+        self.versions.update(platform.prepare(spec.topology, self.progress))
         with ExitStack() as stack:
             system: System = stack.enter_context(
-                self.system_class(
-                    client,
+                platform.topology(
                     spec.topology,
                     run_id=run_id,
                     labels=labels,
-                    image=image,
-                    secrets=run_secrets,
+                    secrets=self.secrets,
                     progress=self.progress,
                 )
             )
             stack.callback(collect_system_evidence, system, history)  # logs, config, pre-teardown
-            self.context["topology_ready_seconds"] = round(system.ready_seconds or 0.0, 3)
-            self.context["nodes"] = {n.name: n.role for n in system.nodes}
+            history.append(
+                DRILL_PROCESS,
+                OpType.OK,
+                TOPOLOGY,
+                {
+                    "ready_seconds": round(system.ready_seconds or 0.0, 3),
+                    "nodes": {n.name: n.role for n in system.nodes},
+                },
+            )
             if self.keep:
                 system.keep = True
                 lines = system.keep_instructions(Path.home() / ".drillkit")
@@ -176,10 +183,8 @@ class _Run:
                 f"writing at {spec.workload.rate:g}/s; warming up {spec.workload.warmup_seconds:g}s"
             )
             sleep(spec.workload.warmup_seconds)
-            gate = await_steady_state(system, writer, spec.steady_state, history)
-            self.context["steady_state"] = gate.reason
-            if not gate.healthy:
-                self.gate_failure = gate.reason
+            gate = await_steady_state(system, writer, spec.steady_state, history, sleep=sleep)
+            if not gate.healthy:  # recorded by the gate; the checkers note it
                 self.progress(f"steady state not reached, no fault injected: {gate.reason}")
                 return
             nemesis = Nemesis(spec.faults, system, history, make_fault, progress=self.progress)
@@ -195,15 +200,19 @@ class _Run:
                 self.progress("running the runbook: " + ", ".join(s.name for s in steps))
             effective = _effective_ns(history.ops(), incident_entry)
             since_fault = 0.0 if effective is None else (history.now() - effective) / 1e9
-            self.runbook = run_runbook(
-                steps, history, redact=run_secrets.redact, elapsed_since_fault=since_fault
+            runbook = run_runbook(
+                steps,
+                history,
+                sleep=sleep,
+                redact=self.secrets.redact,
+                elapsed_since_fault=since_fault,
             )
-            if not self.runbook.ok:
-                self.progress(
-                    f"runbook step {self.runbook.failed_step} failed: {self.runbook.error}"
-                )
+            _record_runbook(history, runbook)
+            if not runbook.ok:
+                self.progress(f"runbook step {runbook.failed_step} failed: {runbook.error}")
             nemesis.wait()
-            self.fault_errors = nemesis.errors
+            for fault_error in nemesis.errors:
+                history.append(DRILL_PROCESS, OpType.INFO, FAULT_ERROR, error=fault_error)
             self.progress(f"observing recovery for {spec.workload.observe_seconds:g}s")
             sleep(spec.workload.observe_seconds)
             writer.stop()
@@ -214,6 +223,16 @@ class _Run:
             _final_read(system, history)
 
 
+def _record_runbook(history: History, result: RunbookResult) -> None:
+    """The runbook's outcome, for the report's context (its steps are recorded one by one)."""
+    history.append(
+        DRILL_PROCESS,
+        OpType.OK if result.ok else OpType.FAIL,
+        RUNBOOK,
+        {"completed": result.completed, "failed_step": result.failed_step, "error": result.error},
+    )
+
+
 def run_drill(
     spec: DrillSpec,
     *,
@@ -222,30 +241,34 @@ def run_drill(
     progress: Progress = print,
     sleep: Callable[[float], None] = time.sleep,
     keep: bool = False,
+    platform: Platform | None = None,
 ) -> DrillResult:
     """Run ``spec`` and return its result; ``report.json`` is written in every case.
 
     With ``keep`` the topology is left running (labelled ``drillkit.keep=1``, so sweeps of dead
     runs spare it) and its connection details are printed; ``drillkit cleanup`` removes it.
+    ``platform`` is where the topology runs (default: Docker). The runner only records what
+    happened (errors included, see :mod:`drillkit.checkers.run_ops`); ``analyze`` judges it.
     """
+    platform = DockerPlatform() if platform is None else platform
     started = datetime.now(UTC)
     run_id = f"{spec.name}-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     report_dir = _report_dir(report_root, spec.name, started)
     history = History(report_dir / "history.jsonl")
     history.append(
-        "drill",
+        DRILL_PROCESS,
         OpType.OK,
         "start",
         {"run_id": run_id, "drill": spec.name},
         wall_time_ns=time.time_ns(),
     )
-    run = _Run(spec, progress, keep=keep)
     error: str | None = None
     infra = interrupted = False
-    client: Any = None
+    error_ns: int | None = None
+    run: _Run | None = None
     try:
-        client = connect_engine()
-        run.execute(history, client, labels_for(run_id, spec.name, keep=keep), run_id, sleep)
+        run = _Run(spec, progress, platform, keep=keep)
+        run.execute(history, labels_for(run_id, spec.name, keep=keep), run_id, sleep)
     except InfrastructureError as e:
         error, infra = str(e), True
     except KeyboardInterrupt:
@@ -253,28 +276,19 @@ def run_drill(
     except Exception:
         error = "drill crashed:\n" + traceback.format_exc()
     finally:
-        if client is not None and not keep:
+        error_ns = None if error is None else history.now()
+        if not keep:
             try:
-                sweep(client, run_id)
+                platform.sweep(run_id)
             except Exception as e:  # reported; `drillkit cleanup` sweeps what is left
                 error = (error + "\n" if error else "") + f"cleanup failed: {e}"
+        redact = run.secrets.redact if run is not None else _no_redaction
+        if error is not None:
+            error = redact(error)
+            history.append(DRILL_PROCESS, OpType.FAIL, ERROR, error=error, time_ns=error_ns)
         history.close()
     ops = history.ops()
     analysis = analyze(ops, spec.targets, spec.workload.stable_window_seconds)
-    if error is not None and analysis.verdict is Verdict.PASS:
-        analysis.verdict = Verdict.UNKNOWN
-    for fault_error in run.fault_errors:
-        analysis.notes.append(f"fault error: {fault_error}")
-    if run.gate_failure is not None:
-        analysis.notes.insert(0, f"steady state not reached, no fault injected: {run.gate_failure}")
-    if error is not None:
-        error = run.secrets.redact(error)
-    if run.runbook is not None:
-        run.context["runbook"] = {
-            "completed": run.runbook.completed,
-            "failed_step": run.runbook.failed_step,
-            "error": run.runbook.error,
-        }
     report = build_report(
         spec,
         ops,
@@ -283,11 +297,15 @@ def run_drill(
         drill_file=drill_file,
         started_at=started,
         finished_at=datetime.now(UTC),
-        versions=run.versions,
-        context=run.context,
+        versions=run.versions if run is not None else {},
+        context=run_context(ops),
         error=error,
     )
-    bundle = finalize_evidence(report_dir, report, ops, secrets_redact=run.secrets.redact)
+    bundle = finalize_evidence(report_dir, report, ops, secrets_redact=redact)
     return DrillResult(
         run_id, report_dir, analysis.verdict, analysis, bundle.report, error, infra, interrupted
     )
+
+
+def _no_redaction(text: str) -> str:
+    return text

@@ -18,6 +18,7 @@ from drillkit.checkers.readback import Read, read_backs
 from drillkit.checkers.resolution import Resolution, resolution
 from drillkit.checkers.rpo import Rpo, rpo
 from drillkit.checkers.rto import Phase, Rto, rto
+from drillkit.checkers.run_ops import run_problems
 from drillkit.checkers.verdict import Check, Measured, Verdict, judge, merge
 from drillkit.checkers.writes import LostWrites, WriteOutcomes, lost_writes, write_outcomes
 from drillkit.history import Op, OpType
@@ -221,6 +222,10 @@ def analyze(ops: list[Op], targets: Targets, stable_window_s: float) -> Analysis
         )
         verdicts.append(Verdict.UNKNOWN)
     if analysis.fault_ns is None:
+        verdicts.append(Verdict.UNKNOWN)
+    run = run_problems(ops)  # what the runner recorded about the run itself
+    analysis.notes = [*run.first, *analysis.notes, *run.last]
+    if run.unknown:
         verdicts.append(Verdict.UNKNOWN)
     analysis.verdict = merge(verdicts)
     return analysis

@@ -1,0 +1,119 @@
+"""The runner's environment seam: where a drill's topology runs and what is swept afterwards.
+
+:class:`Platform` is everything the runner asks of its environment; :class:`DockerPlatform` is
+today's (a Docker engine, the node images, labelled resources and their sweep), and
+:mod:`drillkit.testing.memory` has one in memory for tests that must not wait for containers.
+
+Rules every implementation keeps: nothing is created before :meth:`Platform.topology`; a
+failure to reach the environment raises :class:`~drillkit.errors.InfrastructureError`;
+:meth:`Platform.sweep` removes whatever the run created (a no-op if nothing was) and may be
+called whether or not the run got that far.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from drillkit.images import ensure_images
+from drillkit.resources import connect_engine, sweep, sweep_dead_runs
+from drillkit.topology import TOPOLOGIES
+from drillkit.topology.base import System
+
+__all__ = ["DockerPlatform", "Platform", "Progress"]
+
+Progress = Callable[[str], None]
+
+
+@runtime_checkable
+class Platform(Protocol):
+    """Where a drill runs: prepared once, then one topology, then swept."""
+
+    def secret_names(self, topology: BaseModel) -> tuple[str, ...]:
+        """The secrets the topology ``topology`` (a drill file's ``topology``) needs."""
+        ...
+
+    def sweep_dead_runs(self) -> str | None:
+        """Remove what crashed runs left behind; a one-line summary if anything was removed."""
+        ...
+
+    def prepare(self, topology: BaseModel, progress: Progress) -> dict[str, str]:
+        """Make sure the topology can be provisioned (images built); versions for the report."""
+        ...
+
+    def topology(
+        self,
+        topology: BaseModel,
+        *,
+        run_id: str,
+        labels: dict[str, str],
+        secrets: Any,
+        progress: Progress,
+    ) -> System:
+        """The (not yet entered) system that provisions ``topology``."""
+        ...
+
+    def sweep(self, run_id: str) -> None:
+        """Remove every resource of ``run_id``; raises if that failed."""
+        ...
+
+
+class DockerPlatform:
+    """A Docker engine (connected on first use), the node images and the labelled resources."""
+
+    def __init__(self, connect: Callable[[], Any] | None = None) -> None:
+        self._connect = connect or connect_engine
+        self._client: Any = None
+        self._images: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    @staticmethod
+    def _system_class(topology: BaseModel) -> Any:
+        return TOPOLOGIES[str(getattr(topology, "kind", ""))]
+
+    def secret_names(self, topology: BaseModel) -> tuple[str, ...]:
+        return tuple(self._system_class(topology).SECRET_NAMES)
+
+    def sweep_dead_runs(self) -> str | None:
+        swept = sweep_dead_runs(self.client)
+        return swept.summary() if swept else None
+
+    def prepare(self, topology: BaseModel, progress: Progress) -> dict[str, str]:
+        self._images = ensure_images(self.client, allow_pull=False, progress=progress)
+        image = self._images.tags[self._system_class(topology).IMAGE]
+        return {"base_image_id": self._images.base_id, "image": image}
+
+    def topology(
+        self,
+        topology: BaseModel,
+        *,
+        run_id: str,
+        labels: dict[str, str],
+        secrets: Any,
+        progress: Progress,
+    ) -> System:
+        cls = self._system_class(topology)
+        if self._images is None:
+            raise RuntimeError("DockerPlatform.prepare() must run before topology()")
+        system: System = cls(
+            self.client,
+            topology,
+            run_id=run_id,
+            labels=labels,
+            image=self._images.tags[cls.IMAGE],
+            secrets=secrets,
+            progress=progress,
+        )
+        return system
+
+    def sweep(self, run_id: str) -> None:
+        if self._client is None:
+            return  # never connected: nothing was created
+        sweep(self._client, run_id)
