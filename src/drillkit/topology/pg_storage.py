@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from drillkit.backend.node import Node, VolumeNode
+from drillkit.topology.pg_admin import PGDATA
 
 __all__ = [
     "DEFAULT_PGDATA",
@@ -28,7 +29,7 @@ __all__ = [
     "volume_size",
 ]
 
-DEFAULT_PGDATA = "/var/lib/postgresql/data"
+DEFAULT_PGDATA = PGDATA
 SHUTDOWN_TIMEOUT = 30.0
 START_TIMEOUT = 30.0
 HELPER_TIMEOUT = 60.0

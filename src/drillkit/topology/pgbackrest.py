@@ -24,6 +24,7 @@ from typing import Any
 from drillkit.backend.docker import create_volume
 from drillkit.backend.node import Node
 from drillkit.spec_postgres import PgBackRestOptions
+from drillkit.topology.pg_admin import PGDATA
 
 __all__ = [
     "REPO_PATH",
@@ -38,7 +39,6 @@ __all__ = [
 
 REPO_PATH = "/var/lib/pgbackrest"
 STANZA = "main"
-PGDATA = "/var/lib/postgresql/data"
 _ARCHIVED = re.compile(r"WAL segment (\S+) successfully archived")
 _RESTORE_SECONDS = re.compile(r"drillkit: pgbackrest restore took ([0-9.]+)s")
 _BACKUP_SET = re.compile(r"restore backup set (\S+)")
