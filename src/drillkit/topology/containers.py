@@ -18,7 +18,7 @@ from drillkit.backend.docker import create_network
 from drillkit.errors import InfrastructureError
 from drillkit.resources import sweep
 from drillkit.secrets import Secrets
-from drillkit.topology.node import Node
+from drillkit.topology.node import Node, start_node
 from drillkit.wait import WaitTimeout, is_none, wait_until
 
 __all__ = ["ContainerTopology", "write_private_file"]
@@ -92,6 +92,24 @@ class ContainerTopology:
     def create_network(self) -> Any:
         self.network = create_network(self.client, f"{self._prefix}-net", self.labels)
         return self.network
+
+    def start_container(
+        self, name: str, role: str, ports: list[int], environment: dict[str, str], **kw: Any
+    ) -> Node:
+        """A container of this run (its image, on its network, labelled, named after ``name``)
+        publishing ``ports`` on 127.0.0.1; ``kw`` goes to the backend (volumes, command)."""
+        return start_node(
+            self.client,
+            name=name,
+            role=role,
+            image=self.image,
+            network=self.network_name,
+            labels=self.labels,
+            container_ports=ports,
+            environment=environment,
+            container_name=self.container_name(name),
+            **kw,
+        )
 
     def container_name(self, node: str) -> str:
         """The container's name, which is also its DNS name on the run's network."""

@@ -12,7 +12,7 @@ import requests
 
 from drillkit.backend.docker import create_volume
 from drillkit.errors import InfrastructureError
-from drillkit.topology.node import Node, start_node
+from drillkit.topology.node import Node
 from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, PatroniView
 from drillkit.topology.pg_admin import PG_PORT, PGDATA
 
@@ -29,18 +29,8 @@ class PatroniProvisioning(PatroniView):
     def _start(
         self, name: str, role: str, ports: list[int], env: dict[str, str], **kw: Any
     ) -> Node:
-        node = start_node(
-            self.client,
-            name=name,
-            role=role,
-            image=self.image,
-            network=self.network.name,
-            labels=self.labels,
-            container_ports=ports,
-            environment={"DK_NODE_NAME": name, "DK_ADVERTISE": self.container_name(name), **env},
-            container_name=self.container_name(name),
-            **kw,
-        )
+        env = {"DK_NODE_NAME": name, "DK_ADVERTISE": self.container_name(name), **env}
+        node = self.start_container(name, role, ports, env, **kw)
         self.nodes.append(node)
         return node
 

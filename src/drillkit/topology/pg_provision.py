@@ -10,7 +10,7 @@ import psycopg
 from drillkit.backend.docker import create_volume as new_volume
 from drillkit.backend.docker import run_once, start_detached
 from drillkit.errors import InfrastructureError
-from drillkit.topology.node import Node, start_node
+from drillkit.topology.node import Node
 from drillkit.topology.pg_admin import PG_PORT, PGDATA
 from drillkit.topology.pg_replication import SYNC_STATES, PgReplication
 from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError
@@ -72,15 +72,11 @@ class PgProvisioning(PgReplication):
     ) -> Node:
         """Start one database node on ``volume``; its entrypoint acts on ``role`` if the data
         directory is empty (primary: initdb; replica: base backup; restore: pgbackrest)."""
-        return start_node(
-            self.client,
-            name=name,
-            role=role,
-            image=self.image,
-            network=self.network.name,
-            labels=self.labels,
-            container_ports=[PG_PORT],
-            environment={
+        return self.start_container(
+            name,
+            role,
+            [PG_PORT],
+            {
                 **self._node_env,
                 "DK_ROLE": role,
                 "DK_NODE_NAME": name,
@@ -91,7 +87,6 @@ class PgProvisioning(PgReplication):
                 volume: {"bind": PGDATA, "mode": "rw"},
                 **(self.repo.mount() if self.repo else {}),
             },
-            container_name=self.container_name(name),
         )
 
     def _extra_conf(self) -> list[str]:

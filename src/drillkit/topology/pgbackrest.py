@@ -112,7 +112,6 @@ class BackupRepo:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    # -- provisioning ----------------------------------------------------------------------------
     def create_volume(self) -> None:
         create_volume(self.client, self.volume_name, self.labels)
 
@@ -147,7 +146,6 @@ class BackupRepo:
         self.run(primary, "stanza-create")
         return self.backup(primary, "full")
 
-    # -- commands --------------------------------------------------------------------------------
     def run(
         self, node: Node, *args: str, timeout: float | None = None, log_level: str = "info"
     ) -> str:
@@ -186,7 +184,6 @@ class BackupRepo:
         found = _ARCHIVED.search(out)
         return found.group(1) if found else "(segment not reported)"
 
-    # -- incremental backups on a schedule ---------------------------------------------------------
     def start_schedule(self, primary: Callable[[], Node | None]) -> None:
         """Take an incremental backup every ``incremental_every_seconds`` on the primary of the
         moment, until :meth:`stop_schedule` (a failed backup is noted, not fatal)."""

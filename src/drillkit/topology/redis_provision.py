@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from drillkit.backend.docker import create_volume
 from drillkit.errors import InfrastructureError
-from drillkit.topology.node import Node, start_node
+from drillkit.topology.node import Node
 from drillkit.topology.redis_config import (
     BACKUP_DIR,
     DATA_DIR,
@@ -49,18 +49,10 @@ class RedisProvisioning(RedisRoles):
         # master's INFO, which it asks for every 10 s after the first time.
         for name in self.spec.sentinel_names():
             self.progress(f"starting {name} (sentinel)")
+            env = {"DK_SENTINEL_CONF": sentinel_conf(self.spec, password, master_ip)}
             self.nodes.append(
-                start_node(
-                    self.client,
-                    name=name,
-                    role="sentinel",
-                    image=self.image,
-                    network=self.network_name,
-                    labels=self.labels,
-                    container_ports=[SENTINEL_PORT],
-                    environment={"DK_SENTINEL_CONF": sentinel_conf(self.spec, password, master_ip)},
-                    container_name=self.container_name(name),
-                    command=sentinel_command(),
+                self.start_container(
+                    name, "sentinel", [SENTINEL_PORT], env, command=sentinel_command()
                 )
             )
         self.progress(f"waiting for {self.spec.sentinels} Sentinel(s) to agree")
@@ -73,18 +65,8 @@ class RedisProvisioning(RedisRoles):
         if self.spec.backup_interval_seconds is not None:
             volumes[self._volume(name, "backup")] = {"bind": BACKUP_DIR, "mode": "rw"}
             env["DK_BACKUP_INTERVAL"] = f"{self.spec.backup_interval_seconds:g}"
-        return start_node(
-            self.client,
-            name=name,
-            role=role,
-            image=self.image,
-            network=self.network_name,
-            labels=self.labels,
-            container_ports=[REDIS_PORT],
-            environment=env,
-            volumes=volumes,
-            container_name=self.container_name(name),
-            command=data_node_command(),
+        return self.start_container(
+            name, role, [REDIS_PORT], env, volumes=volumes, command=data_node_command()
         )
 
     def start_scratch_node(
@@ -92,18 +74,7 @@ class RedisProvisioning(RedisRoles):
     ) -> Node:
         """A labelled Redis container on the run's network that is not one of the topology's
         nodes (faults never target it); the caller removes it."""
-        return start_node(
-            self.client,
-            name=name,
-            role="restore",
-            image=self.image,
-            network=self.network_name,
-            labels=self.labels,
-            container_ports=[REDIS_PORT],
-            environment=environment,
-            container_name=self.container_name(name),
-            command=command,
-        )
+        return self.start_container(name, "restore", [REDIS_PORT], environment, command=command)
 
     def _volume(self, node: str, what: str) -> str:
         name = f"{self._prefix}-{node}-{what}"
