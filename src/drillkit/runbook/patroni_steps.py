@@ -83,7 +83,8 @@ class WaitForLeader(_Step):
     def __init__(self, spec: WaitForLeaderStep, topology: Any) -> None:
         super().__init__(spec, topology)
         self.cluster = _patroni(topology, self.name)
-        # Built once the fault took effect: the leader last seen is the one the fault struck.
+        # Built once the fault took effect: the leader last noted (by the steady-state gate,
+        # or by a fault resolving "primary") is the one the fault struck.
         self.previous = self.cluster.last_leader
 
     def run(self) -> dict[str, Any]:
@@ -101,10 +102,11 @@ class Switchover(_Step):
 
     def run(self) -> dict[str, Any]:
         started = time.monotonic()
-        leader = self.cluster.leader()
-        if leader is None:
+        found = self.cluster.leading()
+        if found is None:
             raise RuntimeError("no leader to switch over from")
-        previous = self.cluster.last_leader
+        leader, timeline = found
+        previous = (leader.name, timeline)
         try:
             answer = self.cluster.switchover(leader, self.spec.candidate)
         except requests.RequestException as e:

@@ -7,6 +7,7 @@ fails), leaving removes every container, network and volume carrying the run's l
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -14,11 +15,13 @@ from types import TracebackType
 from typing import Any, Self
 
 from drillkit.backend.docker import create_network
+from drillkit.errors import InfrastructureError
 from drillkit.resources import sweep
 from drillkit.secrets import Secrets
-from drillkit.topology.node import Node
+from drillkit.topology.node import Node, start_node
+from drillkit.wait import WaitTimeout, is_none, wait_until
 
-__all__ = ["ContainerTopology"]
+__all__ = ["ContainerTopology", "write_private_file"]
 
 Progress = Callable[[str], None]
 
@@ -60,7 +63,6 @@ class ContainerTopology:
     def init_state(self) -> None:
         """Set up the topology's own state (called at the end of ``__init__``)."""
 
-    # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
         raise NotImplementedError
 
@@ -91,11 +93,47 @@ class ContainerTopology:
         self.network = create_network(self.client, f"{self._prefix}-net", self.labels)
         return self.network
 
+    def start_container(
+        self, name: str, role: str, ports: list[int], environment: dict[str, str], **kw: Any
+    ) -> Node:
+        """A container of this run (its image, on its network, labelled, named after ``name``)
+        publishing ``ports`` on 127.0.0.1; ``kw`` goes to the backend (volumes, command)."""
+        return start_node(
+            self.client,
+            name=name,
+            role=role,
+            image=self.image,
+            network=self.network_name,
+            labels=self.labels,
+            container_ports=ports,
+            environment=environment,
+            container_name=self.container_name(name),
+            **kw,
+        )
+
     def container_name(self, node: str) -> str:
         """The container's name, which is also its DNS name on the run's network."""
         return f"{self._prefix}-{node}"
 
-    # -- finding nodes -----------------------------------------------------------------------
+    def await_ready(self, problem: Callable[[], str | None], *, interval: float) -> str | None:
+        """Poll ``problem`` (None: ready; else what is wrong) every ``interval`` seconds for up
+        to ``ready_timeout``; None once ready, else the last problem. A node that exits while
+        starting ends the wait at once with an ``InfrastructureError`` carrying its log."""
+
+        def attempt() -> str | None:
+            for node in self.nodes:
+                if node.status() not in ("running", "created"):
+                    raise InfrastructureError(
+                        f"{node.name} exited while starting; last log lines:\n{node.logs(tail=20)}"
+                    )
+            return problem()
+
+        try:
+            wait_until(attempt, until=is_none, timeout=self.ready_timeout, interval=interval)
+        except WaitTimeout as e:
+            return str(e.last_value)
+        return None
+
     @property
     def network_name(self) -> str:
         return str(self.network.name)
@@ -113,7 +151,6 @@ class ContainerTopology:
                 return n
         raise KeyError(name)
 
-    # -- evidence ------------------------------------------------------------------------------
     def node_evidence(
         self, directory: Path, settings: Callable[[Node, str], dict[str, Any]]
     ) -> dict[str, Any]:
@@ -131,7 +168,6 @@ class ContainerTopology:
             nodes[n.name] = info
         return nodes
 
-    # -- fault targets -------------------------------------------------------------------------
     def role_pool(self) -> list[Node]:
         """The data nodes that ``primary``/``replica``/``random`` choose among (not Sentinels,
         etcd or proxies)."""
@@ -169,7 +205,6 @@ class ContainerTopology:
             return replicas if target == "replicas" else replicas[:1]
         return [self.node(target)]
 
-    # -- what custom runbook steps see (runbook.custom) ----------------------------------------
     def address(self, node: Node, port: int, *, inside: bool) -> tuple[str, int]:
         """Where ``node``'s ``port`` is reached: by container name from inside the run's network,
         else on 127.0.0.1 at its published port."""
@@ -199,3 +234,13 @@ class ContainerTopology:
             host, port = self.address(primary, port_of(primary), inside=inside)
             env["DK_PRIMARY_HOST"], env["DK_PRIMARY_PORT"] = host, str(port)
         return env
+
+
+def write_private_file(path: Path, text: str) -> Path:
+    """``text`` in a file only its owner may read (mode 0600): credentials for a kept topology,
+    never part of the evidence."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return path

@@ -5,18 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
+from drillkit.secrets import Secrets
 from drillkit.topology.node import Node
 
-__all__ = ["PgAdmin"]
+__all__ = ["PGDATA", "PG_PORT", "PgAdmin"]
+
+PG_PORT = 5432
+PGDATA = "/var/lib/postgresql/data"  # the data directory in drillkit's postgres image
 
 
 class PgAdmin:
-    """``connect`` and ``query`` for a topology that can build a libpq ``conninfo`` for nodes."""
+    """libpq connection strings, ``connect`` and ``query`` for nodes of a topology whose
+    superuser password is ``secrets["postgres"]``."""
 
-    def conninfo(self, nodes: list[Node], **params: Any) -> str:
-        raise NotImplementedError
+    secrets: Secrets
+
+    def conninfo(self, nodes: list[Node], port: int = PG_PORT, **params: Any) -> str:
+        """A libpq connection string; several nodes give a multi-host string, as real apps use."""
+        return make_conninfo(
+            host=",".join(n.host for n in nodes),
+            port=",".join(str(n.port(port)) for n in nodes),
+            user="postgres",
+            password=self.secrets["postgres"],
+            dbname="postgres",
+            **params,
+        )
 
     def connect(self, node: Node, *, statement_timeout_ms: int = 10_000) -> psycopg.Connection[Any]:
         """An autocommit admin connection to one node with a server-side statement timeout."""
@@ -31,3 +47,31 @@ class PgAdmin:
         with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
             return list(cur.fetchall()) if cur.description else []
+
+    def replication_status(self, primary: Node) -> list[dict[str, Any]]:
+        """``pg_stat_replication`` on ``primary``: each standby's name, state, sync_state and
+        replay lag in bytes."""
+        return self.query(
+            primary,
+            "SELECT application_name, state, sync_state,"
+            " pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes"
+            " FROM pg_stat_replication",
+        )
+
+    def streaming_from(self, primary: Node, names: set[str]) -> list[dict[str, Any]]:
+        """The rows of :meth:`replication_status` of standbys named in ``names`` that stream
+        (a base backup's WAL stream, under another name, does not count)."""
+        return [
+            r
+            for r in self.replication_status(primary)
+            if r["state"] == "streaming" and r["application_name"] in names
+        ]
+
+    def server_version(self, nodes: list[Node]) -> str | None:
+        """``server_version`` from the first of ``nodes`` that answers."""
+        for n in nodes:
+            try:
+                return str(self.query(n, "SHOW server_version")[0]["server_version"])
+            except psycopg.Error:
+                continue
+        return None

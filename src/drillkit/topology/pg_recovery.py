@@ -15,6 +15,7 @@ from drillkit.secrets import Secrets
 from drillkit.topology.pg_storage import data_volume, fast_shutdown, run_helper
 from drillkit.topology.pgbackrest import BackupRepo, restore_environment
 from drillkit.topology.rewind import rewind
+from drillkit.wait import WaitTimeout, is_none, wait_until
 
 __all__ = ["RecoveryCluster", "rejoin", "restore"]
 
@@ -83,19 +84,22 @@ def restore(
 
 
 def _await_promoted(cluster: RecoveryCluster, node: Node, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last = "not tried"
-    while time.monotonic() < deadline:
+    def problem() -> str | None:
         if node.status() == "exited":
             raise RuntimeError(f"{node.name} exited while restoring: {node.logs(tail=8)}")
         try:
             if not cluster.query(node, "SELECT pg_is_in_recovery() AS r")[0]["r"]:
-                return
-            last = "still in recovery"
+                return None
+            return "still in recovery"
         except psycopg.Error as e:
-            last = str(e).strip()
-        time.sleep(0.1)
-    raise TimeoutError(f"{node.name} not promoted after {timeout:g}s ({last})")
+            return str(e).strip()
+
+    try:
+        wait_until(problem, until=is_none, timeout=timeout, interval=0.1)
+    except WaitTimeout as e:
+        raise TimeoutError(
+            f"{node.name} not promoted after {timeout:g}s ({e.last_value})"
+        ) from None
 
 
 def rejoin(cluster: RecoveryCluster, name: str, timeout: float) -> dict[str, Any]:
@@ -128,11 +132,19 @@ def rejoin(cluster: RecoveryCluster, name: str, timeout: float) -> dict[str, Any
     timeline = int(
         cluster.query(primary, "SELECT timeline_id FROM pg_control_checkpoint()")[0]["timeline_id"]
     )
-    while not _follows(cluster, node, timeline):
-        if time.monotonic() > deadline or node.status() == "exited":
-            log = node.logs(tail=5)
-            raise RuntimeError(f"{name} does not stream from {primary.name}: {log}")
-        time.sleep(0.1)
+
+    def follows() -> bool:
+        if _follows(cluster, node, timeline):
+            return True
+        if node.status() == "exited":
+            raise RuntimeError(f"{name} does not stream from {primary.name}: {node.logs(tail=5)}")
+        return False
+
+    try:
+        wait_until(follows, timeout=deadline - time.monotonic(), interval=0.1)
+    except WaitTimeout:
+        log = node.logs(tail=5)
+        raise RuntimeError(f"{name} does not stream from {primary.name}: {log}") from None
     out: dict[str, Any] = {"node": name, "primary": primary.name, "timeline": timeline}
     out["stopped"] = stopped
     out["pg_rewind"] = rewound

@@ -14,6 +14,8 @@ from __future__ import annotations
 import time
 
 from drillkit.backend.node import Node, VolumeNode
+from drillkit.topology.pg_admin import PGDATA
+from drillkit.wait import WaitTimeout, wait_until
 
 __all__ = [
     "DEFAULT_PGDATA",
@@ -28,7 +30,7 @@ __all__ = [
     "volume_size",
 ]
 
-DEFAULT_PGDATA = "/var/lib/postgresql/data"
+DEFAULT_PGDATA = PGDATA
 SHUTDOWN_TIMEOUT = 30.0
 START_TIMEOUT = 30.0
 HELPER_TIMEOUT = 60.0
@@ -112,7 +114,9 @@ def start_and_watch(node: Node, timeout: float = START_TIMEOUT) -> str:
     seen = len(node.logs().splitlines())
     started = time.monotonic()
     node.start()
-    while True:
+
+    def outcome() -> str:
+        """What PostgreSQL did, once it did something ('': nothing yet)."""
         elapsed = time.monotonic() - started
         status = node.status()
         if status == "exited":
@@ -123,7 +127,11 @@ def start_and_watch(node: Node, timeout: float = START_TIMEOUT) -> str:
             )
         if status == "running" and _ready(node):
             return f"started again; accepting connections after {elapsed:.1f}s"
-        if elapsed > timeout:
-            lines = node.logs().splitlines()[seen:]
-            return f"started again; not accepting connections after {timeout:g}s: {said(lines)}"
-        time.sleep(0.1)
+        return ""
+
+    try:
+        left = timeout - (time.monotonic() - started)  # counted from before node.start()
+        return wait_until(outcome, timeout=left, interval=0.1)
+    except WaitTimeout:
+        lines = node.logs().splitlines()[seen:]
+        return f"started again; not accepting connections after {timeout:g}s: {said(lines)}"

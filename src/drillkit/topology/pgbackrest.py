@@ -24,6 +24,7 @@ from typing import Any
 from drillkit.backend.docker import create_volume
 from drillkit.backend.node import Node
 from drillkit.spec_postgres import PgBackRestOptions
+from drillkit.topology.pg_admin import PGDATA
 
 __all__ = [
     "REPO_PATH",
@@ -38,7 +39,6 @@ __all__ = [
 
 REPO_PATH = "/var/lib/pgbackrest"
 STANZA = "main"
-PGDATA = "/var/lib/postgresql/data"
 _ARCHIVED = re.compile(r"WAL segment (\S+) successfully archived")
 _RESTORE_SECONDS = re.compile(r"drillkit: pgbackrest restore took ([0-9.]+)s")
 _BACKUP_SET = re.compile(r"restore backup set (\S+)")
@@ -112,7 +112,6 @@ class BackupRepo:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    # -- provisioning ----------------------------------------------------------------------------
     def create_volume(self) -> None:
         create_volume(self.client, self.volume_name, self.labels)
 
@@ -147,7 +146,6 @@ class BackupRepo:
         self.run(primary, "stanza-create")
         return self.backup(primary, "full")
 
-    # -- commands --------------------------------------------------------------------------------
     def run(
         self, node: Node, *args: str, timeout: float | None = None, log_level: str = "info"
     ) -> str:
@@ -186,7 +184,6 @@ class BackupRepo:
         found = _ARCHIVED.search(out)
         return found.group(1) if found else "(segment not reported)"
 
-    # -- incremental backups on a schedule ---------------------------------------------------------
     def start_schedule(self, primary: Callable[[], Node | None]) -> None:
         """Take an incremental backup every ``incremental_every_seconds`` on the primary of the
         moment, until :meth:`stop_schedule` (a failed backup is noted, not fatal)."""

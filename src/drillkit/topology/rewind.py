@@ -11,11 +11,11 @@ helper carries the run's labels, so a sweep removes it if the harness dies.
 from __future__ import annotations
 
 from drillkit.backend.node import Node
+from drillkit.topology.pg_admin import PGDATA
 from drillkit.topology.pg_storage import volume_node
 
 __all__ = ["RewindError", "rewind"]
 
-PGDATA = "/var/lib/postgresql/data"
 
 _SCRIPT = r"""
 d="$1"

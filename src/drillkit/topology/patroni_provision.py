@@ -1,0 +1,116 @@
+"""Provisioning a Patroni topology: a 3-member etcd cluster (the DCS), the Patroni members, an
+optional HAProxy, and waiting until a leader serves the client path with every replica
+streaming."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+import requests
+
+from drillkit.backend.docker import create_volume
+from drillkit.errors import InfrastructureError
+from drillkit.topology.node import Node
+from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, PatroniView
+from drillkit.topology.pg_admin import PG_PORT, PGDATA
+
+__all__ = ["ETCD_MEMBERS", "PatroniProvisioning"]
+
+ETCD_MEMBERS = 3
+
+
+class PatroniProvisioning(PatroniView):
+    """Start etcd, the members and HAProxy on the run's network; wait until usable."""
+
+    READY_TIMEOUT = 120.0
+
+    def _start(
+        self, name: str, role: str, ports: list[int], env: dict[str, str], **kw: Any
+    ) -> Node:
+        env = {"DK_NODE_NAME": name, "DK_ADVERTISE": self.container_name(name), **env}
+        node = self.start_container(name, role, ports, env, **kw)
+        self.nodes.append(node)
+        return node
+
+    def start(self) -> None:
+        started = time.monotonic()
+        self.create_network()
+        etcd = [f"etcd{i}" for i in range(ETCD_MEMBERS)]
+        initial = ",".join(f"{e}=http://{self.container_name(e)}:2380" for e in etcd)
+        for name in etcd:
+            self.progress(f"starting {name} (etcd)")
+            self._start(
+                name,
+                "etcd",
+                [],
+                {
+                    "DK_SERVICE": "etcd",
+                    "DK_ETCD_INITIAL_CLUSTER": initial,
+                    "DK_ETCD_TOKEN": self.run_id,
+                },
+            )
+        member_env = {
+            "DK_SERVICE": "patroni",
+            "DK_ETCD_HOSTS": ",".join(f"{self.container_name(e)}:2379" for e in etcd),
+            "DK_SUPERUSER_PASSWORD": self.secrets["postgres"],
+            "DK_REPLICATION_PASSWORD": self.secrets["replicator"],
+            "DK_TTL": str(self.spec.ttl),
+            "DK_LOOP_WAIT": str(self.spec.loop_wait),
+            "DK_RETRY_TIMEOUT": str(self.spec.retry_timeout),
+            "DK_MAXIMUM_LAG_ON_FAILOVER": str(self.spec.maximum_lag_on_failover),
+            "DK_SYNCHRONOUS_MODE": "true" if self.spec.replication == "sync" else "false",
+            "DK_SYNCHRONOUS_COMMIT": self.spec.synchronous_commit,
+        }
+        for name in self.spec.member_names():
+            volume = create_volume(self.client, f"{self._prefix}-{name}-data", self.labels)
+            self.progress(f"starting {name} (Patroni member)")
+            self._start(
+                name,
+                "member",
+                [PG_PORT, REST_PORT],
+                member_env,
+                volumes={volume: {"bind": PGDATA, "mode": "rw"}},
+            )
+        if self.spec.haproxy:
+            members = " ".join(f"{m}={self.container_name(m)}" for m in self.spec.member_names())
+            self.progress("starting haproxy (routes to the leader: GET /primary)")
+            self._start(
+                "haproxy",
+                "haproxy",
+                [HAPROXY_PORT],
+                {"DK_SERVICE": "haproxy", "DK_PATRONI_MEMBERS": members},
+            )
+        self.progress("waiting for a leader and every replica streaming")
+        self._wait_ready()
+        self.ready_seconds = time.monotonic() - started
+
+    def _wait_ready(self) -> None:
+        def problem() -> str | None:
+            try:
+                return self.not_ready()
+            except (psycopg.Error, requests.RequestException) as e:
+                return str(e).strip()[:300]
+
+        last = self.await_ready(problem, interval=0.2)
+        if last is not None:
+            logs = "\n".join(f"--- {n.name}\n{n.logs(tail=10)}" for n in self.members())
+            raise InfrastructureError(
+                f"Patroni topology not ready after {self.ready_timeout:.0f} s ({last}):\n{logs}"
+            )
+
+    def not_ready(self) -> str | None:
+        """What keeps the cluster from being usable (no leader, replicas not streaming, the
+        client path not reaching the leader), or None."""
+        leader = self.leader()
+        if leader is None:
+            return "no leader yet"
+        streaming = self.streaming(leader)
+        if len(streaming) < self.spec.replicas:
+            return f"{len(streaming)} of {self.spec.replicas} replica(s) streaming"
+        with psycopg.connect(self.client_conninfo(), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if row is None or row[0]:
+                return "the client path does not reach the leader yet"
+        return None

@@ -1,0 +1,122 @@
+"""Patroni's view of its cluster, through the members' REST API (8008): who leads, on which
+timeline, what each member says it is, and which nodes the roles name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from drillkit.spec_postgres import PatroniTopology
+from drillkit.topology.containers import ContainerTopology
+from drillkit.topology.node import Node
+from drillkit.topology.pg_admin import PgAdmin
+
+__all__ = ["HAPROXY_PORT", "REST_PORT", "PatroniView"]
+
+REST_PORT = 8008
+HAPROXY_PORT = 5000
+_REST_TIMEOUT = 1.0
+
+
+class PatroniView(PgAdmin, ContainerTopology):
+    """Members, leader and roles as Patroni reports them; roles are never assumed.
+
+    :meth:`leader` only asks. The one piece of state is :attr:`last_leader`, set only by
+    :meth:`note_leader`: the leader the harness last saw before a fault (the steady-state gate
+    and a fault resolving ``primary`` note it), which ``wait-for-leader`` waits to see replaced.
+    """
+
+    spec: PatroniTopology
+
+    def init_state(self) -> None:
+        self.last_leader: tuple[str, int] | None = None  # (member, timeline) last noted leading
+
+    def members(self) -> list[Node]:
+        return [n for n in self.nodes if n.role == "member"]
+
+    def rest(self, node: Node, path: str, timeout: float = _REST_TIMEOUT) -> requests.Response:
+        return requests.get(f"http://{node.host}:{node.port(REST_PORT)}{path}", timeout=timeout)
+
+    def cluster_state(self, exclude: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """``GET /cluster`` from the first member that answers (skipping ``exclude``)."""
+        for node in self.members():
+            if node.name in exclude or not node.is_running():
+                continue
+            try:
+                response = self.rest(node, "/cluster")
+                if response.ok:
+                    return dict(response.json())
+            except (requests.RequestException, ValueError):
+                continue
+        return None
+
+    def leading(self, exclude: tuple[str, ...] = ()) -> tuple[Node, int] | None:
+        """The member the DCS names leader and its timeline, as seen by a member not in
+        ``exclude``; None if no running member leads."""
+        state = self.cluster_state(exclude)
+        for member in (state or {}).get("members", []):
+            if member.get("role") == "leader" and member.get("state") == "running":
+                return self.node(str(member["name"])), int(member.get("timeline") or 0)
+        return None
+
+    def leader(self, exclude: tuple[str, ...] = ()) -> Node | None:
+        """The member the DCS names leader, as seen by a member not in ``exclude``."""
+        found = self.leading(exclude)
+        return found[0] if found else None
+
+    def note_leader(self) -> Node | None:
+        """The leader now, remembered as :attr:`last_leader` (with its timeline) when there is
+        one: the leader a fault that follows strikes or replaces."""
+        found = self.leading()
+        if found is None:
+            return None
+        node, timeline = found
+        self.last_leader = (node.name, timeline)
+        return node
+
+    def member_role(self, node: Node) -> str:
+        """What the member itself says it is (``GET /patroni``), or why it cannot say."""
+        try:
+            return str(self.rest(node, "/patroni").json().get("role", "unknown"))
+        except (requests.RequestException, ValueError) as e:
+            return f"unreachable ({type(e).__name__})"
+
+    def timeline(self, node: Node) -> int | None:
+        try:
+            return int(self.rest(node, "/patroni").json().get("timeline"))
+        except (requests.RequestException, ValueError, TypeError):
+            return None
+
+    def streaming(self, leader: Node) -> list[dict[str, Any]]:
+        """The other members streaming from ``leader``."""
+        return self.streaming_from(
+            leader, {m.name for m in self.members() if m.name != leader.name}
+        )
+
+    def client_conninfo(self) -> str:
+        """Through HAProxy when there is one (as production apps connect), else every member
+        with ``target_session_attrs=read-write``."""
+        if self.spec.haproxy:
+            return self.conninfo(
+                [self.node("haproxy")],
+                HAPROXY_PORT,
+                target_session_attrs="read-write",
+                connect_timeout=2,
+            )
+        return self.conninfo(self.members(), target_session_attrs="read-write", connect_timeout=2)
+
+    def role_pool(self) -> list[Node]:
+        return self.members()
+
+    def current_primary(self) -> Node | None:
+        """Whoever Patroni names leader now (the DCS decides, not pg_is_in_recovery); noted as
+        :attr:`last_leader`, since this is how a fault finds the primary it strikes."""
+        return self.note_leader()
+
+    def resolve_special(self, target: str) -> list[Node] | None:
+        if target == "all":  # every member; etcd and HAProxy are named, or ``etcd``
+            return self.members()
+        if target == "etcd":  # the whole DCS: every etcd member
+            return [n for n in self.nodes if n.role == "etcd"]
+        return None

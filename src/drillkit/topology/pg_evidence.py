@@ -1,0 +1,78 @@
+"""The configuration fingerprint of a PostgreSQL node for the evidence: the settings that decide
+what an acknowledged commit survives, as the server reports them or as its files set them."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from typing import Any
+
+import psycopg
+
+from drillkit.backend.node import NodeError
+from drillkit.topology.node import Node
+from drillkit.topology.pg_admin import PGDATA, PgAdmin
+
+__all__ = ["DATA_LOSS_SETTINGS", "configured_settings", "node_settings"]
+
+# Settings recorded in the evidence: together they decide what an acknowledged commit survives.
+DATA_LOSS_SETTINGS = (
+    "server_version",
+    "synchronous_commit",
+    "synchronous_standby_names",
+    "fsync",
+    "full_page_writes",
+    "wal_level",
+    "wal_log_hints",
+    "data_checksums",
+    "archive_mode",
+    "archive_timeout",
+    "max_wal_senders",
+    "wal_keep_size",
+    "hot_standby",
+)
+
+
+def node_settings(admin: PgAdmin, n: Node, status: str) -> dict[str, Any]:
+    """Data-loss settings as the server reports them, or as configured if it is down."""
+    if status == "running":
+        try:
+            rows = admin.query(
+                n,
+                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                (list(DATA_LOSS_SETTINGS),),
+            )
+            return {
+                "settings": {r["name"]: r["setting"] for r in rows},
+                "in_recovery": admin.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"],
+            }
+        except psycopg.Error as e:
+            return {"settings_error": str(e).strip()}
+    if status in ("exited", "created", "dead"):
+        return {
+            "settings": configured_settings(n),
+            "settings_source": (
+                "postgresql.conf + postgresql.auto.conf (node not running; "
+                "settings left at their defaults are absent)"
+            ),
+        }
+    return {}
+
+
+def configured_settings(node: Node) -> dict[str, str]:
+    """The data-loss settings a stopped node's config files set (files can be read from a
+    stopped node); ``postgresql.auto.conf`` (ALTER SYSTEM) overrides ``postgresql.conf``."""
+    found: dict[str, str] = {}
+    for name in ("postgresql.conf", "postgresql.auto.conf"):
+        try:
+            data = node.get_archive(f"{PGDATA}/{name}")
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                member = tar.extractfile(name)
+                text = member.read().decode("utf-8", "replace") if member else ""
+        except (NodeError, tarfile.TarError, KeyError):
+            continue
+        for line in text.splitlines():
+            key, sep, value = line.split("#", 1)[0].partition("=")
+            if sep and key.strip() in DATA_LOSS_SETTINGS:
+                found[key.strip()] = value.strip().strip("'")
+    return found

@@ -1,0 +1,160 @@
+"""Provisioning a plain PostgreSQL topology: data volumes, node containers, the settings every
+node shares, and waiting until the replicas stream."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+from drillkit.backend.docker import create_volume as new_volume
+from drillkit.backend.docker import run_once, start_detached
+from drillkit.errors import InfrastructureError
+from drillkit.topology.node import Node
+from drillkit.topology.pg_admin import PG_PORT, PGDATA
+from drillkit.topology.pg_replication import SYNC_STATES, PgReplication
+from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError
+
+__all__ = ["PgProvisioning"]
+
+
+class PgProvisioning(PgReplication):
+    """Start a primary and ``spec.replicas`` streaming replicas (and the backup repository)."""
+
+    READY_TIMEOUT = 90.0
+
+    def init_state(self) -> None:
+        self._node_env: dict[str, str] = {}
+        self.client_path = None
+        self.restored: list[str] = []  # nodes made by restores, oldest first
+        self.repo: BackupRepo | None = None
+        if self.spec.pgbackrest is not None:
+            self.repo = BackupRepo(
+                self.client,
+                self.spec.pgbackrest,
+                volume_name=f"{self._prefix}-pgbackrest",
+                labels=self.labels,
+                progress=self.progress,
+            )
+
+    def start(self) -> None:
+        started = time.monotonic()
+        self.create_network()
+        self._node_env = {
+            "DK_SUPERUSER_PASSWORD": self.secrets["postgres"],
+            "DK_REPLICATION_PASSWORD": self.secrets["replicator"],
+            "DK_EXTRA_CONF": "\n".join(self._extra_conf()),
+            **(self.repo.environment() if self.repo else {}),
+        }
+        if self.repo is not None:
+            self.repo.create_volume()
+        names = ["pg0"] + [f"pg{i}" for i in range(1, self.spec.replicas + 1)]
+        for name in names:
+            role = "primary" if name == "pg0" else "replica"
+            self.progress(f"starting {name} ({role})")
+            self.nodes.append(self.start_pg_node(name, role, self.create_volume(name)))
+        self.progress(f"waiting for {self.spec.replicas} replica(s) to stream")
+        self._wait_ready()
+        if self.spec.replication == "sync":
+            quorum = self.configure_sync(self.nodes[0])
+            self.progress(f"synchronous_standby_names = '{quorum}'")
+            self._wait_ready(synchronous=True)
+        if self.repo is not None:
+            self.progress("pgbackrest: stanza-create and a full backup")
+            try:
+                self.repo.init(self.nodes[0])
+            except PgBackRestError as e:
+                raise InfrastructureError(f"the backup repository did not come up: {e}") from None
+        self.ready_seconds = time.monotonic() - started
+
+    def start_pg_node(
+        self, name: str, role: str, volume: str, extra_env: dict[str, str] | None = None
+    ) -> Node:
+        """Start one database node on ``volume``; its entrypoint acts on ``role`` if the data
+        directory is empty (primary: initdb; replica: base backup; restore: pgbackrest)."""
+        return self.start_container(
+            name,
+            role,
+            [PG_PORT],
+            {
+                **self._node_env,
+                "DK_ROLE": role,
+                "DK_NODE_NAME": name,
+                "DK_PRIMARY_HOST": self.container_name("pg0"),
+                **(extra_env or {}),
+            },
+            volumes={
+                volume: {"bind": PGDATA, "mode": "rw"},
+                **(self.repo.mount() if self.repo else {}),
+            },
+        )
+
+    def _extra_conf(self) -> list[str]:
+        """postgresql.conf lines every node shares (a replica copies the primary's file)."""
+        lines = [f"synchronous_commit = '{self.spec.synchronous_commit}'"]
+        return lines + (self.repo.conf_lines() if self.repo else [])
+
+    def create_volume(self, node: str) -> str:
+        """The name of the node's data volume: a Docker volume, or a size-limited tmpfs when
+        ``data_volume_size`` is set, so fill-disk reaches 'no space left on device' without
+        filling the host's disk.
+
+        A tmpfs volume lives only while some container mounts it: stopping the node would
+        discard its data, which no real disk does. A keeper container mounts it for the volume's
+        whole life, so a stopped or crashed node finds its data again, as on a disk.
+        """
+        name = f"{self._prefix}-{node}-data"
+        size = self.spec.data_volume_size
+        if size is None:
+            return new_volume(self.client, name, self.labels)
+        uid, gid = self._image_user_ids()
+        options = f"size={size},uid={uid},gid={gid},mode=0700"
+        volume = new_volume(self.client, name, self.labels, tmpfs_options=options)
+        start_detached(
+            self.client,
+            self.image,
+            entrypoint=["sleep", "infinity"],
+            name=f"{self._prefix}-{node}-keeper",
+            network_mode="none",
+            labels={**self.labels, "drillkit.keeps": name},
+            volumes={volume: {"bind": "/keep", "mode": "ro"}},
+        )
+        return volume
+
+    def _image_user_ids(self) -> tuple[int, int]:
+        """The uid and gid the image runs PostgreSQL as: a tmpfs root must belong to them."""
+        out = run_once(
+            self.client,
+            self.image,
+            entrypoint=["sh", "-c", 'echo "$(id -u) $(id -g)"'],
+            network_mode="none",
+            labels=self.labels,
+        )
+        uid, gid = out.split()
+        return int(uid), int(gid)
+
+    def before_stop(self) -> None:
+        if self.repo is not None:
+            self.repo.stop_schedule()
+
+    def _wait_ready(self, *, synchronous: bool = False) -> None:
+        """Until every replica streams (``synchronous``: and is a synchronous candidate)."""
+        primary = self.nodes[0]
+
+        def problem() -> str | None:
+            try:
+                rows = self.streaming_replicas(primary)
+            except psycopg.Error as e:
+                return str(e).strip()
+            if synchronous:
+                rows = [r for r in rows if r["sync_state"] in SYNC_STATES]
+            if sum(1 for r in rows if r["state"] == "streaming") >= self.spec.replicas:
+                return None
+            return f"{len(rows)} of {self.spec.replicas} replica(s) streaming"
+
+        last = self.await_ready(problem, interval=0.05)
+        if last is not None:
+            raise InfrastructureError(
+                f"topology not ready after {self.ready_timeout:.0f} s ({last}); "
+                f"primary log:\n{primary.logs(tail=20)}"
+            )

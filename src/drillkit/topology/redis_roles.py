@@ -1,0 +1,186 @@
+"""Reaching Redis nodes and Sentinels, and discovering roles: which node is master (by its own
+``ROLE`` or by the Sentinels' majority), which replicas are online, what a Sentinel believes.
+
+Sentinel announces the addresses nodes have on the run's Docker network; the harness reaches a
+node only through the port Docker publishes for it on 127.0.0.1. :meth:`RedisRoles.publish`
+maps one to the other (by the node's current IP on the network, looked up again if a node
+restarted with a new one).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from drillkit.spec_redis import RedisTopology
+from drillkit.topology.containers import ContainerTopology
+from drillkit.topology.node import Node
+from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_PORT
+from drillkit.workload.redis_writer import RedisEndpoints
+
+__all__ = ["Address", "RedisRoles", "no_retry"]
+
+Address = tuple[str, int]
+
+
+def no_retry() -> Retry:
+    """No hidden retries: redis-py 8's default retry stretches one failed call to ~10 s."""
+    return Retry(NoBackoff(), 0)
+
+
+class RedisRoles(ContainerTopology):
+    """Data nodes and Sentinels of one run, and who is master among them right now."""
+
+    spec: RedisTopology
+
+    def init_state(self) -> None:
+        self._by_ip: dict[str, Node] = {}
+
+    @property
+    def data_nodes(self) -> list[Node]:
+        return [n for n in self.nodes if n.role != "sentinel"]
+
+    @property
+    def sentinel_nodes(self) -> list[Node]:
+        return [n for n in self.nodes if n.role == "sentinel"]
+
+    def port_of(self, node: Node) -> int:
+        """The port ``node`` serves inside its container (Sentinel or Redis)."""
+        return SENTINEL_PORT if node.role == "sentinel" else REDIS_PORT
+
+    def redis(self, node: Node, timeout: float = 1.0, *, decode: bool = True) -> redis.Redis:
+        """A client for one node (data node or Sentinel) on its published port; no retries."""
+        return redis.Redis(
+            host=node.host,
+            port=node.port(self.port_of(node)),
+            password=self.secrets["redis"],
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=no_retry(),
+            decode_responses=decode,
+        )
+
+    def node_at(self, ip: str) -> Node:
+        """The node that has ``ip`` on the run's network now (looked up again on a miss)."""
+        if ip not in self._by_ip:
+            fresh: dict[str, Node] = {}
+            for node in self.nodes:
+                try:
+                    address = node.ip(self.network_name)
+                except KeyError:
+                    continue
+                if address:
+                    fresh[address] = node
+            self._by_ip = fresh
+        try:
+            return self._by_ip[ip]
+        except KeyError:
+            raise KeyError(f"no node of this run has {ip} on {self.network_name}") from None
+
+    def publish(self, ip: str, port: int) -> Address:
+        """Where the harness reaches ``ip:port`` (an address Sentinel announced)."""
+        node = self.node_at(ip)
+        return node.host, node.port(port)
+
+    def endpoints(self) -> RedisEndpoints:
+        return RedisEndpoints(
+            sentinels=[(s.host, s.port(SENTINEL_PORT)) for s in self.sentinel_nodes],
+            master_name=MASTER_NAME,
+            password=self.secrets["redis"],
+            publish=self.publish,
+        )
+
+    def role(self, node: Node) -> list[Any] | None:
+        """``ROLE`` of a data node (``['master', ...]`` or ``['slave', host, ...]``), None if
+        it does not answer."""
+        try:
+            with self.redis(node, timeout=0.5) as r:
+                return list(r.execute_command("ROLE"))
+        except (RedisError, OSError):
+            return None
+
+    def online_replicas(self, master: Node) -> list[dict[str, Any]]:
+        with self.redis(master) as r:
+            info = r.info("replication")
+        return [
+            v
+            for k, v in info.items()
+            if k.startswith("slave") and isinstance(v, dict)
+            if v.get("state") == "online"
+        ]
+
+    def sentinel_announced(self) -> dict[str, Node | None]:
+        """Which node each running Sentinel names as master now (None: no answer)."""
+        out: dict[str, Node | None] = {}
+        for s in self.sentinel_nodes:
+            try:
+                with self.redis(s, timeout=0.5) as r:
+                    ip, _port = r.sentinel_get_master_addr_by_name(MASTER_NAME)
+                out[s.name] = self.node_at(str(ip))
+            except (RedisError, OSError, KeyError, TypeError):
+                out[s.name] = None
+        return out
+
+    def sentinel_master(self) -> Node | None:
+        """The node a majority of the answering Sentinels names as master, or None."""
+        named = [n.name for n in self.sentinel_announced().values() if n is not None]
+        if not named:
+            return None
+        name, votes = Counter(named).most_common(1)[0]
+        return self.node(name) if votes * 2 > len(named) else None
+
+    def current_primary(self) -> Node | None:
+        """The running data node that is master; if several claim it (split brain), the one the
+        Sentinels name."""
+        masters = [n for n in self.running() if n.role != "sentinel" and self._is_master(n)]
+        if len(masters) == 1:
+            return masters[0]
+        if not masters:
+            return None
+        announced = self.sentinel_master()
+        return announced if announced in masters else None
+
+    def _is_master(self, node: Node) -> bool:
+        role = self.role(node)
+        return bool(role) and role is not None and role[0] == "master"
+
+    def role_pool(self) -> list[Node]:
+        return self.data_nodes
+
+    def resolve_special(self, target: str) -> list[Node] | None:
+        """``sentinel`` is the first running Sentinel, ``sentinels`` all of them."""
+        if target not in ("sentinel", "sentinels"):
+            return None
+        sentinels = [n for n in self.sentinel_nodes if n.is_running()]
+        if not sentinels:
+            raise RuntimeError("no running Sentinel to target")
+        return sentinels if target == "sentinels" else sentinels[:1]
+
+    def sentinel_view_problem(self, sentinel: Node, master: Node) -> str | None:
+        """What is wrong with ``sentinel``'s view of ``master`` (another master named, it is
+        down, Sentinels or replicas missing), or None."""
+        try:
+            with self.redis(sentinel, timeout=0.5) as r:
+                state = r.sentinel_master(MASTER_NAME)
+        except (RedisError, OSError) as e:
+            return f"{sentinel.name} does not answer: {e}"
+        try:
+            named = self.node_at(str(state["ip"])).name
+        except KeyError as e:
+            return str(e)
+        if named != master.name:
+            return f"{sentinel.name} names {named} as master, not {master.name}"
+        if not state.get("is_master") or state.get("is_sdown") or state.get("is_odown"):
+            return f"{sentinel.name} sees {named} as {state.get('flags')}"
+        others = int(state.get("num-other-sentinels", 0))
+        if others < self.spec.sentinels - 1:
+            return f"{sentinel.name} knows {others} of {self.spec.sentinels - 1} other Sentinel(s)"
+        known = int(state.get("num-slaves", 0))
+        if known < self.spec.replicas:
+            return f"{sentinel.name} knows {known} of {self.spec.replicas} replica(s)"
+        return None
