@@ -83,11 +83,18 @@ class Lane(Generic[C]):
         connections: Connections[C],
         deadline: float,
         abandoned: set[asyncio.Task[Any]],
+        *,
+        patient_connect: bool = False,
     ) -> None:
         self._connections = connections
         self._deadline = deadline
         self._abandoned = abandoned
         self._conn: C | None = None
+        # patient_connect: a connection attempt outlives the operation that started it, and the
+        # next operation waits on it rather than opening another. Against a frozen server every
+        # abandoned attempt would otherwise queue in its accept backlog and slow its recovery.
+        self._patient = patient_connect
+        self._connecting: asyncio.Task[C] | None = None
 
     async def run(
         self,
@@ -125,14 +132,34 @@ class Lane(Generic[C]):
         if self._conn is not None:
             await self._connections.close(self._conn)
             self._conn = None
+        task, self._connecting = self._connecting, None
+        if task is not None and task.done() and not task.cancelled() and not task.exception():
+            await self._connections.close(task.result())  # connected after its operation left
 
     async def _attempt(self, attempt: _Attempt[C], operation: Callable[[C], Awaitable[R]]) -> R:
         conn = self._conn
         if conn is None or not self._connections.usable(conn):
-            conn = await self._connections.connect()
+            conn = await (self._pending_connect() if self._patient else self._connections.connect())
         attempt.conn = conn
         attempt.sent = True
         return await operation(conn)
+
+    async def _pending_connect(self) -> C:
+        """The connection attempt in flight (or a new one), shielded from the operation's
+        abandonment; a finished attempt is handed to one operation only."""
+        task = self._connecting
+        if task is not None and task.done() and (task.cancelled() or task.exception()):
+            task = None  # that attempt failed while no operation waited: try afresh
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._connections.connect())
+            self._connecting = task
+            self._abandoned.add(task)  # cancelled with the others when the loop stops
+            task.add_done_callback(self._abandoned.discard)
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done() and self._connecting is task:
+                self._connecting = None
 
     def _abandon(self, task: asyncio.Task[Any], attempt: _Attempt[C]) -> None:
         """Let a late operation finish or fail on its own; its connection is closed afterwards."""
@@ -292,7 +319,7 @@ class DeadlineWriter(ABC, Generic[C]):
             return
         probe: ReadBack[C] = ReadBack(
             self._history,
-            Lane(self, self._spec.op_timeout_seconds, self._abandoned),
+            Lane(self, self._spec.op_timeout_seconds, self._abandoned, patient_connect=True),
             read=self.read,
             classify=self.classify_read,
             pool=pool,
