@@ -6,7 +6,7 @@ not have happened). Faults and runbook steps are recorded in the same history, b
 ``fault`` and ``runbook``. Timestamps are monotonic nanoseconds (``time.monotonic_ns``) on the
 harness host; ``wall_time`` is kept alongside for humans.
 
-One JSON object per line; the format is documented in the README.
+One JSON object per line; the format is documented in docs/evidence.md.
 """
 
 from __future__ import annotations

@@ -197,7 +197,7 @@ def _problem(err: Any) -> str:
     if kind in _ENUM_ERRORS:
         return f"{given!r} is not allowed; expected {ctx.get('expected')}"
     if kind == "extra_forbidden":
-        return "unknown field; check the spelling against the drill file reference in the README"
+        return "unknown field; check the spelling against docs/reference/drill-file.md"
     if kind == "missing":
         return "required field is missing"
     msg = str(err["msg"])

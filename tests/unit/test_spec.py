@@ -106,8 +106,7 @@ def test_unknown_field(tmp_path: Path, fields: dict[str, Any], field: str) -> No
     path = write(tmp_path, drill(**fields))
 
     assert str(error(path)) == (
-        f"{path}: {field}: unknown field; check the spelling against the drill file reference "
-        "in the README"
+        f"{path}: {field}: unknown field; check the spelling against docs/reference/drill-file.md"
     )
 
 
