@@ -36,9 +36,9 @@ from drillkit.checkers.run_ops import (
     TOPOLOGY,
     run_context,
 )
-from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_PASS, InfrastructureError
+from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS, InfrastructureError
 from drillkit.faults import make_fault
-from drillkit.faults.schedule import Nemesis
+from drillkit.faults.nemesis import Nemesis
 from drillkit.history import History, Op, OpType
 from drillkit.platform import DockerPlatform, Platform
 from drillkit.report.evidence import build_report
@@ -53,7 +53,6 @@ from drillkit.topology import System
 
 __all__ = ["EXIT_INTERRUPTED", "DrillResult", "run_drill"]
 
-EXIT_INTERRUPTED = 130
 Progress = Callable[[str], None]
 
 

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from drillkit.faults import FAULTS, make_fault
 from drillkit.faults.base import NodeFault
-from drillkit.faults.schedule import Nemesis
+from drillkit.faults.nemesis import Nemesis
 from drillkit.history import History, OpType
 from drillkit.registry import FAULT_SPECS, REGISTRY, Capability, Entry
 from drillkit.runbook import STEPS

@@ -165,11 +165,3 @@ def test_failing_heal_is_recorded_and_others_still_heal() -> None:
     failed = [op for op in history.ops() if op.type is OpType.FAIL and op.f == "heal-kill"]
     assert len(failed) == 1 and failed[0].error == "stuck"
     assert failed[0].extra["fault_entry"] == 0
-
-
-def test_the_nemesis_is_still_importable_from_the_schedule() -> None:
-    from drillkit.faults import nemesis, schedule
-
-    assert schedule.Nemesis is nemesis.Nemesis
-    assert schedule.fault_completion is nemesis.fault_completion
-    assert schedule.TOLERANCE_S == nemesis.TOLERANCE_S

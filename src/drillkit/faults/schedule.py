@@ -2,19 +2,16 @@
 
 ``plan`` is pure arithmetic on the drill's fault entries (``at``, ``duration``, ``repeat``), so it
 is unit-tested without containers or real time. :class:`~drillkit.faults.nemesis.Nemesis` runs a
-plan (it is also importable from here, loaded on first use: it imports this module).
+plan.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from drillkit.faults.nemesis import TOLERANCE_S, Nemesis, fault_completion
-
-__all__ = ["TOLERANCE_S", "Event", "Nemesis", "fault_completion", "plan"]
+__all__ = ["Event", "plan"]
 
 
 @dataclass(frozen=True, order=True)
@@ -42,12 +39,3 @@ def plan(specs: Sequence[Any]) -> list[Event]:
                 events.append(Event(start + spec.duration, 0, slot, entry, "heal"))
             slot += 1
     return sorted(events)
-
-
-def __getattr__(name: str) -> Any:
-    """The Nemesis's names, from :mod:`drillkit.faults.nemesis` (a lazy import: no cycle)."""
-    if name in ("TOLERANCE_S", "Nemesis", "fault_completion"):
-        from drillkit.faults import nemesis
-
-        return getattr(nemesis, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
