@@ -440,14 +440,18 @@ class PgProbe(_Background):
 class ProbeRead:
     invoked_ns: int
     done_ns: int
-    all_present: bool  # every sampled id was found (an error counts as not found)
+    found: tuple[bool, ...]  # per sampled id; an unanswered read finds nothing
 
 
 @dataclass
 class RedisReadProbe(_Background):
-    """A hand-written Redis reader: samples ids from drillkit's set early in the drill, then asks
-    every ``interval`` seconds whether all of them are there (``SMISMEMBER``), on the node that
-    was master when the run started. It tells when data vanished and when it was served again.
+    """A hand-written Redis reader: samples the *oldest* ids in drillkit's set early in the drill,
+    then asks every ``interval`` seconds which of them are there (``SMISMEMBER``), on the node
+    that was master when the run started. It tells when data vanished and when it was served again.
+
+    "Served again" is judged on the sampled ids that are there at the end (the restore may bring
+    back an older snapshot than the sample; the oldest ids are in every non-empty snapshot, so at
+    least one sampled id is always judged).
 
     It finds the master's port from Docker (the port published on 127.0.0.1) and the password in
     the file drillkit leaves for a kept topology (``~/.drillkit/<run>.redis-auth``).
@@ -504,30 +508,46 @@ class RedisReadProbe(_Background):
         while not self._stop.is_set() and not self.sampled:
             try:
                 if int(client.scard(self.key)) >= 4 * self.sample:
-                    members = client.srandmember(self.key, self.sample) or []
-                    self.sampled = sorted(int(m) for m in members)
+                    members = client.sort(self.key, start=0, num=self.sample) or []
+                    self.sampled = [int(m) for m in members]
             except redis.RedisError:
                 pass
             time.sleep(0.05)
         while not self._stop.is_set():
             t0 = time.time_ns()
             try:
-                flags = client.smismember(self.key, self.sampled)
-                present = all(bool(f) for f in flags)
+                found = tuple(bool(f) for f in client.smismember(self.key, self.sampled))
             except redis.RedisError:
-                present = False
-            self.reads.append(ProbeRead(t0, time.time_ns(), present))
+                found = (False,) * len(self.sampled)
+            self.reads.append(ProbeRead(t0, time.time_ns(), found))
             time.sleep(self.interval)
         client.close()
 
+    def survivors(self) -> list[int]:
+        """Indexes of the sampled ids the last read found (what the restore brought back)."""
+        last = self.reads[-1].found if self.reads else ()
+        return [i for i, f in enumerate(last) if f]
+
+    def _present(self, read: ProbeRead, judged: list[int]) -> bool:
+        return bool(judged) and all(read.found[i] for i in judged)
+
     def first_missing_after(self, t_ns: int) -> ProbeRead | None:
-        return next((r for r in self.reads if not r.all_present and r.done_ns >= t_ns), None)
+        judged = self.survivors()
+        return next(
+            (r for r in self.reads if not self._present(r, judged) and r.done_ns >= t_ns), None
+        )
 
     def served_again_after(self, t_ns: int) -> ProbeRead | None:
         """The first read after the data went missing (from ``t_ns`` on) that found it all."""
         missing = self.first_missing_after(t_ns)
         if missing is None:
             return None
+        judged = self.survivors()
         return next(
-            (r for r in self.reads if r.all_present and r.invoked_ns > missing.invoked_ns), None
+            (
+                r
+                for r in self.reads
+                if self._present(r, judged) and r.invoked_ns > missing.invoked_ns
+            ),
+            None,
         )

@@ -63,6 +63,7 @@ def test_i_data_restored_when_a_hand_written_reader_finds_it_again(
     reader = cal.redis_probe
     assert reader is not None and reader.error is None, reader and reader.error
     assert reader.sampled, "the hand-written reader never sampled ids before the flush"
+    assert reader.survivors(), "none of the sampled (oldest) ids was there at the end"
     flushed = iso_ns(cal.report["fault_effective_at"])
     assert flushed is not None, "report.json has no incident time"
     scen = "i redis flush + restore"
