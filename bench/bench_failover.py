@@ -48,7 +48,8 @@ from drillkit.images import ensure_images
 from drillkit.resources import PID_LABEL, RUN_LABEL, connect_engine, labels_for, sweep
 from drillkit.runbook import make_step
 from drillkit.secrets import Secrets
-from drillkit.spec import DrillSpec, PostgresTopology, load_drill
+from drillkit.spec import DrillSpec, load_drill
+from drillkit.spec.postgres import PostgresTopology
 from drillkit.topology.postgres import PostgresCluster
 from drillkit.workload.pg_writer import PgWriter, create_table
 

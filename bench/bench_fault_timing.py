@@ -39,8 +39,8 @@ from drillkit.history import History, Op
 from drillkit.images import ensure_images
 from drillkit.resources import connect_engine, labels_for, sweep
 from drillkit.secrets import Secrets
-from drillkit.spec import PostgresTopology
-from drillkit.spec_faults import FAULT_SPECS
+from drillkit.spec.faults import FAULT_SPECS
+from drillkit.spec.postgres import PostgresTopology
 from drillkit.topology.postgres import PostgresCluster
 
 NS = 1_000_000_000

@@ -4,7 +4,7 @@ An entry names its drill-file model (the pydantic class an entry of a drill file
 into; its tag literal is the kind's name), its implementation (a class, or ``"module:Class"``
 imported on first use, so validating a drill imports no database driver and no Docker), what it
 *requires* of a topology and, for a topology, what it *provides* and which roles its faults may
-target. Derived from it: the drill-file unions (``spec.py``), ``FAULTS`` (``make_fault``),
+target. Derived from it: the drill-file unions (``spec/model.py``), ``FAULTS`` (``make_fault``),
 ``STEPS`` (``make_step``), ``TOPOLOGIES``, ``drillkit faults``, the generated reference, and the
 one compatibility check, at validation time (:meth:`Registry.requirement_problem`,
 :meth:`Registry.role_problem`).
@@ -24,9 +24,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from drillkit import spec_faults as f
-from drillkit import spec_postgres as pg
-from drillkit import spec_redis as rd
+from drillkit.spec import faults as f
+from drillkit.spec import postgres as pg
+from drillkit.spec import redis as rd
 
 __all__ = [
     "FAULT_SPECS",

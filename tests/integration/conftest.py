@@ -23,7 +23,8 @@ from drillkit.history import read_history
 from drillkit.images import NodeImages, ensure_images
 from drillkit.resources import RUN_LABEL, labels_for, sweep
 from drillkit.secrets import Secrets
-from drillkit.spec import PostgresTopology, load_drill
+from drillkit.spec import load_drill
+from drillkit.spec.postgres import PostgresTopology
 from drillkit.topology.postgres import PostgresCluster
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from drillkit.images import NodeImages
 from drillkit.resources import labels_for, sweep
 from drillkit.runbook import make_step, run_runbook
 from drillkit.secrets import Secrets
-from drillkit.spec_postgres import ShellStep
+from drillkit.spec.postgres import ShellStep
 from drillkit.topology.postgres import PostgresCluster
 
 from .conftest import labelled, pg_cluster
@@ -86,7 +86,7 @@ def test_redis_topology_describes_itself_to_custom_steps(
 ) -> None:
     """The same DK_* contract for Redis: every node and Sentinel, the master, by published port
     from the host and by container name inside the network; the password only in a file."""
-    from drillkit.spec_redis import RedisTopology
+    from drillkit.spec.redis import RedisTopology
     from drillkit.topology.redis import REDIS_PORT, SENTINEL_PORT, RedisCluster
 
     run_id = f"test-redis-env-{secrets.token_hex(3)}"

@@ -22,7 +22,7 @@ from drillkit.faults.disk import FILL_FILE
 from drillkit.history import History, OpType
 from drillkit.images import NodeImages
 from drillkit.resources import RUN_LABEL
-from drillkit.spec_faults import (
+from drillkit.spec.faults import (
     CorruptFault,
     DeleteRangeFault,
     DeleteWalFault,

@@ -25,7 +25,7 @@ from drillkit.faults.network import CHAIN_PREFIX
 from drillkit.history import History, Op, OpType
 from drillkit.images import NodeImages
 from drillkit.resources import RUN_LABEL
-from drillkit.spec_faults import FAULT_SPECS
+from drillkit.spec.faults import FAULT_SPECS
 from drillkit.topology.node import Node
 from drillkit.topology.postgres import PG_PORT, PostgresCluster
 

@@ -20,9 +20,9 @@ from drillkit.images import NodeImages
 from drillkit.resources import labels_for
 from drillkit.runbook import make_step, run_runbook
 from drillkit.secrets import Secrets
-from drillkit.spec import PostgresTopology, load_drill
-from drillkit.spec_faults import WipeDataFault
-from drillkit.spec_postgres import PgBackRestOptions, RestoreStep
+from drillkit.spec import load_drill
+from drillkit.spec.faults import WipeDataFault
+from drillkit.spec.postgres import PgBackRestOptions, PostgresTopology, RestoreStep
 from drillkit.topology.postgres import PostgresCluster
 
 from .conftest import REPO, Run, assert_agrees_with_history, labelled, run_shipped, runbook_event

@@ -14,14 +14,16 @@ from drillkit.faults.base import FaultFailed
 from drillkit.faults.nemesis import Nemesis
 from drillkit.history import History, OpType
 from drillkit.images import NodeImages
-from drillkit.spec import Targets, Workload
-from drillkit.spec_faults import CrashRestartFault, KillFault, PauseFault, StopFault
+from drillkit.spec import Targets, WorkloadSpec
+from drillkit.spec.faults import CrashRestartFault, KillFault, PauseFault, StopFault
 from drillkit.topology.postgres import PostgresCluster
 from drillkit.workload.pg_writer import PgWriter, create_table
 
 from .conftest import pg_cluster
 
-WORKLOAD = Workload(rate=200, op_timeout_seconds=0.3, observe_seconds=2, stable_window_seconds=0.5)
+WORKLOAD = WorkloadSpec(
+    rate=200, op_timeout_seconds=0.3, observe_seconds=2, stable_window_seconds=0.5
+)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 
 from drillkit.history import History, Op, OpType
 from drillkit.images import NodeImages
-from drillkit.spec import Workload
+from drillkit.spec import WorkloadSpec
 from drillkit.topology.postgres import PostgresCluster
 from drillkit.workload.pg_writer import TABLE
 from drillkit.workload.readback import PROCESS, READ_BACK
@@ -23,7 +23,7 @@ from drillkit.workload.readback import PROCESS, READ_BACK
 from .conftest import pg_cluster
 
 # read_sample above the pool size: every read asks for the whole pool, so each is comparable.
-WORKLOAD = Workload(rate=200, op_timeout_seconds=0.5, read_rate=50, read_sample=1000)
+WORKLOAD = WorkloadSpec(rate=200, op_timeout_seconds=0.5, read_rate=50, read_sample=1000)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from drillkit.history import Op, OpType, read_history
 from drillkit.images import NodeImages
 from drillkit.secrets import Secrets
 from drillkit.spec import DrillSpec, load_drill
-from drillkit.spec_redis import RedisTopology
+from drillkit.spec.redis import RedisTopology
 
 from .conftest import REPO, labelled
 

@@ -16,7 +16,7 @@ from drillkit.faults.base import FaultFailed
 from drillkit.faults.netns import run_in_netns
 from drillkit.faults.process import Kill, Pause, Stop
 from drillkit.history import History, OpType
-from drillkit.spec_faults import KillFault, PauseFault, StopFault
+from drillkit.spec.faults import KillFault, PauseFault, StopFault
 from drillkit.topology.pg_storage import run_helper
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "drillkit"

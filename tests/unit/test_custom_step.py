@@ -21,7 +21,7 @@ from drillkit.history import History, OpType
 from drillkit.runbook import make_step, run_runbook
 from drillkit.runbook.custom import Shell, ShellStepError, ShellTopology
 from drillkit.secrets import Secrets
-from drillkit.spec_postgres import ShellStep
+from drillkit.spec.postgres import ShellStep
 
 PASSWORD = "s3cret-Pa55word-xyz"
 

@@ -18,7 +18,7 @@ def test_generated_reference_is_current() -> None:
 
 
 def test_fault_reference_names_every_kind_and_its_parameters() -> None:
-    from drillkit.spec_faults import FAULT_SPECS
+    from drillkit.spec.faults import FAULT_SPECS
 
     text = docgen.render_faults()
     for kind in FAULT_SPECS:

@@ -13,7 +13,7 @@ from evidence_helpers import REPO, literal_run
 from rich.console import Console
 
 from drillkit.checkers import Verdict
-from drillkit.cli_evidence import RunRequest, run_command
+from drillkit.cli.run import RunRequest, run_command
 from drillkit.drill import DrillResult
 from drillkit.jsonlog import JsonLog
 from drillkit.spec import DrillFileError, load_drill

@@ -23,7 +23,7 @@ from drillkit.faults.nemesis import Nemesis
 from drillkit.faults.process import Kill, Pause
 from drillkit.faults.timing import LatencyBook, heal_due, inject_due, phase_offset
 from drillkit.history import History, OpType
-from drillkit.spec_faults import IsolateFault, KillFault, PauseFault, Repeat
+from drillkit.spec.faults import IsolateFault, KillFault, PauseFault, Repeat
 
 
 # -- parsing what helpers and Docker say ---------------------------------------------------------

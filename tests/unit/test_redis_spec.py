@@ -27,7 +27,7 @@ from drillkit.runbook.redis_files import (
     strip_flushes,
 )
 from drillkit.spec import DrillFileError, load_drill
-from drillkit.spec_redis import RedisTopology, save_points
+from drillkit.spec.redis import RedisTopology, save_points
 from drillkit.topology.redis_config import redis_conf, sentinel_conf
 from drillkit.workload.redis_writer import classify_error, keeps_connection
 

@@ -7,7 +7,7 @@ import typing
 from drillkit.faults import FAULTS
 from drillkit.runbook import STEPS
 from drillkit.spec import DrillSpec
-from drillkit.spec_faults import FAULT_SPECS
+from drillkit.spec.faults import FAULT_SPECS
 from drillkit.topology import TOPOLOGIES
 
 

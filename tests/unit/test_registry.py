@@ -18,7 +18,7 @@ from drillkit.history import History, OpType
 from drillkit.registry import FAULT_SPECS, REGISTRY, Capability, Entry
 from drillkit.runbook import STEPS
 from drillkit.spec import DrillFileError, DrillSpec, drill_model, load_drill
-from drillkit.spec_faults import TargetedFault
+from drillkit.spec.faults import TargetedFault
 from drillkit.topology import TOPOLOGIES
 
 

@@ -9,7 +9,7 @@ import pytest
 from drillkit.faults.nemesis import Nemesis
 from drillkit.faults.schedule import Event, plan
 from drillkit.history import History, OpType
-from drillkit.spec_faults import KillFault, PauseFault, Repeat
+from drillkit.spec.faults import KillFault, PauseFault, Repeat
 
 
 def test_plan_single_fault_without_duration_has_no_heal_event() -> None:

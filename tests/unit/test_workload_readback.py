@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from drillkit.history import History, Op, OpType
-from drillkit.spec import DrillFileError, Workload, load_drill
+from drillkit.spec import DrillFileError, WorkloadSpec, load_drill
 from drillkit.workload.base import Workload as WorkloadProtocol
 from drillkit.workload.deadline import DeadlineWriter
 from drillkit.workload.pg_writer import classify_error
@@ -36,7 +36,7 @@ class FakeConn:
 class FakeClient(DeadlineWriter[FakeConn]):
     """Writes go to ``rows`` unless ``refuse_writes``; reads are ``read_fn`` (default: lookup)."""
 
-    def __init__(self, history: History, spec: Workload, **kwargs: Any) -> None:
+    def __init__(self, history: History, spec: WorkloadSpec, **kwargs: Any) -> None:
         super().__init__(history, spec, rng=random.Random(7), **kwargs)
         self.rows: set[int] = set()
         self.refuse_writes = False
@@ -69,7 +69,7 @@ class FakeClient(DeadlineWriter[FakeConn]):
         conn.closed = True
 
 
-SPEC = Workload(rate=1000, op_timeout_seconds=0.1, read_rate=100, read_sample=5)
+SPEC = WorkloadSpec(rate=1000, op_timeout_seconds=0.1, read_rate=100, read_sample=5)
 
 
 def reads(history: History, *, running: bool = False) -> list[tuple[Op, Op]]:

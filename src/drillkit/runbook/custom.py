@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from drillkit.backend.node import Node
 from drillkit.secrets import Secrets
-from drillkit.spec_postgres import ShellStep as ShellStepSpec
+from drillkit.spec.postgres import ShellStep as ShellStepSpec
 
 __all__ = ["OUTPUT_LIMIT", "Shell", "ShellStepError", "ShellTopology"]
 

@@ -10,7 +10,7 @@ import psycopg
 import requests
 
 from drillkit.history import History, OpType
-from drillkit.spec_postgres import RejoinStep, SwitchoverStep, WaitForLeaderStep
+from drillkit.spec.postgres import RejoinStep, SwitchoverStep, WaitForLeaderStep
 from drillkit.topology.patroni import PatroniCluster
 
 __all__ = ["Rejoin", "Rejoinable", "Switchover", "WaitForLeader"]

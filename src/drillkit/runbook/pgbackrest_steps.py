@@ -20,8 +20,8 @@ from psycopg import sql
 
 from drillkit.backend.node import Node
 from drillkit.history import History, Op, OpType
-from drillkit.spec_postgres import RestoreStep as RestoreSpec
-from drillkit.spec_postgres import VerifyRestoreStep as VerifySpec
+from drillkit.spec.postgres import RestoreStep as RestoreSpec
+from drillkit.spec.postgres import VerifyRestoreStep as VerifySpec
 from drillkit.topology.pgbackrest import (
     BackupRepo,
     PgBackRestError,

@@ -8,8 +8,7 @@ import psycopg
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from drillkit.backend.node import Node
-from drillkit.spec import PromoteStep
-from drillkit.spec_postgres import RepointStep
+from drillkit.spec.postgres import PromoteStep, RepointStep
 from drillkit.topology.postgres import PostgresCluster
 
 __all__ = ["Promote", "Repoint"]

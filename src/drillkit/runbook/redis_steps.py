@@ -22,7 +22,7 @@ from drillkit.runbook.redis_files import (
     read_archive,
     strip_flushes,
 )
-from drillkit.spec_redis import RedisPromoteStep, RedisRestoreStep, WaitSentinelFailoverStep
+from drillkit.spec.redis import RedisPromoteStep, RedisRestoreStep, WaitSentinelFailoverStep
 from drillkit.topology.redis import RedisCluster, no_retry
 from drillkit.topology.redis_config import BACKUP_DIR, DATA_DIR, MASTER_NAME, REDIS_PORT
 

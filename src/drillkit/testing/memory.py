@@ -27,8 +27,7 @@ from pydantic import BaseModel
 
 from drillkit.history import History, OpType
 from drillkit.platform import Progress
-from drillkit.spec import SteadyState
-from drillkit.spec import Workload as WorkloadSpec
+from drillkit.spec import SteadyState, WorkloadSpec
 from drillkit.testing.memory_node import MemoryNode
 from drillkit.workload.base import Workload
 from drillkit.workload.deadline import DeadlineWriter

@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 from drillkit.history import History
-from drillkit.spec import SteadyState
-from drillkit.spec import Workload as WorkloadSpec
+from drillkit.spec import SteadyState, WorkloadSpec
 from drillkit.topology.node import Node
 from drillkit.workload.base import Workload
 

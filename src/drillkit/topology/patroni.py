@@ -21,8 +21,7 @@ import psycopg
 import requests
 
 from drillkit.history import History
-from drillkit.spec import SteadyState
-from drillkit.spec import Workload as WorkloadSpec
+from drillkit.spec import SteadyState, WorkloadSpec
 from drillkit.topology.containers import write_private_file
 from drillkit.topology.node import Node
 from drillkit.topology.patroni_provision import PatroniProvisioning

@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from drillkit.spec_postgres import PatroniTopology
+from drillkit.spec.postgres import PatroniTopology
 from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node
 from drillkit.topology.pg_admin import PgAdmin

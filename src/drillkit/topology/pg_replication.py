@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from drillkit.spec import PostgresTopology
+from drillkit.spec.postgres import PostgresTopology
 from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node
 from drillkit.topology.pg_admin import PG_PORT, PgAdmin

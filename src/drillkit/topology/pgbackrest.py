@@ -23,7 +23,7 @@ from typing import Any
 
 from drillkit.backend.docker import create_volume
 from drillkit.backend.node import Node
-from drillkit.spec_postgres import PgBackRestOptions
+from drillkit.spec.postgres import PgBackRestOptions
 from drillkit.topology.pg_admin import PGDATA
 
 __all__ = [

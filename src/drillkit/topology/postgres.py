@@ -17,8 +17,7 @@ import psycopg
 
 import drillkit.topology.pg_recovery as pg_recovery
 from drillkit.history import History
-from drillkit.spec import SteadyState
-from drillkit.spec import Workload as WorkloadSpec
+from drillkit.spec import SteadyState, WorkloadSpec
 from drillkit.topology.containers import write_private_file
 from drillkit.topology.node import Node
 from drillkit.topology.pg_admin import PG_PORT

@@ -15,8 +15,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from drillkit.history import History
-from drillkit.spec import SteadyState
-from drillkit.spec import Workload as WorkloadSpec
+from drillkit.spec import SteadyState, WorkloadSpec
 from drillkit.topology.containers import write_private_file
 from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_PORT
 from drillkit.topology.redis_evidence import node_settings

@@ -8,7 +8,7 @@ the last failover gave it, as on a real host.
 
 from __future__ import annotations
 
-from drillkit.spec_redis import RedisTopology
+from drillkit.spec.redis import RedisTopology
 
 __all__ = [
     "BACKUP_DIR",

@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from drillkit.spec_redis import RedisTopology
+from drillkit.spec.redis import RedisTopology
 from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node
 from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_PORT

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from drillkit.history import History, OpType
-from drillkit.spec import Workload as WorkloadSpec
+from drillkit.spec import WorkloadSpec
 from drillkit.workload.base import Pacer
 from drillkit.workload.readback import AckedIds, ReadBack
 

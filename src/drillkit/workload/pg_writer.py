@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from drillkit.history import History, OpType
-from drillkit.spec import Workload as WorkloadSpec
+from drillkit.spec import WorkloadSpec
 from drillkit.workload.deadline import DeadlineWriter
 
 __all__ = ["TABLE", "PgWriter", "classify_error", "create_table", "read_ids"]

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from drillkit.history import History, OpType
-from drillkit.spec import Workload as WorkloadSpec
+from drillkit.spec import WorkloadSpec
 from drillkit.workload.base import Pacer
 
 if TYPE_CHECKING:

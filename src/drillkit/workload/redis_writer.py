@@ -32,7 +32,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError, ReadOnlyError, RedisError, ResponseError
 
 from drillkit.history import History, OpType
-from drillkit.spec import Workload as WorkloadSpec
+from drillkit.spec import WorkloadSpec
 from drillkit.workload.deadline import DeadlineWriter
 
 __all__ = ["KEY", "RedisEndpoints", "RedisWriter", "classify_error", "keeps_connection"]

@@ -13,7 +13,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from drillkit import cli_evidence as ev
+from drillkit.cli import run as rn
+from drillkit.cli.evidence import evidence_app
+from drillkit.cli.history import history
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, InfrastructureError
 from drillkit.images import ensure_images
 from drillkit.images.base import BaseSource
@@ -27,8 +29,8 @@ app = typer.Typer(
 )
 images_app = typer.Typer(no_args_is_help=True, help="drillkit's node images.")
 app.add_typer(images_app, name="images")
-app.add_typer(ev.evidence_app, name="evidence")
-app.command("history")(ev.history)
+app.add_typer(evidence_app, name="evidence")
+app.command("history")(history)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -78,19 +80,19 @@ def run(
             help="leave the topology running for inspection (drillkit cleanup removes it)"
         ),
     ] = False,
-    all_drills: ev.AllOpt = False,
-    suite: ev.SuiteOpt = None,
-    junit: ev.JunitOpt = None,
-    metrics_file: ev.MetricsFileOpt = None,
-    pushgateway: ev.PushgatewayOpt = None,
-    log_format: ev.LogFormatOpt = "text",
-    signing_key: ev.SigningKeyOpt = None,
-    lock_wait: ev.LockWaitOpt = 0.0,
+    all_drills: rn.AllOpt = False,
+    suite: rn.SuiteOpt = None,
+    junit: rn.JunitOpt = None,
+    metrics_file: rn.MetricsFileOpt = None,
+    pushgateway: rn.PushgatewayOpt = None,
+    log_format: rn.LogFormatOpt = "text",
+    signing_key: rn.SigningKeyOpt = None,
+    lock_wait: rn.LockWaitOpt = 0.0,
 ) -> None:
     """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, _interrupt_once)
-    request = ev.RunRequest(
+    request = rn.RunRequest(
         drill=drill,
         drills_dir=drills_dir,
         report_dir=report_dir,
@@ -104,7 +106,7 @@ def run(
         signing_key=signing_key,
         lock_wait=lock_wait,
     )
-    raise typer.Exit(ev.run_command(request, out=out, err=err, progress=_progress))
+    raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
 
 
 @app.command("list")

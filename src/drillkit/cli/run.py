@@ -1,14 +1,11 @@
-"""CLI for evidence, history and scheduled runs: ``drillkit evidence ...``, ``drillkit history``,
-and the body of ``drillkit run`` (one drill, ``--all`` or ``--suite``, with JUnit, metrics,
-structured logs and signing). Thin: everything here calls :mod:`drillkit.suite`,
-:mod:`drillkit.report.bundle` and :mod:`drillkit.trends`.
+"""``drillkit run``: one drill, ``--all`` or ``--suite``, with JUnit, metrics, structured logs and
+signing. Thin: validation, the host lock and delivery are :mod:`drillkit.suite`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,18 +14,10 @@ from rich.console import Console
 from rich.table import Table
 
 from drillkit.drill import DrillResult
-from drillkit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_PASS
+from drillkit.errors import EXIT_BAD_INPUT
 from drillkit.jsonlog import JsonLog
 from drillkit.report import print_summary
-from drillkit.report.bundle import (
-    SigningKeyError,
-    current_signing_key,
-    generate_key,
-    load_private_key,
-    load_public_key,
-    verify_bundle,
-)
-from drillkit.report.format import fmt
+from drillkit.report.bundle import SigningKeyError, current_signing_key, load_private_key
 from drillkit.spec import DrillFileError, resolve_drill_path
 from drillkit.suite import (
     EXIT_LOCKED,
@@ -40,16 +29,10 @@ from drillkit.suite import (
     run_lock,
     run_suite,
 )
-from drillkit.trends import default_db, drill_stats, recent_runs
 
-__all__ = [
-    "RunRequest",
-    "evidence_app",
-    "history",
-    "run_command",
-]
+__all__ = ["RunRequest", "run_command"]
 
-# Options of `drillkit run` (declared here so cli.py stays short).
+# Options of `drillkit run` (declared here so cli/main.py stays short).
 AllOpt = Annotated[bool, typer.Option("--all", help="run every drill in the drills directory")]
 SuiteOpt = Annotated[
     Path | None, typer.Option(help="a suite file (YAML: drills: [NAME|PATH, ...]) to run in order")
@@ -195,106 +178,3 @@ def run_command(
     if log is not None:
         log.emit("suite", "info", drills=len(result.results), exit_code=result.exit_code)
     return result.exit_code
-
-
-# -- drillkit evidence ...; drillkit history ---------------------------------------------------
-evidence_app = typer.Typer(no_args_is_help=True, help="Check and sign evidence bundles.")
-_out = Console(soft_wrap=True)
-_err = Console(stderr=True, soft_wrap=True)
-
-
-@evidence_app.command("verify")
-def verify(
-    bundle: Annotated[Path, typer.Argument(help="a report folder: reports/<drill>-<time>")],
-    public_key: Annotated[
-        Path | None, typer.Option(help="the signer's Ed25519 public key (PEM): proves who signed")
-    ] = None,
-    require_signature: Annotated[bool, typer.Option(help="an unsigned bundle fails")] = False,
-) -> None:
-    """Check every file against the manifest and the signature; exit 1 on any difference."""
-    try:
-        key = load_public_key(public_key.read_bytes(), str(public_key)) if public_key else None
-    except (OSError, SigningKeyError) as e:
-        _err.print(f"[red]error:[/red] --public-key: {e}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    check = verify_bundle(bundle, public_key=key, require_signature=require_signature)
-    for line in check.lines():
-        _out.print(line, highlight=False)
-    _out.print(f"{bundle}: {'OK' if check.ok else 'FAILED'}", highlight=False)
-    raise typer.Exit(EXIT_PASS if check.ok else EXIT_FAIL)
-
-
-@evidence_app.command("keygen")
-def keygen(path: Annotated[Path, typer.Argument(help="where the private key (PEM) goes")]) -> None:
-    """Create an Ed25519 signing key (mode 0600) and its public key (PATH.pub)."""
-    try:
-        public = generate_key(path)
-    except FileExistsError:
-        _err.print(f"[red]error:[/red] {path} exists; not overwriting a key")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    _out.print(f"private key {path} (keep it secret); public key {public}", highlight=False)
-
-
-@evidence_app.command("schema")
-def schema() -> None:
-    """Print the JSON Schema of report.json."""
-    _out.file.write(resources.files("drillkit.report").joinpath("report.schema.json").read_text())
-
-
-def history(
-    drill: Annotated[str | None, typer.Argument(help="only this drill")] = None,
-    report_dir: Annotated[Path, typer.Option(help="where the evidence folders are")] = Path(
-        "reports"
-    ),
-    limit: Annotated[int, typer.Option(help="how many recent runs to list")] = 20,
-) -> None:
-    """Recent runs, p50/p95 RTO and RPO per drill, and RTO regressions."""
-    db = default_db(report_dir)
-    runs = recent_runs(db, drill, limit=limit)
-    if not runs:
-        _out.print(f"no runs recorded in {db}", highlight=False)
-        return
-    table = Table(title="recent runs (newest first)")
-    for column in ("started", "drill", "verdict", "RTO s", "RPO s", "lost", "", "evidence"):
-        table.add_column(column)
-    for r in runs:
-        flag = ""
-        if r.rto_regressed and r.recent_rto_range is not None:
-            lo, hi = r.recent_rto_range
-            flag = f"[red]RTO regressed[/red] (recent {lo:.3f}..{hi:.3f}s)"
-        style = {"pass": "green", "fail": "red"}.get(r.verdict, "yellow")
-        table.add_row(
-            r.started_at,
-            r.drill,
-            f"[{style}]{r.verdict}",
-            fmt(r.rto_seconds),
-            fmt(r.rpo_seconds),
-            "-" if r.lost_writes is None else str(r.lost_writes),
-            flag,
-            r.report_path,
-        )
-    _out.print(table)
-    stats = Table(title="per drill (latest 20 runs)")
-    for column in (
-        "drill",
-        "runs",
-        "passed",
-        "RTO p50",
-        "RTO p95",
-        "RPO p50",
-        "RPO p95",
-        "last success",
-    ):
-        stats.add_column(column)
-    for s in drill_stats(db, drill):
-        stats.add_row(
-            s.drill,
-            str(s.runs),
-            str(s.passed),
-            fmt(s.rto_p50),
-            fmt(s.rto_p95),
-            fmt(s.rpo_p50),
-            fmt(s.rpo_p95),
-            s.last_success or "never",
-        )
-    _out.print(stats)

@@ -1,0 +1,165 @@
+"""Reading drill files: YAML to a validated :class:`~drillkit.spec.model.DrillSpec`, every error
+naming the file, the field path and the fix (see :class:`DrillFileError`).
+
+A drill file names a topology (inline, or a scenario under ``scenarios/``), a workload, the faults
+to inject, the runbook that restores service and the targets the result is judged against.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from drillkit.errors import EXIT_BAD_INPUT, DrillkitError
+from drillkit.registry import REGISTRY, Registry
+from drillkit.spec.model import DrillSpec, drill_model, reference_problems, scenario_model
+
+__all__ = ["DrillFileError", "load_drill", "resolve_drill_path"]
+
+
+class DrillFileError(DrillkitError):
+    """A drill or scenario file is invalid. ``str()`` is ``file: field: problem``."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, path: Path | str, field: str, problem: str) -> None:
+        self.path = str(path)
+        self.field = field
+        self.problem = problem
+        where = f"{self.path}: {field}: " if field else f"{self.path}: "
+        super().__init__(where + problem)
+
+
+_ENUM_ERRORS = {"literal_error", "enum"}
+
+
+def _field_path(loc: tuple[int | str, ...], data: Any) -> str:
+    """Render a pydantic location as ``faults[1].kind``, dropping tagged-union tag names."""
+    parts: list[str] = []
+    node: Any = data
+    skip_tag = False
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+            skip_tag = isinstance(node, dict)
+            continue
+        if skip_tag and isinstance(node, dict) and item in (node.get("kind"), node.get("step")):
+            skip_tag = False
+            continue
+        skip_tag = item == "topology"  # its kind tag follows, like a fault's
+        parts.append(("." if parts else "") + str(item))
+        node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts)
+
+
+def _problem(err: Any) -> str:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    given = err.get("input")
+    if kind == "union_tag_invalid":
+        tag = ctx.get("discriminator", "").strip("'")
+        noun = "a fault" if tag == "kind" else "a runbook step"
+        if tuple(err["loc"][:1]) == ("topology",):
+            noun = "a topology"
+        return (
+            f"{ctx.get('tag')!r} is not {noun}; expected one of "
+            f"{ctx.get('expected_tags', '').replace(chr(39), '')}"
+        )
+    if kind == "union_tag_not_found":
+        return f"missing {ctx.get('discriminator', 'kind')}; say which one this is"
+    if kind in _ENUM_ERRORS:
+        return f"{given!r} is not allowed; expected {ctx.get('expected')}"
+    if kind == "extra_forbidden":
+        return "unknown field; check the spelling against docs/reference/drill-file.md"
+    if kind == "missing":
+        return "required field is missing"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DrillFileError(path, "", "no such file") from None
+    except OSError as e:
+        raise DrillFileError(path, "", f"cannot read: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise DrillFileError(path, "", "not UTF-8 text; save the file as UTF-8") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise DrillFileError(path, where, f"not valid YAML: {getattr(e, 'problem', e)}") from None
+
+
+def _resolve_topology(
+    path: Path, data: dict[str, Any], scenarios_dir: Path, registry: Registry
+) -> dict[str, Any]:
+    """Replace ``topology: NAME`` with the topology of ``scenarios/NAME.yaml``."""
+    ref = data.get("topology")
+    if not isinstance(ref, str):
+        return data
+    scenario_path = scenarios_dir / f"{ref}.yaml"
+    if not scenario_path.is_file():
+        known = (
+            sorted(p.stem for p in scenarios_dir.glob("*.yaml")) if scenarios_dir.is_dir() else []
+        )
+        raise DrillFileError(
+            path,
+            "topology",
+            f"no scenario {ref!r} in {scenarios_dir}; expected one of "
+            f"{', '.join(known) or '(none)'} or an inline mapping",
+        )
+    scenario = _load_yaml(scenario_path)
+    if not isinstance(scenario, dict) or not isinstance(scenario.get("topology"), dict):
+        raise DrillFileError(scenario_path, "topology", "a scenario needs a 'topology' mapping")
+    unknown = set(scenario) - {"topology", "description"}
+    if unknown:
+        raise DrillFileError(scenario_path, sorted(unknown)[0], "unknown field")
+    try:  # errors inside a scenario name the scenario file, not the drill that uses it
+        scenario_model(registry).model_validate({"topology": scenario["topology"]})
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise DrillFileError(
+            scenario_path, _field_path(err["loc"], scenario), _problem(err)
+        ) from None
+    return {**data, "topology": scenario["topology"]}
+
+
+def load_drill(
+    path: Path, scenarios_dir: Path | None = None, *, registry: Registry = REGISTRY
+) -> DrillSpec:
+    """Parse and validate a drill file; raise :class:`DrillFileError` naming the first problem.
+
+    ``registry`` says which fault, step and topology kinds exist and what each needs."""
+    data = _load_yaml(path)
+    if not isinstance(data, dict):
+        raise DrillFileError(path, "", "a drill file must be a YAML mapping (name, topology, ...)")
+    if scenarios_dir is None:
+        scenarios_dir = path.resolve().parent.parent / "scenarios"
+    data = _resolve_topology(path, data, scenarios_dir, registry)
+    try:
+        spec = drill_model(registry).model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = _field_path(err["loc"], data)
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            field += "." + str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'")
+        raise DrillFileError(path, field, _problem(err)) from None
+    for field, problem in reference_problems(spec, registry):
+        raise DrillFileError(path, field, problem)
+    return spec
+
+
+def resolve_drill_path(name_or_path: str, drills_dir: Path) -> Path:
+    """``failover`` means ``drills/failover.yaml``; anything with a slash or suffix is a path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"} or "/" in name_or_path:
+        return candidate
+    return drills_dir / f"{name_or_path}.yaml"
