@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from builders import FAIL, OK, SURVIVORS, Script, failover
 
-from drillkit import checkers
 from drillkit.checkers import Check, Verdict, analyze
+from drillkit.checkers.analysis import CHECKERS, LostWritesChecker, RtoChecker
 from drillkit.spec import Targets
 
 TARGETS = Targets(rpo_seconds=0.5, rto_seconds=1.0, max_lost_writes=0)
@@ -188,14 +190,20 @@ def test_recovery_that_may_have_happened_within_the_target_is_not_a_fail() -> No
     assert analysis.verdict is Verdict.UNKNOWN
 
 
-def test_a_crashing_rto_checker_gives_unknown_never_pass(monkeypatch) -> None:
-    def crash(*args: object) -> None:
-        raise ZeroDivisionError("boom")
+def _crashing(kind: type, error: Exception) -> tuple[Any, ...]:
+    """The standard checkers with ``kind`` replaced by one that raises ``error``."""
 
-    monkeypatch.setattr(checkers, "rto", crash)
+    class Crashing(kind):  # type: ignore[misc, valid-type]
+        def check(self, inputs: Any, analysis: Any) -> None:
+            raise error
+
+    return tuple(Crashing() if isinstance(c, kind) else c for c in CHECKERS)
+
+
+def test_a_crashing_rto_checker_gives_unknown_never_pass() -> None:
     ops = failover().final_read(SURVIVORS, at=1600).ops()
 
-    analysis = analyze(ops, TARGETS, WINDOW_S)
+    analysis = analyze(ops, TARGETS, WINDOW_S, _crashing(RtoChecker, ZeroDivisionError("boom")))
 
     assert analysis.verdict is Verdict.UNKNOWN
     assert analysis.rto is None
@@ -204,14 +212,10 @@ def test_a_crashing_rto_checker_gives_unknown_never_pass(monkeypatch) -> None:
     assert analysis.rpo is not None and analysis.rpo.seconds == 0.0
 
 
-def test_a_crashing_lost_write_checker_gives_unknown_never_pass(monkeypatch) -> None:
-    def crash(*args: object) -> None:
-        raise KeyError(42)
-
-    monkeypatch.setattr(checkers, "lost_writes", crash)
+def test_a_crashing_lost_write_checker_gives_unknown_never_pass() -> None:
     ops = failover().final_read(SURVIVORS, at=1600).ops()
 
-    analysis = analyze(ops, TARGETS, WINDOW_S)
+    analysis = analyze(ops, TARGETS, WINDOW_S, _crashing(LostWritesChecker, KeyError(42)))
 
     assert analysis.verdict is Verdict.UNKNOWN
     assert analysis.lost is None and analysis.rpo is None
@@ -224,3 +228,39 @@ def test_a_malformed_final_read_gives_unknown_never_a_crash() -> None:
     analysis = analyze(ops, TARGETS, WINDOW_S)
 
     assert analysis.verdict is Verdict.UNKNOWN
+
+
+def test_a_new_measurement_is_one_more_checker() -> None:
+    """Composition: a checker appended to the standard ones sees what they found."""
+    seen: list[Any] = []
+
+    class CountReads:
+        name = "toy"
+        unknown_on_crash = False
+
+        def check(self, inputs: Any, analysis: Any) -> None:
+            seen.append((len(inputs.ops), analysis.rto is not None))
+            analysis.notes.append("toy: measured")
+
+        def reset(self, inputs: Any, analysis: Any) -> None:
+            pass
+
+    ops = failover().final_read(SURVIVORS, at=1600).ops()
+    plain = analyze(ops, TARGETS, WINDOW_S)
+    analysis = analyze(ops, TARGETS, WINDOW_S, (*CHECKERS, CountReads()))
+
+    assert seen == [(len(ops), True)]
+    assert "toy: measured" in analysis.notes
+    assert analysis.verdict is plain.verdict
+
+
+def test_a_crash_in_a_checker_that_does_not_decide_leaves_the_verdict() -> None:
+    ops = failover().final_read(SURVIVORS, at=1600).ops()
+    from drillkit.checkers.analysis import ResolutionChecker
+
+    plain = analyze(ops, TARGETS, WINDOW_S)
+    analysis = analyze(ops, TARGETS, WINDOW_S, _crashing(ResolutionChecker, ValueError("x")))
+
+    assert analysis.resolution is None
+    assert any(n.startswith("resolution checker crashed:") for n in analysis.notes)
+    assert analysis.measured.rto_seconds == plain.measured.rto_seconds
