@@ -219,7 +219,7 @@ def test_a_late_read_is_info_and_never_stalls_the_reader_or_the_writer() -> None
         assert done.type is OpType.INFO
         assert done.error == "deadline of 0.1s passed while awaiting the server"
         assert done.value == invoke.value
-        assert 0.09 < (done.time_ns - invoke.time_ns) / 1e9 < 0.2
+        assert 0.09 < (done.time_ns - invoke.time_ns) / 1e9 < 1.0  # abandoned at ~0.1 s, not 30 s
 
 
 def test_a_read_past_its_deadline_while_connecting_is_info() -> None:
