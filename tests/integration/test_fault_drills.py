@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import pytest
-
 from drillkit.drill import run_drill
 from drillkit.history import OpType, read_history
 from drillkit.images import NodeImages
@@ -53,8 +51,3 @@ def test_chaos_schedule_injects_and_heals_every_repetition(
     # The primary never stopped serving: no acknowledged write lost.
     assert result.report["measured"]["lost_writes"] == 0
     assert labelled(docker_client, result.run_id)["containers"] == []
-
-
-@pytest.mark.parametrize("name", ["failover", "pause-primary", "chaos-replica"])
-def test_shipped_drill_files_validate(name: str) -> None:
-    assert load_drill(REPO / "drills" / f"{name}.yaml").name == name
