@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from drillkit import __version__
 from drillkit.cli import run as rn
 from drillkit.cli.evidence import evidence_app
 from drillkit.cli.history import history
@@ -20,10 +21,10 @@ from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, InfrastructureError
 from drillkit.images import ensure_images
 from drillkit.images.base import BaseSource
 from drillkit.resources import connect_engine, sweep
+from drillkit.shipped import copy_shipped, drills_home
 from drillkit.spec import DrillFileError, DrillSpec, load_drill
 
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     help="Chaos and disaster-recovery drills with measured RPO and RTO.",
 )
@@ -36,8 +37,32 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 DrillsDir = Annotated[
-    Path, typer.Option(envvar="DRILLKIT_DRILLS_DIR", help="where drill NAMEs are looked up")
+    Path | None,
+    typer.Option(
+        envvar="DRILLKIT_DRILLS_DIR",
+        help="where drill NAMEs are looked up [default: ./drills if it exists, else the drills "
+        "shipped with drillkit]",
+        show_default=False,
+    ),
 ]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"drillkit {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Chaos and disaster-recovery drills with measured RPO and RTO."""
 
 
 def _progress() -> Callable[[str], None]:
@@ -73,7 +98,7 @@ def run(
     report_dir: Annotated[Path, typer.Option(help="where the evidence folder is written")] = Path(
         "reports"
     ),
-    drills_dir: DrillsDir = Path("drills"),
+    drills_dir: DrillsDir = None,
     keep: Annotated[
         bool,
         typer.Option(
@@ -94,7 +119,7 @@ def run(
     signal.signal(signal.SIGTERM, _interrupt_once)
     request = rn.RunRequest(
         drill=drill,
-        drills_dir=drills_dir,
+        drills_dir=drills_home(drills_dir),
         report_dir=report_dir,
         keep=keep,
         all=all_drills,
@@ -110,8 +135,9 @@ def run(
 
 
 @app.command("list")
-def list_drills(drills_dir: DrillsDir = Path("drills")) -> None:
+def list_drills(drills_dir: DrillsDir = None) -> None:
     """List the drills in the drills directory."""
+    drills_dir = drills_home(drills_dir)
     files = sorted(drills_dir.glob("*.yaml"))
     if not files:
         err.print(f"no drills in {drills_dir}")
@@ -209,6 +235,28 @@ def docs(
     if stale:
         raise typer.Exit(1)
     out.print(f"{len(docgen.GENERATED)} generated file(s) are current")
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="where drills/ and scenarios/ go")] = Path("."),
+) -> None:
+    """Copy the shipped drills and scenarios into DIRECTORY to edit them (never overwrites)."""
+    try:
+        written = copy_shipped(directory)
+    except OSError as e:
+        err.print(f"error: {directory}: {e.strerror or e}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    for path in written:
+        out.print(f"wrote {path}", highlight=False)
+    if not written:
+        out.print(f"{directory}: drills/ and scenarios/ already have every shipped file")
+    where = "" if directory == Path(".") else f" --drills-dir {directory / 'drills'}"
+    out.print(
+        f"edit a drill, then: drillkit validate {directory / 'drills' / 'failover.yaml'} && "
+        f"drillkit run failover{where}",
+        highlight=False,
+    )
 
 
 @app.command()

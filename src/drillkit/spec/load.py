@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from drillkit.errors import EXIT_BAD_INPUT, DrillkitError
 from drillkit.registry import REGISTRY, Registry
+from drillkit.shipped import scenarios_for
 from drillkit.spec.model import DrillSpec, drill_model, reference_problems, scenario_model
 
 __all__ = ["DrillFileError", "load_drill", "resolve_drill_path"]
@@ -142,7 +143,7 @@ def load_drill(
     if not isinstance(data, dict):
         raise DrillFileError(path, "", "a drill file must be a YAML mapping (name, topology, ...)")
     if scenarios_dir is None:
-        scenarios_dir = path.resolve().parent.parent / "scenarios"
+        scenarios_dir = scenarios_for(path, data.get("topology"))
     data = _resolve_topology(path, data, scenarios_dir, registry)
     try:
         spec = drill_model(registry).model_validate(data)
