@@ -7,6 +7,7 @@ is removed and ``report.json`` is written with what is known.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 import traceback
@@ -54,6 +55,7 @@ from drillkit.topology import System
 __all__ = ["EXIT_INTERRUPTED", "DrillResult", "run_drill"]
 
 Progress = Callable[[str], None]
+_log = logging.getLogger("drillkit")
 
 
 @dataclass
@@ -71,6 +73,22 @@ class DrillResult:
     def report(self) -> dict[str, Any]:
         """The content of ``report.json`` as a dict (for tests and scripts)."""
         return self.model.as_json()
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is Verdict.PASS
+
+    @property
+    def rto_seconds(self) -> float | None:
+        return self.model.measured.rto_seconds
+
+    @property
+    def rpo_seconds(self) -> float | None:
+        return self.model.measured.rpo_seconds
+
+    @property
+    def lost_writes(self) -> int | None:
+        return self.model.measured.lost_writes
 
     @property
     def exit_code(self) -> int:
@@ -237,7 +255,7 @@ def run_drill(
     *,
     drill_file: str,
     report_root: Path = Path("reports"),
-    progress: Progress = print,
+    progress: Progress = _log.info,
     sleep: Callable[[float], None] = time.sleep,
     keep: bool = False,
     platform: Platform | None = None,
