@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 echo "[test] ruff check + mypy --strict" >&2
-.venv/bin/ruff check src tests bench
+.venv/bin/ruff check src tests bench examples
 .venv/bin/mypy src/drillkit
 set +e
 .venv/bin/python -m pytest "$@"

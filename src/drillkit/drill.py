@@ -96,7 +96,7 @@ class DrillResult:
             return EXIT_INTERRUPTED
         if self.infrastructure_error:
             return EXIT_INFRA
-        return EXIT_PASS if self.verdict is Verdict.PASS else EXIT_FAIL
+        return EXIT_PASS if self.model.as_expected else EXIT_FAIL
 
 
 def _report_dir(root: Path, drill: str, started: datetime) -> Path:

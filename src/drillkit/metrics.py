@@ -23,7 +23,10 @@ JOB = "drillkit"
 
 # name -> (help, extra label names); every metric also has the label "drill"
 METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "drillkit_drill_success": ("1 if the last run passed every target, else 0", ()),
+    "drillkit_drill_success": (
+        "1 if the last run reached the verdict its drill declares (expect:, default pass), else 0",
+        (),
+    ),
     "drillkit_drill_verdict": (
         "1 for the verdict of the last run (pass, fail, unknown)",
         ("verdict",),
@@ -92,7 +95,7 @@ def build_registry(
     for report in reports:
         drill = report.drill
         verdict = report.verdict
-        gauges["drillkit_drill_success"].labels(drill).set(1 if verdict == "pass" else 0)
+        gauges["drillkit_drill_success"].labels(drill).set(1 if report.as_expected else 0)
         for v in ("pass", "fail", "unknown"):
             gauges["drillkit_drill_verdict"].labels(drill, v).set(1 if v == verdict else 0)
         for check in report.checks:

@@ -69,4 +69,7 @@ def print_summary(report: Report, report_path: str, console: Console) -> None:
     if report.error:
         console.print(f"[red]error:[/red] {report.error.splitlines()[0]}")
     verdict = report.verdict
-    console.print(f"verdict: [{_STYLE[verdict]}]{verdict.upper()}[/]   evidence: {report_path}")
+    shown = f"[{_STYLE[verdict]}]{verdict.upper()}[/]"
+    if report.expected != "pass":
+        shown += f" ({report.outcome}; the drill declares expect: {report.expected})"
+    console.print(f"verdict: {shown}   evidence: {report_path}")

@@ -261,6 +261,7 @@ def build_report(
         finished_at=finished_at.isoformat(timespec="milliseconds"),
         duration_seconds=round((finished_at - started_at).total_seconds(), 3),
         verdict=analysis.verdict.value,
+        expected=spec.expect,
         checks=[
             CheckRow(
                 name=c.name,

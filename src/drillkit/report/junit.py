@@ -17,11 +17,24 @@ __all__ = ["junit_xml", "write_junit"]
 
 
 def _case(
-    suite: ET.Element, drill: str, name: str, verdict: str, message: str, output: str = ""
+    suite: ET.Element,
+    drill: str,
+    name: str,
+    verdict: str,
+    message: str,
+    output: str = "",
+    expected: str = "pass",
 ) -> tuple[int, int]:
     case = ET.SubElement(suite, "testcase", classname=f"drillkit.{drill}", name=name, time="0")
     failures = errors = 0
-    if verdict == "fail":
+    if verdict == "fail" and expected in ("fail", "fail-allowed"):  # pytest's xfail: not red
+        ET.SubElement(case, "skipped", message=f"failed as expected: {message}", type="xfail")
+        suite.set("skipped", str(int(suite.get("skipped", "0")) + 1))
+    elif verdict == "pass" and expected == "fail":
+        text = "passed unexpectedly: the drill declares expect: fail"
+        ET.SubElement(case, "failure", message=text, type="xpass").text = text
+        failures = 1
+    elif verdict == "fail":
         ET.SubElement(case, "failure", message=message, type="target-missed").text = message
         failures = 1
     elif verdict != "pass":
@@ -46,12 +59,14 @@ def junit_xml(reports: Iterable[tuple[Report, str]]) -> str:
             name=f"drill:{drill}",
             timestamp=report.started_at,
             time=f"{duration:.3f}",
+            skipped="0",
         )
         props = ET.SubElement(suite, "properties")
         for key, value in (
             ("run_id", report.run_id),
             ("report", report_dir),
             ("verdict", report.verdict),
+            ("expected", report.expected),
         ):
             ET.SubElement(props, "property", name=key, value=str(value))
         fails = errs = 0
@@ -64,6 +79,7 @@ def junit_xml(reports: Iterable[tuple[Report, str]]) -> str:
                 check.verdict,
                 check.reason,
                 f"target {check.target}, measured {check.measured}",
+                "pass" if report.expected == "pass" else "fail-allowed",
             )
             fails, errs = fails + f, errs + e
         reasons = [n.splitlines()[0] for n in report.notes if n]
@@ -77,12 +93,12 @@ def junit_xml(reports: Iterable[tuple[Report, str]]) -> str:
             verdict,
             "; ".join(reasons) or f"verdict {verdict}",
             f"evidence: {report_dir}",
+            report.expected,
         )
         fails, errs = fails + f, errs + e
         suite.set("tests", str(len(checks) + 1))
         suite.set("failures", str(fails))
         suite.set("errors", str(errs))
-        suite.set("skipped", "0")
         total += len(checks) + 1
         total_fail += fails
         total_err += errs

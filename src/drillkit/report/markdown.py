@@ -13,6 +13,8 @@ __all__ = ["render_markdown"]
 
 def render_markdown(report: Report, report_dir: Path | str | None = None) -> str:
     verdict = report.verdict.upper()
+    if report.expected != "pass":
+        verdict += f"** ({report.outcome}; expect: {report.expected})**"
     measured = report.measured
     lines = [
         f"### Drill `{report.drill}`: **{verdict}**",

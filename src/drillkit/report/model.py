@@ -217,6 +217,9 @@ class Report(_Model):
     finished_at: Timestamp
     duration_seconds: NonNegative
     verdict: VerdictName
+    expected: Literal["pass", "fail"] = Field(
+        "pass", description="the verdict the drill file declares it should reach (expect:)"
+    )
     checks: list[CheckRow]
     notes: list[str]
     error: str | None
@@ -238,6 +241,18 @@ class Report(_Model):
         "that decide data loss, per node; null if the topology could not provide it.",
     )
     evidence: Evidence | None = None
+
+    @property
+    def as_expected(self) -> bool:
+        """The verdict is the one the drill declares (``expect:``): what decides the exit code."""
+        return self.verdict == self.expected
+
+    @property
+    def outcome(self) -> str:
+        """``pass``, ``fail``, ``unknown``, or ``failed as expected`` / ``passed unexpectedly``."""
+        if self.expected == "fail" and self.verdict in ("pass", "fail"):
+            return "failed as expected" if self.verdict == "fail" else "passed unexpectedly"
+        return self.verdict
 
     def check(self, name: str) -> CheckRow | None:
         """The check of target ``name`` (rpo_seconds, rto_seconds, max_lost_writes), if judged."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -112,6 +112,11 @@ class DrillSpec(_Strict):
     faults: list[FaultSpec] = Field(min_length=1)
     runbook: list[RunbookStep] = Field(default_factory=list)
     targets: Targets
+    expect: Literal["pass", "fail"] = Field(
+        "pass",
+        description="the verdict this drill should reach: fail for a drill that demonstrates a "
+        "known weakness (reported 'failed as expected', exit 0; if it passes, exit 1)",
+    )
 
     @model_validator(mode="after")
     def _schedule(self) -> DrillSpec:
