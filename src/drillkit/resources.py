@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +17,13 @@ import docker
 import docker.errors
 
 from drillkit.errors import InfrastructureError
+from drillkit.hostlock import docker_host_key
 
 __all__ = [
     "RUN_LABEL",
     "SweepResult",
     "connect_engine",
+    "daemon_key",
     "labels_for",
     "sweep",
     "sweep_dead_runs",
@@ -44,6 +46,17 @@ def connect_engine(timeout: int = 120) -> Any:
             "(installs and starts docker.io on Debian/Ubuntu)."
         ) from None
     return client
+
+
+def daemon_key(connect: Callable[[], Any] | None = None) -> str:
+    """What names this Docker daemon for the host lock: its ID (``docker info``), the same for
+    every spelling of its address; ``DOCKER_HOST`` if it does not answer."""
+    try:
+        client = connect() if connect is not None else docker.from_env(timeout=10)
+        daemon_id = str(client.info().get("ID") or "")
+    except (docker.errors.DockerException, OSError):
+        daemon_id = ""
+    return f"docker:{daemon_id}" if daemon_id else docker_host_key()
 
 
 def labels_for(run_id: str, drill: str, *, keep: bool = False) -> dict[str, str]:
