@@ -40,7 +40,7 @@ from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS, 
 from drillkit.faults import make_fault
 from drillkit.faults.nemesis import Nemesis
 from drillkit.history import History, Op, OpType
-from drillkit.platform import DockerPlatform, Platform
+from drillkit.platform import DockerPlatform, EngineProbe, Platform
 from drillkit.report.evidence import build_report
 from drillkit.report.finalize import collect_system_evidence, finalize_evidence
 from drillkit.report.model import Report
@@ -207,6 +207,8 @@ class _Run:
                 elapsed_since_fault=since_fault,
             )
             _record_runbook(history, runbook)
+            if runbook.infrastructure:  # e.g. the engine died under the step: exit 3, not 1
+                raise InfrastructureError(f"runbook step {runbook.failed_step}: {runbook.error}")
             if not runbook.ok:
                 self.progress(f"runbook step {runbook.failed_step} failed: {runbook.error}")
             nemesis.wait()
@@ -281,6 +283,8 @@ def run_drill(
                 platform.sweep(run_id)
             except Exception as e:  # reported; `drillkit cleanup` sweeps what is left
                 error = (error + "\n" if error else "") + f"cleanup failed: {e}"
+        for problem in _infrastructure_problems(platform, history):
+            error, infra = (error + "\n" if error else "") + problem, True
         redact = run.secrets.redact if run is not None else _no_redaction
         if error is not None:
             error = redact(error)
@@ -301,9 +305,30 @@ def run_drill(
         error=error,
     )
     bundle = finalize_evidence(report_dir, report, ops, secrets_redact=redact)
+    if bundle.write_errors:  # the evidence is incomplete: an infrastructure failure (exit 3)
+        infra = True
+        unwritten = "evidence not fully written: " + "; ".join(bundle.write_errors)
+        error = f"{error}\n{unwritten}" if error else unwritten
     return DrillResult(
         run_id, report_dir, analysis.verdict, analysis, bundle.report, error, infra, interrupted
     )
+
+
+def _infrastructure_problems(platform: Platform, history: History) -> list[str]:
+    """What made this run an infrastructure failure whatever the verdict: the engine stopped
+    answering (a step or fault may have failed for that reason), the history could not be
+    written (the report is built from the complete history kept in memory)."""
+    problems = []
+    if isinstance(platform, EngineProbe):
+        lost = platform.engine_problem()
+        if lost is not None:
+            problems.append(f"the engine stopped answering during the run: {lost}")
+    if history.write_error is not None:
+        problems.append(
+            f"history.jsonl could not be written: {history.write_error} "
+            "(the report is judged from the complete history kept in memory)"
+        )
+    return problems
 
 
 def _no_redaction(text: str) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "SweepResult",
     "connect_engine",
     "daemon_key",
+    "engine_problem",
     "labels_for",
     "sweep",
     "sweep_dead_runs",
@@ -46,6 +47,19 @@ def connect_engine(timeout: int = 120) -> Any:
             "(installs and starts docker.io on Debian/Ubuntu)."
         ) from None
     return client
+
+
+def engine_problem(client: Any, timeout: int = 10) -> str | None:
+    """None if the engine still answers a ping (within ``timeout`` s), else what went wrong."""
+    api = client.api
+    saved, api.timeout = api.timeout, timeout  # a hung engine must not hang the report
+    try:
+        client.ping()
+    except Exception as e:  # docker.errors.*, requests' ConnectionError, OSError
+        return f"{type(e).__name__}: {e}"
+    finally:
+        api.timeout = saved
+    return None
 
 
 def daemon_key(connect: Callable[[], Any] | None = None) -> str:

@@ -111,9 +111,22 @@ def _scrub(report_dir: Path, redact: Redact) -> int:
     return changed
 
 
+class _Errors(list[str]):
+    """The errors of the finalize steps; ``writes`` names the steps the disk refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+
 def _step(errors: list[str], name: str, fn: Callable[[], Any]) -> Any:
     try:
         return fn()
+    except OSError as e:  # a full disk, a read-only directory: no traceback, just what failed
+        errors.append(f"{name} could not be written: {e}")
+        if isinstance(errors, _Errors):
+            errors.writes.append(f"{name}: {e}")
+        return None
     except Exception:
         errors.append(f"{name} failed:\n{traceback.format_exc()}")
         return None
@@ -122,10 +135,12 @@ def _step(errors: list[str], name: str, fn: Callable[[], Any]) -> Any:
 @dataclass(frozen=True)
 class Bundle:
     """A finished bundle: the report as written (plus any error after writing it), the manifest
-    (None if even that failed)."""
+    (None if even that failed) and the files the disk refused (``OSError``: the evidence is
+    incomplete, an infrastructure failure of the run)."""
 
     report: Report
     manifest: Path | None
+    write_errors: tuple[str, ...] = ()
 
 
 def _complete(
@@ -181,7 +196,7 @@ def finalize_evidence(
     key from :func:`~drillkit.report.bundle.current_signing_key`). Recording the run for trends
     is the scheduler's job (:func:`drillkit.suite.run_suite`).
     """
-    errors: list[str] = []
+    errors = _Errors()
     key = signing_key
     if key is None:
         try:
@@ -213,4 +228,4 @@ def finalize_evidence(
     _step(errors, "report.json", lambda: write_report(report_dir, report, redact=secrets_redact))
     _step(errors, "redaction", lambda: _scrub(report_dir, secrets_redact))
     manifest: Path | None = _step(errors, MANIFEST, lambda: write_manifest(report_dir, key))
-    return Bundle(report.with_evidence_errors(*errors[written:]), manifest)
+    return Bundle(report.with_evidence_errors(*errors[written:]), manifest, tuple(errors.writes))
