@@ -40,6 +40,7 @@ from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS, 
 from drillkit.faults import make_fault
 from drillkit.faults.nemesis import Nemesis
 from drillkit.history import History, Op, OpType
+from drillkit.ownership import Heartbeat
 from drillkit.platform import DockerPlatform, EngineProbe, Platform
 from drillkit.report.evidence import build_report
 from drillkit.report.finalize import collect_system_evidence, finalize_evidence
@@ -132,7 +133,10 @@ class _Run:
         self.secrets = Secrets.generate(*platform.secret_names(spec.topology))
 
     def _print_kept(self, run_id: str, lines: list[str]) -> None:
-        self.progress(f"--keep: topology of {run_id} left running; remove with drillkit cleanup")
+        self.progress(
+            f"--keep: topology of {run_id} left running; "
+            f"remove with drillkit cleanup --run {run_id}"
+        )
         for line in lines:
             self.progress(f"  {line}")
 
@@ -247,7 +251,8 @@ def run_drill(
     """Run ``spec`` and return its result; ``report.json`` is written in every case.
 
     With ``keep`` the topology is left running (labelled ``drillkit.keep=1``, so sweeps of dead
-    runs spare it) and its connection details are printed; ``drillkit cleanup`` removes it.
+    runs spare it) and its connection details are printed; ``drillkit cleanup --run ID``
+    removes it.
     ``platform`` is where the topology runs (default: Docker). The runner only records what
     happened (errors included, see :mod:`drillkit.checkers.run_ops`); ``analyze`` judges it.
     """
@@ -263,13 +268,17 @@ def run_drill(
         {"run_id": run_id, "drill": spec.name},
         wall_time_ns=time.time_ns(),
     )
+    heartbeat = Heartbeat(run_id).start()  # ownership of the run's resources (cleanup)
+    if heartbeat.problem is not None:
+        progress(f"warning: {heartbeat.problem}; leftovers need drillkit cleanup --run {run_id}")
     error: str | None = None
     infra = interrupted = False
     error_ns: int | None = None
     run: _Run | None = None
     try:
         run = _Run(spec, progress, platform, keep=keep)
-        run.execute(history, labels_for(run_id, spec.name, keep=keep), run_id, sleep)
+        labels = labels_for(run_id, spec.name, keep=keep, owner=heartbeat.labels())
+        run.execute(history, labels, run_id, sleep)
     except InfrastructureError as e:
         error, infra = str(e), True
     except KeyboardInterrupt:
@@ -278,17 +287,20 @@ def run_drill(
         error = "drill crashed:\n" + traceback.format_exc()
     finally:
         error_ns = None if error is None else history.now()
+        swept = True
         if not keep:
             try:
                 platform.sweep(run_id)
             except Exception as e:  # reported; `drillkit cleanup` sweeps what is left
                 error = (error + "\n" if error else "") + f"cleanup failed: {e}"
+                swept = False
         for problem in _infrastructure_problems(platform, history):
             error, infra = (error + "\n" if error else "") + problem, True
         redact = run.secrets.redact if run is not None else _no_redaction
         if error is not None:
             error = redact(error)
             history.append(DRILL_PROCESS, OpType.FAIL, ERROR, error=error, time_ns=error_ns)
+        heartbeat.stop(forget=swept)  # a stale heartbeat marks leftovers as dead
         history.close()
     ops = history.ops()
     analysis = analyze(ops, spec.targets, spec.workload.stable_window_seconds)
