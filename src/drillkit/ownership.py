@@ -40,6 +40,7 @@ __all__ = [
     "HOST_LABEL",
     "KEEP_LABEL",
     "OWNER_LABEL",
+    "PID_LABEL",
     "STALE_SECONDS",
     "Heartbeat",
     "Liveness",
@@ -52,6 +53,7 @@ __all__ = [
 OWNER_LABEL = "drillkit.owner"  # the run's random owner token
 HOST_LABEL = "drillkit.owner_host"
 BOOT_LABEL = "drillkit.owner_boot"  # the kernel boot id of the harness host
+PID_LABEL = "drillkit.owner_pid"  # for people and tools finding a process's runs; never liveness
 KEEP_LABEL = "drillkit.keep"
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 30.0
@@ -92,7 +94,12 @@ class Heartbeat:
 
     def labels(self) -> dict[str, str]:
         """What goes on every resource of the run."""
-        return {OWNER_LABEL: self.token, HOST_LABEL: socket.gethostname(), BOOT_LABEL: boot_id()}
+        return {
+            OWNER_LABEL: self.token,
+            HOST_LABEL: socket.gethostname(),
+            BOOT_LABEL: boot_id(),
+            PID_LABEL: str(os.getpid()),
+        }
 
     def start(self) -> Heartbeat:
         try:

@@ -21,6 +21,7 @@ from drillkit.errors import InfrastructureError
 from drillkit.hostlock import docker_host_key
 from drillkit.ownership import (
     KEEP_LABEL,
+    PID_LABEL,
     STALE_SECONDS,
     Liveness,
     RunState,
@@ -29,6 +30,7 @@ from drillkit.ownership import (
 )
 
 __all__ = [
+    "PID_LABEL",
     "RUN_LABEL",
     "Decision",
     "Run",
