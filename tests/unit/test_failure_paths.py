@@ -44,12 +44,19 @@ class _FullAfter:
     def close(self) -> None:
         self.fh.close()
 
+    def __enter__(self) -> _FullAfter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.fh.close()
+
 
 def _disk_full(
     monkeypatch: pytest.MonkeyPatch, full: Path, *, history_room: int = 0, rewrite: bool = False
 ) -> None:
     """Writing under ``full`` fails with ENOSPC: history.jsonl after ``history_room`` lines,
-    everything else at once (``rewrite``: the final rewrite of the history finds room)."""
+    every other file is created empty and its first write fails (``rewrite``: the final
+    rewrite of the history finds room)."""
     real_open = Path.open
 
     def fake_open(self: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
@@ -59,7 +66,7 @@ def _disk_full(
             return _FullAfter(real_open(self, mode, *args, **kwargs), history_room)
         if rewrite and self.name == "history.jsonl.partial":
             return real_open(self, mode, *args, **kwargs)
-        raise ENOSPC
+        return _FullAfter(real_open(self, mode, *args, **kwargs), 0)
 
     monkeypatch.setattr(Path, "open", fake_open)
 
@@ -103,6 +110,9 @@ def test_enospc_during_a_drill_is_exit_3_with_the_error_and_no_traceback(
     assert "Traceback" not in result.error
     assert result.model.measured.acknowledged_writes > 0  # judged from the in-memory history
     assert "history.jsonl could not be written" in (result.model.error or "")
+    # nothing half-written passes for evidence: no empty manifest, no report.json.tmp
+    assert not (result.report_dir / "manifest.sha256").exists()
+    assert not (result.report_dir / "report.json.tmp").exists()
 
 
 def test_a_suite_goes_on_after_a_full_disk_and_still_delivers_junit_and_metrics(

@@ -20,6 +20,7 @@ Order, so that ``report.json`` is written exactly once and complete:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import traceback
@@ -132,6 +133,17 @@ def _step(errors: list[str], name: str, fn: Callable[[], Any]) -> Any:
         return None
 
 
+def _drop_partial(report_dir: Path, manifest_failed: bool) -> None:
+    """After a write error: remove report.json's temporary file and a failed manifest (and its
+    signature), so nothing incomplete is left looking like a verifiable bundle."""
+    partial = [report_dir / "report.json.tmp"]
+    if manifest_failed:
+        partial += [report_dir / MANIFEST, report_dir / SIGNATURE, report_dir / PUBLIC_KEY]
+    for path in partial:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A finished bundle: the report as written (plus any error after writing it), the manifest
@@ -228,4 +240,6 @@ def finalize_evidence(
     _step(errors, "report.json", lambda: write_report(report_dir, report, redact=secrets_redact))
     _step(errors, "redaction", lambda: _scrub(report_dir, secrets_redact))
     manifest: Path | None = _step(errors, MANIFEST, lambda: write_manifest(report_dir, key))
+    if errors.writes:  # no half-written file may pass for evidence (an empty manifest least)
+        _drop_partial(report_dir, manifest is None)
     return Bundle(report.with_evidence_errors(*errors[written:]), manifest, tuple(errors.writes))
