@@ -121,3 +121,26 @@ def test_an_unreachable_daemon_falls_back_to_the_docker_host_string(
 
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")
     assert daemon_key(unreachable) == "host:tcp://127.0.0.1:9"
+
+
+def test_drillkit_run_refuses_an_unsafe_lock_directory_with_exit_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from drillkit.cli.run import RunRequest, run_command
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv(LOCK_DIR_ENV, str(shared))
+    monkeypatch.setattr("drillkit.suite.daemon_key", lambda: "docker:x")
+    buf = io.StringIO()
+    request = RunRequest("failover", Path(__file__).parents[2] / "drills", tmp_path / "reports")
+    code = run_command(
+        request, out=Console(file=io.StringIO()), err=Console(file=buf, width=300), progress=print
+    )
+    assert code == 3 and "writable by group or others" in buf.getvalue()
+    assert not (tmp_path / "reports").exists()

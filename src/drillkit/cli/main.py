@@ -78,7 +78,7 @@ def run(
     keep: Annotated[
         bool,
         typer.Option(
-            help="leave the topology running for inspection (drillkit cleanup removes it)"
+            help="leave the topology running for inspection (drillkit cleanup --run ID removes it)"
         ),
     ] = False,
     all_drills: rn.AllOpt = False,
