@@ -41,7 +41,8 @@ from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS, 
 from drillkit.faults import make_fault
 from drillkit.faults.nemesis import Nemesis
 from drillkit.history import History, Op, OpType
-from drillkit.platform import DockerPlatform, Platform
+from drillkit.ownership import Heartbeat
+from drillkit.platform import DockerPlatform, EngineProbe, Platform
 from drillkit.report.evidence import build_report
 from drillkit.report.finalize import collect_system_evidence, finalize_evidence
 from drillkit.report.model import Report
@@ -150,7 +151,10 @@ class _Run:
         self.secrets = Secrets.generate(*platform.secret_names(spec.topology))
 
     def _print_kept(self, run_id: str, lines: list[str]) -> None:
-        self.progress(f"--keep: topology of {run_id} left running; remove with drillkit cleanup")
+        self.progress(
+            f"--keep: topology of {run_id} left running; "
+            f"remove with drillkit cleanup --run {run_id}"
+        )
         for line in lines:
             self.progress(f"  {line}")
 
@@ -225,6 +229,8 @@ class _Run:
                 elapsed_since_fault=since_fault,
             )
             _record_runbook(history, runbook)
+            if runbook.infrastructure:  # e.g. the engine died under the step: exit 3, not 1
+                raise InfrastructureError(f"runbook step {runbook.failed_step}: {runbook.error}")
             if not runbook.ok:
                 self.progress(f"runbook step {runbook.failed_step} failed: {runbook.error}")
             nemesis.wait()
@@ -263,7 +269,8 @@ def run_drill(
     """Run ``spec`` and return its result; ``report.json`` is written in every case.
 
     With ``keep`` the topology is left running (labelled ``drillkit.keep=1``, so sweeps of dead
-    runs spare it) and its connection details are printed; ``drillkit cleanup`` removes it.
+    runs spare it) and its connection details are printed; ``drillkit cleanup --run ID``
+    removes it.
     ``platform`` is where the topology runs (default: Docker). The runner only records what
     happened (errors included, see :mod:`drillkit.checkers.run_ops`); ``analyze`` judges it.
     """
@@ -279,13 +286,17 @@ def run_drill(
         {"run_id": run_id, "drill": spec.name},
         wall_time_ns=time.time_ns(),
     )
+    heartbeat = Heartbeat(run_id).start()  # ownership of the run's resources (cleanup)
+    if heartbeat.problem is not None:
+        progress(f"warning: {heartbeat.problem}; leftovers need drillkit cleanup --run {run_id}")
     error: str | None = None
     infra = interrupted = False
     error_ns: int | None = None
     run: _Run | None = None
     try:
         run = _Run(spec, progress, platform, keep=keep)
-        run.execute(history, labels_for(run_id, spec.name, keep=keep), run_id, sleep)
+        labels = labels_for(run_id, spec.name, keep=keep, owner=heartbeat.labels())
+        run.execute(history, labels, run_id, sleep)
     except InfrastructureError as e:
         error, infra = str(e), True
     except KeyboardInterrupt:
@@ -294,15 +305,20 @@ def run_drill(
         error = "drill crashed:\n" + traceback.format_exc()
     finally:
         error_ns = None if error is None else history.now()
+        swept = True
         if not keep:
             try:
                 platform.sweep(run_id)
             except Exception as e:  # reported; `drillkit cleanup` sweeps what is left
                 error = (error + "\n" if error else "") + f"cleanup failed: {e}"
+                swept = False
+        for problem in _infrastructure_problems(platform, history):
+            error, infra = (error + "\n" if error else "") + problem, True
         redact = run.secrets.redact if run is not None else _no_redaction
         if error is not None:
             error = redact(error)
             history.append(DRILL_PROCESS, OpType.FAIL, ERROR, error=error, time_ns=error_ns)
+        heartbeat.stop(forget=swept)  # a stale heartbeat marks leftovers as dead
         history.close()
     ops = history.ops()
     analysis = analyze(ops, spec.targets, spec.workload.stable_window_seconds)
@@ -319,9 +335,30 @@ def run_drill(
         error=error,
     )
     bundle = finalize_evidence(report_dir, report, ops, secrets_redact=redact)
+    if bundle.write_errors:  # the evidence is incomplete: an infrastructure failure (exit 3)
+        infra = True
+        unwritten = "evidence not fully written: " + "; ".join(bundle.write_errors)
+        error = f"{error}\n{unwritten}" if error else unwritten
     return DrillResult(
         run_id, report_dir, analysis.verdict, analysis, bundle.report, error, infra, interrupted
     )
+
+
+def _infrastructure_problems(platform: Platform, history: History) -> list[str]:
+    """What made this run an infrastructure failure whatever the verdict: the engine stopped
+    answering (a step or fault may have failed for that reason), the history could not be
+    written (the report is built from the complete history kept in memory)."""
+    problems = []
+    if isinstance(platform, EngineProbe):
+        lost = platform.engine_problem()
+        if lost is not None:
+            problems.append(f"the engine stopped answering during the run: {lost}")
+    if history.write_error is not None:
+        problems.append(
+            f"history.jsonl could not be written: {history.write_error} "
+            "(the report is judged from the complete history kept in memory)"
+        )
+    return problems
 
 
 def _no_redaction(text: str) -> str:

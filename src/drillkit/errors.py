@@ -17,7 +17,7 @@ __all__ = [
 EXIT_PASS = 0
 EXIT_FAIL = 1  # a target was missed, or the verdict is unknown
 EXIT_BAD_INPUT = 2  # nothing was started
-EXIT_INFRA = 3  # the Docker engine is missing, an image failed to build, ...
+EXIT_INFRA = 3  # the Docker engine is missing, an image failed to build, a full disk, ...
 EXIT_LOCKED = 75  # sysexits EX_TEMPFAIL: another scheduled run holds the lock; try again later
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: faults healed, resources removed, partial report
 

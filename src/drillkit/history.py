@@ -11,6 +11,7 @@ One JSON object per line; the format is documented in docs/evidence.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -87,6 +88,9 @@ class History:
     """Thread-safe, append-only history, optionally streamed line by line to a JSONL file.
 
     Streaming means a drill that crashes still leaves every operation it recorded on disk.
+    Writing never raises: the first ``OSError`` (a full disk, ENOSPC) is kept in
+    :attr:`write_error`, streaming stops, every op is still kept in memory, and :meth:`close`
+    tries once more to write the whole history (the disk may have room again by then).
     """
 
     def __init__(self, path: Path | None = None, clock: Clock = time.monotonic_ns) -> None:
@@ -94,10 +98,24 @@ class History:
         self._lock = threading.Lock()
         self._clock = clock
         self._file: IO[str] | None = None
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("a", encoding="utf-8")
+        self.write_error: str | None = None  # the first OSError while streaming
+        self.rewritten = False  # close() wrote the whole history after a write error
         self.path = path
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = path.open("a", encoding="utf-8")
+            except OSError as e:
+                self.write_error = f"{path}: {e}"
+
+    def _failed(self, e: OSError) -> None:
+        """Stop streaming after a write error (called with the lock held)."""
+        if self.write_error is None:
+            self.write_error = f"{self.path}: {e}"
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
 
     def now(self) -> int:
         return self._clock()
@@ -127,7 +145,10 @@ class History:
             )
             self._ops.append(op)
             if self._file is not None:
-                self._file.write(json.dumps(op.to_json(), separators=(",", ":")) + "\n")
+                try:
+                    self._file.write(json.dumps(op.to_json(), separators=(",", ":")) + "\n")
+                except OSError as e:
+                    self._failed(e)
         return op
 
     def invoke(self, process: str, f: str, value: Any = None, **extra: Any) -> Op:
@@ -157,13 +178,37 @@ class History:
     def flush(self) -> None:
         with self._lock:
             if self._file is not None:
-                self._file.flush()
+                try:
+                    self._file.flush()
+                except OSError as e:
+                    self._failed(e)
 
     def close(self) -> None:
+        """Close the file; after a write error, try once to write the complete history."""
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as e:
+                    self._file = None
+                    self._failed(e)
                 self._file = None
+            if self.write_error is not None and self.path is not None:
+                self._rewrite(self.path)
+
+    def _rewrite(self, path: Path) -> None:
+        """Replace ``path`` with every op (atomically); on failure leave what is there."""
+        partial = path.with_name(path.name + ".partial")
+        try:
+            with partial.open("w", encoding="utf-8") as fh:
+                for op in self._ops:
+                    fh.write(json.dumps(op.to_json(), separators=(",", ":")) + "\n")
+            partial.replace(path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            return
+        self.rewritten = True
 
     def ops(self) -> list[Op]:
         with self._lock:

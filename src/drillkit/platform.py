@@ -18,11 +18,11 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from drillkit.images import ensure_images
-from drillkit.resources import connect_engine, sweep, sweep_dead_runs
+from drillkit.resources import connect_engine, engine_problem, sweep, sweep_dead_runs
 from drillkit.topology import TOPOLOGIES
 from drillkit.topology.base import System
 
-__all__ = ["DockerPlatform", "Platform", "Progress"]
+__all__ = ["DockerPlatform", "EngineProbe", "Platform", "Progress"]
 
 Progress = Callable[[str], None]
 
@@ -57,6 +57,15 @@ class Platform(Protocol):
 
     def sweep(self, run_id: str) -> None:
         """Remove every resource of ``run_id``; raises if that failed."""
+        ...
+
+
+@runtime_checkable
+class EngineProbe(Protocol):
+    """A platform that can tell, at the end of a run, whether its engine still answers."""
+
+    def engine_problem(self) -> str | None:
+        """None if the engine answers (or was never reached); else what is wrong."""
         ...
 
 
@@ -117,3 +126,8 @@ class DockerPlatform:
         if self._client is None:
             return  # never connected: nothing was created
         sweep(self._client, run_id)
+
+    def engine_problem(self) -> str | None:
+        if self._client is None:
+            return None  # never connected: a failure to connect is already an error
+        return engine_problem(self._client)

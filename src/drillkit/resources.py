@@ -1,36 +1,53 @@
 """Docker resources owned by a run: labels on everything, and sweeps that remove them.
 
 Every container, network and volume drillkit creates carries ``drillkit.run=<run id>`` plus the
-owning host and process id, so a crash (even SIGKILL of the harness) leaves nothing that the next
-run or ``drillkit cleanup`` cannot find and remove.
+run's owner token (:mod:`drillkit.ownership`), so a crash (even SIGKILL of the harness) leaves
+nothing that the next run or ``drillkit cleanup`` cannot find; whether a run is dead is decided
+by its heartbeat, never by guessing from a pid.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 
 from drillkit.errors import InfrastructureError
+from drillkit.hostlock import docker_host_key
+from drillkit.ownership import (
+    KEEP_LABEL,
+    PID_LABEL,
+    STALE_SECONDS,
+    Liveness,
+    RunState,
+    heartbeat_dir,
+    liveness,
+)
 
 __all__ = [
+    "PID_LABEL",
     "RUN_LABEL",
+    "Decision",
+    "Run",
     "SweepResult",
+    "carry_out",
     "connect_engine",
+    "daemon_key",
+    "engine_problem",
+    "forget",
+    "labelled_runs",
     "labels_for",
+    "plan_cleanup",
     "sweep",
     "sweep_dead_runs",
 ]
 
 RUN_LABEL = "drillkit.run"
-HOST_LABEL = "drillkit.owner_host"
-PID_LABEL = "drillkit.owner_pid"
-KEEP_LABEL = "drillkit.keep"
 
 
 def connect_engine(timeout: int = 120) -> Any:
@@ -46,13 +63,35 @@ def connect_engine(timeout: int = 120) -> Any:
     return client
 
 
-def labels_for(run_id: str, drill: str, *, keep: bool = False) -> dict[str, str]:
-    labels = {
-        RUN_LABEL: run_id,
-        "drillkit.drill": drill,
-        HOST_LABEL: socket.gethostname(),
-        PID_LABEL: str(os.getpid()),
-    }
+def engine_problem(client: Any, timeout: int = 10) -> str | None:
+    """None if the engine still answers a ping (within ``timeout`` s), else what went wrong."""
+    api = client.api
+    saved, api.timeout = api.timeout, timeout  # a hung engine must not hang the report
+    try:
+        client.ping()
+    except Exception as e:  # docker.errors.*, requests' ConnectionError, OSError
+        return f"{type(e).__name__}: {e}"
+    finally:
+        api.timeout = saved
+    return None
+
+
+def daemon_key(connect: Callable[[], Any] | None = None) -> str:
+    """What names this Docker daemon for the host lock: its ID (``docker info``), the same for
+    every spelling of its address; ``DOCKER_HOST`` if it does not answer."""
+    try:
+        client = connect() if connect is not None else docker.from_env(timeout=10)
+        daemon_id = str(client.info().get("ID") or "")
+    except (docker.errors.DockerException, OSError):
+        daemon_id = ""
+    return f"docker:{daemon_id}" if daemon_id else docker_host_key()
+
+
+def labels_for(
+    run_id: str, drill: str, *, keep: bool = False, owner: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The labels of every resource of a run; ``owner``: :meth:`Heartbeat.labels`."""
+    labels = {RUN_LABEL: run_id, "drillkit.drill": drill, **(owner or {})}
     if keep:
         labels[KEEP_LABEL] = "1"
     return labels
@@ -115,39 +154,126 @@ def sweep(
     return result
 
 
-def _owner_alive(labels: dict[str, str]) -> bool:
-    """Whether the harness process that owns a resource still runs (unknown hosts: assume so)."""
-    if labels.get(HOST_LABEL) != socket.gethostname():
-        return True
-    try:
-        pid = int(labels.get(PID_LABEL, ""))
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+@dataclass
+class Run:
+    """The resources labelled with one run id, and the labels of the first one seen."""
+
+    run_id: str
+    labels: dict[str, str] = field(default_factory=dict)
+    resources: SweepResult = field(default_factory=SweepResult)
 
 
-def sweep_dead_runs(client: Any) -> SweepResult:
-    """Remove resources of runs whose harness died on this host (not ``--keep`` ones)."""
-    dead: set[str] = set()
-    labelled: list[dict[str, str]] = [
-        c.labels
-        for c in client.containers.list(all=True, filters=_filters(None), ignore_removed=True)
+def labelled_runs(client: Any) -> dict[str, Run]:
+    """Every run that has a labelled container, network or volume on this engine, by run id."""
+    runs: dict[str, Run] = {}
+
+    def run_of(labels: dict[str, str] | None) -> SweepResult:
+        labels = labels or {}
+        run = runs.setdefault(labels[RUN_LABEL], Run(labels[RUN_LABEL], dict(labels)))
+        if KEEP_LABEL in labels:  # one kept resource makes the run kept
+            run.labels[KEEP_LABEL] = labels[KEEP_LABEL]
+        return run.resources
+
+    for c in client.containers.list(all=True, filters=_filters(None), ignore_removed=True):
+        run_of(c.labels).containers.append(c.name)
+    for n in client.networks.list(filters=_filters(None)):
+        run_of(n.attrs.get("Labels")).networks.append(n.name)
+    for v in client.volumes.list(filters=_filters(None)):
+        run_of(v.attrs.get("Labels")).volumes.append(v.name)
+    return runs
+
+
+def sweep_dead_runs(
+    client: Any, heartbeats: Path | None = None, *, stale_after: float = STALE_SECONDS
+) -> SweepResult:
+    """Remove the resources of dead runs (stale heartbeat, or a reboot since); never of runs that
+    are alive, kept (``--keep``) or of unknown owner. ``heartbeats``: the heartbeat directory
+    (default: the current user's, see :func:`drillkit.ownership.heartbeat_dir`)."""
+    directory = _heartbeats(heartbeats)
+    dead = [
+        run_id
+        for run_id, run in labelled_runs(client).items()
+        if liveness(run_id, run.labels, directory, stale_after=stale_after).state is RunState.DEAD
     ]
-    labelled += [n.attrs.get("Labels") or {} for n in client.networks.list(filters=_filters(None))]
-    labelled += [v.attrs.get("Labels") or {} for v in client.volumes.list(filters=_filters(None))]
-    for labels in labelled:
-        if labels.get(KEEP_LABEL) == "1":
-            continue
-        if not _owner_alive(labels):
-            dead.add(labels[RUN_LABEL])
     if not dead:
         return SweepResult()
-    return sweep(client, runs=dead)
+    swept = sweep(client, runs=dead)
+    forget(dead, directory)
+    return swept
+
+
+def _heartbeats(directory: Path | None) -> Path | None:
+    if directory is not None:
+        return directory
+    try:
+        return heartbeat_dir()
+    except InfrastructureError:
+        return None  # no usable heartbeat directory: every run is unknown, nothing is dead
+
+
+def forget(run_ids: Iterable[str], directory: Path | None) -> None:
+    """Remove the heartbeat files of runs whose resources were removed."""
+    if directory is None:
+        return
+    for run_id in run_ids:
+        with contextlib.suppress(OSError):
+            (directory / f"{run_id}.json").unlink()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What ``drillkit cleanup`` does with one run: remove it or spare it, and why."""
+
+    run: Run
+    liveness: Liveness
+    remove: bool
+    why: str
+
+
+def plan_cleanup(
+    client: Any,
+    *,
+    run_ids: Iterable[str] = (),
+    everything: bool = False,
+    heartbeats: Path | None = None,
+    stale_after: float = STALE_SECONDS,
+) -> list[Decision]:
+    """Decide, run by run: by default only dead runs go; ``run_ids`` names runs to remove
+    whatever their state (kept, unknown owner), ``everything`` removes every run. A run whose
+    heartbeat is fresh is never removed: stop it first. Raises ``KeyError`` for a named run
+    that has no resources."""
+    runs = labelled_runs(client)
+    named = list(run_ids)
+    missing = [r for r in named if r not in runs]
+    if missing:
+        raise KeyError(missing[0])
+    directory = _heartbeats(heartbeats)
+    decisions = []
+    for run_id, run in sorted(runs.items()):
+        life = liveness(run_id, run.labels, directory, stale_after=stale_after)
+        if life.state is RunState.ALIVE:
+            remove, why = False, "alive: stop that run first (Ctrl-C heals and removes it)"
+        elif named:
+            if run_id not in named:
+                continue
+            remove, why = True, "named"
+        elif everything or life.state is RunState.DEAD:
+            remove, why = True, "--all" if everything else "dead"
+        elif life.state is RunState.KEPT:
+            remove, why = False, f"remove with --run {run_id} or --all"
+        else:
+            remove, why = False, f"remove with --run {run_id} if it is yours"
+        decisions.append(Decision(run, life, remove, why))
+    return decisions
+
+
+def carry_out(
+    client: Any, decisions: Iterable[Decision], heartbeats: Path | None = None
+) -> SweepResult:
+    """Remove the runs the decisions say to remove, and their heartbeat files."""
+    chosen = [d.run.run_id for d in decisions if d.remove]
+    if not chosen:
+        return SweepResult()
+    result = sweep(client, runs=chosen)
+    forget(chosen, _heartbeats(heartbeats))
+    return result

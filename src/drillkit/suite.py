@@ -2,28 +2,25 @@
 
 Every drill file is validated before any drill starts. Drills run one after another (never in
 parallel: they would disturb each other's timings on one Docker host); Ctrl-C stops the suite
-after the current drill has cleaned up. A host-wide lock (``fcntl.flock`` on a file named after
-the Docker host) keeps two scheduled runs from overlapping; the second exits at once with
-:data:`EXIT_LOCKED` (75, "try again later") unless told to wait.
+after the current drill has cleaned up. A host lock (:mod:`drillkit.hostlock`: a file named
+after the Docker daemon's ID in a private directory) keeps two scheduled runs from overlapping;
+the second exits at once with :data:`EXIT_LOCKED` (75, "try again later") unless told to wait.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import hashlib
-import os
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import yaml
 
+from drillkit import hostlock
 from drillkit.drill import EXIT_INTERRUPTED, DrillResult, run_drill
 from drillkit.errors import (
     EXIT_BAD_INPUT,
@@ -31,11 +28,12 @@ from drillkit.errors import (
     EXIT_INFRA,
     EXIT_LOCKED,
     EXIT_PASS,
-    DrillkitError,
 )
+from drillkit.hostlock import LOCK_ENV, LockHeld, lock_path
 from drillkit.metrics import build_registry, push_metrics, write_metrics_file
 from drillkit.report.bundle import signing
 from drillkit.report.junit import write_junit
+from drillkit.resources import daemon_key
 from drillkit.spec import DrillFileError, DrillSpec, load_drill, resolve_drill_path
 from drillkit.trends import default_db, last_success, record_run
 
@@ -53,25 +51,8 @@ __all__ = [
     "run_suite",
 ]
 
-LOCK_ENV = "DRILLKIT_LOCK_FILE"
 Progress = Callable[[str], None]
 Runner = Callable[..., DrillResult]
-
-
-class LockHeld(DrillkitError):
-    """Another drillkit run holds the lock on this Docker host."""
-
-    exit_code = EXIT_LOCKED
-
-
-def lock_path(environ: dict[str, str] | None = None) -> Path:
-    """``$DRILLKIT_LOCK_FILE``, else a file in the temp dir named after the Docker host."""
-    env = os.environ if environ is None else environ
-    if env.get(LOCK_ENV):
-        return Path(env[LOCK_ENV])
-    host = env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    digest = hashlib.sha256(host.encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"drillkit-{digest}.lock"
 
 
 @contextlib.contextmanager
@@ -81,30 +62,9 @@ def run_lock(
     wait_seconds: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[Path]:
-    """Hold an exclusive lock for the block; raise :class:`LockHeld` (naming the holder) if it
-    is still taken after ``wait_seconds``. The kernel drops it if the process dies."""
-    path = path or lock_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh: IO[str] = path.open("a+")
-    try:
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    fh.seek(0)
-                    holder = fh.read().strip() or "unknown process"
-                    raise LockHeld(f"another drillkit run holds {path} ({holder})") from None
-                sleep(0.5)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
-        fh.flush()
-        yield path
-    finally:
-        fh.close()  # closing releases the lock
+    """The host lock of :mod:`drillkit.hostlock`, keyed by the Docker daemon's ID."""
+    with hostlock.run_lock(path, wait_seconds=wait_seconds, sleep=sleep, key=daemon_key) as held:
+        yield held
 
 
 def load_suite(path: Path, drills_dir: Path) -> list[Path]:

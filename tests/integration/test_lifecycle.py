@@ -11,6 +11,7 @@ from typing import Any
 from drillkit.drill import run_drill
 from drillkit.history import read_history
 from drillkit.images import NodeImages
+from drillkit.ownership import HEARTBEAT_SECONDS
 from drillkit.resources import sweep_dead_runs
 from drillkit.spec import load_drill
 
@@ -104,7 +105,9 @@ def test_a_killed_harness_leaves_nothing_the_next_sweep_misses(
     assert run_dir is not None
     run_id = read_history(run_dir / "history.jsonl")[0].value["run_id"]
     assert labelled(docker_client, run_id)["containers"], "the crash should have left containers"
-    swept = sweep_dead_runs(docker_client)
+    assert not sweep_dead_runs(docker_client)  # its heartbeat is still fresh: not yet dead
+    time.sleep(HEARTBEAT_SECONDS + 1.5)
+    swept = sweep_dead_runs(docker_client, stale_after=HEARTBEAT_SECONDS + 1.0)
     assert swept.containers
     assert labelled(docker_client, run_id) == {"containers": [], "networks": [], "volumes": []}
 

@@ -9,6 +9,7 @@ import pytest
 from test_spec import drill, error, write
 
 from drillkit.spec import load_drill
+from drillkit.spec import postgres as postgres_spec
 from drillkit.topology.postgres import sync_standby_names
 
 
@@ -207,3 +208,37 @@ def test_patroni_rules(
     path = write(tmp_path, drill(topology=topology, runbook=runbook))
 
     assert str(error(path)) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        (
+            "0m",
+            "topology.data_volume_size: 0m is too small: a PostgreSQL data directory needs "
+            "at least 64m (and 0 would mean an unlimited, RAM-backed volume)",
+        ),
+        (
+            "900g",
+            "topology.data_volume_size: 900g x 2 nodes is more than half of this host's "
+            "memory (23.0g in /proc/meminfo): these volumes live in RAM, and fill-disk fills them; "
+            "use at most 5.8g",
+        ),
+    ],
+)
+def test_data_volume_size_is_positive_and_fits_in_half_the_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: str, message: str
+) -> None:
+    monkeypatch.setattr(postgres_spec, "host_memory_bytes", lambda: 23 * 1024**3)
+    path = write(tmp_path, drill(topology={"kind": "postgres", "data_volume_size": size}))
+
+    assert str(error(path)) == f"{path}: {message}"
+    ok = write(tmp_path, drill(topology={"kind": "postgres", "data_volume_size": "256m"}))
+    assert load_drill(ok).topology.data_volume_size == "256m"
+
+
+def test_host_memory_is_read_from_meminfo(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24117248 kB\nMemFree: 1 kB\n")
+    assert postgres_spec.host_memory_bytes(meminfo) == 23 * 1024**3
+    assert postgres_spec.host_memory_bytes(tmp_path / "none") is None

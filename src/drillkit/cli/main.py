@@ -17,12 +17,13 @@ from drillkit import __version__
 from drillkit.cli import run as rn
 from drillkit.cli.evidence import evidence_app
 from drillkit.cli.history import history
-from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, InfrastructureError
+from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_LOCKED, InfrastructureError
 from drillkit.images import ensure_images
 from drillkit.images.base import BaseSource
-from drillkit.resources import connect_engine, sweep
+from drillkit.resources import SweepResult, carry_out, connect_engine, plan_cleanup
 from drillkit.shipped import copy_shipped, drills_home
 from drillkit.spec import DrillFileError, DrillSpec, load_drill
+from drillkit.suite import LockHeld, run_lock
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -102,7 +103,7 @@ def run(
     keep: Annotated[
         bool,
         typer.Option(
-            help="leave the topology running for inspection (drillkit cleanup removes it)"
+            help="leave the topology running for inspection (drillkit cleanup --run ID removes it)"
         ),
     ] = False,
     all_drills: rn.AllOpt = False,
@@ -260,19 +261,62 @@ def init(
 
 
 @app.command()
-def cleanup() -> None:
-    """Remove every container, network and volume drillkit labelled, from any run."""
+def cleanup(
+    run_ids: Annotated[
+        list[str] | None,
+        typer.Option("--run", help="remove this run (repeatable), kept or of unknown owner"),
+    ] = None,
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="remove every run that is not alive, kept ones too")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="list what would be removed; remove nothing")
+    ] = False,
+    lock_wait: rn.LockWaitOpt = 0.0,
+) -> None:
+    """Remove the containers, networks and volumes of dead runs (default), of --run ID, or --all.
+
+    Takes the host lock: while a drillkit run holds it, nothing is removed (exit 75). A run whose
+    heartbeat is fresh is never removed; a kept (--keep) run only with --run ID or --all."""
+    if run_ids and all_runs:
+        err.print("[red]error:[/red] give --run ID or --all, not both")
+        raise typer.Exit(EXIT_BAD_INPUT)
     try:
         client = connect_engine()
+        with run_lock(wait_seconds=lock_wait):
+            decisions = plan_cleanup(client, run_ids=run_ids or (), everything=all_runs)
+            result = SweepResult() if dry_run else carry_out(client, decisions)
+    except LockHeld as e:
+        err.print(f"[red]error:[/red] a drillkit run is active: {e}; nothing removed")
+        raise typer.Exit(EXIT_LOCKED) from None
+    except KeyError as e:
+        err.print(
+            f"[red]error:[/red] --run {e.args[0]}: no resources carry drillkit.run={e.args[0]}"
+        )
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     except InfrastructureError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(EXIT_INFRA) from None
-    result = sweep(client)
+    if not decisions:
+        out.print("no drillkit resources on this engine")
+    verb = "would remove" if dry_run else "removed"
+    for d in decisions:
+        what = f"{d.run.run_id}  {d.liveness.state}: {d.liveness.reason}"
+        if d.remove:
+            out.print(f"{verb:<12}  {what}  ({d.run.resources.summary()})", highlight=False)
+        else:
+            out.print(f"{'kept':<12}  {what}; {d.why}", highlight=False)
+    if not dry_run:
+        _remove_kept_credentials([d.run.run_id for d in decisions if d.remove])
+        out.print(f"removed {result.summary()}")
+
+
+def _remove_kept_credentials(run_ids: list[str]) -> None:
+    """The --keep password files of removed runs go with their topology."""
     kept = Path.home() / ".drillkit"
-    for credentials in sorted(kept.glob("*")) if kept.is_dir() else []:
-        if credentials.suffix in (".pgpass", ".redis-auth"):
-            credentials.unlink(missing_ok=True)  # --keep credentials go with their topology
-    out.print(f"removed {result.summary()}")
+    for run_id in run_ids:
+        for suffix in (".pgpass", ".redis-auth"):
+            (kept / f"{run_id}{suffix}").unlink(missing_ok=True)
 
 
 def main() -> None:

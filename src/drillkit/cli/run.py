@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from drillkit.drill import DrillResult
-from drillkit.errors import EXIT_BAD_INPUT
+from drillkit.errors import EXIT_BAD_INPUT, InfrastructureError
 from drillkit.jsonlog import JsonLog
 from drillkit.report import print_summary
 from drillkit.report.bundle import SigningKeyError, current_signing_key, load_private_key
@@ -169,6 +169,9 @@ def run_command(
             log.emit("locked", "error", message=str(e), exit_code=EXIT_LOCKED)
         err.print(f"[red]error:[/red] {e}; try again later or pass --lock-wait", highlight=False)
         return EXIT_LOCKED
+    except InfrastructureError as e:  # the lock directory or file is not safely ours
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        return e.exit_code
     for problem in result.delivery_errors:
         if log is not None:
             log.emit("delivery-error", "error", message=problem)

@@ -20,6 +20,7 @@ Order, so that ``report.json`` is written exactly once and complete:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import traceback
@@ -111,21 +112,47 @@ def _scrub(report_dir: Path, redact: Redact) -> int:
     return changed
 
 
+class _Errors(list[str]):
+    """The errors of the finalize steps; ``writes`` names the steps the disk refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+
 def _step(errors: list[str], name: str, fn: Callable[[], Any]) -> Any:
     try:
         return fn()
+    except OSError as e:  # a full disk, a read-only directory: no traceback, just what failed
+        errors.append(f"{name} could not be written: {e}")
+        if isinstance(errors, _Errors):
+            errors.writes.append(f"{name}: {e}")
+        return None
     except Exception:
         errors.append(f"{name} failed:\n{traceback.format_exc()}")
         return None
 
 
+def _drop_partial(report_dir: Path, manifest_failed: bool) -> None:
+    """After a write error: remove report.json's temporary file and a failed manifest (and its
+    signature), so nothing incomplete is left looking like a verifiable bundle."""
+    partial = [report_dir / "report.json.tmp"]
+    if manifest_failed:
+        partial += [report_dir / MANIFEST, report_dir / SIGNATURE, report_dir / PUBLIC_KEY]
+    for path in partial:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A finished bundle: the report as written (plus any error after writing it), the manifest
-    (None if even that failed)."""
+    (None if even that failed) and the files the disk refused (``OSError``: the evidence is
+    incomplete, an infrastructure failure of the run)."""
 
     report: Report
     manifest: Path | None
+    write_errors: tuple[str, ...] = ()
 
 
 def _complete(
@@ -181,7 +208,7 @@ def finalize_evidence(
     key from :func:`~drillkit.report.bundle.current_signing_key`). Recording the run for trends
     is the scheduler's job (:func:`drillkit.suite.run_suite`).
     """
-    errors: list[str] = []
+    errors = _Errors()
     key = signing_key
     if key is None:
         try:
@@ -213,4 +240,6 @@ def finalize_evidence(
     _step(errors, "report.json", lambda: write_report(report_dir, report, redact=secrets_redact))
     _step(errors, "redaction", lambda: _scrub(report_dir, secrets_redact))
     manifest: Path | None = _step(errors, MANIFEST, lambda: write_manifest(report_dir, key))
-    return Bundle(report.with_evidence_errors(*errors[written:]), manifest)
+    if errors.writes:  # no half-written file may pass for evidence (an empty manifest least)
+        _drop_partial(report_dir, manifest is None)
+    return Bundle(report.with_evidence_errors(*errors[written:]), manifest, tuple(errors.writes))

@@ -8,7 +8,7 @@ the fault) is handed it before it runs.
 
 from __future__ import annotations
 
-import concurrent.futures
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from tenacity import Retrying, stop_after_attempt, stop_after_delay, wait_fixed
 
+from drillkit.errors import InfrastructureError
 from drillkit.history import History, OpType
 
 __all__ = ["ReadsHistory", "Retries", "RunbookResult", "Step", "run_runbook"]
@@ -82,10 +83,36 @@ class RunbookResult:
     completed: list[str]
     failed_step: str | None = None
     error: str | None = None
+    infrastructure: bool = False  # the step failed with an InfrastructureError (engine gone)
 
     @property
     def ok(self) -> bool:
         return self.failed_step is None
+
+
+class _Outcome:
+    """The result of one step run in its own daemon thread (so a hung step never blocks exit:
+    the interpreter does not wait for daemon threads, unlike a ThreadPoolExecutor's)."""
+
+    def __init__(self, attempts: _Attempts) -> None:
+        self.done = threading.Event()
+        self.value: dict[str, Any] | None = None
+        self.exception: BaseException | None = None
+        self._attempts = attempts
+
+    def __call__(self) -> None:
+        try:
+            self.value = self._attempts()
+        except BaseException as e:  # handed to the runbook thread, which records it
+            self.exception = e
+        finally:
+            self.done.set()
+
+    @classmethod
+    def start(cls, attempts: _Attempts, name: str) -> _Outcome:
+        outcome = cls(attempts)
+        threading.Thread(target=outcome, name=f"runbook-{name}", daemon=True).start()
+        return outcome
 
 
 def run_runbook(
@@ -98,44 +125,46 @@ def run_runbook(
 ) -> RunbookResult:
     """Run the steps in order. A declared delay models detection and decision time *from the
     moment the fault took effect*, so the time the injector spent confirming the fault
-    (``elapsed_since_fault``) is taken off the first delay instead of being added to the RTO."""
+    (``elapsed_since_fault``) is taken off the first delay instead of being added to the RTO.
+
+    Each step runs in a daemon thread bounded by its timeout: a step that hangs is recorded as
+    timed out, ends the runbook, and is abandoned (it can never keep drillkit from exiting)."""
     completed: list[str] = []
     already = max(0.0, elapsed_since_fault)
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="runbook")
-    try:
-        for step in steps:
-            if step.delay_seconds > 0:
-                remaining = max(0.0, step.delay_seconds - already)
-                wait = history.invoke(
-                    "runbook",
-                    "delay",
-                    {"seconds": step.delay_seconds, "before": step.name, "slept": remaining},
-                )
-                sleep(remaining)
-                history.complete(wait, OpType.OK)
-            already = 0.0  # only the first step's delay counts from the fault
-            if isinstance(step, ReadsHistory):
-                step.observe(history)
-            invocation = history.invoke("runbook", step.name)
-            attempts = _Attempts(step, sleep)
-            future = pool.submit(attempts)
-            done, _ = concurrent.futures.wait([future], timeout=step.timeout_seconds)
-            extra = _attempts_extra(attempts, redact)
-            if not done:
-                error = f"timed out after {step.timeout_seconds:g}s"
-                history.complete(invocation, OpType.FAIL, error=error, **extra)
-                return RunbookResult(completed, step.name, error)
-            try:
-                result = future.result()
-            except Exception as e:
-                error = redact(f"{type(e).__name__}: {e}".strip())
-                history.complete(invocation, OpType.FAIL, error=error, **extra)
-                return RunbookResult(completed, step.name, error)
-            history.complete(invocation, OpType.OK, value=result, **extra)
-            completed.append(step.name)
-        return RunbookResult(completed)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    for step in steps:
+        if step.delay_seconds > 0:
+            remaining = max(0.0, step.delay_seconds - already)
+            wait = history.invoke(
+                "runbook",
+                "delay",
+                {"seconds": step.delay_seconds, "before": step.name, "slept": remaining},
+            )
+            sleep(remaining)
+            history.complete(wait, OpType.OK)
+        already = 0.0  # only the first step's delay counts from the fault
+        if isinstance(step, ReadsHistory):
+            step.observe(history)
+        invocation = history.invoke("runbook", step.name)
+        attempts = _Attempts(step, sleep)
+        outcome = _Outcome.start(attempts, step.name)
+        finished = outcome.done.wait(timeout=step.timeout_seconds)
+        extra = _attempts_extra(attempts, redact)
+        if not finished:
+            error = f"timed out after {step.timeout_seconds:g}s"
+            history.complete(invocation, OpType.FAIL, error=error, **extra)
+            return RunbookResult(completed, step.name, error)
+        e = outcome.exception
+        if e is not None:
+            if not isinstance(e, Exception):
+                raise e  # KeyboardInterrupt and the like: not a step failure
+            error = redact(f"{type(e).__name__}: {e}".strip())
+            history.complete(invocation, OpType.FAIL, error=error, **extra)
+            return RunbookResult(
+                completed, step.name, error, infrastructure=isinstance(e, InfrastructureError)
+            )
+        history.complete(invocation, OpType.OK, value=outcome.value, **extra)
+        completed.append(step.name)
+    return RunbookResult(completed)
 
 
 def _attempts_extra(attempts: _Attempts, redact: Callable[[str], str]) -> dict[str, Any]:

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "SYNC_COMMIT_LEVELS",
@@ -117,6 +125,24 @@ class PostgresOptions(_Strict):
         return self
 
 
+_UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
+MIN_DATA_VOLUME = 64 * 1024**2
+
+
+def host_memory_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """This host's memory (``MemTotal``), or None where /proc/meminfo cannot be read."""
+    try:
+        text = meminfo.read_text(encoding="ascii")
+    except OSError:
+        return None
+    match = re.search(r"^MemTotal:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else None
+
+
+def _human(size: int) -> str:
+    return f"{size / 1024**3:.1f}g" if size >= 1024**3 else f"{size // 1024**2}m"
+
+
 class PostgresTopology(PostgresOptions):
     """A PostgreSQL primary with ``replicas`` streaming replicas, async or sync, optionally with
     a pgBackRest repository."""
@@ -126,8 +152,30 @@ class PostgresTopology(PostgresOptions):
     data_volume_size: str | None = Field(
         None,
         pattern=r"^[0-9]+[kmg]$",
-        description="size-limited (tmpfs) data volumes, e.g. 256m; needed by fill-disk",
+        description="size-limited (tmpfs, RAM-backed) data volumes, e.g. 256m; needed by "
+        "fill-disk; at least 64m, and all nodes' volumes together at most half the host's memory",
     )
+
+    @field_validator("data_volume_size")
+    @classmethod
+    def _volume_fits_in_memory(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        size = int(v[:-1]) * _UNITS[v[-1]]
+        if size < MIN_DATA_VOLUME:
+            raise ValueError(
+                f"{v} is too small: a PostgreSQL data directory needs at least 64m "
+                "(and 0 would mean an unlimited, RAM-backed volume)"
+            )
+        nodes = int(info.data.get("replicas", 1)) + 1
+        memory = host_memory_bytes()
+        if memory is not None and size * nodes > memory // 2:
+            raise ValueError(
+                f"{v} x {nodes} nodes is more than half of this host's memory "
+                f"({_human(memory)} in /proc/meminfo): these volumes live in RAM, and fill-disk "
+                f"fills them; use at most {_human(memory // 2 // nodes)}"
+            )
+        return v
 
     def node_names(self) -> list[str]:
         return [f"pg{i}" for i in range(self.replicas + 1)]

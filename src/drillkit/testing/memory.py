@@ -228,7 +228,9 @@ class MemoryWriter(DeadlineWriter[MemoryNode]):
 class MemoryPlatform:
     """A :class:`~drillkit.platform.Platform` whose topology is always a :class:`MemoryCluster`.
 
-    ``cluster`` is the last one handed out (for assertions); ``swept`` the run ids swept.
+    ``cluster`` is the last one handed out (for assertions); ``swept`` the run ids swept. A test
+    sets ``engine_lost`` to what a dead engine would answer (an
+    :class:`~drillkit.platform.EngineProbe` reports it at the end of the run).
     """
 
     def __init__(
@@ -243,6 +245,7 @@ class MemoryPlatform:
         self.on_prepare = on_prepare
         self.cluster: MemoryCluster | None = None
         self.swept: list[str] = []
+        self.engine_lost: str | None = None
 
     def secret_names(self, topology: BaseModel) -> tuple[str, ...]:
         return MemoryCluster.SECRET_NAMES
@@ -273,3 +276,6 @@ class MemoryPlatform:
 
     def sweep(self, run_id: str) -> None:
         self.swept.append(run_id)
+
+    def engine_problem(self) -> str | None:
+        return self.engine_lost
