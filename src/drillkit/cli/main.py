@@ -20,6 +20,7 @@ from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, InfrastructureError
 from drillkit.images import ensure_images
 from drillkit.images.base import BaseSource
 from drillkit.resources import connect_engine, sweep
+from drillkit.safetext import markup
 from drillkit.spec import DrillFileError, DrillSpec, load_drill
 
 app = typer.Typer(
@@ -44,7 +45,9 @@ def _progress() -> Callable[[str], None]:
     started = time.monotonic()
 
     def say(message: str) -> None:
-        err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}", highlight=False)
+        err.print(
+            f"[dim]{time.monotonic() - started:6.1f}s[/dim] {markup(message)}", highlight=False
+        )
 
     return say
 
@@ -53,7 +56,7 @@ def _load(path: Path) -> DrillSpec:
     try:
         return load_drill(path)
     except DrillFileError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
@@ -114,14 +117,16 @@ def list_drills(drills_dir: DrillsDir = Path("drills")) -> None:
     """List the drills in the drills directory."""
     files = sorted(drills_dir.glob("*.yaml"))
     if not files:
-        err.print(f"no drills in {drills_dir}")
+        err.print(f"no drills in {markup(drills_dir)}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT)
     for path in files:
         try:
             spec = load_drill(path)
-            out.print(f"{spec.name:<24} {spec.description}", highlight=False)
+            out.print(f"{spec.name:<24} {markup(spec.description)}", highlight=False)
         except DrillFileError as e:
-            out.print(f"{path.stem:<24} [red]invalid:[/red] {e}", highlight=False)
+            out.print(
+                f"{markup(f'{path.stem:<24}')} [red]invalid:[/red] {markup(e)}", highlight=False
+            )
 
 
 @app.command()
@@ -129,7 +134,7 @@ def validate(path: Annotated[Path, typer.Argument(help="a drill file")]) -> None
     """Check a drill file without starting anything."""
     spec = _load(path)
     out.print(
-        f"{path}: ok (drill {spec.name}, {len(spec.faults)} fault(s), "
+        f"{markup(path)}: ok (drill {spec.name}, {len(spec.faults)} fault(s), "
         f"{len(spec.runbook)} runbook step(s))",
         highlight=False,
     )
@@ -145,8 +150,8 @@ def images_build(
     """Build drillkit's node images (no registry needed on a Debian host)."""
     if base_source not in ("auto", "local", "debootstrap", "pull"):
         err.print(
-            f"[red]error:[/red] --base-source: {base_source!r} is not allowed; expected "
-            "auto, local, debootstrap or pull"
+            f"[red]error:[/red] --base-source: {markup(repr(base_source))} is not allowed; "
+            "expected auto, local, debootstrap or pull"
         )
         raise typer.Exit(EXIT_BAD_INPUT)
     source: BaseSource = base_source  # type: ignore[assignment]
@@ -154,7 +159,7 @@ def images_build(
         client = connect_engine(timeout=600)
         images = ensure_images(client, base_source=source, rebuild=rebuild, progress=_progress())
     except InfrastructureError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
         raise typer.Exit(EXIT_INFRA) from None
     for name, tag in images.tags.items():
         out.print(f"{name:<10} {tag}")
@@ -217,14 +222,14 @@ def cleanup() -> None:
     try:
         client = connect_engine()
     except InfrastructureError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
         raise typer.Exit(EXIT_INFRA) from None
     result = sweep(client)
     kept = Path.home() / ".drillkit"
     for credentials in sorted(kept.glob("*")) if kept.is_dir() else []:
         if credentials.suffix in (".pgpass", ".redis-auth"):
             credentials.unlink(missing_ok=True)  # --keep credentials go with their topology
-    out.print(f"removed {result.summary()}")
+    out.print(f"removed {markup(result.summary())}", highlight=False)
 
 
 def main() -> None:
