@@ -31,7 +31,7 @@ __all__ = [
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 64
 MAX_ALIASES = 100
-MAX_NODES = 100_000
+MAX_NODES = 10_000
 MAX_INT_DIGITS = 20
 
 
@@ -55,6 +55,15 @@ class _Loader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
         self._aliases = 0
+        self._nodes = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        # The scanner keeps a possible key per open bracket and rechecks them all per token:
+        # stop at the depth limit before that grows quadratic.
+        if self.flow_level >= MAX_DEPTH:
+            mark = self.get_mark()
+            raise InputRejected(f"line {mark.line + 1}", f"nested deeper than {MAX_DEPTH} levels")
+        super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
@@ -67,7 +76,13 @@ class _Loader(yaml.SafeLoader):
                 )
             return super().compose_node(parent, index)
         self._depth += 1
+        self._nodes += 1
         try:
+            if self._nodes > MAX_NODES:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise InputRejected(
+                    f"line {mark.line + 1}", f"more than {MAX_NODES} values; a drill file is small"
+                )
             if self._depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise InputRejected(
@@ -195,7 +210,10 @@ def _read_text(path: Path) -> str:
 def read_yaml(path: Path) -> Any:
     """The YAML document in ``path`` (None when empty), or :class:`InputRejected`."""
     text = _read_text(path)
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # checks the characters first
+    except yaml.YAMLError as e:
+        raise InputRejected("", f"not valid YAML: {_clip(str(e), 200)}") from None
     try:
         node = loader.get_single_node()
         if node is None:
