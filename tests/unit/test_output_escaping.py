@@ -111,3 +111,20 @@ def test_a_step_error_with_markup_does_not_crash_the_run(
     shown = buffer.getvalue()
     assert "runbook step promote failed:" in shown and "[/x] [red]/etc[/red]" in shown, shown
     assert "\x1b" not in shown
+
+
+def test_history_prints_recorded_paths_literally(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drillkit.trends import default_db, record_run
+
+    report, _ = literal_run()
+    record_run(default_db(tmp_path), report, tmp_path / "[/x]\x1b[2J" / "run")
+    console, buffer = _console()
+    monkeypatch.setattr(importlib.import_module("drillkit.cli.history"), "_out", console)
+
+    result = CliRunner().invoke(cli_main.app, ["history", "--report-dir", str(tmp_path)])
+
+    assert result.exception is None, result.output
+    assert "[/x]\\x1b[2J" in buffer.getvalue()
+    assert "\x1b" not in buffer.getvalue()
