@@ -50,6 +50,13 @@ def alias_bomb(levels: int, width: int = 9) -> str:
     return "\n".join(rows) + f"\n{BASE}description: *a{levels - 1}\n"
 
 
+def literal_bomb(levels: int) -> str:
+    """The issue's shape: the alias expanded into a literal field, whose error message used to
+    repeat the whole expansion (483 bytes: 3.5 s, 310 MB; 537 bytes: still running at 30 s)."""
+    text = alias_bomb(levels).split("\nname: unit")[0]
+    return text + f"\n{base(topology=f' {{kind: postgres, replication: *a{levels - 1}}}')}"
+
+
 def fifo(d: Path) -> Path:
     path = d / "fifo.yaml"
     os.mkfifo(path)
@@ -145,6 +152,8 @@ DRILL_CASES = [
     # -- aliases, nesting --------------------------------------------------------------------
     Case("alias-bomb-486-bytes", alias_bomb(7), 2, "expands to more than 10000 values"),
     Case("alias-bomb-580-bytes", alias_bomb(9), 2, "expands to more than 10000 values"),
+    Case("alias-bomb-in-a-literal-483-bytes", literal_bomb(7), 2, "expands to more than"),
+    Case("alias-bomb-in-a-literal-537-bytes", literal_bomb(8), 2, "expands to more than"),
     Case("recursive-alias", base(description=" &x [*x]"), 2, "recursive alias"),
     Case(
         "too-many-aliases",
