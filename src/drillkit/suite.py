@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from drillkit import hostlock
 from drillkit.drill import EXIT_INTERRUPTED, DrillResult, run_drill
 from drillkit.errors import (
@@ -35,6 +33,7 @@ from drillkit.report.bundle import signing
 from drillkit.report.junit import write_junit
 from drillkit.resources import daemon_key
 from drillkit.spec import DrillFileError, DrillSpec, load_drill, resolve_drill_path
+from drillkit.spec.reader import InputRejected, read_yaml
 from drillkit.trends import default_db, last_success, record_run
 
 __all__ = [
@@ -69,16 +68,14 @@ def run_lock(
 
 def load_suite(path: Path, drills_dir: Path) -> list[Path]:
     """A suite file: ``drills: [NAME or PATH, ...]`` (YAML). Returns the drill files, in order."""
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise DrillFileError(path, "", f"cannot read the suite file: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise DrillFileError(path, "", f"not valid YAML: {e}") from None
+    try:  # the limits of drill files: regular file, size cap, UTF-8, no duplicate keys, ...
+        doc = read_yaml(path)
+    except InputRejected as e:
+        raise DrillFileError(path, e.field, e.problem) from None
     drills = doc.get("drills") if isinstance(doc, dict) else None
     if not isinstance(drills, list) or not drills or not all(isinstance(d, str) for d in drills):
         raise DrillFileError(path, "drills", "expected a non-empty list of drill names or paths")
-    extra = set(doc) - {"drills", "description"}
+    extra = {str(k) for k in doc} - {"drills", "description"}
     if extra:
         raise DrillFileError(path, sorted(extra)[0], "unknown field; expected drills, description")
     # A name is looked up in the drills directory; a path is relative to the suite file.

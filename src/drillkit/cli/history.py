@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from drillkit.report.format import fmt
+from drillkit.safetext import markup
 from drillkit.trends import default_db, drill_stats, recent_runs
 
 __all__ = ["history"]
@@ -28,7 +29,7 @@ def history(
     db = default_db(report_dir)
     runs = recent_runs(db, drill, limit=limit)
     if not runs:
-        _out.print(f"no runs recorded in {db}", highlight=False)
+        _out.print(f"no runs recorded in {markup(db)}", highlight=False)
         return
     table = Table(title="recent runs (newest first)")
     for column in ("started", "drill", "verdict", "RTO s", "RPO s", "lost", "", "evidence"):
@@ -40,14 +41,14 @@ def history(
             flag = f"[red]RTO regressed[/red] (recent {lo:.3f}..{hi:.3f}s)"
         style = {"pass": "green", "fail": "red"}.get(r.verdict, "yellow")
         table.add_row(
-            r.started_at,
-            r.drill,
-            f"[{style}]{r.verdict}",
+            markup(r.started_at),
+            markup(r.drill),
+            f"[{style}]{markup(r.verdict)}",
             fmt(r.rto_seconds),
             fmt(r.rpo_seconds),
             "-" if r.lost_writes is None else str(r.lost_writes),
             flag,
-            r.report_path,
+            markup(r.report_path),
         )
     _out.print(table)
     stats = Table(title="per drill (latest 20 runs)")
@@ -64,13 +65,13 @@ def history(
         stats.add_column(column)
     for s in drill_stats(db, drill):
         stats.add_row(
-            s.drill,
+            markup(s.drill),
             str(s.runs),
             str(s.passed),
             fmt(s.rto_p50),
             fmt(s.rto_p95),
             fmt(s.rpo_p50),
             fmt(s.rpo_p95),
-            s.last_success or "never",
+            markup(s.last_success or "never"),
         )
     _out.print(stats)

@@ -21,6 +21,7 @@ from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_LOCKED, Infrastruct
 from drillkit.images import ensure_images
 from drillkit.images.base import BaseSource
 from drillkit.resources import SweepResult, carry_out, connect_engine, plan_cleanup
+from drillkit.safetext import markup
 from drillkit.shipped import copy_shipped, drills_home
 from drillkit.spec import DrillFileError, DrillSpec, load_drill
 from drillkit.suite import LockHeld, run_lock
@@ -70,7 +71,9 @@ def _progress() -> Callable[[str], None]:
     started = time.monotonic()
 
     def say(message: str) -> None:
-        err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {message}", highlight=False)
+        err.print(
+            f"[dim]{time.monotonic() - started:6.1f}s[/dim] {markup(message)}", highlight=False
+        )
 
     return say
 
@@ -79,7 +82,7 @@ def _load(path: Path) -> DrillSpec:
     try:
         return load_drill(path)
     except DrillFileError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
@@ -141,14 +144,16 @@ def list_drills(drills_dir: DrillsDir = None) -> None:
     drills_dir = drills_home(drills_dir)
     files = sorted(drills_dir.glob("*.yaml"))
     if not files:
-        err.print(f"no drills in {drills_dir}")
+        err.print(f"no drills in {markup(drills_dir)}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT)
     for path in files:
         try:
             spec = load_drill(path)
-            out.print(f"{spec.name:<24} {spec.description}", highlight=False)
+            out.print(f"{spec.name:<24} {markup(spec.description)}", highlight=False)
         except DrillFileError as e:
-            out.print(f"{path.stem:<24} [red]invalid:[/red] {e}", highlight=False)
+            out.print(
+                f"{markup(f'{path.stem:<24}')} [red]invalid:[/red] {markup(e)}", highlight=False
+            )
 
 
 @app.command()
@@ -156,7 +161,7 @@ def validate(path: Annotated[Path, typer.Argument(help="a drill file")]) -> None
     """Check a drill file without starting anything."""
     spec = _load(path)
     out.print(
-        f"{path}: ok (drill {spec.name}, {len(spec.faults)} fault(s), "
+        f"{markup(path)}: ok (drill {spec.name}, {len(spec.faults)} fault(s), "
         f"{len(spec.runbook)} runbook step(s))",
         highlight=False,
     )
@@ -172,8 +177,8 @@ def images_build(
     """Build drillkit's node images (no registry needed on a Debian host)."""
     if base_source not in ("auto", "local", "debootstrap", "pull"):
         err.print(
-            f"[red]error:[/red] --base-source: {base_source!r} is not allowed; expected "
-            "auto, local, debootstrap or pull"
+            f"[red]error:[/red] --base-source: {markup(repr(base_source))} is not allowed; "
+            "expected auto, local, debootstrap or pull"
         )
         raise typer.Exit(EXIT_BAD_INPUT)
     source: BaseSource = base_source  # type: ignore[assignment]
@@ -181,7 +186,7 @@ def images_build(
         client = connect_engine(timeout=600)
         images = ensure_images(client, base_source=source, rebuild=rebuild, progress=_progress())
     except InfrastructureError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
         raise typer.Exit(EXIT_INFRA) from None
     for name, tag in images.tags.items():
         out.print(f"{name:<10} {tag}")
@@ -287,28 +292,34 @@ def cleanup(
             decisions = plan_cleanup(client, run_ids=run_ids or (), everything=all_runs)
             result = SweepResult() if dry_run else carry_out(client, decisions)
     except LockHeld as e:
-        err.print(f"[red]error:[/red] a drillkit run is active: {e}; nothing removed")
+        err.print(
+            f"[red]error:[/red] a drillkit run is active: {markup(e)}; nothing removed",
+            highlight=False,
+        )
         raise typer.Exit(EXIT_LOCKED) from None
     except KeyError as e:
+        run = markup(e.args[0])
         err.print(
-            f"[red]error:[/red] --run {e.args[0]}: no resources carry drillkit.run={e.args[0]}"
+            f"[red]error:[/red] --run {run}: no resources carry drillkit.run={run}",
+            highlight=False,
         )
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except InfrastructureError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
         raise typer.Exit(EXIT_INFRA) from None
     if not decisions:
         out.print("no drillkit resources on this engine")
     verb = "would remove" if dry_run else "removed"
     for d in decisions:
-        what = f"{d.run.run_id}  {d.liveness.state}: {d.liveness.reason}"
+        what = markup(f"{d.run.run_id}  {d.liveness.state}: {d.liveness.reason}")
         if d.remove:
-            out.print(f"{verb:<12}  {what}  ({d.run.resources.summary()})", highlight=False)
+            summary = markup(d.run.resources.summary())
+            out.print(f"{verb:<12}  {what}  ({summary})", highlight=False)
         else:
-            out.print(f"{'kept':<12}  {what}; {d.why}", highlight=False)
+            out.print(f"{'kept':<12}  {what}; {markup(d.why)}", highlight=False)
     if not dry_run:
         _remove_kept_credentials([d.run.run_id for d in decisions if d.remove])
-        out.print(f"removed {result.summary()}")
+        out.print(f"removed {markup(result.summary())}", highlight=False)
 
 
 def _remove_kept_credentials(run_ids: list[str]) -> None:

@@ -18,6 +18,7 @@ from drillkit.errors import EXIT_BAD_INPUT, InfrastructureError
 from drillkit.jsonlog import JsonLog
 from drillkit.report import print_summary
 from drillkit.report.bundle import SigningKeyError, current_signing_key, load_private_key
+from drillkit.safetext import markup
 from drillkit.spec import DrillFileError, resolve_drill_path
 from drillkit.suite import (
     EXIT_LOCKED,
@@ -103,14 +104,14 @@ def _summary_table(results: list[DrillResult]) -> Table:
     for r in results:
         m = r.model.measured
         table.add_row(
-            r.model.drill,
+            markup(r.model.drill),
             r.verdict.value,
             *(
                 f"{v:.3f}" if isinstance(v, float) else str(v)
                 for v in (m.rto_seconds, m.rpo_seconds)
             ),
             str(m.lost_writes),
-            str(r.report_dir),
+            markup(r.report_dir),
         )
     return table
 
@@ -124,7 +125,9 @@ def run_command(
         err.print("[red]error:[/red] give exactly one of: a drill NAME|PATH, --all, --suite FILE")
         return EXIT_BAD_INPUT
     if req.log_format not in ("text", "json"):
-        err.print(f"[red]error:[/red] --log-format: {req.log_format!r}; expected text or json")
+        err.print(
+            f"[red]error:[/red] --log-format: {markup(repr(req.log_format))}; expected text or json"
+        )
         return EXIT_BAD_INPUT
     try:
         specs, errors = load_drills(_paths(req))
@@ -132,7 +135,7 @@ def run_command(
     except (DrillFileError, SigningKeyError) as e:
         specs, errors, key = [], [str(e)], None
     for problem in errors:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
+        err.print(f"[red]error:[/red] {markup(problem)}", highlight=False)
     if errors:
         return EXIT_BAD_INPUT
     log = JsonLog(out.file) if req.log_format == "json" else None
@@ -148,9 +151,15 @@ def run_command(
             if evidence is not None and evidence.signed
             else "unsigned (no signing key set)"
         )
-        out.print(f"evidence {signed}; read {result.report_dir / 'report.html'}", highlight=False)
+        out.print(
+            f"evidence {markup(signed)}; read {markup(result.report_dir / 'report.html')}",
+            highlight=False,
+        )
         for problem in evidence.errors if evidence is not None else []:
-            err.print(f"[yellow]evidence:[/yellow] {problem.splitlines()[0]}", highlight=False)
+            err.print(
+                f"[yellow]evidence:[/yellow] {markup((problem.splitlines() or [''])[0])}",
+                highlight=False,
+            )
 
     outputs = Outputs(req.junit, req.metrics_file, req.pushgateway)
     try:
@@ -167,7 +176,9 @@ def run_command(
     except LockHeld as e:
         if log is not None:
             log.emit("locked", "error", message=str(e), exit_code=EXIT_LOCKED)
-        err.print(f"[red]error:[/red] {e}; try again later or pass --lock-wait", highlight=False)
+        err.print(
+            f"[red]error:[/red] {markup(e)}; try again later or pass --lock-wait", highlight=False
+        )
         return EXIT_LOCKED
     except InfrastructureError as e:  # the lock directory or file is not safely ours
         err.print(f"[red]error:[/red] {e}", highlight=False)
@@ -175,7 +186,7 @@ def run_command(
     for problem in result.delivery_errors:
         if log is not None:
             log.emit("delivery-error", "error", message=problem)
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
+        err.print(f"[red]error:[/red] {markup(problem)}", highlight=False)
     if log is None and len(result.results) > 1:
         out.print(_summary_table(result.results))
     if log is not None:

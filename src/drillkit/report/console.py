@@ -7,6 +7,7 @@ from rich.table import Table
 
 from drillkit.report.format import fmt
 from drillkit.report.model import Report
+from drillkit.safetext import markup
 
 __all__ = ["print_summary"]
 
@@ -21,7 +22,7 @@ def _styled(verdict: str) -> str:
 def print_summary(report: Report, report_path: str, console: Console) -> None:
     measured = report.measured
     targets = report.targets
-    table = Table(title=f"drill {report.drill} ({report.run_id})")
+    table = Table(title=f"drill {markup(report.drill)} ({markup(report.run_id)})")
     table.add_column("")
     table.add_column("target", justify="right")
     table.add_column("measured", justify="right")
@@ -53,7 +54,9 @@ def print_summary(report: Report, report_path: str, console: Console) -> None:
     incident = report.incident
     if incident and incident.fault:
         flag = " [yellow](ambiguous)[/]" if incident.ambiguous else ""
-        console.print(f"incident: {incident.fault}{flag} ({incident.reason})")
+        console.print(
+            f"incident: {markup(incident.fault)}{flag} ({markup(incident.reason)})", highlight=False
+        )
     console.print(
         f"acknowledged {fmt(measured.acknowledged_writes)}, "
         f"indeterminate {fmt(measured.indeterminate_writes)} "
@@ -63,13 +66,13 @@ def print_summary(report: Report, report_path: str, console: Console) -> None:
     )
     for c in report.checks:
         if c.verdict != "pass":
-            console.print(f"  {c.name}: {c.reason}")
+            console.print(f"  {markup(c.name)}: {markup(c.reason)}", highlight=False)
     for note in report.notes:
-        console.print(f"  note: {note.splitlines()[0]}")
+        console.print(f"  note: {markup((note.splitlines() or [''])[0])}", highlight=False)
     if report.error:
-        console.print(f"[red]error:[/red] {report.error.splitlines()[0]}")
+        console.print(f"[red]error:[/red] {markup(report.error.splitlines()[0])}", highlight=False)
     verdict = report.verdict
     shown = f"[{_STYLE[verdict]}]{verdict.upper()}[/]"
     if report.expected != "pass":
         shown += f" ({report.outcome}; the drill declares expect: {report.expected})"
-    console.print(f"verdict: {shown}   evidence: {report_path}")
+    console.print(f"verdict: {shown}   evidence: {markup(report_path)}", highlight=False)

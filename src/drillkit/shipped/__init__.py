@@ -37,9 +37,16 @@ def scenarios_for(drill_path: Path, name: object) -> Path:
     """The scenarios folder for ``topology: name`` in ``drill_path``: the one beside the drill's
     folder when it has that scenario (or when nothing else has it), else the shipped one."""
     local = drill_path.resolve().parent.parent / "scenarios"
-    if not isinstance(name, str) or (local / f"{name}.yaml").is_file():
+    if not isinstance(name, str) or _has(local, name):
         return local
-    return SCENARIOS if (SCENARIOS / f"{name}.yaml").is_file() else local
+    return SCENARIOS if _has(SCENARIOS, name) else local
+
+
+def _has(folder: Path, name: str) -> bool:
+    try:
+        return (folder / f"{name}.yaml").is_file()
+    except (OSError, ValueError):  # a name no file can have (too long, NUL): the loader says so
+        return False
 
 
 def copy_shipped(target: Path) -> list[Path]:

@@ -29,7 +29,7 @@ _NODE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Repeat(_Strict):
@@ -232,7 +232,7 @@ class DeleteRangeFault(FaultBase):
     """Operator error: DELETE the newest ``rows`` rows of the workload's table."""
 
     kind: Literal["delete-range"]
-    rows: int = Field(100, ge=1)
+    rows: int = Field(100, ge=1, le=10**9)
 
 
 class WipeDataFault(TargetedFault):
@@ -245,7 +245,7 @@ class DeleteWalFault(TargetedFault):
     """Delete WAL segment files from pg_wal of a stopped node, then start it again."""
 
     kind: Literal["delete-wal"]
-    segments: int = Field(1, ge=1, description="how many of the newest segments to delete")
+    segments: int = Field(1, ge=1, le=1000, description="how many of the newest segments to delete")
 
 
 class CorruptFault(TargetedFault):
@@ -253,7 +253,9 @@ class CorruptFault(TargetedFault):
 
     kind: Literal["corrupt"]
     table: str = Field("drillkit_writes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    offset: int = Field(8192 + 200, ge=0, description="byte offset in the relation's first file")
+    offset: int = Field(
+        8192 + 200, ge=0, le=2**30, description="byte offset in the relation's first file"
+    )
     bytes: int = Field(16, ge=1, le=4096)
 
 

@@ -7,16 +7,17 @@ to inject, the runbook that restores service and the targets the result is judge
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from drillkit.errors import EXIT_BAD_INPUT, DrillkitError
 from drillkit.registry import REGISTRY, Registry
 from drillkit.shipped import scenarios_for
 from drillkit.spec.model import DrillSpec, drill_model, reference_problems, scenario_model
+from drillkit.spec.reader import InputRejected, read_yaml
 
 __all__ = ["DrillFileError", "load_drill", "resolve_drill_path"]
 
@@ -35,6 +36,12 @@ class DrillFileError(DrillkitError):
 
 
 _ENUM_ERRORS = {"literal_error", "enum"}
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _field_path(loc: tuple[int | str, ...], data: Any) -> str:
@@ -67,36 +74,33 @@ def _problem(err: Any) -> str:
         if tuple(err["loc"][:1]) == ("topology",):
             noun = "a topology"
         return (
-            f"{ctx.get('tag')!r} is not {noun}; expected one of "
+            f"{_show(ctx.get('tag'))} is not {noun}; expected one of "
             f"{ctx.get('expected_tags', '').replace(chr(39), '')}"
         )
     if kind == "union_tag_not_found":
         return f"missing {ctx.get('discriminator', 'kind')}; say which one this is"
     if kind in _ENUM_ERRORS:
-        return f"{given!r} is not allowed; expected {ctx.get('expected')}"
+        return f"{_show(given)} is not allowed; expected {ctx.get('expected')}"
     if kind == "extra_forbidden":
         return "unknown field; check the spelling against docs/reference/drill-file.md"
     if kind == "missing":
         return "required field is missing"
     msg = str(err["msg"])
+    if len(msg) > 500:
+        msg = msg[:497] + "..."
     return msg.removeprefix("Value error, ")
 
 
 def _load_yaml(path: Path) -> Any:
+    """The YAML in ``path``, read within the limits of :mod:`drillkit.spec.reader`."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DrillFileError(path, "", "no such file") from None
-    except OSError as e:
-        raise DrillFileError(path, "", f"cannot read: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise DrillFileError(path, "", "not UTF-8 text; save the file as UTF-8") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        raise DrillFileError(path, where, f"not valid YAML: {getattr(e, 'problem', e)}") from None
+        return read_yaml(path)
+    except InputRejected as e:
+        raise DrillFileError(path, e.field, e.problem) from None
+
+
+# A scenario reference is a bare name: never a path out of scenarios/.
+_SCENARIO_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def _resolve_topology(
@@ -106,6 +110,14 @@ def _resolve_topology(
     ref = data.get("topology")
     if not isinstance(ref, str):
         return data
+    if not _SCENARIO_NAME.match(ref):
+        raise DrillFileError(
+            path,
+            "topology",
+            f"{_show(ref)} is not a scenario name; expected a name like pg-async-pair "
+            "(scenarios/NAME.yaml: lowercase letters, digits, - and _, at most 63) "
+            "or an inline mapping",
+        )
     scenario_path = scenarios_dir / f"{ref}.yaml"
     if not scenario_path.is_file():
         known = (
@@ -120,7 +132,7 @@ def _resolve_topology(
     scenario = _load_yaml(scenario_path)
     if not isinstance(scenario, dict) or not isinstance(scenario.get("topology"), dict):
         raise DrillFileError(scenario_path, "topology", "a scenario needs a 'topology' mapping")
-    unknown = set(scenario) - {"topology", "description"}
+    unknown = {str(k) for k in scenario} - {"topology", "description"}
     if unknown:
         raise DrillFileError(scenario_path, sorted(unknown)[0], "unknown field")
     try:  # errors inside a scenario name the scenario file, not the drill that uses it

@@ -30,7 +30,7 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # The drill file's tagged unions, one variant per registry entry. For the type checker they are
@@ -84,17 +84,22 @@ class WorkloadSpec(_Strict):
 class SteadyState(_Strict):
     """What 'healthy' means before a fault may be injected."""
 
-    max_replica_lag_bytes: int = Field(16 * 1024 * 1024, ge=0)
-    min_ok_writes: int = Field(10, ge=1, description="acknowledged writes needed before the fault")
+    max_replica_lag_bytes: int = Field(16 * 1024 * 1024, ge=0, le=2**40)
+    min_ok_writes: int = Field(
+        10, ge=1, le=1_000_000, description="acknowledged writes needed before the fault"
+    )
     timeout_seconds: float = Field(30.0, gt=0, le=600)
+
+
+_MAX_TARGET_SECONDS = 7 * 86400  # a week: any real objective is far below
 
 
 class Targets(_Strict):
     """Declared objectives; a target left out is not judged."""
 
-    rpo_seconds: float | None = Field(None, ge=0)
-    rto_seconds: float | None = Field(None, ge=0)
-    max_lost_writes: int | None = Field(None, ge=0)
+    rpo_seconds: float | None = Field(None, ge=0, le=_MAX_TARGET_SECONDS)
+    rto_seconds: float | None = Field(None, ge=0, le=_MAX_TARGET_SECONDS)
+    max_lost_writes: int | None = Field(None, ge=0, le=10**12)
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Targets:

@@ -41,7 +41,7 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 SyncCommit = Literal["on", "remote_write", "remote_apply", "local", "off"]
@@ -196,7 +196,7 @@ class PatroniTopology(_Strict):
     loop_wait: int = Field(2, ge=1, le=600, description="seconds between HA loop runs")
     retry_timeout: int = Field(5, ge=3, le=600, description="DCS and PostgreSQL retry budget")
     maximum_lag_on_failover: int = Field(
-        1_048_576, ge=0, description="bytes a replica may lag and still be promoted"
+        1_048_576, ge=0, le=2**40, description="bytes a replica may lag and still be promoted"
     )
     replication: Literal["async", "sync"] = Field("async", description="sync: synchronous_mode")
     synchronous_commit: SyncCommit = "on"
@@ -275,12 +275,21 @@ class ShellStep(RetryPolicy):
             raise ValueError(f"{v!r} is not a step name; use lowercase letters, digits and '-'")
         return v
 
+    @field_validator("run")
+    @classmethod
+    def _run(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("a NUL character cannot be passed to a command")
+        return v
+
     @field_validator("env")
     @classmethod
     def _env(cls, env: dict[str, str]) -> dict[str, str]:
         for key in env:
             if not _ENV_NAME.match(key):
                 raise ValueError(f"{key!r} is not an environment variable name")
+            if "\x00" in env[key]:
+                raise ValueError(f"env {key}: a NUL character cannot be passed to a command")
             if key.startswith("DK_") or key in ("PGPASSFILE", "PGPASSWORD"):
                 raise ValueError(f"{key} is set by drillkit; choose another name")
         return env

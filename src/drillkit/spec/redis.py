@@ -26,7 +26,7 @@ REDIS_DEFAULT_SAVE = "3600 1 300 100 60 10000"  # Redis 7's own default save poi
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def save_points(save: str) -> list[tuple[int, int]]:
