@@ -24,6 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from drillkit.secrets import remember
+
 __all__ = [
     "KEY_ENV",
     "KEY_FILE_ENV",
@@ -37,6 +39,7 @@ __all__ = [
     "key_fingerprint",
     "load_private_key",
     "load_public_key",
+    "remember_key",
     "signing",
     "verify_bundle",
     "write_manifest",
@@ -58,13 +61,37 @@ class SigningKeyError(ValueError):
     """A signing or public key could not be read (missing file, not PEM, not Ed25519)."""
 
 
+def remember_key(key: Ed25519PrivateKey, pem: bytes | None = None) -> None:
+    """Redact this private key from everything drillkit writes: the PEM text it came from, its
+    PKCS#8 PEM and its raw 32 bytes (plain, hex, base64)."""
+    if pem:
+        remember(pem)
+    remember(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    remember(
+        key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+    )
+
+
 def load_private_key(pem: bytes, source: str = "key") -> Ed25519PrivateKey:
+    """The Ed25519 key in ``pem``; from now on it is redacted from everything written."""
+    remember(pem)  # whatever it turns out to be, the text was meant to be secret
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as e:
         raise SigningKeyError(f"{source}: not an unencrypted PEM private key ({e})") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningKeyError(f"{source}: not an Ed25519 key ({type(key).__name__})")
+    remember_key(key, pem)
     return key
 
 
@@ -109,6 +136,8 @@ def generate_key(private_path: Path) -> Path:
 @contextlib.contextmanager
 def signing(key: Ed25519PrivateKey | None) -> Iterator[None]:
     """Sign every bundle finalized inside the block with ``key`` (used by ``drillkit run``)."""
+    if key is not None:
+        remember_key(key)
     token = _signing_key.set(key)
     try:
         yield
