@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from drillkit import __version__
 from drillkit.cli import run as rn
@@ -21,6 +22,7 @@ from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, InfrastructureError
 from drillkit.images import ensure_images
 from drillkit.images.base import BaseSource
 from drillkit.resources import connect_engine, sweep
+from drillkit.runbook.custom import host_steps
 from drillkit.shipped import copy_shipped, drills_home
 from drillkit.spec import DrillFileError, DrillSpec, load_drill
 
@@ -113,6 +115,7 @@ def run(
     log_format: rn.LogFormatOpt = "text",
     signing_key: rn.SigningKeyOpt = None,
     lock_wait: rn.LockWaitOpt = 0.0,
+    no_host_steps: rn.NoHostStepsOpt = False,
 ) -> None:
     """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
@@ -130,6 +133,7 @@ def run(
         log_format=log_format,
         signing_key=signing_key,
         lock_wait=lock_wait,
+        no_host_steps=no_host_steps,
     )
     raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
 
@@ -155,10 +159,14 @@ def validate(path: Annotated[Path, typer.Argument(help="a drill file")]) -> None
     """Check a drill file without starting anything."""
     spec = _load(path)
     out.print(
-        f"{path}: ok (drill {spec.name}, {len(spec.faults)} fault(s), "
-        f"{len(spec.runbook)} runbook step(s))",
+        escape(
+            f"{path}: ok (drill {spec.name}, {len(spec.faults)} fault(s), "
+            f"{len(spec.runbook)} runbook step(s))"
+        ),
         highlight=False,
     )
+    for step in host_steps(spec.runbook):
+        out.print(escape(f"runs on this host: {step}"), highlight=False)
 
 
 @images_app.command("build")

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from drillkit.drill import DrillResult
@@ -18,7 +19,8 @@ from drillkit.errors import EXIT_BAD_INPUT
 from drillkit.jsonlog import JsonLog
 from drillkit.report import print_summary
 from drillkit.report.bundle import SigningKeyError, current_signing_key, load_private_key
-from drillkit.spec import DrillFileError, resolve_drill_path
+from drillkit.runbook.custom import host_steps
+from drillkit.spec import DrillFileError, DrillSpec, resolve_drill_path
 from drillkit.suite import (
     EXIT_LOCKED,
     LockHeld,
@@ -30,7 +32,7 @@ from drillkit.suite import (
     run_suite,
 )
 
-__all__ = ["RunRequest", "run_command"]
+__all__ = ["RunRequest", "refuse_host_steps", "run_command"]
 
 # Options of `drillkit run` (declared here so cli/main.py stays short).
 AllOpt = Annotated[bool, typer.Option("--all", help="run every drill in the drills directory")]
@@ -55,6 +57,15 @@ SigningKeyOpt = Annotated[
         "to the PEM text. Unsigned when neither is set.",
     ),
 ]
+NoHostStepsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-host-steps/--allow-host-steps",
+        envvar="DRILLKIT_NO_HOST_STEPS",
+        help="refuse drills with runbook steps that run commands on this host "
+        "(default from DRILLKIT_NO_HOST_STEPS=1)",
+    ),
+]
 LockWaitOpt = Annotated[
     float, typer.Option(help="seconds to wait for another drillkit run on this host to finish")
 ]
@@ -74,6 +85,16 @@ class RunRequest:
     log_format: str = "text"
     signing_key: Path | None = None
     lock_wait: float = 0.0
+    no_host_steps: bool = False
+
+
+def refuse_host_steps(specs: list[tuple[Path, DrillSpec]]) -> list[str]:
+    """One error per runbook step that would run on this host (``--no-host-steps``)."""
+    return [
+        f"{path}: {step} runs on this host; refused by --no-host-steps (DRILLKIT_NO_HOST_STEPS)"
+        for path, spec in specs
+        for step in host_steps(spec.runbook)
+    ]
 
 
 def _paths(req: RunRequest) -> list[Path]:
@@ -128,11 +149,13 @@ def run_command(
         return EXIT_BAD_INPUT
     try:
         specs, errors = load_drills(_paths(req))
+        if req.no_host_steps:
+            errors += refuse_host_steps(specs)
         key = _signing_key(req)
     except (DrillFileError, SigningKeyError) as e:
         specs, errors, key = [], [str(e)], None
     for problem in errors:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(problem)}", highlight=False)
     if errors:
         return EXIT_BAD_INPUT
     log = JsonLog(out.file) if req.log_format == "json" else None

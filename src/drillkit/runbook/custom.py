@@ -32,6 +32,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,13 +40,33 @@ from drillkit.backend.node import Node
 from drillkit.secrets import Secrets
 from drillkit.spec.postgres import ShellStep as ShellStepSpec
 
-__all__ = ["HOST_ENV_ALLOW", "OUTPUT_LIMIT", "Shell", "ShellStepError", "ShellTopology", "host_env"]
+__all__ = [
+    "HOST_ENV_ALLOW",
+    "OUTPUT_LIMIT",
+    "Shell",
+    "ShellStepError",
+    "ShellTopology",
+    "host_env",
+    "host_steps",
+]
 
 OUTPUT_LIMIT = 4000  # characters of output kept in the history (the end of it)
 HOST_ENV_ALLOW = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR")
 _NODE_SECRET_ROOT = "/tmp"
 _BUFFER_LIMIT = 1 << 20  # bytes of output kept while reading (the end of it)
 _DRAIN_SECONDS = 0.5  # how long output is still read after the command exited
+
+
+def host_steps(runbook: Sequence[object]) -> list[str]:
+    """The runbook steps that run a command on the harness host (``runbook[i] shell 'name':
+    'command'``): what ``drillkit validate`` lists and ``--no-host-steps`` refuses."""
+    out = []
+    for i, step in enumerate(runbook):
+        if isinstance(step, ShellStepSpec) and step.target == "host":
+            command = " ".join(step.run.split())
+            command = command if len(command) <= 80 else command[:77] + "..."
+            out.append(f"runbook[{i}] shell {step.name!r}: {command!r}")
+    return out
 
 
 def host_env(pass_env: list[str], environ: dict[str, str] | None = None) -> dict[str, str]:
