@@ -38,9 +38,10 @@ _process_secrets: set[bytes] = set()
 
 
 def remember(secret: str | bytes) -> None:
-    """Redact ``secret`` (and its encodings) from everything drillkit writes from now on."""
+    """Redact ``secret`` (and its encodings) from everything drillkit writes from now on.
+    A value shorter than 8 bytes is ignored: it is no key, and redacting it would maul reports."""
     raw = secret.encode() if isinstance(secret, str) else bytes(secret)
-    if raw:
+    if len(raw.strip()) >= _MIN_FRAGMENT:
         with _process_lock:
             _process_secrets.add(raw)
         _pattern.cache_clear()

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from drillkit.report.bundle import load_private_key
-from drillkit.secrets import Secrets, forget_all, redact_text
+from drillkit.secrets import Secrets, forget_all, redact_text, remember
 
 
 def test_redact_replaces_every_occurrence_of_every_value() -> None:
@@ -114,3 +114,9 @@ def test_a_loaded_signing_key_is_redacted_in_every_form_from_then_on() -> None:
         base64.b64encode(seed).decode(),
     ):
         assert leaked not in Secrets().redact(f"leak: {leaked} end"), leaked
+
+
+def test_a_short_junk_value_given_as_a_key_is_not_remembered() -> None:
+    remember("1")  # DRILLKIT_SIGNING_KEY=1 must not turn every digit of a report into ***
+
+    assert redact_text('{"rto_seconds": 1.1}') == '{"rto_seconds": 1.1}'
