@@ -28,8 +28,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from drillkit.drill import DrillResult, run_drill
 from drillkit.images import NodeImages
 from drillkit.metrics import push_metrics
-from drillkit.report.bundle import generate_key, load_public_key, signing, verify_bundle
+from drillkit.report.bundle import generate_key, load_public_key, signing
 from drillkit.report.model import Report
+from drillkit.report.verify import verify_bundle
 from drillkit.secrets import Secrets
 from drillkit.spec import load_drill
 

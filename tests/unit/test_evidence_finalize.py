@@ -20,9 +20,10 @@ from evidence_helpers import literal_run
 from drillkit.checkers import Verdict
 from drillkit.drill import DrillResult
 from drillkit.report import evidence, finalize
-from drillkit.report.bundle import signing, verify_bundle
+from drillkit.report.bundle import signing
 from drillkit.report.finalize import finalize_evidence
 from drillkit.report.model import Report
+from drillkit.report.verify import verify_bundle
 from drillkit.secrets import Secrets
 from drillkit.suite import record
 from drillkit.trends import default_db, recent_runs

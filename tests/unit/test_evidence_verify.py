@@ -14,15 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from drillkit.cli.main import app
-from drillkit.report.bundle import (
-    MANIFEST,
-    PUBLIC_KEY,
-    SIGNATURE,
-    countersign,
-    key_fingerprint,
-    verify_bundle,
-    write_manifest,
-)
+from drillkit.report.bundle import MANIFEST, PUBLIC_KEY, SIGNATURE, key_fingerprint, write_manifest
+from drillkit.report.verify import countersign, verify_bundle
 
 runner = CliRunner()
 

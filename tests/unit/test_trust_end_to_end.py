@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from drillkit.drill import run_drill
-from drillkit.report.bundle import verify_bundle
+from drillkit.report.verify import verify_bundle
 from drillkit.secrets import Secrets, forget_all
 from drillkit.spec import DrillSpec, load_drill
 from drillkit.testing import MemoryCluster, MemoryPlatform

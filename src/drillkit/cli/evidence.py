@@ -2,7 +2,7 @@
 
 ``verify`` trusts a signature only against a key given to it (``--public-key``,
 ``--trusted-keys`` / ``DRILLKIT_TRUSTED_KEYS``) or, with a warning, the bundle's own
-(``--trust-bundle-key``); see :func:`drillkit.report.bundle.verify_bundle`.
+(``--trust-bundle-key``); see :func:`drillkit.report.verify.verify_bundle`.
 """
 
 from __future__ import annotations
@@ -19,16 +19,13 @@ from rich.markup import escape
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_PASS
 from drillkit.report.bundle import (
     MANIFEST,
-    TRUSTED_KEYS_ENV,
-    BundleCheck,
     SigningKeyError,
-    countersign,
     generate_key,
     load_private_key,
     load_public_key,
     load_public_keys,
-    verify_bundle,
 )
+from drillkit.report.verify import TRUSTED_KEYS_ENV, BundleCheck, countersign, verify_bundle
 
 __all__ = ["evidence_app"]
 
