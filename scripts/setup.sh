@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Prepare this machine for drillkit: a Docker engine, a virtualenv with drillkit installed, and
 # drillkit's node images (built locally; no container registry needed on a Debian host).
+#   ./scripts/setup.sh         drillkit and its runtime dependencies only (what drills and
+#                              scheduled runs need; ./scripts/drill.sh)
+#   ./scripts/setup.sh --dev   also the test and lint tools (pytest, ruff, mypy, playwright, ...)
+#                              and the Debian packages the evidence tests drive (./scripts/test.sh)
 # Idempotent: re-running only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+dev=0
+case "${1:-}" in
+  --dev) dev=1 ;;
+  "") ;;
+  *) printf '[setup] unknown option %s; expected --dev or nothing\n' "$1" >&2; exit 2 ;;
+esac
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -23,18 +34,19 @@ if [ ! -x .venv/bin/python ]; then
     fi
   fi
 fi
-stamp=.venv/.drillkit-installed
+if [ "$dev" -eq 1 ]; then target=".[dev]" stamp=.venv/.drillkit-dev-installed
+else target="." stamp=.venv/.drillkit-installed; fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  log "installing drillkit and its dependencies into .venv"
+  log "installing drillkit (pip install -e '$target') into .venv"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e "$target"
   touch "$stamp"
 fi
 
 # Tools the evidence tests drive (Debian packages): headless Chromium opens report.html, a real
 # Pushgateway receives metrics, promtool checks the example alert rules (package prometheus,
 # ~19 MB download). Services these packages ship are not started by the tests' set-up.
-if command -v apt-get >/dev/null 2>&1; then
+if [ "$dev" -eq 1 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)

@@ -4,7 +4,7 @@
 # e.g. ./scripts/test.sh -m "not integration" for the unit tests alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh --dev
 echo "[test] ruff check + mypy --strict" >&2
 .venv/bin/ruff check src tests bench examples
 .venv/bin/mypy src/drillkit

@@ -28,8 +28,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from drillkit.drill import DrillResult, run_drill
 from drillkit.images import NodeImages
 from drillkit.metrics import push_metrics
-from drillkit.report.bundle import generate_key, signing, verify_bundle
+from drillkit.report.bundle import generate_key, load_public_key, signing
 from drillkit.report.model import Report
+from drillkit.report.verify import verify_bundle
 from drillkit.secrets import Secrets
 from drillkit.spec import load_drill
 
@@ -332,7 +333,9 @@ def test_cli_run_writes_junit_metrics_json_logs_and_history(
     names = {e["event"] for e in events}
     assert {"progress", "fault:kill", "runbook:promote", "check", "verdict", "suite"} <= names
     assert verdict["signed"] is True
-    assert verify_bundle(Path(verdict["evidence"])).ok
+    public = (tmp_path / "signing.pem.pub").read_bytes()
+    assert verify_bundle(Path(verdict["evidence"]), public_key=load_public_key(public)).ok
+    assert not verify_bundle(Path(verdict["evidence"])).ok  # signed, but no trusted key given
     assert '<testsuite name="drill:failover"' in (tmp_path / "junit.xml").read_text()
     assert 'drillkit_drill_success{drill="failover"}' in (tmp_path / "dk.prom").read_text()
     history = drillkit("history", "failover", "--report-dir", str(reports))

@@ -4,9 +4,13 @@ timeouts, retries. No Docker: the topology is a fake that describes itself as Po
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
+import os
+import signal
 import tarfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +23,7 @@ from drillkit.backend.docker import DockerNode
 from drillkit.backend.node import Node
 from drillkit.history import History, OpType
 from drillkit.runbook import make_step, run_runbook
-from drillkit.runbook.custom import Shell, ShellStepError, ShellTopology
+from drillkit.runbook.custom import HOST_ENV_ALLOW, Shell, ShellStepError, ShellTopology
 from drillkit.secrets import Secrets
 from drillkit.spec.postgres import ShellStep
 
@@ -240,3 +244,68 @@ def test_a_failing_command_inside_a_node_fails_the_step() -> None:
 
     with pytest.raises(ShellStepError, match="on pg0 exited 2"):
         step.run()
+
+
+def test_a_host_step_inherits_only_the_allow_list_and_what_it_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DRILLKIT_SIGNING_KEY", "-----BEGIN PRIVATE KEY-----\nAAAA\n")
+    monkeypatch.setenv("DRILLKIT_SIGNING_KEY_FILE", "/etc/drillkit/signing.pem")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "cloud-token-123")
+    monkeypatch.setenv("TEAM_ENDPOINT", "https://example.invalid")
+    monkeypatch.setenv("LC_TIME", "C")
+
+    out = shell("env", pass_env=["TEAM_ENDPOINT"]).run()["output"]
+
+    names = {line.split("=", 1)[0] for line in out.splitlines() if "=" in line}
+    assert "DRILLKIT_SIGNING_KEY" not in names and "DRILLKIT_SIGNING_KEY_FILE" not in names
+    assert "AWS_SECRET_ACCESS_KEY" not in names and "cloud-token-123" not in out
+    assert {"PATH", "LC_TIME", "TEAM_ENDPOINT", "DK_PRIMARY", "PGPASSFILE"} <= names
+    assert names <= {*HOST_ENV_ALLOW, "LC_TIME", "TEAM_ENDPOINT", "PWD", "SHLVL", "_"} | {
+        n for n in names if n.startswith(("DK_", "PG"))
+    }
+
+
+@pytest.mark.parametrize("name", ["DRILLKIT_SIGNING_KEY", "DK_PRIMARY", "PGPASSWORD", "1X"])
+def test_pass_env_refuses_drillkits_own_and_secret_names(name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        ShellStep(step="shell", run="env", pass_env=[name])
+
+
+def test_pass_env_is_for_host_steps_only() -> None:
+    with pytest.raises(ValueError, match="pass_env"):
+        ShellStep(step="shell", run="env", target="primary", pass_env=["HOME"])
+
+
+def test_a_background_child_holding_the_output_does_not_make_the_step_time_out(
+    tmp_path: Path,
+) -> None:
+    pid_file = tmp_path / "child.pid"
+    started = time.monotonic()
+    try:
+        result = shell(f"sleep 30 & echo $! > {pid_file}; echo started", timeout_seconds=10).run()
+        took = time.monotonic() - started
+    finally:
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    assert result["exit_status"] == 0
+    assert result["output"] == "started\n"
+    assert took < 3  # the step's own exit, plus at most the drain grace
+
+
+def test_a_failing_step_with_a_background_child_reports_its_own_exit(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    try:
+        with pytest.raises(ShellStepError, match="exited 3"):
+            shell(f"sleep 30 & echo $! > {pid_file}; exit 3", timeout_seconds=10).run()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def test_the_output_reader_is_a_daemon_thread_and_is_gone_after_the_step() -> None:
+    shell("echo hi").run()
+
+    assert not [t for t in threading.enumerate() if t.name == "drillkit-step-output"]

@@ -22,9 +22,9 @@ from drillkit.report.bundle import (
     key_fingerprint,
     load_public_key,
     signing,
-    verify_bundle,
     write_manifest,
 )
+from drillkit.report.verify import verify_bundle
 
 
 def _bundle(tmp_path: Path) -> Path:

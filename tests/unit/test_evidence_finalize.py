@@ -3,23 +3,27 @@ scrubbed from every file, the run recorded for trends, and no exception whatever
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jsonschema
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from evidence_helpers import literal_run
 
 from drillkit.checkers import Verdict
 from drillkit.drill import DrillResult
 from drillkit.report import evidence, finalize
-from drillkit.report.bundle import signing, verify_bundle
+from drillkit.report.bundle import signing
 from drillkit.report.finalize import finalize_evidence
 from drillkit.report.model import Report
+from drillkit.report.verify import verify_bundle
 from drillkit.secrets import Secrets
 from drillkit.suite import record
 from drillkit.trends import default_db, recent_runs
@@ -131,3 +135,46 @@ def test_the_schema_rejects_a_report_that_breaks_the_contract() -> None:
         mutate(bad)
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, SCHEMA)
+
+
+def test_the_signing_key_and_any_private_key_are_scrubbed_from_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host step that printed its environment (issue 11): the key, JSON-escaped in the history,
+    base64-encoded in a node log, URL-encoded in the markdown of a step; and an unknown key."""
+    secrets = Secrets.generate("postgres", "replicator")
+    d, report, ops = _prepare(tmp_path, secrets)
+    pem = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    other = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    monkeypatch.setenv("DRILLKIT_SIGNING_KEY", pem)
+    with (d / "history.jsonl").open("a") as fh:
+        fh.write(json.dumps({"output": f"DRILLKIT_SIGNING_KEY={pem}\n"}) + "\n")
+        fh.write(json.dumps({"output": other.decode()}) + "\n")
+    (d / "nodes" / "pg1.log").write_text(base64.b64encode(pem.encode()).decode() + "\n")
+    (d / "nodes" / "pg2.log").write_text(
+        quote(pem, safe="") + " " + base64.b64encode(secrets["postgres"].encode()).decode()
+    )
+
+    finalize_evidence(d, report, ops, secrets_redact=secrets.redact)
+
+    body = "".join(pem.splitlines()[1:-1])
+    for path in d.rglob("*"):
+        if path.is_file() and path.suffix not in (".pub", ".sig"):
+            text = path.read_text()
+            assert "PRIVATE KEY" not in text and body not in text, path
+            assert base64.b64encode(pem.encode()).decode()[8:40] not in text, path
+            assert base64.b64encode(secrets["postgres"].encode()).decode()[4:28] not in text
+    written = json.loads((d / "report.json").read_text())
+    assert written["evidence"]["signed"] is True
+    for line in (d / "history.jsonl").read_text().splitlines():
+        json.loads(line)  # still valid JSON lines after redaction

@@ -1,4 +1,9 @@
-"""``drillkit evidence verify|keygen|schema``: check and sign evidence bundles."""
+"""``drillkit evidence verify|sign|keygen|schema``: check, approve and sign evidence bundles.
+
+``verify`` trusts a signature only against a key given to it (``--public-key``,
+``--trusted-keys`` / ``DRILLKIT_TRUSTED_KEYS``) or, with a warning, the bundle's own
+(``--trust-bundle-key``); see :func:`drillkit.report.verify.verify_bundle`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_PASS
-from drillkit.report.bundle import SigningKeyError, generate_key, load_public_key, verify_bundle
+from drillkit.report.bundle import (
+    MANIFEST,
+    SigningKeyError,
+    generate_key,
+    load_private_key,
+    load_public_key,
+    load_public_keys,
+)
+from drillkit.report.verify import TRUSTED_KEYS_ENV, BundleCheck, countersign, verify_bundle
+from drillkit.safetext import markup
 
 __all__ = ["evidence_app"]
 
@@ -18,26 +33,107 @@ evidence_app = typer.Typer(no_args_is_help=True, help="Check and sign evidence b
 _out = Console(soft_wrap=True)
 _err = Console(stderr=True, soft_wrap=True)
 
+BundleArg = Annotated[Path, typer.Argument(help="a report folder: reports/<drill>-<time>")]
+PublicKeyOpt = Annotated[
+    Path | None,
+    typer.Option(help="the signer's Ed25519 public key (PEM) you trust: proves who signed"),
+]
+TrustedKeysOpt = Annotated[
+    Path | None,
+    typer.Option(
+        envvar=TRUSTED_KEYS_ENV,
+        help="a file of trusted PEM public keys (signers and approvers)",
+    ),
+]
+TrustBundleKeyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-bundle-key",
+        help="accept the public key inside the bundle (proves it is unchanged, not who signed)",
+    ),
+]
+RequireSignatureOpt = Annotated[bool, typer.Option(help="an unsigned bundle fails")]
+
+
+def _fail(message: str) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {markup(message)}", highlight=False)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _trusted(public_key: Path | None, trusted_keys: Path | None) -> list[Ed25519PublicKey]:
+    keys: list[Ed25519PublicKey] = []
+    try:
+        if public_key is not None:
+            keys.append(load_public_key(public_key.read_bytes(), str(public_key)))
+        if trusted_keys is not None:
+            keys += load_public_keys(trusted_keys.read_bytes(), str(trusted_keys))
+    except OSError as e:
+        raise _fail(f"cannot read {e.filename}: {e.strerror}") from None
+    except SigningKeyError as e:
+        raise _fail(str(e)) from None
+    return keys
+
+
+def _check(
+    bundle: Path,
+    public_key: Path | None,
+    trusted_keys: Path | None,
+    trust_bundle_key: bool,
+    require_signature: bool,
+) -> BundleCheck:
+    if not bundle.is_dir():
+        raise _fail(f"{bundle}: no such evidence folder")
+    keys = _trusted(public_key, trusted_keys)
+    check = verify_bundle(
+        bundle,
+        trusted_keys=keys,
+        trust_bundle_key=trust_bundle_key,
+        require_signature=require_signature,
+    )
+    for line in check.lines():
+        _out.print(markup(line), highlight=False)
+    for warning in check.warnings:
+        _err.print(f"[yellow]warning:[/yellow] {markup(warning)}", highlight=False)
+    return check
+
 
 @evidence_app.command("verify")
 def verify(
-    bundle: Annotated[Path, typer.Argument(help="a report folder: reports/<drill>-<time>")],
-    public_key: Annotated[
-        Path | None, typer.Option(help="the signer's Ed25519 public key (PEM): proves who signed")
-    ] = None,
-    require_signature: Annotated[bool, typer.Option(help="an unsigned bundle fails")] = False,
+    bundle: BundleArg,
+    public_key: PublicKeyOpt = None,
+    trusted_keys: TrustedKeysOpt = None,
+    trust_bundle_key: TrustBundleKeyOpt = False,
+    require_signature: RequireSignatureOpt = False,
 ) -> None:
-    """Check every file against the manifest and the signature; exit 1 on any difference."""
-    try:
-        key = load_public_key(public_key.read_bytes(), str(public_key)) if public_key else None
-    except (OSError, SigningKeyError) as e:
-        _err.print(f"[red]error:[/red] --public-key: {e}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    check = verify_bundle(bundle, public_key=key, require_signature=require_signature)
-    for line in check.lines():
-        _out.print(line, highlight=False)
-    _out.print(f"{bundle}: {'OK' if check.ok else 'FAILED'}", highlight=False)
+    """Check every file against the manifest and the signature against a trusted key; exit 1 on
+    any difference, an untrusted or missing signature, exit 2 on a missing folder or bad key."""
+    check = _check(bundle, public_key, trusted_keys, trust_bundle_key, require_signature)
+    _out.print(f"{markup(str(bundle))}: {'OK' if check.ok else 'FAILED'}", highlight=False)
     raise typer.Exit(EXIT_PASS if check.ok else EXIT_FAIL)
+
+
+@evidence_app.command("sign")
+def sign(
+    bundle: BundleArg,
+    key: Annotated[Path, typer.Option(help="the approver's Ed25519 private key (PEM)")],
+    public_key: PublicKeyOpt = None,
+    trusted_keys: TrustedKeysOpt = None,
+    trust_bundle_key: TrustBundleKeyOpt = False,
+) -> None:
+    """Countersign a bundle as an approver, after verifying it (same options as verify); verify
+    then checks the approval too, and requires the approver's key to be trusted."""
+    try:
+        approver = load_private_key(key.read_bytes(), str(key))
+    except OSError as e:
+        raise _fail(f"--key: cannot read {key}: {e.strerror}") from None
+    except SigningKeyError as e:
+        raise _fail(str(e)) from None
+    check = _check(bundle, public_key, trusted_keys, trust_bundle_key, True)
+    if not check.ok:
+        _out.print(f"{markup(str(bundle))}: FAILED; not countersigned", highlight=False)
+        raise typer.Exit(EXIT_FAIL)
+    path = countersign(bundle, approver)
+    _out.print(f"countersigned {MANIFEST}: {markup(str(path))}", highlight=False)
 
 
 @evidence_app.command("keygen")
@@ -46,8 +142,7 @@ def keygen(path: Annotated[Path, typer.Argument(help="where the private key (PEM
     try:
         public = generate_key(path)
     except FileExistsError:
-        _err.print(f"[red]error:[/red] {path} exists; not overwriting a key")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        raise _fail(f"{path} exists; not overwriting a key") from None
     _out.print(f"private key {path} (keep it secret); public key {public}", highlight=False)
 
 

@@ -21,6 +21,7 @@ from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_LOCKED, Infrastruct
 from drillkit.images import ensure_images
 from drillkit.images.base import BaseSource
 from drillkit.resources import SweepResult, carry_out, connect_engine, plan_cleanup
+from drillkit.runbook.custom import host_steps
 from drillkit.safetext import markup
 from drillkit.shipped import copy_shipped, drills_home
 from drillkit.spec import DrillFileError, DrillSpec, load_drill
@@ -117,6 +118,7 @@ def run(
     log_format: rn.LogFormatOpt = "text",
     signing_key: rn.SigningKeyOpt = None,
     lock_wait: rn.LockWaitOpt = 0.0,
+    no_host_steps: rn.NoHostStepsOpt = False,
 ) -> None:
     """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
@@ -134,6 +136,7 @@ def run(
         log_format=log_format,
         signing_key=signing_key,
         lock_wait=lock_wait,
+        no_host_steps=no_host_steps,
     )
     raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
 
@@ -165,6 +168,8 @@ def validate(path: Annotated[Path, typer.Argument(help="a drill file")]) -> None
         f"{len(spec.runbook)} runbook step(s))",
         highlight=False,
     )
+    for step in host_steps(spec.runbook):
+        out.print(markup(f"runs on this host: {step}"), highlight=False)
 
 
 @images_app.command("build")

@@ -18,8 +18,9 @@ from drillkit.errors import EXIT_BAD_INPUT, InfrastructureError
 from drillkit.jsonlog import JsonLog
 from drillkit.report import print_summary
 from drillkit.report.bundle import SigningKeyError, current_signing_key, load_private_key
+from drillkit.runbook.custom import host_steps
 from drillkit.safetext import markup
-from drillkit.spec import DrillFileError, resolve_drill_path
+from drillkit.spec import DrillFileError, DrillSpec, resolve_drill_path
 from drillkit.suite import (
     EXIT_LOCKED,
     LockHeld,
@@ -31,7 +32,7 @@ from drillkit.suite import (
     run_suite,
 )
 
-__all__ = ["RunRequest", "run_command"]
+__all__ = ["RunRequest", "refuse_host_steps", "run_command"]
 
 # Options of `drillkit run` (declared here so cli/main.py stays short).
 AllOpt = Annotated[bool, typer.Option("--all", help="run every drill in the drills directory")]
@@ -56,6 +57,15 @@ SigningKeyOpt = Annotated[
         "to the PEM text. Unsigned when neither is set.",
     ),
 ]
+NoHostStepsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-host-steps/--allow-host-steps",
+        envvar="DRILLKIT_NO_HOST_STEPS",
+        help="refuse drills with runbook steps that run commands on this host "
+        "(default from DRILLKIT_NO_HOST_STEPS=1)",
+    ),
+]
 LockWaitOpt = Annotated[
     float, typer.Option(help="seconds to wait for another drillkit run on this host to finish")
 ]
@@ -75,6 +85,16 @@ class RunRequest:
     log_format: str = "text"
     signing_key: Path | None = None
     lock_wait: float = 0.0
+    no_host_steps: bool = False
+
+
+def refuse_host_steps(specs: list[tuple[Path, DrillSpec]]) -> list[str]:
+    """One error per runbook step that would run on this host (``--no-host-steps``)."""
+    return [
+        f"{path}: {step} runs on this host; refused by --no-host-steps (DRILLKIT_NO_HOST_STEPS)"
+        for path, spec in specs
+        for step in host_steps(spec.runbook)
+    ]
 
 
 def _paths(req: RunRequest) -> list[Path]:
@@ -131,6 +151,8 @@ def run_command(
         return EXIT_BAD_INPUT
     try:
         specs, errors = load_drills(_paths(req))
+        if req.no_host_steps:
+            errors += refuse_host_steps(specs)
         key = _signing_key(req)
     except (DrillFileError, SigningKeyError) as e:
         specs, errors, key = [], [str(e)], None

@@ -39,6 +39,7 @@ from drillkit.report.bundle import (
     SigningKeyError,
     current_signing_key,
     key_fingerprint,
+    remember_key,
     write_manifest,
 )
 from drillkit.report.evidence import write_report
@@ -51,6 +52,7 @@ from drillkit.report.fingerprint import (
 from drillkit.report.html import render_html
 from drillkit.report.markdown import render_markdown
 from drillkit.report.model import Evidence, Report
+from drillkit.secrets import redact_text
 
 __all__ = [
     "HTML_FILE",
@@ -215,9 +217,14 @@ def finalize_evidence(
             key = current_signing_key()
         except SigningKeyError as e:
             errors.append(f"signing key unusable, bundle left unsigned: {e}")
+    if key is not None:
+        remember_key(key)
+
+    def redact(text: str) -> str:  # the run's passwords, the signing key, any PEM key
+        return redact_text(secrets_redact(text))
+
     runbook = (
-        _step(errors, "runbook outputs", lambda: _write_runbook(report_dir, report, secrets_redact))
-        or []
+        _step(errors, "runbook outputs", lambda: _write_runbook(report_dir, report, redact)) or []
     )
     report = _complete(report, report_dir, key, runbook, errors)
     before = len(errors)
@@ -225,20 +232,20 @@ def finalize_evidence(
         errors,
         HTML_FILE,
         lambda: (report_dir / HTML_FILE).write_text(
-            secrets_redact(render_html(report, ops)), encoding="utf-8"
+            redact(render_html(report, ops)), encoding="utf-8"
         ),
     )
     _step(
         errors,
         MARKDOWN_FILE,
         lambda: (report_dir / MARKDOWN_FILE).write_text(
-            secrets_redact(render_markdown(report, report_dir)), encoding="utf-8"
+            redact(render_markdown(report, report_dir)), encoding="utf-8"
         ),
     )
     report = report.with_evidence_errors(*errors[before:])
     written = len(errors)
-    _step(errors, "report.json", lambda: write_report(report_dir, report, redact=secrets_redact))
-    _step(errors, "redaction", lambda: _scrub(report_dir, secrets_redact))
+    _step(errors, "report.json", lambda: write_report(report_dir, report, redact=redact))
+    _step(errors, "redaction", lambda: _scrub(report_dir, redact))
     manifest: Path | None = _step(errors, MANIFEST, lambda: write_manifest(report_dir, key))
     if errors.writes:  # no half-written file may pass for evidence (an empty manifest least)
         _drop_partial(report_dir, manifest is None)

@@ -161,6 +161,7 @@ def render_html(report: Report, ops: list[Op]) -> str:
     }
 <h2>Configuration and versions</h2><pre>{escape(config)}</pre>
 <h2>Evidence</h2><p>This bundle is {signed}. Every file is listed with its SHA-256 in
-<code>manifest.sha256</code>; check it with <code>drillkit evidence verify DIR</code>.</p>
+<code>manifest.sha256</code>; check it with <code>drillkit evidence verify DIR --public-key
+SIGNER.pub</code> (the signer's public key from your own records).</p>
 </body></html>
 """

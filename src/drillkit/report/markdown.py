@@ -93,6 +93,6 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
     lines += [
         "",
         f"Versions: {shown or '-'}. Evidence: `{report_dir or '.'}` ({signed}; "
-        "`drillkit evidence verify` checks it).",
+        "`drillkit evidence verify --public-key SIGNER.pub` checks it).",
     ]
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"

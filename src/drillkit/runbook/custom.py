@@ -8,18 +8,31 @@ redacted anyway before it is recorded. The files live only while the step runs.
 
 A non-zero exit status fails the step. The command is killed when the step's timeout passes
 (a process group on the host; ``timeout -s KILL`` inside a node).
+
+On the host the command does **not** inherit drillkit's environment (which may hold
+``DRILLKIT_SIGNING_KEY`` or cloud credentials): it gets only the variables named in
+:data:`HOST_ENV_ALLOW` (and ``LC_*``) that are set, the host variables the step lists in
+``pass_env``, the step's ``env`` and the topology's ``DK_*``/``PG*`` variables.
+
+The step is over when its command exits: a background process it started that still holds the
+output open is neither waited for nor killed, and what it writes afterwards is not recorded.
+Output is read by a daemon thread, so nothing a step leaves behind can keep drillkit from exiting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import select
 import shutil
 import signal
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,10 +40,42 @@ from drillkit.backend.node import Node
 from drillkit.secrets import Secrets
 from drillkit.spec.postgres import ShellStep as ShellStepSpec
 
-__all__ = ["OUTPUT_LIMIT", "Shell", "ShellStepError", "ShellTopology"]
+__all__ = [
+    "HOST_ENV_ALLOW",
+    "OUTPUT_LIMIT",
+    "Shell",
+    "ShellStepError",
+    "ShellTopology",
+    "host_env",
+    "host_steps",
+]
 
 OUTPUT_LIMIT = 4000  # characters of output kept in the history (the end of it)
+HOST_ENV_ALLOW = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR")
 _NODE_SECRET_ROOT = "/tmp"
+_BUFFER_LIMIT = 1 << 20  # bytes of output kept while reading (the end of it)
+_DRAIN_SECONDS = 0.5  # how long output is still read after the command exited
+
+
+def host_steps(runbook: Sequence[object]) -> list[str]:
+    """The runbook steps that run a command on the harness host (``runbook[i] shell 'name':
+    'command'``): what ``drillkit validate`` lists and ``--no-host-steps`` refuses."""
+    out = []
+    for i, step in enumerate(runbook):
+        if isinstance(step, ShellStepSpec) and step.target == "host":
+            command = " ".join(step.run.split())
+            command = command if len(command) <= 80 else command[:77] + "..."
+            out.append(f"runbook[{i}] shell {step.name!r}: {command!r}")
+    return out
+
+
+def host_env(pass_env: list[str], environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The part of drillkit's environment a host step inherits: the allow-listed variables and
+    ``LC_*``, plus the names the step passes explicitly. Nothing else (no keys, no tokens)."""
+    env = dict(os.environ) if environ is None else environ
+    return {
+        k: v for k, v in env.items() if k in HOST_ENV_ALLOW or k.startswith("LC_") or k in pass_env
+    }
 
 
 @runtime_checkable
@@ -118,22 +163,11 @@ class Shell:
                 fd = os.open(Path(secret_dir) / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as fh:
                     fh.write(content)
-            env = {**os.environ, **self._env(inside=False, secret_dir=secret_dir)}
-            proc = subprocess.Popen(
-                ["bash", "-c", self.spec.run],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, killed whole at the timeout
-            )
-            try:
-                out, _ = proc.communicate(timeout=self.timeout_seconds)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                out, _ = proc.communicate()
-                return -9, out.decode("utf-8", "replace")
-            return proc.returncode, out.decode("utf-8", "replace")
+            env = {
+                **host_env(self.spec.pass_env),
+                **self._env(inside=False, secret_dir=secret_dir),
+            }
+            return run_on_host(["bash", "-c", self.spec.run], env, self.timeout_seconds)
         finally:
             shutil.rmtree(secret_dir, ignore_errors=True)
 
@@ -150,6 +184,78 @@ class Shell:
             return result.exit_code, result.output.decode("utf-8", "replace")
         finally:
             node.exec(["rm", "-rf", secret_dir])
+
+
+class _Reader(threading.Thread):
+    """Reads a pipe until end of file or until told to stop; keeps the last bytes."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(name="drillkit-step-output", daemon=True)
+        self.fd = fd
+        self.data = bytearray()
+        self.eof = threading.Event()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                ready, _, _ = select.select([self.fd], [], [], 0.05)
+                if not ready:
+                    continue
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    break
+                self.data += chunk
+                if len(self.data) > _BUFFER_LIMIT:
+                    del self.data[: len(self.data) - _BUFFER_LIMIT]
+        except OSError:
+            pass
+        finally:
+            self.eof.set()
+
+    def finish(self, grace: float) -> str:
+        """Wait up to ``grace`` seconds for the end of the output, then stop reading."""
+        self.eof.wait(grace)
+        self.stop.set()
+        self.join(1.0)
+        return bytes(self.data).decode("utf-8", "replace")
+
+
+def run_on_host(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
+    """Run ``argv`` in its own process group with stdout+stderr captured; return its exit status
+    (-9 when killed at ``timeout``) and output. Never waits for more than ``timeout`` plus a
+    second: a background child keeping the output open is not waited for."""
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=write_fd,
+            stderr=write_fd,
+            start_new_session=True,  # its own process group, killed whole at the timeout
+        )
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    reader = _Reader(read_fd)
+    reader.start()
+    try:
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            code = -9
+        return code, reader.finish(_DRAIN_SECONDS)
+    finally:
+        reader.stop.set()
+        reader.join(1.0)
+        if not reader.is_alive():
+            os.close(read_fd)
 
 
 def _put_files(node: Node, directory: str, files: dict[str, str]) -> None:

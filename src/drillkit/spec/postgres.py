@@ -258,7 +258,9 @@ class ShellStep(RetryPolicy):
 
     The environment describes the topology: ``DK_NODES``, ``DK_<NODE>_HOST``/``_PORT`` per node,
     ``DK_PRIMARY`` (+ ``_HOST``/``_PORT``), ``PGUSER``/``PGDATABASE`` and ``PGPASSFILE``, a 0600
-    file that holds the password; the password itself is never in the environment. Output
+    file that holds the password; the password itself is never in the environment. On the host
+    it inherits only PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, TZ, TMPDIR, LC_* and the
+    names in ``pass_env``, never the rest of drillkit's environment (signing key, tokens). Output
     (stdout and stderr) is recorded, redacted; a non-zero exit fails the step.
     """
 
@@ -267,6 +269,11 @@ class ShellStep(RetryPolicy):
     run: str = Field(min_length=1, description="the command line, run by bash -c")
     target: str = Field("host", description="host, a node name, or a role (primary, replica)")
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
+    pass_env: list[str] = Field(
+        default_factory=list,
+        description="names of drillkit's own environment variables a host step inherits, beyond "
+        "PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, TZ, TMPDIR and LC_* (never DRILLKIT_*)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -293,6 +300,22 @@ class ShellStep(RetryPolicy):
             if key.startswith("DK_") or key in ("PGPASSFILE", "PGPASSWORD"):
                 raise ValueError(f"{key} is set by drillkit; choose another name")
         return env
+
+    @field_validator("pass_env")
+    @classmethod
+    def _pass_env(cls, names: list[str]) -> list[str]:
+        for key in names:
+            if not _ENV_NAME.match(key):
+                raise ValueError(f"{key!r} is not an environment variable name")
+            if key.startswith(("DRILLKIT_", "DK_")) or key in ("PGPASSFILE", "PGPASSWORD"):
+                raise ValueError(f"{key} is never passed to a step (drillkit's own or secret)")
+        return names
+
+    @model_validator(mode="after")
+    def _pass_env_on_host(self) -> ShellStep:
+        if self.pass_env and self.target != "host":
+            raise ValueError("pass_env passes the harness host's variables; use env inside a node")
+        return self
 
     def node_refs(self) -> list[str]:
         return [] if self.target == "host" else [self.target]
