@@ -21,7 +21,7 @@ from drillkit.checkers.rto import Phase, Rto, rto
 from drillkit.checkers.run_ops import run_problems
 from drillkit.checkers.verdict import Check, Measured, Verdict, judge, merge
 from drillkit.checkers.writes import LostWrites, WriteOutcomes, lost_writes, write_outcomes
-from drillkit.history import Op, OpType
+from drillkit.history import Op, OpType, decode_ids, encode_ids
 from drillkit.spec import Targets
 
 __all__ = [
@@ -55,24 +55,6 @@ __all__ = [
 ]
 
 FINAL_READ_PROCESS = "final-read"
-
-
-def encode_ids(ids: Iterable[int]) -> list[list[int]]:
-    """Sorted ids as inclusive ``[first, last]`` ranges, to keep the final read compact."""
-    ranges: list[list[int]] = []
-    for i in sorted(set(ids)):
-        if ranges and ranges[-1][1] == i - 1:
-            ranges[-1][1] = i
-        else:
-            ranges.append([i, i])
-    return ranges
-
-
-def decode_ids(ranges: Iterable[Iterable[int]]) -> list[int]:
-    out: list[int] = []
-    for first, last in ranges:
-        out.extend(range(int(first), int(last) + 1))
-    return out
 
 
 def fault_effective_ns(ops: Iterable[Op]) -> int | None:

@@ -18,10 +18,8 @@ import psycopg
 from psycopg import sql
 
 from drillkit.backend.node import Node
-from drillkit.checkers import encode_ids
 from drillkit.faults.base import FaultTopology, record
-from drillkit.history import History
-from drillkit.workload.pg_writer import TABLE
+from drillkit.history import History, encode_ids
 
 __all__ = ["DeleteRange", "DropTable", "SqlTopology", "Truncate", "sql_topology"]
 
@@ -73,7 +71,7 @@ class _OperatorError:
 
     @property
     def table(self) -> str:
-        return str(getattr(self.spec, "table", TABLE))
+        return str(self.spec.table)
 
     def _value(self, node: Node) -> dict[str, Any]:
         return {"target": "primary", "node": node.name, "table": self.table}
