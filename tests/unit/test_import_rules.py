@@ -48,3 +48,13 @@ def test_the_rule_finds_an_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from drillkit.workload.pg_writer import TABLE\n")
     assert "drillkit.workload.pg_writer" in _imports(module)
+
+
+def test_the_data_faults_know_the_workloads_table_without_importing_it() -> None:
+    from drillkit.faults.data import WORKLOAD_TABLE, DeleteRange, DropTable
+    from drillkit.spec.faults import DeleteRangeFault, DropTableFault
+    from drillkit.workload.pg_writer import TABLE
+
+    assert WORKLOAD_TABLE == TABLE == DropTableFault.model_fields["table"].default
+    assert DeleteRange(DeleteRangeFault(kind="delete-range")).table == TABLE  # no table field
+    assert DropTable(DropTableFault(kind="drop-table", table="t")).table == "t"

@@ -23,6 +23,10 @@ from drillkit.history import History, encode_ids
 
 __all__ = ["DeleteRange", "DropTable", "SqlTopology", "Truncate", "sql_topology"]
 
+# The workload's table, for delete-range (the other kinds name theirs in the drill file, with this
+# default). Written out rather than imported: a fault never imports the workload, and
+# tests/unit/test_import_rules.py checks the two stay equal.
+WORKLOAD_TABLE = "drillkit_writes"
 _MAX_RANGES = 100  # id ranges listed in the evidence; gaps come only from failed writes
 
 
@@ -71,7 +75,7 @@ class _OperatorError:
 
     @property
     def table(self) -> str:
-        return str(self.spec.table)
+        return str(getattr(self.spec, "table", WORKLOAD_TABLE))
 
     def _value(self, node: Node) -> dict[str, Any]:
         return {"target": "primary", "node": node.name, "table": self.table}
