@@ -21,14 +21,7 @@ from typing import Any
 
 from tenacity import retry, stop_after_delay, wait_fixed
 
-from drillkit.checkers import (
-    FINAL_READ_PROCESS,
-    Analysis,
-    Verdict,
-    analyze,
-    encode_ids,
-    injections,
-)
+from drillkit.checkers import FINAL_READ_PROCESS, Analysis, Verdict, analyze, injections
 from drillkit.checkers.run_ops import (
     DRILL_PROCESS,
     ERROR,
@@ -40,7 +33,7 @@ from drillkit.checkers.run_ops import (
 from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS, InfrastructureError
 from drillkit.faults import make_fault
 from drillkit.faults.nemesis import Nemesis
-from drillkit.history import History, Op, OpType
+from drillkit.history import History, Op, OpType, encode_ids
 from drillkit.ownership import Heartbeat
 from drillkit.platform import DockerPlatform, EngineProbe, Platform
 from drillkit.report.evidence import build_report
@@ -52,6 +45,7 @@ from drillkit.secrets import Secrets
 from drillkit.spec import DrillSpec
 from drillkit.steady_state import await_steady_state
 from drillkit.topology import System
+from drillkit.workload.base import Client
 
 __all__ = ["EXIT_INTERRUPTED", "DrillResult", "run_drill"]
 
@@ -109,13 +103,13 @@ def _report_dir(root: Path, drill: str, started: datetime) -> Path:
     return path
 
 
-def _final_read(system: System, history: History, timeout: float = 15.0) -> None:
+def _final_read(client: Client, history: History, timeout: float = 15.0) -> None:
     """Read every surviving id from whichever node serves writes now; record it in the history."""
     read = history.invoke(FINAL_READ_PROCESS, "read")
 
     @retry(stop=stop_after_delay(timeout), wait=wait_fixed(0.2), reraise=True)
     def attempt() -> list[int]:
-        return system.read_ids()
+        return client.read_ids()
 
     try:
         ids = attempt()
@@ -196,18 +190,24 @@ class _Run:
                 stack.callback(self._print_kept, run_id, lines)
             self.versions.update(system.versions())
             self.versions["image_id"] = system.nodes[0].image_id()
+            client = platform.workload_client(system, spec.topology)  # the workload owns the data
+            client.prepare()
             system.prepare()
-            writer = system.make_workload(history, spec.workload)
+            writer = client.make_workload(history, spec.workload)
             writer.start()
             stack.callback(writer.stop)
             self.progress(
                 f"writing at {spec.workload.rate:g}/s; warming up {spec.workload.warmup_seconds:g}s"
             )
             sleep(spec.workload.warmup_seconds)
-            gate = await_steady_state(system, writer, spec.steady_state, history, sleep=sleep)
+            gate = await_steady_state(
+                system, client, writer, spec.steady_state, history, sleep=sleep
+            )
             if not gate.healthy:  # recorded by the gate; the checkers note it
                 self.progress(f"steady state not reached, no fault injected: {gate.reason}")
                 return
+            # Steps read what they need of the fault from the history when they run.
+            steps = [make_step(s, system) for s in spec.runbook]
             nemesis = Nemesis(spec.faults, system, history, make_fault, progress=self.progress)
             stack.callback(nemesis.heal_all)
             writer.start_reads()  # read-backs of data acknowledged before the fault phase
@@ -216,7 +216,6 @@ class _Run:
             # first fault to take effect; its delay counts from when that fault took effect.
             incident_entry = next((i for i, f in enumerate(spec.faults) if f.incident), None)
             nemesis.effect_event(incident_entry).wait()
-            steps = [make_step(s, system) for s in spec.runbook]
             if steps:
                 self.progress("running the runbook: " + ", ".join(s.name for s in steps))
             effective = _effective_ns(history.ops(), incident_entry)
@@ -243,7 +242,7 @@ class _Run:
                 raise RuntimeError(f"writer crashed: {writer.error!r}")
             nemesis.heal_all()
             self.progress("final read of surviving writes")
-            _final_read(system, history)
+            _final_read(client, history)
 
 
 def _record_runbook(history: History, result: RunbookResult) -> None:

@@ -21,6 +21,8 @@ from drillkit.images import ensure_images
 from drillkit.resources import connect_engine, engine_problem, sweep, sweep_dead_runs
 from drillkit.topology import TOPOLOGIES
 from drillkit.topology.base import System
+from drillkit.workload.base import Client
+from drillkit.workload.clients import client_for_topology
 
 __all__ = ["DockerPlatform", "EngineProbe", "Platform", "Progress"]
 
@@ -53,6 +55,10 @@ class Platform(Protocol):
         progress: Progress,
     ) -> System:
         """The (not yet entered) system that provisions ``topology``."""
+        ...
+
+    def workload_client(self, system: System, topology: BaseModel) -> Client:
+        """The workload's client for the entered ``system`` (it owns the data)."""
         ...
 
     def sweep(self, run_id: str) -> None:
@@ -121,6 +127,10 @@ class DockerPlatform:
             progress=progress,
         )
         return system
+
+    def workload_client(self, system: System, topology: BaseModel) -> Client:
+        """Chosen by what the topology provides (see :mod:`drillkit.workload.clients`)."""
+        return client_for_topology(topology, system.endpoints())
 
     def sweep(self, run_id: str) -> None:
         if self._client is None:

@@ -1,4 +1,9 @@
-"""The steady-state gate: a fault is injected only into a topology that is demonstrably healthy."""
+"""The steady-state gate: a fault is injected only into a topology that is demonstrably healthy.
+
+The topology judges its part (replication, lag, the Sentinels' view) and the workload's client
+its own (enough acknowledged writes). The gate's ``ok`` records the roles the topology saw
+(``value.roles``): the primary a later fault strikes when it is aimed at a name, not a role.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from dataclasses import dataclass
 from drillkit.history import History, OpType
 from drillkit.spec import SteadyState
 from drillkit.topology.base import System
-from drillkit.workload.base import Workload
+from drillkit.workload.base import Client, Workload
 
 __all__ = ["SteadyStateResult", "await_steady_state"]
 
@@ -22,6 +27,7 @@ class SteadyStateResult:
 
 def await_steady_state(
     system: System,
+    client: Client,
     workload: Workload,
     spec: SteadyState,
     history: History,
@@ -34,9 +40,11 @@ def await_steady_state(
     deadline = clock() + spec.timeout_seconds
     problem: str | None = "not checked"
     while True:
-        problem = system.steady_state_problem(workload, spec)
+        health = system.health(spec)
+        problem = health.problem or client.steady_state_problem(workload, spec)
         if problem is None:
-            history.complete(check, OpType.OK, value={"ok_writes": workload.ok_count})
+            value = {"ok_writes": workload.ok_count, "roles": health.roles}
+            history.complete(check, OpType.OK, value=value)
             return SteadyStateResult(True, "healthy")
         if clock() >= deadline:
             break

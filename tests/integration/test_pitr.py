@@ -24,6 +24,7 @@ from drillkit.spec import load_drill
 from drillkit.spec.faults import WipeDataFault
 from drillkit.spec.postgres import PgBackRestOptions, PostgresTopology, RestoreStep
 from drillkit.topology.postgres import PostgresCluster
+from drillkit.workload.pg_writer import PgClient
 
 from .conftest import REPO, Run, assert_agrees_with_history, labelled, run_shipped, runbook_event
 
@@ -155,6 +156,7 @@ def test_restore_rebuilds_a_wiped_node_on_its_own_volume(
         secrets=Secrets.generate(*PostgresCluster.SECRET_NAMES),
         progress=lambda _m: None,
     ) as cluster:
+        PgClient(cluster.endpoints()).prepare()  # the workload's table
         cluster.prepare()
         pg0 = cluster.node("pg0")
         cluster.query(

@@ -17,7 +17,7 @@ from drillkit.history import History, Op, OpType
 from drillkit.images import NodeImages
 from drillkit.spec import WorkloadSpec
 from drillkit.topology.postgres import PostgresCluster
-from drillkit.workload.pg_writer import TABLE
+from drillkit.workload.pg_writer import TABLE, PgClient
 from drillkit.workload.readback import PROCESS, READ_BACK
 
 from .conftest import pg_cluster
@@ -29,7 +29,7 @@ WORKLOAD = WorkloadSpec(rate=200, op_timeout_seconds=0.5, read_rate=50, read_sam
 @pytest.fixture(scope="module")
 def cluster(docker_client: Any, images: NodeImages) -> Iterator[PostgresCluster]:
     with pg_cluster(docker_client, images, "readback") as c:
-        c.prepare()
+        PgClient(c.endpoints()).prepare()
         yield c
 
 
@@ -54,7 +54,7 @@ def test_read_back_sees_deleted_rows_missing_and_a_dropped_table_fails(
     cluster: PostgresCluster,
 ) -> None:
     history = History()
-    workload = cluster.make_workload(history, WORKLOAD)
+    workload = PgClient(cluster.endpoints()).make_workload(history, WORKLOAD)
     primary = cluster.conninfo([cluster.nodes[0]], connect_timeout=2)
     workload.start()
     try:

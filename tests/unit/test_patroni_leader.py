@@ -1,4 +1,5 @@
-"""PatroniCluster.leader() only asks; last_leader changes only through note_leader()."""
+"""PatroniCluster's view only asks: who leads is never remembered on the topology (which leader a
+fault struck is a fact of the history, see test_struck_node.py)."""
 
 from __future__ import annotations
 
@@ -28,26 +29,16 @@ STATE = {
 }
 
 
-def test_leader_has_no_side_effect() -> None:
+def test_leader_and_current_primary_only_ask() -> None:
     cluster = _cluster(STATE)
     leader = cluster.leader()
     assert leader is not None and leader.name == "pg1"
     assert cluster.leading() == (leader, 2)
-    assert cluster.last_leader is None
-
-
-def test_note_leader_and_current_primary_record_the_leader_with_its_timeline() -> None:
-    cluster = _cluster(STATE)
-    assert cluster.note_leader() is cluster.nodes[1]
-    assert cluster.last_leader == ("pg1", 2)
-    cluster.last_leader = None
     assert cluster.current_primary() is cluster.nodes[1]  # how a fault finds the primary
-    assert cluster.last_leader == ("pg1", 2)
-
-
-def test_no_running_leader_keeps_the_last_one_noted() -> None:
-    cluster = _cluster(STATE)
-    cluster.note_leader()
+    before = dict(vars(cluster))
     cluster.cluster_state = lambda exclude=(): {"members": []}  # type: ignore[method-assign]
-    assert cluster.note_leader() is None
-    assert cluster.last_leader == ("pg1", 2)
+    assert cluster.current_primary() is None
+    del before["cluster_state"]
+    after = {k: v for k, v in vars(cluster).items() if k != "cluster_state"}
+    assert after == before  # asking left no state behind
+    assert not hasattr(cluster, "last_leader")

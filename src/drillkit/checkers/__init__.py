@@ -17,7 +17,6 @@ from drillkit.checkers.analysis import (
     Checker,
     Inputs,
     analyze,
-    decode_ids,
     final_read,
 )
 from drillkit.checkers.attribution import FaultWindow
@@ -29,7 +28,7 @@ from drillkit.checkers.rpo import Rpo, rpo
 from drillkit.checkers.rto import Phase, Rto, rto
 from drillkit.checkers.verdict import Check, Verdict, merge
 from drillkit.checkers.writes import LostWrites, WriteOutcomes, lost_writes, write_outcomes
-from drillkit.history import Op
+from drillkit.history import Op, decode_ids, encode_ids
 
 __all__ = [
     "CHECKERS",
@@ -64,17 +63,6 @@ __all__ = [
     "rto",
     "write_outcomes",
 ]
-
-
-def encode_ids(ids: Iterable[int]) -> list[list[int]]:
-    """Sorted ids as inclusive ``[first, last]`` ranges, to keep the final read compact."""
-    ranges: list[list[int]] = []
-    for i in sorted(set(ids)):
-        if ranges and ranges[-1][1] == i - 1:
-            ranges[-1][1] = i
-        else:
-            ranges.append([i, i])
-    return ranges
 
 
 def fault_effective_ns(ops: Iterable[Op]) -> int | None:

@@ -23,7 +23,7 @@ from drillkit.checkers.rto import Rto, rto
 from drillkit.checkers.run_ops import run_problems
 from drillkit.checkers.verdict import Check, Measured, Verdict, judge, merge
 from drillkit.checkers.writes import LostWrites, WriteOutcomes, lost_writes, write_outcomes
-from drillkit.history import Op, OpType
+from drillkit.history import Op, OpType, decode_ids
 from drillkit.spec import Targets
 
 __all__ = [
@@ -33,19 +33,10 @@ __all__ = [
     "Checker",
     "Inputs",
     "analyze",
-    "decode_ids",
     "final_read",
 ]
 
 FINAL_READ_PROCESS = "final-read"
-
-
-def decode_ids(ranges: Iterable[Iterable[int]]) -> list[int]:
-    """Inverse of ``encode_ids``: inclusive ``[first, last]`` ranges back to ids."""
-    out: list[int] = []
-    for first, last in ranges:
-        out.extend(range(int(first), int(last) + 1))
-    return out
 
 
 def final_read(ops: Iterable[Op]) -> list[int] | None:

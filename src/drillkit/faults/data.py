@@ -18,13 +18,15 @@ import psycopg
 from psycopg import sql
 
 from drillkit.backend.node import Node
-from drillkit.checkers import encode_ids
 from drillkit.faults.base import FaultTopology, record
-from drillkit.history import History
-from drillkit.workload.pg_writer import TABLE
+from drillkit.history import History, encode_ids
 
 __all__ = ["DeleteRange", "DropTable", "SqlTopology", "Truncate", "sql_topology"]
 
+# The workload's table, for delete-range (the other kinds name theirs in the drill file, with this
+# default). Written out rather than imported: a fault never imports the workload, and
+# tests/unit/test_import_rules.py checks the two stay equal.
+WORKLOAD_TABLE = "drillkit_writes"
 _MAX_RANGES = 100  # id ranges listed in the evidence; gaps come only from failed writes
 
 
@@ -73,7 +75,7 @@ class _OperatorError:
 
     @property
     def table(self) -> str:
-        return str(getattr(self.spec, "table", TABLE))
+        return str(getattr(self.spec, "table", WORKLOAD_TABLE))
 
     def _value(self, node: Node) -> dict[str, Any]:
         return {"target": "primary", "node": node.name, "table": self.table}

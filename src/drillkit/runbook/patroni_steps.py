@@ -9,7 +9,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 import psycopg
 import requests
 
-from drillkit.history import History, OpType
+from drillkit.history import History, healthy_roles, struck_node
 from drillkit.spec.postgres import RejoinStep, SwitchoverStep, WaitForLeaderStep
 from drillkit.topology.patroni import PatroniCluster
 
@@ -42,7 +42,7 @@ def _patroni(topology: Any, step: str) -> PatroniCluster:
 
 
 def await_new_leader(
-    cluster: PatroniCluster, previous: tuple[str, int] | None, timeout: float
+    cluster: PatroniCluster, previous: tuple[str, int | None] | None, timeout: float
 ) -> dict[str, Any]:
     """Wait until a member other than ``previous`` leads and the client path takes writes."""
     started = time.monotonic()
@@ -83,9 +83,16 @@ class WaitForLeader(_Step):
     def __init__(self, spec: WaitForLeaderStep, topology: Any) -> None:
         super().__init__(spec, topology)
         self.cluster = _patroni(topology, self.name)
-        # Built once the fault took effect: the leader last noted (by the steady-state gate,
-        # or by a fault resolving "primary") is the one the fault struck.
-        self.previous = self.cluster.last_leader
+        self.previous: tuple[str, int | None] | None = None
+
+    def observe(self, history: History) -> None:
+        """The leader the fault struck (:func:`~drillkit.history.struck_node`), with the
+        timeline the steady-state gate saw it lead on (None if the gate saw another)."""
+        ops = history.ops()
+        old = struck_node(ops, role="primary")
+        roles = healthy_roles(ops)
+        timeline = roles.get("timeline") if roles.get("primary") == old else None
+        self.previous = None if old is None else (old, timeline)
 
     def run(self) -> dict[str, Any]:
         return await_new_leader(self.cluster, self.previous, self.timeout_seconds)
@@ -106,7 +113,7 @@ class Switchover(_Step):
         if found is None:
             raise RuntimeError("no leader to switch over from")
         leader, timeline = found
-        previous = (leader.name, timeline)
+        previous: tuple[str, int | None] = (leader.name, timeline)
         try:
             answer = self.cluster.switchover(leader, self.spec.candidate)
         except requests.RequestException as e:
@@ -133,13 +140,10 @@ class Rejoin(_Step):
         self.history = history
 
     def _struck(self) -> str:
-        for op in self.history or []:
-            if op.process == "fault" and op.type is OpType.OK and not op.f.startswith("heal-"):
-                value = op.value if isinstance(op.value, dict) else {}
-                nodes = value.get("nodes") or [value.get("node")]
-                if nodes and nodes[0]:
-                    return str(nodes[0])
-        raise RuntimeError("no fault struck a node: say which node to rejoin")
+        name = struck_node(self.history.ops() if self.history is not None else [])
+        if name is None:
+            raise RuntimeError("no fault struck a node: say which node to rejoin")
+        return name
 
     def run(self) -> dict[str, Any]:
         name = self.spec.node or self._struck()

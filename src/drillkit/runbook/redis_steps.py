@@ -15,6 +15,7 @@ import redis
 from redis.exceptions import BusyLoadingError, RedisError, ResponseError
 
 from drillkit.backend.node import Node
+from drillkit.history import History, struck_node
 from drillkit.runbook.redis_files import (
     ArchivedFile,
     backup_candidates,
@@ -52,8 +53,15 @@ class WaitSentinelFailover(_RedisStep):
     name = "wait-sentinel-failover"
     spec: WaitSentinelFailoverStep
 
+    old: str | None = None
+
+    def observe(self, history: History) -> None:
+        """The master the fault struck (:func:`~drillkit.history.struck_node`): the one a
+        failover replaces."""
+        self.old = struck_node(history.ops(), role="primary")
+
     def run(self) -> dict[str, Any]:
-        old = self.cluster.healthy_master
+        old = self.old
         deadline = self._deadline()
         started = time.monotonic()
         waiting = "no answer yet"

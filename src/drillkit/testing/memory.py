@@ -8,10 +8,10 @@ against a "database" that is a set of ids per node, so a whole drill runs in wel
 - It also answers the two queries of the built-in ``promote`` step (``pg_is_in_recovery`` with
   the ids received, ``pg_promote``), so that step runs unchanged against it; ``promote_delay_s``
   models a slow promotion and ``on_promote`` lets a test make the step fail or be interrupted.
-- :class:`MemoryWriter` is a :class:`~drillkit.workload.deadline.DeadlineWriter`: the real
-  loop, deadlines and read-back probe, with connecting meaning "find the running primary".
+- :class:`~drillkit.testing.memory_client.MemoryClient` is the workload's side (a
+  :class:`~drillkit.workload.base.Client`); its writer is the real deadline loop.
 - :class:`MemoryPlatform` is the :class:`~drillkit.platform.Platform` that hands the runner a
-  cluster (whatever the drill's topology kind) and records what it swept.
+  cluster and its client (whatever the drill's topology kind) and records what it swept.
 """
 
 from __future__ import annotations
@@ -25,20 +25,15 @@ from typing import Any, Self
 import psycopg
 from pydantic import BaseModel
 
-from drillkit.history import History, OpType
 from drillkit.platform import Progress
-from drillkit.spec import SteadyState, WorkloadSpec
-from drillkit.testing.memory_node import MemoryNode
-from drillkit.workload.base import Workload
-from drillkit.workload.deadline import DeadlineWriter
+from drillkit.spec import SteadyState
+from drillkit.testing.memory_client import MemoryClient
+from drillkit.testing.memory_node import MemoryNode, ReadOnly
+from drillkit.topology.base import Health
 
-__all__ = ["MemoryCluster", "MemoryPlatform", "MemoryWriter", "ReadOnly"]
+__all__ = ["MemoryCluster", "MemoryPlatform", "ReadOnly"]
 
 Hook = Callable[[], None]
-
-
-class ReadOnly(Exception):
-    """The server answered: it does not take writes (a replica). The write did not happen."""
 
 
 def _nothing() -> None:
@@ -58,7 +53,6 @@ class MemoryCluster:
         labels: dict[str, str] | None = None,
         promote_delay_s: float = 0.0,
         on_promote: Hook = _nothing,
-        on_prepare: Hook = _nothing,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.spec = spec
@@ -71,7 +65,6 @@ class MemoryCluster:
         self.ready_seconds: float | None = None
         self.promote_delay_s = promote_delay_s
         self._on_promote = on_promote
-        self._on_prepare = on_prepare
         self._sleep = sleep
 
     def __enter__(self) -> Self:
@@ -154,29 +147,24 @@ class MemoryCluster:
         raise NotImplementedError(f"the memory cluster does not answer {sql!r}")
 
     def prepare(self) -> None:
-        self._on_prepare()
+        """Nothing runs in the background."""
 
-    def make_workload(self, history: History, spec: WorkloadSpec) -> Workload:
-        return MemoryWriter(self, history, spec)
+    def endpoints(self) -> MemoryCluster:
+        """The in-memory "endpoint" is the cluster itself (its ``write``, ``read`` and
+        ``current_primary``), which only :class:`~drillkit.testing.memory_client.MemoryClient`
+        speaks."""
+        return self
 
-    def read_ids(self) -> list[int]:
+    def health(self, spec: SteadyState) -> Health:
         primary = self.current_primary()
         if primary is None:
-            raise RuntimeError("no single running primary to read from")
-        with primary.lock:
-            return sorted(primary.data)
-
-    def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None:
-        primary = self.current_primary()
-        if primary is None:
-            return "no single primary"
+            return Health("no single primary")
         replicas = [n for n in self.nodes if n is not primary]
         streaming = [n for n in replicas if n.is_running() and n.role == "replica"]
+        roles = {"primary": primary.name}
         if len(streaming) < len(replicas):
-            return f"{len(streaming)} of {len(replicas)} replica(s) streaming"
-        if workload.ok_count < spec.min_ok_writes:
-            return f"{workload.ok_count} of {spec.min_ok_writes} writes acknowledged"
-        return None
+            return Health(f"{len(streaming)} of {len(replicas)} replica(s) streaming", roles)
+        return Health(None, roles)
 
     def versions(self) -> dict[str, str]:
         return {"server": "drillkit in-memory"}
@@ -191,38 +179,6 @@ class MemoryCluster:
             (directory / f"{n.name}.log").write_text(n.logs(), encoding="utf-8")
             nodes[n.name] = {"role": n.role, "status": n.status(), "image": self.IMAGE}
         return {"nodes": nodes}
-
-
-class MemoryWriter(DeadlineWriter[MemoryNode]):
-    """The deadline writer against a :class:`MemoryCluster`: a connection is a node."""
-
-    def __init__(self, cluster: MemoryCluster, history: History, spec: WorkloadSpec) -> None:
-        super().__init__(history, spec)
-        self._cluster = cluster
-
-    async def connect(self) -> MemoryNode:
-        primary = self._cluster.current_primary()
-        if primary is None:
-            raise ConnectionRefusedError("no running primary accepts connections")
-        return primary
-
-    def usable(self, conn: MemoryNode) -> bool:
-        return conn.status() in ("running", "paused")
-
-    async def write(self, conn: MemoryNode, wid: int, process: str) -> None:
-        await self._cluster.write(conn, wid)
-
-    async def read(self, conn: MemoryNode, ids: list[int]) -> list[int]:
-        return await self._cluster.read(conn, ids)
-
-    def classify(self, error: BaseException, *, sent: bool) -> OpType:
-        return OpType.FAIL if not sent or isinstance(error, ReadOnly) else OpType.INFO
-
-    def classify_read(self, error: BaseException) -> OpType:
-        return OpType.FAIL if isinstance(error, ReadOnly) else OpType.INFO
-
-    async def close(self, conn: MemoryNode) -> None:
-        return None
 
 
 class MemoryPlatform:
@@ -270,9 +226,13 @@ class MemoryPlatform:
             labels=labels,
             promote_delay_s=self.promote_delay_s,
             on_promote=self.on_promote,
-            on_prepare=self.on_prepare,
         )
         return self.cluster
+
+    def workload_client(self, system: Any, topology: BaseModel) -> MemoryClient:
+        """Whatever the drill's topology kind: the in-memory client (``on_prepare`` runs when
+        it creates its data)."""
+        return MemoryClient(system.endpoints(), on_prepare=self.on_prepare)
 
     def sweep(self, run_id: str) -> None:
         self.swept.append(run_id)

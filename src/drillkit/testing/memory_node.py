@@ -14,9 +14,13 @@ from typing import Any
 
 from drillkit.backend.node import ExecResult, Moment, NodeError
 
-__all__ = ["MemoryNode"]
+__all__ = ["MemoryNode", "ReadOnly"]
 
 _ALIVE = ("running", "paused")
+
+
+class ReadOnly(Exception):
+    """The server answered: it does not take writes (a replica). The write did not happen."""
 
 
 class MemoryNode:

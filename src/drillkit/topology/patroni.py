@@ -20,16 +20,15 @@ from typing import Any
 import psycopg
 import requests
 
-from drillkit.history import History
-from drillkit.spec import SteadyState, WorkloadSpec
+from drillkit.endpoints import PgEndpoints
+from drillkit.spec import SteadyState
+from drillkit.topology.base import Health
 from drillkit.topology.containers import write_private_file
 from drillkit.topology.node import Node
 from drillkit.topology.patroni_provision import PatroniProvisioning
 from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT
 from drillkit.topology.pg_admin import PG_PORT
 from drillkit.wait import WaitTimeout, wait_until
-from drillkit.workload.base import Workload
-from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
 
 __all__ = ["HAPROXY_PORT", "REST_PORT", "PatroniCluster"]
 
@@ -98,34 +97,37 @@ class PatroniCluster(PatroniProvisioning):
         }
 
     def prepare(self) -> None:
-        create_table(self.client_conninfo())
+        """Nothing runs in the background beyond Patroni itself."""
 
-    def make_workload(self, history: History, spec: WorkloadSpec) -> PgWriter:
-        return PgWriter(self.client_conninfo, history, spec)
+    def endpoints(self) -> PgEndpoints:
+        """The client path (HAProxy, or every member) and each member's own conninfo."""
+        return PgEndpoints(
+            client=self.client_conninfo,
+            running_client=self.client_conninfo,
+            node=lambda name: self.conninfo([self.node(name)], connect_timeout=2),
+        )
 
-    def read_ids(self) -> list[int]:
-        try:
-            return read_ids(self.client_conninfo())
-        except psycopg.errors.UndefinedTable:
-            return []
-
-    def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None:
-        """Also notes the leader (:meth:`note_leader`): the one the gate saw healthy."""
+    def health(self, spec: SteadyState) -> Health:
+        """Ready, a leader, replicas within the lag; the roles name the leader and its
+        timeline (what ``wait-for-leader`` later reads from the history)."""
         try:
             problem = self.not_ready()
             if problem:
-                return problem
-            leader = self.note_leader()
-            if leader is None:
-                return "no leader"
+                return Health(problem)
+            found = self.leading()
+            if found is None:
+                return Health("no leader")
+            leader, timeline = found
+            roles = {"primary": leader.name, "timeline": timeline}
             lag = max((int(r["lag_bytes"] or 0) for r in self.streaming(leader)), default=0)
         except (psycopg.Error, requests.RequestException) as e:
-            return f"cannot check the cluster: {e}".strip()
+            return Health(f"cannot check the cluster: {e}".strip())
         if lag > spec.max_replica_lag_bytes:
-            return f"replica lag {lag} bytes > max_replica_lag_bytes {spec.max_replica_lag_bytes}"
-        if workload.ok_count < spec.min_ok_writes:
-            return f"{workload.ok_count} of {spec.min_ok_writes} writes acknowledged"
-        return None
+            lagging = (
+                f"replica lag {lag} bytes > max_replica_lag_bytes {spec.max_replica_lag_bytes}"
+            )
+            return Health(lagging, roles)
+        return Health(None, roles)
 
     def versions(self) -> dict[str, str]:
         out: dict[str, str] = {}  # the runner adds the image

@@ -20,17 +20,11 @@ _REST_TIMEOUT = 1.0
 
 
 class PatroniView(PgAdmin, ContainerTopology):
-    """Members, leader and roles as Patroni reports them; roles are never assumed.
-
-    :meth:`leader` only asks. The one piece of state is :attr:`last_leader`, set only by
-    :meth:`note_leader`: the leader the harness last saw before a fault (the steady-state gate
-    and a fault resolving ``primary`` note it), which ``wait-for-leader`` waits to see replaced.
-    """
+    """Members, leader and roles as Patroni reports them; roles are never assumed and never
+    remembered (which leader a fault struck is in the history, see
+    :func:`drillkit.history.struck_node`)."""
 
     spec: PatroniTopology
-
-    def init_state(self) -> None:
-        self.last_leader: tuple[str, int] | None = None  # (member, timeline) last noted leading
 
     def members(self) -> list[Node]:
         return [n for n in self.nodes if n.role == "member"]
@@ -64,16 +58,6 @@ class PatroniView(PgAdmin, ContainerTopology):
         """The member the DCS names leader, as seen by a member not in ``exclude``."""
         found = self.leading(exclude)
         return found[0] if found else None
-
-    def note_leader(self) -> Node | None:
-        """The leader now, remembered as :attr:`last_leader` (with its timeline) when there is
-        one: the leader a fault that follows strikes or replaces."""
-        found = self.leading()
-        if found is None:
-            return None
-        node, timeline = found
-        self.last_leader = (node.name, timeline)
-        return node
 
     def member_role(self, node: Node) -> str:
         """What the member itself says it is (``GET /patroni``), or why it cannot say."""
@@ -110,9 +94,8 @@ class PatroniView(PgAdmin, ContainerTopology):
         return self.members()
 
     def current_primary(self) -> Node | None:
-        """Whoever Patroni names leader now (the DCS decides, not pg_is_in_recovery); noted as
-        :attr:`last_leader`, since this is how a fault finds the primary it strikes."""
-        return self.note_leader()
+        """Whoever Patroni names leader now (the DCS decides, not pg_is_in_recovery)."""
+        return self.leader()
 
     def resolve_special(self, target: str) -> list[Node] | None:
         if target == "all":  # every member; etcd and HAProxy are named, or ``etcd``

@@ -16,16 +16,15 @@ from typing import Any
 import psycopg
 
 import drillkit.topology.pg_recovery as pg_recovery
-from drillkit.history import History
-from drillkit.spec import SteadyState, WorkloadSpec
+from drillkit.endpoints import PgEndpoints
+from drillkit.spec import SteadyState
+from drillkit.topology.base import Health
 from drillkit.topology.containers import write_private_file
 from drillkit.topology.node import Node
 from drillkit.topology.pg_admin import PG_PORT
 from drillkit.topology.pg_evidence import node_settings
 from drillkit.topology.pg_provision import PgProvisioning
 from drillkit.topology.pg_replication import SYNC_STATES, sync_standby_names
-from drillkit.workload.base import Workload
-from drillkit.workload.pg_writer import PgWriter, create_table, read_ids
 
 __all__ = ["PG_PORT", "SYNC_STATES", "PostgresCluster", "sync_standby_names"]
 
@@ -37,29 +36,31 @@ class PostgresCluster(PgProvisioning):
     IMAGE = "postgres"  # which of drillkit's images the nodes run
 
     def prepare(self) -> None:
-        create_table(self.conninfo([self.nodes[0]], connect_timeout=2))
+        """Start pgBackRest's incremental backups (the workload's table exists by now)."""
         if self.repo is not None:
             self.repo.start_schedule(self.current_primary)
 
-    def make_workload(self, history: History, spec: WorkloadSpec) -> PgWriter:
-        return PgWriter(self.client_conninfo, history, spec)
+    def endpoints(self) -> PgEndpoints:
+        """The client path (see :meth:`repoint`), each node's own conninfo."""
+        return PgEndpoints(
+            client=self.client_conninfo,
+            running_client=self._running_client_conninfo,
+            node=lambda name: self.conninfo([self.node(name)], connect_timeout=2),
+        )
 
-    def read_ids(self) -> list[int]:
-        """Every surviving id, read through the client path (a dropped table holds none)."""
+    def _running_client_conninfo(self) -> str:
         nodes = [n for n in self.client_nodes() if n.is_running()]
         if not nodes:
             raise RuntimeError("no node on the client path is running")
-        try:
-            return read_ids(
-                self.conninfo(nodes, target_session_attrs="read-write", connect_timeout=2)
-            )
-        except psycopg.errors.UndefinedTable:
-            return []
+        return self.conninfo(nodes, target_session_attrs="read-write", connect_timeout=2)
 
-    def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None:
+    def health(self, spec: SteadyState) -> Health:
         primary = self.current_primary()
         if primary is None:
-            return "no single primary"
+            return Health("no single primary")
+        return Health(self._replication_problem(primary, spec), {"primary": primary.name})
+
+    def _replication_problem(self, primary: Node, spec: SteadyState) -> str | None:
         try:
             streaming = self.streaming_replicas(primary)
         except psycopg.Error as e:
@@ -80,8 +81,6 @@ class PostgresCluster(PgProvisioning):
         lag = max((int(r["lag_bytes"] or 0) for r in streaming), default=0)
         if lag > spec.max_replica_lag_bytes:
             return f"replica lag {lag} bytes > max_replica_lag_bytes {spec.max_replica_lag_bytes}"
-        if workload.ok_count < spec.min_ok_writes:
-            return f"{workload.ok_count} of {spec.min_ok_writes} writes acknowledged"
         return None
 
     def _archiving_problem(self, primary: Node) -> str | None:

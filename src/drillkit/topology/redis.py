@@ -14,15 +14,14 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from drillkit.history import History
-from drillkit.spec import SteadyState, WorkloadSpec
+from drillkit.spec import SteadyState
+from drillkit.topology.base import Health
 from drillkit.topology.containers import write_private_file
+from drillkit.topology.node import Node
 from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_PORT
 from drillkit.topology.redis_evidence import node_settings
 from drillkit.topology.redis_provision import RedisProvisioning
 from drillkit.topology.redis_roles import no_retry
-from drillkit.workload.base import Workload
-from drillkit.workload.redis_writer import KEY, RedisWriter
 
 __all__ = ["REDIS_PORT", "SENTINEL_PORT", "RedisCluster", "no_retry"]
 
@@ -33,30 +32,17 @@ class RedisCluster(RedisProvisioning):
     SECRET_NAMES = ("redis",)
     IMAGE = "redis"
 
-    def init_state(self) -> None:
-        super().init_state()
-        # The master the steady-state gate last found healthy: the one a failover replaces.
-        self.healthy_master: str | None = None
-
     def prepare(self) -> None:
-        """Nothing to create: the workload's set springs into being with its first SADD."""
+        """Nothing runs in the background beyond Redis and the Sentinels."""
 
-    def make_workload(self, history: History, spec: WorkloadSpec) -> RedisWriter:
-        return RedisWriter(self.endpoints(), history, spec)
-
-    def read_ids(self) -> list[int]:
-        """Every id in the workload's set, from the master the Sentinels name."""
-        master = self.sentinel_master() or self.current_primary()
-        if master is None:
-            raise RuntimeError("neither the Sentinels nor the nodes name a single master")
-        with self.redis(master, timeout=5.0) as r:
-            return sorted(int(v) for v in r.smembers(KEY))
-
-    def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None:
-        """Also records :attr:`healthy_master` once all is well."""
+    def health(self, spec: SteadyState) -> Health:
+        """Replicas online within the lag, every Sentinel agreeing; the roles name the master."""
         master = self.current_primary()
         if master is None:
-            return "no single master"
+            return Health("no single master")
+        return Health(self._serving_problem(master, spec), {"primary": master.name})
+
+    def _serving_problem(self, master: Node, spec: SteadyState) -> str | None:
         try:
             with self.redis(master) as r:
                 info = r.info("replication")
@@ -73,9 +59,6 @@ class RedisCluster(RedisProvisioning):
             problem = self.sentinel_view_problem(s, master)
             if problem:
                 return problem
-        if workload.ok_count < spec.min_ok_writes:
-            return f"{workload.ok_count} of {spec.min_ok_writes} writes acknowledged"
-        self.healthy_master = master.name
         return None
 
     def shell_environment(self, *, inside: bool) -> dict[str, str]:

@@ -17,15 +17,13 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
+from drillkit.endpoints import Address, RedisEndpoints
 from drillkit.spec.redis import RedisTopology
 from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node
 from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_PORT
-from drillkit.workload.redis_writer import RedisEndpoints
 
 __all__ = ["Address", "RedisRoles", "no_retry"]
-
-Address = tuple[str, int]
 
 
 def no_retry() -> Retry:
@@ -88,12 +86,23 @@ class RedisRoles(ContainerTopology):
         return node.host, node.port(port)
 
     def endpoints(self) -> RedisEndpoints:
+        """The Sentinels, the address map, each data node's address and who is master now."""
         return RedisEndpoints(
             sentinels=[(s.host, s.port(SENTINEL_PORT)) for s in self.sentinel_nodes],
             master_name=MASTER_NAME,
             password=self.secrets["redis"],
             publish=self.publish,
+            node=self._node_address,
+            master=self._master_name,
         )
+
+    def _node_address(self, name: str) -> Address:
+        node = self.node(name)
+        return node.host, node.port(self.port_of(node))
+
+    def _master_name(self) -> str | None:
+        master = self.sentinel_master() or self.current_primary()
+        return None if master is None else master.name
 
     def role(self, node: Node) -> list[Any] | None:
         """``ROLE`` of a data node (``['master', ...]`` or ``['slave', host, ...]``), None if

@@ -1,6 +1,6 @@
 """Workload: clients that issue operations and record each in the history."""
 
-from drillkit.workload.base import Pacer, Workload
+from drillkit.workload.base import Client, Pacer, Workload
 from drillkit.workload.pg_writer import PgWriter
 
-__all__ = ["Pacer", "PgWriter", "Workload"]
+__all__ = ["Client", "Pacer", "PgWriter", "Workload"]

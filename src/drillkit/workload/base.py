@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-__all__ = ["Pacer", "Workload"]
+if TYPE_CHECKING:
+    from drillkit.history import History
+    from drillkit.spec import SteadyState, WorkloadSpec
+
+__all__ = ["Client", "Pacer", "Workload", "writes_problem"]
 
 
 @runtime_checkable
@@ -48,6 +52,34 @@ class Workload(Protocol):
 
     @property
     def ok_count(self) -> int: ...
+
+
+@runtime_checkable
+class Client(Protocol):
+    """The workload's side of one database (Jepsen's client): it owns the data.
+
+    Rules: it reaches the database only through the endpoints its topology hands out, never
+    through the topology's admin operations. ``prepare`` creates what the writers write into
+    (a table; nothing for a Redis set). ``read_ids`` is the final read: every id the workload
+    wrote that survives, from whichever node serves writes now; it raises if it cannot tell.
+    ``steady_state_problem`` judges the workload's part of the gate (enough acknowledged
+    writes); the topology judges its own (replication, lag).
+    """
+
+    def prepare(self) -> None: ...
+
+    def make_workload(self, history: History, spec: WorkloadSpec) -> Workload: ...
+
+    def read_ids(self) -> list[int]: ...
+
+    def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None: ...
+
+
+def writes_problem(workload: Workload, spec: SteadyState) -> str | None:
+    """Too few acknowledged writes for the gate, or None."""
+    if workload.ok_count < spec.min_ok_writes:
+        return f"{workload.ok_count} of {spec.min_ok_writes} writes acknowledged"
+    return None
 
 
 class Pacer:

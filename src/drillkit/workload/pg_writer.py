@@ -15,11 +15,13 @@ from typing import Any
 
 import psycopg
 
+from drillkit.endpoints import PgEndpoints
 from drillkit.history import History, OpType
-from drillkit.spec import WorkloadSpec
+from drillkit.spec import SteadyState, WorkloadSpec
+from drillkit.workload.base import Workload, writes_problem
 from drillkit.workload.deadline import DeadlineWriter
 
-__all__ = ["TABLE", "PgWriter", "classify_error", "create_table", "read_ids"]
+__all__ = ["TABLE", "PgClient", "PgWriter", "classify_error", "create_table", "read_ids"]
 
 TABLE = "drillkit_writes"
 INSERT = f"INSERT INTO {TABLE} (id, writer) VALUES (%s, %s)"
@@ -94,3 +96,28 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
             return
         with contextlib.suppress(TimeoutError, psycopg.Error, OSError):
             await asyncio.wait_for(conn.close(), timeout=0.5)
+
+
+class PgClient:
+    """The workload's side of PostgreSQL (a :class:`~drillkit.workload.base.Client`): the
+    ``drillkit_writes`` table, created and read back through the application's write path."""
+
+    def __init__(self, endpoints: PgEndpoints) -> None:
+        self.endpoints = endpoints
+
+    def prepare(self) -> None:
+        create_table(self.endpoints.client())
+
+    def make_workload(self, history: History, spec: WorkloadSpec) -> PgWriter:
+        return PgWriter(self.endpoints.client, history, spec)
+
+    def read_ids(self) -> list[int]:
+        """Every surviving id, through the running nodes of the write path (a dropped table
+        holds none)."""
+        try:
+            return read_ids(self.endpoints.running_client())
+        except psycopg.errors.UndefinedTable:
+            return []
+
+    def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None:
+        return writes_problem(workload, spec)

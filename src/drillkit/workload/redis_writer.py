@@ -22,33 +22,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
+import redis
 from redis.asyncio.connection import Connection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError, ReadOnlyError, RedisError, ResponseError
+from redis.retry import Retry as SyncRetry
 
+from drillkit.endpoints import Address, RedisEndpoints
 from drillkit.history import History, OpType
-from drillkit.spec import WorkloadSpec
+from drillkit.spec import SteadyState, WorkloadSpec
+from drillkit.workload.base import Workload, writes_problem
 from drillkit.workload.deadline import DeadlineWriter
 
-__all__ = ["KEY", "RedisEndpoints", "RedisWriter", "classify_error", "keeps_connection"]
+__all__ = [
+    "KEY",
+    "RedisClient",
+    "RedisEndpoints",
+    "RedisWriter",
+    "classify_error",
+    "keeps_connection",
+]
 
 KEY = "drillkit:ids"
-Address = tuple[str, int]
-
-
-@dataclass(frozen=True)
-class RedisEndpoints:
-    """How a client reaches the deployment: Sentinels on 127.0.0.1 and an address map."""
-
-    sentinels: list[Address]
-    master_name: str
-    password: str = field(repr=False)
-    publish: Callable[[str, int], Address]  # an address Sentinel announces -> 127.0.0.1:port
 
 
 def classify_error(error: BaseException, *, sent: bool) -> OpType:
@@ -68,6 +66,11 @@ def keeps_connection(error: BaseException) -> bool:
 
 def no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
+
+
+def sync_no_retry() -> SyncRetry:
+    """No hidden retries: redis-py 8's default retry stretches one failed call to ~10 s."""
+    return SyncRetry(NoBackoff(), 0)
 
 
 class RedisWriter(DeadlineWriter[Connection]):
@@ -155,3 +158,38 @@ class RedisWriter(DeadlineWriter[Connection]):
     async def close(self, conn: Connection) -> None:
         with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
             await asyncio.wait_for(conn.disconnect(nowait=True), timeout=0.5)
+
+
+class RedisClient:
+    """The workload's side of Redis (a :class:`~drillkit.workload.base.Client`): the set
+    ``drillkit:ids``, written through Sentinel and read back from the master."""
+
+    def __init__(self, endpoints: RedisEndpoints) -> None:
+        self.endpoints = endpoints
+
+    def prepare(self) -> None:
+        """Nothing to create: the set springs into being with its first SADD."""
+
+    def make_workload(self, history: History, spec: WorkloadSpec) -> RedisWriter:
+        return RedisWriter(self.endpoints, history, spec)
+
+    def read_ids(self) -> list[int]:
+        """Every id in the set, from the master the Sentinels name (else the only master)."""
+        master = self.endpoints.master()
+        if master is None:
+            raise RuntimeError("neither the Sentinels nor the nodes name a single master")
+        host, port = self.endpoints.node(master)
+        client = redis.Redis(
+            host=host,
+            port=port,
+            password=self.endpoints.password,
+            socket_timeout=5.0,
+            socket_connect_timeout=5.0,
+            retry=sync_no_retry(),
+            decode_responses=True,
+        )
+        with client as r:
+            return sorted(int(v) for v in r.smembers(KEY))
+
+    def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None:
+        return writes_problem(workload, spec)

@@ -1,0 +1,48 @@
+"""Endpoints: how a client reaches a deployment (Jepsen's db/client seam).
+
+A topology provisions nodes and hands out one endpoints object for its engine; the workload's
+client (:mod:`drillkit.workload.clients`) takes it and owns everything about the data: it
+creates the table or keys, writes, reads back and does the final read. Neither side imports the
+other; both import this module. Every callable is evaluated when it is called, so an endpoint
+follows failovers, re-pointing and nodes restarted on new ports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+__all__ = ["Address", "PgEndpoints", "RedisEndpoints"]
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class PgEndpoints:
+    """How a PostgreSQL client reaches the deployment (conninfo strings carry the password)."""
+
+    client: Callable[[], str] = field(repr=False)
+    """The application's write path: a multi-host conninfo (or a proxy) with
+    ``target_session_attrs=read-write``; the first node that accepts writes wins."""
+    running_client: Callable[[], str] = field(repr=False)
+    """The write path restricted to the nodes running now (raises ``RuntimeError`` if none
+    is): for the final read, when a stopped node would only cost a connection attempt."""
+    node: Callable[[str], str] = field(repr=False)
+    """One node's conninfo, by node name (superuser, ``connect_timeout=2``)."""
+
+
+@dataclass(frozen=True)
+class RedisEndpoints:
+    """How a Redis client reaches the deployment: Sentinels on 127.0.0.1, an address map, the
+    nodes' own addresses and the password."""
+
+    sentinels: list[Address]
+    master_name: str
+    password: str = field(repr=False)
+    publish: Callable[[str, int], Address]
+    """An address Sentinel announces (on the run's network) -> where the harness reaches it."""
+    node: Callable[[str], Address]
+    """A data node's address, by node name."""
+    master: Callable[[], str | None]
+    """The data node that is master now: the one the Sentinels' majority names, else the only
+    node that reports itself master; None if neither names a single one."""

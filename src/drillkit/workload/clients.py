@@ -1,0 +1,58 @@
+"""Which client a drill's workload uses, chosen by what its topology provides (the registry's
+capabilities), never by the topology kind's name.
+
+The topology hands out its endpoints (:mod:`drillkit.endpoints`); the client made from them owns
+the data (:class:`~drillkit.workload.base.Client`). A new database is one more line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from pydantic import BaseModel
+
+from drillkit.endpoints import PgEndpoints, RedisEndpoints
+from drillkit.registry import REGISTRY, Capability, Registry
+from drillkit.workload.base import Client
+from drillkit.workload.pg_writer import PgClient
+from drillkit.workload.redis_writer import RedisClient
+
+__all__ = ["CLIENTS", "client_for", "client_for_topology"]
+
+
+def _pg(endpoints: object) -> Client:
+    if not isinstance(endpoints, PgEndpoints):
+        raise TypeError(f"a SQL topology hands out PgEndpoints, not {type(endpoints).__name__}")
+    return PgClient(endpoints)
+
+
+def _redis(endpoints: object) -> Client:
+    if not isinstance(endpoints, RedisEndpoints):
+        raise TypeError(
+            f"a Redis topology hands out RedisEndpoints, not {type(endpoints).__name__}"
+        )
+    return RedisClient(endpoints)
+
+
+# In order: the first capability the topology provides decides the client.
+CLIENTS: tuple[tuple[Capability, Callable[[object], Client]], ...] = (
+    (Capability.SQL, _pg),
+    (Capability.REDIS, _redis),
+)
+
+
+def client_for(provides: Collection[Capability], endpoints: object) -> Client:
+    """The client for a topology that provides ``provides`` and hands out ``endpoints``."""
+    for capability, make in CLIENTS:
+        if capability in provides:
+            return make(endpoints)
+    names = ", ".join(sorted(provides)) or "nothing"
+    raise ValueError(f"no workload client for a topology that provides {names}")
+
+
+def client_for_topology(
+    topology: BaseModel, endpoints: object, registry: Registry = REGISTRY
+) -> Client:
+    """The client for a drill file's ``topology`` (as configured), reached at ``endpoints``."""
+    entry = registry.topologies[str(getattr(topology, "kind", ""))]
+    return client_for(entry.provided(topology), endpoints)
