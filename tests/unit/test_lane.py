@@ -69,3 +69,25 @@ def test_an_impatient_lane_opens_a_fresh_connection_for_every_operation() -> Non
 
     assert [o.type for o in outcomes] == [OpType.FAIL] * 3 + [OpType.OK]
     assert server.attempts == 4
+
+
+def test_patience_bounds_how_long_the_lane_waits_on_one_attempt() -> None:
+    async def scenario() -> tuple[FrozenServer, list[Any]]:
+        server = FrozenServer()
+        abandoned: set[asyncio.Task[Any]] = set()
+        # deadline 20 ms, patience 50 ms: ops 1-3 share attempt 1, op 4 (at ~60 ms) starts
+        # attempt 2, which ops 4-6 share.
+        lane: Lane[int] = Lane(server, 0.02, abandoned, patient_connect=True, patience=0.05)
+        outcomes = [await lane.run(_op, _classify, late_write) for _ in range(6)]
+        server.thaw.set()
+        outcomes.append(await lane.run(_op, _classify, late_write))
+        await asyncio.sleep(0.01)  # the replaced attempt connects now and is closed
+        await lane.close()
+        for task in list(abandoned):
+            task.cancel()
+        return server, outcomes
+
+    server, outcomes = asyncio.run(scenario())
+    assert server.attempts == 2
+    assert outcomes[-1].type is OpType.OK and outcomes[-1].result == 2
+    assert 1 in server.closed  # the attempt the lane stopped waiting for is not leaked

@@ -85,6 +85,7 @@ class Lane(Generic[C]):
         abandoned: set[asyncio.Task[Any]],
         *,
         patient_connect: bool = False,
+        patience: float | None = None,
     ) -> None:
         self._connections = connections
         self._deadline = deadline
@@ -93,8 +94,12 @@ class Lane(Generic[C]):
         # patient_connect: a connection attempt outlives the operation that started it, and the
         # next operation waits on it rather than opening another. Against a frozen server every
         # abandoned attempt would otherwise queue in its accept backlog and slow its recovery.
+        # ``patience`` bounds that: an attempt older than it is left to finish on its own and the
+        # next operation starts another (a SYN lost to a partition must not hold the lane).
         self._patient = patient_connect
+        self._patience = patience
         self._connecting: asyncio.Task[C] | None = None
+        self._connect_started = 0.0
 
     async def run(
         self,
@@ -148,11 +153,20 @@ class Lane(Generic[C]):
         """The connection attempt in flight (or a new one), shielded from the operation's
         abandonment; a finished attempt is handed to one operation only."""
         task = self._connecting
+        loop = asyncio.get_running_loop()
         if task is not None and task.done() and (task.cancelled() or task.exception()):
             task = None  # that attempt failed while no operation waited: try afresh
+        elif (
+            task is not None
+            and not task.done()
+            and self._patience is not None
+            and loop.time() - self._connect_started > self._patience
+        ):
+            self._discard_when_done(task)  # waited long enough on that one
+            task = None
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._connections.connect())
-            self._connecting = task
+            task = loop.create_task(self._connections.connect())
+            self._connecting, self._connect_started = task, loop.time()
             self._abandoned.add(task)  # cancelled with the others when the loop stops
             task.add_done_callback(self._abandoned.discard)
         try:
@@ -160,6 +174,15 @@ class Lane(Generic[C]):
         finally:
             if task.done() and self._connecting is task:
                 self._connecting = None
+
+    def _discard_when_done(self, task: asyncio.Task[C]) -> None:
+        """A connection attempt nobody waits for any more: close what it connects."""
+
+        def _done(t: asyncio.Task[C]) -> None:
+            if not t.cancelled() and t.exception() is None:
+                asyncio.get_running_loop().create_task(self._connections.close(t.result()))
+
+        task.add_done_callback(_done)
 
     def _abandon(self, task: asyncio.Task[Any], attempt: _Attempt[C]) -> None:
         """Let a late operation finish or fail on its own; its connection is closed afterwards."""
@@ -330,7 +353,11 @@ class DeadlineWriter(ABC, Generic[C]):
         self._reader = asyncio.get_running_loop().create_task(probe.run())
 
     async def _writer(self, process: str, pacer: Pacer) -> None:
-        lane = Lane(self, self._spec.op_timeout_seconds, self._abandoned)
+        deadline = self._spec.op_timeout_seconds
+        # One connection attempt in flight, for up to two deadlines: a frozen server then has
+        # a couple of attempts in its accept backlog instead of one per abandoned write, which
+        # delayed the first write after it thawed (measured against Docker's unpause event).
+        lane = Lane(self, deadline, self._abandoned, patient_connect=True, patience=2 * deadline)
 
         def classify(error: BaseException, sent: bool) -> OpType:
             return self.classify(error, sent=sent)
