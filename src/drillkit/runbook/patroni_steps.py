@@ -9,9 +9,11 @@ from typing import Any, Protocol, cast, runtime_checkable
 import psycopg
 import requests
 
+from drillkit.backend.node import Node
 from drillkit.history import History, healthy_roles, struck_node
 from drillkit.spec.postgres import RejoinStep, SwitchoverStep, WaitForLeaderStep
 from drillkit.topology.patroni import PatroniCluster
+from drillkit.wait import WaitTimeout, wait_until
 
 __all__ = ["Rejoin", "Rejoinable", "Switchover", "WaitForLeader"]
 
@@ -46,23 +48,29 @@ def await_new_leader(
 ) -> dict[str, Any]:
     """Wait until a member other than ``previous`` leads and the client path takes writes."""
     started = time.monotonic()
-    deadline = started + timeout
     old = previous[0] if previous else ""
-    last = "no leader yet"
-    while time.monotonic() < deadline:
+
+    def missing() -> tuple[str | None, Node | None]:
+        """(what is still missing or None, the new leader)."""
         leader = cluster.leader(exclude=(old,))  # ask members that can still see the DCS
-        if leader is not None and leader.name != old:
-            try:
-                with psycopg.connect(cluster.client_conninfo(), autocommit=True) as conn:
-                    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-                if row is not None and not row[0]:
-                    break
-                last = f"{leader.name} leads; the client path does not reach it yet"
-            except psycopg.Error as e:
-                last = f"{leader.name} leads; client path: {str(e).strip()[:200]}"
-        time.sleep(0.1)
-    else:
-        raise TimeoutError(f"no new leader reachable through the client path ({last})")
+        if leader is None or leader.name == old:
+            return "no leader yet", None
+        try:
+            with psycopg.connect(cluster.client_conninfo(), autocommit=True) as conn:
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        except psycopg.Error as e:
+            return f"{leader.name} leads; client path: {str(e).strip()[:200]}", leader
+        if row is not None and not row[0]:
+            return None, leader
+        return f"{leader.name} leads; the client path does not reach it yet", leader
+
+    try:
+        _, found = wait_until(missing, until=lambda r: r[0] is None, timeout=timeout, interval=0.1)
+    except WaitTimeout as e:
+        last = e.last_value[0] if e.last_value else "no leader yet"
+        raise TimeoutError(f"no new leader reachable through the client path ({last})") from None
+    assert found is not None
+    leader = found
     out: dict[str, Any] = {
         "leader": leader.name,
         "timeline": cluster.timeline(leader),

@@ -26,6 +26,7 @@ from drillkit.runbook.redis_files import (
 from drillkit.spec.redis import RedisPromoteStep, RedisRestoreStep, WaitSentinelFailoverStep
 from drillkit.topology.redis import RedisCluster, no_retry
 from drillkit.topology.redis_config import BACKUP_DIR, DATA_DIR, MASTER_NAME, REDIS_PORT
+from drillkit.wait import WaitTimeout, wait_until
 
 __all__ = ["RedisPromote", "RedisRestore", "WaitSentinelFailover"]
 
@@ -62,22 +63,26 @@ class WaitSentinelFailover(_RedisStep):
 
     def run(self) -> dict[str, Any]:
         old = self.old
-        deadline = self._deadline()
         started = time.monotonic()
-        waiting = "no answer yet"
-        while time.monotonic() < deadline:
-            waiting = self._waiting_for(old)
-            if not waiting:
-                new = self.cluster.sentinel_master()
-                assert new is not None
-                return {
-                    "old_master": old,
-                    "new_master": new.name,
-                    "waited_seconds": round(time.monotonic() - started, 3),
-                    "converged": self.spec.converge,
-                }
-            time.sleep(POLL)
-        raise TimeoutError(f"no failover after {self.timeout_seconds:g}s: {waiting}")
+        try:
+            wait_until(
+                lambda: self._waiting_for(old),
+                until=lambda waiting: not waiting,
+                timeout=max(0.0, self._deadline() - started),
+                interval=POLL,
+            )
+        except WaitTimeout as e:
+            raise TimeoutError(
+                f"no failover after {self.timeout_seconds:g}s: {e.last_value or 'no answer yet'}"
+            ) from None
+        new = self.cluster.sentinel_master()
+        assert new is not None
+        return {
+            "old_master": old,
+            "new_master": new.name,
+            "waited_seconds": round(time.monotonic() - started, 3),
+            "converged": self.spec.converge,
+        }
 
     def _waiting_for(self, old: str | None) -> str:
         """What is still missing ('' when done)."""
@@ -122,14 +127,14 @@ class RedisPromote(_RedisStep):
     spec: RedisPromoteStep
 
     def run(self) -> dict[str, Any]:
-        deadline = self._deadline()
-        offsets: dict[str, int] = {}
-        while not offsets:
-            offsets = self._replica_offsets()
-            if not offsets:
-                if time.monotonic() >= deadline:
-                    raise RuntimeError("no running replica answers; nothing to promote")
-                time.sleep(POLL)
+        try:
+            offsets = wait_until(
+                self._replica_offsets,
+                timeout=max(0.0, self._deadline() - time.monotonic()),
+                interval=POLL,
+            )
+        except WaitTimeout:
+            raise RuntimeError("no running replica answers; nothing to promote") from None
         best = self.cluster.node(max(offsets, key=lambda name: offsets[name]))
         with self.cluster.redis(best, timeout=5.0) as r:
             r.execute_command("REPLICAOF", "NO", "ONE")
@@ -334,19 +339,30 @@ class _Scratch:
 
     def wait_loaded(self, deadline: float) -> int:
         """Wait until the scratch server has loaded its files; how many keys it holds."""
-        last: Exception | None = None
-        while time.monotonic() < deadline:
+
+        def keys() -> int:
             try:
                 return int(self.client.dbsize())
-            except (BusyLoadingError, RedisError, OSError) as e:
-                last = e
-            assert self.node is not None
-            if self.node.status() != "running":
-                raise RuntimeError(
-                    f"the scratch server could not load the files: {self.node.logs(tail=5)}"
-                )
-            time.sleep(POLL)
-        raise TimeoutError(f"the scratch server did not load the files in time: {last}")
+            except (BusyLoadingError, RedisError, OSError):
+                assert self.node is not None
+                if self.node.status() != "running":
+                    raise RuntimeError(
+                        f"the scratch server could not load the files: {self.node.logs(tail=5)}"
+                    ) from None
+                raise
+
+        try:
+            return wait_until(
+                keys,
+                until=lambda _n: True,
+                ignore=(BusyLoadingError, RedisError, OSError),
+                timeout=max(0.0, deadline - time.monotonic()),
+                interval=POLL,
+            )
+        except WaitTimeout as e:
+            raise TimeoutError(
+                f"the scratch server did not load the files in time: {e.last_error}"
+            ) from None
 
     def __exit__(self, *exc: object) -> None:
         if self.client is not None:
