@@ -25,7 +25,7 @@ from drillkit.spec import SteadyState, WorkloadSpec
 from drillkit.topology.containers import write_private_file
 from drillkit.topology.node import Node
 from drillkit.topology.patroni_provision import PatroniProvisioning
-from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT
+from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, REST_SECRET
 from drillkit.topology.pg_admin import PG_PORT
 from drillkit.wait import WaitTimeout, wait_until
 from drillkit.workload.base import Workload
@@ -37,14 +37,13 @@ __all__ = ["HAPROXY_PORT", "REST_PORT", "PatroniCluster"]
 class PatroniCluster(PatroniProvisioning):
     """Provision, reach and tear down a Patroni cluster; the harness's only view of it."""
 
-    SECRET_NAMES = ("postgres", "replicator")
+    SECRET_NAMES = ("postgres", "replicator", REST_SECRET)
     IMAGE = "postgres"
 
     def switchover(self, leader: Node, candidate: str | None) -> str:
         """Ask Patroni (on the leader's REST API) for a planned switchover; its answer."""
         body = {"leader": leader.name, **({"candidate": candidate} if candidate else {})}
-        url = f"http://{leader.host}:{leader.port(REST_PORT)}/switchover"
-        response = requests.post(url, json=body, timeout=30)
+        response = self.rest_post(leader, "/switchover", body)
         if not response.ok:
             raise RuntimeError(f"switchover refused ({response.status_code}): {response.text}")
         return response.text.strip()

@@ -3,6 +3,13 @@
 With :mod:`drillkit.images` and :mod:`drillkit.resources`, the only code importing the Docker SDK.
 """
 
+from drillkit.backend.docker.hardening import (
+    DEFAULT_LIMITS,
+    HELPER_LIMITS,
+    SECRETS_DIR,
+    Limits,
+    confinement,
+)
 from drillkit.backend.docker.helper import HELPER_LABEL, run_helper_container
 from drillkit.backend.docker.node import LOOPBACK, DockerNode
 from drillkit.backend.docker.provision import (
@@ -15,9 +22,14 @@ from drillkit.backend.docker.provision import (
 )
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "HELPER_LABEL",
+    "HELPER_LIMITS",
     "LOOPBACK",
+    "SECRETS_DIR",
     "DockerNode",
+    "Limits",
+    "confinement",
     "create_network",
     "create_volume",
     "free_port",

@@ -153,7 +153,8 @@ class DockerNode:
 
     def run_in_netns(self, script: str, *, timeout: float) -> HelperResult:
         """A helper joining the container's namespace (``network_mode=container:<id>``) with
-        ``NET_ADMIN`` only, never ``privileged``: it works whatever the node image contains."""
+        ``NET_ADMIN`` only (every other capability dropped), never ``privileged``: it works
+        whatever the node image contains."""
         return run_helper_container(
             self.client,
             self.helper_image,
@@ -191,13 +192,14 @@ class DockerNode:
         user: str | None = None,
         environment: dict[str, str] | None = None,
         join_network: bool = False,
+        secrets: dict[str, str] | None = None,
     ) -> HelperResult:
         volume = self.volume_at(path)
         if volume is None:
             raise RuntimeError(
                 f"{self.name} keeps {path} on no Docker volume; no helper can reach it"
             )
-        network: dict[str, str] = (
+        network: dict[str, Any] = (
             {"network": self.network} if join_network else {"network_mode": "none"}
         )
         return run_helper_container(
@@ -208,6 +210,7 @@ class DockerNode:
             user=str(self.container.attrs["Config"].get("User") or "") if user is None else user,
             labels={**self.labels, HELPER_LABEL: self.name},
             environment=environment or {},
+            secrets=secrets,
             volumes={volume: {"bind": path, "mode": "rw"}},
             **network,
         )
