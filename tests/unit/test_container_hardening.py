@@ -102,7 +102,7 @@ def test_pg_secret_files_carry_a_passfile_for_both_roles() -> None:
         "replicator": "rep",
         "pgpass": "*:*:*:postgres:su\n*:*:*:replicator:rep\n",
     }
-    assert PASSFILE == f"{SECRETS_DIR}/pgpass"
+    assert f"{SECRETS_DIR}/pgpass" == PASSFILE
 
 
 def test_redis_nodes_read_their_config_from_the_secrets_dir() -> None:
