@@ -166,6 +166,13 @@ def test_patroni_refuses_an_unauthenticated_switchover(patroni: PatroniCluster) 
     wrong = ("drillkit", "not-the-password")
     assert requests.post(url, json=body, auth=wrong, timeout=10).status_code == 401
     assert patroni.leader() is leader
+    # with the credentials a custom step gets (a curl config), the request gets past the check
+    config = patroni.secret_files(inside=False)["patroni-rest"]
+    user, password = config.split('"')[1].split(":", 1)
+    harmless = {"leader": "not-a-member"}
+    refused = requests.post(url, json=harmless, auth=(user, password), timeout=10)
+    assert refused.status_code not in (401, 403), refused.text
+    assert patroni.leader() is leader
     # reads stay open: HAProxy's health check asks GET /primary without credentials
     assert requests.get(f"http://{leader.host}:{leader.port(REST_PORT)}/primary").ok
 

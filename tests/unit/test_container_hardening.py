@@ -15,8 +15,8 @@ from drillkit.backend.docker.hardening import (
     confinement,
     put_secrets,
     secrets_archive,
+    size_bytes,
 )
-from drillkit.topology.pg_provision import size_bytes
 from drillkit.topology.redis_config import data_node_command, sentinel_command
 from drillkit.topology.rewind import PASSFILE, pg_secret_files
 
@@ -115,3 +115,4 @@ def test_size_bytes() -> None:
     assert size_bytes("256m") == 256 * 1024**2
     assert size_bytes("1g") == 1024**3
     assert size_bytes("64k") == 64 * 1024
+    assert size_bytes("4096") == 4096

@@ -170,7 +170,8 @@ class PatroniCluster(PatroniProvisioning):
             host, p = self.address(n, port, inside=inside)
             lines.append(f"{host}:{p}:*:postgres:{self.secrets['postgres']}")
             lines.append(f"{host}:{p}:*:replicator:{self.secrets['replicator']}")
-        return {"pgpass": "\n".join(lines) + "\n"}
+        user, password = self.rest_auth  # a curl config: curl -K "$DK_SECRETS_DIR/patroni-rest"
+        return {"pgpass": "\n".join(lines) + "\n", REST_SECRET: f'user = "{user}:{password}"\n'}
 
     def keep_instructions(self, credentials_dir: Path) -> list[str]:
         path = write_private_file(

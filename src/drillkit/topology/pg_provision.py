@@ -7,7 +7,7 @@ import time
 
 import psycopg
 
-from drillkit.backend.docker import DEFAULT_LIMITS, run_once, start_detached
+from drillkit.backend.docker import DEFAULT_LIMITS, run_once, size_bytes, start_detached
 from drillkit.backend.docker import create_volume as new_volume
 from drillkit.errors import InfrastructureError
 from drillkit.topology.node import Node
@@ -16,14 +16,7 @@ from drillkit.topology.pg_replication import SYNC_STATES, PgReplication
 from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError
 from drillkit.topology.rewind import pg_secret_files
 
-__all__ = ["PgProvisioning", "size_bytes"]
-
-_UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
-
-
-def size_bytes(size: str) -> int:
-    """``256m`` (a ``data_volume_size``) in bytes."""
-    return int(size[:-1]) * _UNITS[size[-1].lower()]
+__all__ = ["PgProvisioning"]
 
 
 class PgProvisioning(PgReplication):

@@ -9,6 +9,7 @@ from drillkit.backend.docker.hardening import (
     SECRETS_DIR,
     Limits,
     confinement,
+    size_bytes,
 )
 from drillkit.backend.docker.helper import HELPER_LABEL, run_helper_container
 from drillkit.backend.docker.node import LOOPBACK, DockerNode
@@ -35,6 +36,7 @@ __all__ = [
     "free_port",
     "run_helper_container",
     "run_once",
+    "size_bytes",
     "start_detached",
     "start_node",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "confinement",
     "put_secrets",
     "secrets_archive",
+    "size_bytes",
 ]
 
 SECRETS_DIR = "/run/drillkit"
@@ -49,6 +50,17 @@ MIB = 1024 * 1024
 DEFAULT_LIMITS = Limits(memory=1024 * MIB, pids=1024)
 # A short-lived helper: a shell script, iptables, pg_rewind, a file copy.
 HELPER_LIMITS = Limits(memory=512 * MIB, pids=256)
+
+
+_UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def size_bytes(size: str) -> int:
+    """A tmpfs size such as ``256m`` (``data_volume_size``) in bytes."""
+    size = size.strip().lower()
+    if size and size[-1] in _UNITS:
+        return int(size[:-1]) * _UNITS[size[-1]]
+    return int(size)
 
 
 def confinement(

@@ -14,7 +14,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from drillkit.backend.docker.hardening import HELPER_LIMITS, confinement, put_secrets
+from drillkit.backend.docker.hardening import HELPER_LIMITS, Limits, confinement, put_secrets
 from drillkit.backend.node import HELPER_LABEL, HelperRefused, HelperResult
 
 __all__ = ["HELPER_LABEL", "run_helper_container"]
@@ -27,6 +27,7 @@ def run_helper_container(
     timeout: float,
     cap_add: list[str] | None = None,
     secrets: dict[str, str] | None = None,
+    limits: Limits = HELPER_LIMITS,
     **create: Any,
 ) -> HelperResult:
     """Create, start and wait for a container (``create``: docker SDK create() arguments),
@@ -35,7 +36,7 @@ def run_helper_container(
     directory; raises HelperRefused if Docker refuses to create or start it."""
     try:
         container = client.containers.create(
-            image, detach=True, **confinement(HELPER_LIMITS, cap_add), **create
+            image, detach=True, **confinement(limits, cap_add), **create
         )
     except docker.errors.APIError as e:
         raise HelperRefused(str(e)) from e

@@ -16,6 +16,7 @@ from typing import Any
 import docker.errors
 
 from drillkit.backend.clock import rfc3339_ns
+from drillkit.backend.docker.hardening import HELPER_LIMITS, size_bytes
 from drillkit.backend.docker.helper import HELPER_LABEL, run_helper_container
 from drillkit.backend.node import ExecResult, HelperResult, Moment, NodeError
 
@@ -202,6 +203,7 @@ class DockerNode:
         network: dict[str, Any] = (
             {"network": self.network} if join_network else {"network_mode": "none"}
         )
+        size = self.volume_size_limit(path)  # tmpfs pages a helper writes count as its memory
         return run_helper_container(
             self.client,
             self.helper_image,
@@ -211,6 +213,7 @@ class DockerNode:
             labels={**self.labels, HELPER_LABEL: self.name},
             environment=environment or {},
             secrets=secrets,
+            limits=HELPER_LIMITS.plus_memory(size_bytes(size) if size else 0),
             volumes={volume: {"bind": path, "mode": "rw"}},
             **network,
         )
