@@ -215,8 +215,10 @@ class VolumeNode(Node, Protocol):
         user: str | None = None,
         environment: dict[str, str] | None = None,
         join_network: bool = False,
+        secrets: dict[str, str] | None = None,
     ) -> HelperResult:
         """Run ``argv`` in a helper that mounts the volume at ``path`` at the same path, as
         ``user`` (default: the node's own user), without a network unless ``join_network``
-        (then on the run's network); raises HelperRefused, RuntimeError if no volume is there."""
+        (then on the run's network), with ``secrets`` as 0600 files in its secrets directory
+        (never in ``environment``); raises HelperRefused, RuntimeError if no volume is there."""
         ...

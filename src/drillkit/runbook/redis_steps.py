@@ -25,7 +25,13 @@ from drillkit.runbook.redis_files import (
 )
 from drillkit.spec.redis import RedisPromoteStep, RedisRestoreStep, WaitSentinelFailoverStep
 from drillkit.topology.redis import RedisCluster, no_retry
-from drillkit.topology.redis_config import BACKUP_DIR, DATA_DIR, MASTER_NAME, REDIS_PORT
+from drillkit.topology.redis_config import (
+    BACKUP_DIR,
+    CONF_DIR,
+    DATA_DIR,
+    MASTER_NAME,
+    REDIS_PORT,
+)
 from drillkit.wait import WaitTimeout, wait_until
 
 __all__ = ["RedisPromote", "RedisRestore", "WaitSentinelFailover"]
@@ -279,8 +285,7 @@ def _union(live: redis.Redis, key: bytes, payload: Any) -> int:
 
 _SCRATCH_COMMAND = f"""set -e
 until [ -e {DATA_DIR}/restore/.ready ]; do sleep 0.05; done
-printf '%s' "$DK_REDIS_CONF" > {DATA_DIR}/restore/redis.conf
-exec redis-server {DATA_DIR}/restore/redis.conf
+exec redis-server {CONF_DIR}/redis.conf
 """
 
 
@@ -316,8 +321,9 @@ class _Scratch:
         token = secrets.token_hex(3)
         self.node = c.start_scratch_node(
             f"restore-{token}",
-            environment={"DK_REDIS_CONF": conf},
+            environment={},
             command=["sh", "-c", _SCRATCH_COMMAND],
+            secrets={"redis.conf": conf},
         )
         try:
             uid, gid = self.files[0].uid, self.files[0].gid

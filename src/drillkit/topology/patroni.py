@@ -26,7 +26,7 @@ from drillkit.topology.base import Health
 from drillkit.topology.containers import write_private_file
 from drillkit.topology.node import Node
 from drillkit.topology.patroni_provision import PatroniProvisioning
-from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT
+from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, REST_SECRET
 from drillkit.topology.pg_admin import PG_PORT
 from drillkit.wait import WaitTimeout, wait_until
 
@@ -36,14 +36,13 @@ __all__ = ["HAPROXY_PORT", "REST_PORT", "PatroniCluster"]
 class PatroniCluster(PatroniProvisioning):
     """Provision, reach and tear down a Patroni cluster; the harness's only view of it."""
 
-    SECRET_NAMES = ("postgres", "replicator")
+    SECRET_NAMES = ("postgres", "replicator", REST_SECRET)
     IMAGE = "postgres"
 
     def switchover(self, leader: Node, candidate: str | None) -> str:
         """Ask Patroni (on the leader's REST API) for a planned switchover; its answer."""
         body = {"leader": leader.name, **({"candidate": candidate} if candidate else {})}
-        url = f"http://{leader.host}:{leader.port(REST_PORT)}/switchover"
-        response = requests.post(url, json=body, timeout=30)
+        response = self.rest_post(leader, "/switchover", body)
         if not response.ok:
             raise RuntimeError(f"switchover refused ({response.status_code}): {response.text}")
         return response.text.strip()
@@ -173,7 +172,8 @@ class PatroniCluster(PatroniProvisioning):
             host, p = self.address(n, port, inside=inside)
             lines.append(f"{host}:{p}:*:postgres:{self.secrets['postgres']}")
             lines.append(f"{host}:{p}:*:replicator:{self.secrets['replicator']}")
-        return {"pgpass": "\n".join(lines) + "\n"}
+        user, password = self.rest_auth  # a curl config: curl -K "$DK_SECRETS_DIR/patroni-rest"
+        return {"pgpass": "\n".join(lines) + "\n", REST_SECRET: f'user = "{user}:{password}"\n'}
 
     def keep_instructions(self, credentials_dir: Path) -> list[str]:
         path = write_private_file(

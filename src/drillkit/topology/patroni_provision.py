@@ -13,7 +13,7 @@ import requests
 from drillkit.backend.docker import create_volume
 from drillkit.errors import InfrastructureError
 from drillkit.topology.node import Node
-from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, PatroniView
+from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, REST_SECRET, PatroniView
 from drillkit.topology.pg_admin import PG_PORT, PGDATA
 
 __all__ = ["ETCD_MEMBERS", "PatroniProvisioning"]
@@ -54,8 +54,6 @@ class PatroniProvisioning(PatroniView):
         member_env = {
             "DK_SERVICE": "patroni",
             "DK_ETCD_HOSTS": ",".join(f"{self.container_name(e)}:2379" for e in etcd),
-            "DK_SUPERUSER_PASSWORD": self.secrets["postgres"],
-            "DK_REPLICATION_PASSWORD": self.secrets["replicator"],
             "DK_TTL": str(self.spec.ttl),
             "DK_LOOP_WAIT": str(self.spec.loop_wait),
             "DK_RETRY_TIMEOUT": str(self.spec.retry_timeout),
@@ -72,6 +70,11 @@ class PatroniProvisioning(PatroniView):
                 [PG_PORT, REST_PORT],
                 member_env,
                 volumes={volume: {"bind": PGDATA, "mode": "rw"}},
+                secrets={
+                    "postgres": self.secrets["postgres"],
+                    "replicator": self.secrets["replicator"],
+                    REST_SECRET: self.secrets[REST_SECRET],
+                },
             )
         if self.spec.haproxy:
             members = " ".join(f"{m}={self.container_name(m)}" for m in self.spec.member_names())

@@ -12,11 +12,15 @@ from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node
 from drillkit.topology.pg_admin import PgAdmin
 
-__all__ = ["HAPROXY_PORT", "REST_PORT", "PatroniView"]
+__all__ = ["HAPROXY_PORT", "REST_PORT", "REST_SECRET", "REST_USER", "PatroniView"]
 
 REST_PORT = 8008
 HAPROXY_PORT = 5000
 _REST_TIMEOUT = 1.0
+# Patroni's REST API asks for these on every unsafe request (POST /switchover, ...): the user is
+# fixed, the password generated per run under this secret name.
+REST_USER = "drillkit"
+REST_SECRET = "patroni-rest"
 
 
 class PatroniView(PgAdmin, ContainerTopology):
@@ -30,7 +34,25 @@ class PatroniView(PgAdmin, ContainerTopology):
         return [n for n in self.nodes if n.role == "member"]
 
     def rest(self, node: Node, path: str, timeout: float = _REST_TIMEOUT) -> requests.Response:
-        return requests.get(f"http://{node.host}:{node.port(REST_PORT)}{path}", timeout=timeout)
+        return requests.get(
+            f"http://{node.host}:{node.port(REST_PORT)}{path}", timeout=timeout, auth=self.rest_auth
+        )
+
+    def rest_post(
+        self, node: Node, path: str, body: dict[str, Any], timeout: float = 30.0
+    ) -> requests.Response:
+        """An authenticated ``POST`` to ``node``'s REST API (e.g. ``/switchover``)."""
+        return requests.post(
+            f"http://{node.host}:{node.port(REST_PORT)}{path}",
+            json=body,
+            timeout=timeout,
+            auth=self.rest_auth,
+        )
+
+    @property
+    def rest_auth(self) -> tuple[str, str]:
+        """HTTP basic credentials of the REST API (generated per run)."""
+        return REST_USER, self.secrets[REST_SECRET]
 
     def cluster_state(self, exclude: tuple[str, ...] = ()) -> dict[str, Any] | None:
         """``GET /cluster`` from the first member that answers (skipping ``exclude``)."""

@@ -7,13 +7,14 @@ import time
 
 import psycopg
 
+from drillkit.backend.docker import DEFAULT_LIMITS, run_once, size_bytes, start_detached
 from drillkit.backend.docker import create_volume as new_volume
-from drillkit.backend.docker import run_once, start_detached
 from drillkit.errors import InfrastructureError
 from drillkit.topology.node import Node
 from drillkit.topology.pg_admin import PG_PORT, PGDATA
 from drillkit.topology.pg_replication import SYNC_STATES, PgReplication
 from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError
+from drillkit.topology.rewind import pg_secret_files
 
 __all__ = ["PgProvisioning"]
 
@@ -41,8 +42,6 @@ class PgProvisioning(PgReplication):
         started = time.monotonic()
         self.create_network()
         self._node_env = {
-            "DK_SUPERUSER_PASSWORD": self.secrets["postgres"],
-            "DK_REPLICATION_PASSWORD": self.secrets["replicator"],
             "DK_EXTRA_CONF": "\n".join(self._extra_conf()),
             **(self.repo.environment() if self.repo else {}),
         }
@@ -71,7 +70,9 @@ class PgProvisioning(PgReplication):
         self, name: str, role: str, volume: str, extra_env: dict[str, str] | None = None
     ) -> Node:
         """Start one database node on ``volume``; its entrypoint acts on ``role`` if the data
-        directory is empty (primary: initdb; replica: base backup; restore: pgbackrest)."""
+        directory is empty (primary: initdb; replica: base backup; restore: pgbackrest). The
+        passwords reach it as files (:func:`pg_secret_files`), never in its environment."""
+        size = self.spec.data_volume_size
         return self.start_container(
             name,
             role,
@@ -87,6 +88,9 @@ class PgProvisioning(PgReplication):
                 volume: {"bind": PGDATA, "mode": "rw"},
                 **(self.repo.mount() if self.repo else {}),
             },
+            secrets=pg_secret_files(self.secrets.values),
+            # tmpfs pages the node writes count against its memory limit
+            limits=DEFAULT_LIMITS.plus_memory(size_bytes(size) if size else 0),
         )
 
     def _extra_conf(self) -> list[str]:

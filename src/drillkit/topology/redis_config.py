@@ -1,17 +1,20 @@
 """Configuration of Redis and Sentinel nodes, rendered from the drill's topology (pure functions).
 
-Each node writes its configuration file from the environment on first start only: Sentinel
-rewrites ``sentinel.conf`` and, when it reconfigures a data node, makes it rewrite its own
-``redis.conf`` (``REPLICAOF`` + ``CONFIG REWRITE``), so a node that restarts keeps the role
-the last failover gave it, as on a real host.
+Each node's configuration file holds the password, so it is a secret file (:data:`CONF_DIR`,
+mode 0600, written into the container before it starts; never the environment, never the data
+volume). Sentinel rewrites ``sentinel.conf`` and, when it reconfigures a data node, makes it
+rewrite its own ``redis.conf`` (``REPLICAOF`` + ``CONFIG REWRITE``) in place, so a node that
+restarts keeps the role the last failover gave it, as on a real host.
 """
 
 from __future__ import annotations
 
+from drillkit.backend.docker import SECRETS_DIR
 from drillkit.spec.redis import RedisTopology
 
 __all__ = [
     "BACKUP_DIR",
+    "CONF_DIR",
     "DATA_DIR",
     "MASTER_NAME",
     "REDIS_PORT",
@@ -26,6 +29,7 @@ REDIS_PORT = 6379
 SENTINEL_PORT = 26379
 MASTER_NAME = "drillkit"
 DATA_DIR = "/data"
+CONF_DIR = SECRETS_DIR  # redis.conf / sentinel.conf (they carry the password)
 # The backup volume is mounted where the image has a directory owned by the redis user, so Docker
 # initialises the new volume with that ownership (the node runs as redis, not root).
 BACKUP_DIR = "/var/lib/redis"
@@ -99,23 +103,11 @@ fi
 
 
 def data_node_command() -> list[str]:
-    """Write redis.conf from ``$DK_REDIS_CONF`` if absent, start the backup job, run Redis."""
-    script = (
-        "set -e\n"
-        f"conf={DATA_DIR}/redis.conf\n"
-        '[ -s "$conf" ] || printf \'%s\' "$DK_REDIS_CONF" > "$conf"\n'
-        + _BACKUP_LOOP
-        + 'exec redis-server "$conf"\n'
-    )
+    """Start the backup job, run Redis on ``CONF_DIR/redis.conf``."""
+    script = "set -e\n" + _BACKUP_LOOP + f"exec redis-server {CONF_DIR}/redis.conf\n"
     return ["sh", "-c", script]
 
 
 def sentinel_command() -> list[str]:
-    """Write sentinel.conf from ``$DK_SENTINEL_CONF`` if absent, run Sentinel."""
-    script = (
-        "set -e\n"
-        f"conf={DATA_DIR}/sentinel.conf\n"
-        '[ -s "$conf" ] || printf \'%s\' "$DK_SENTINEL_CONF" > "$conf"\n'
-        'exec redis-sentinel "$conf"\n'
-    )
-    return ["sh", "-c", script]
+    """Run Sentinel on ``CONF_DIR/sentinel.conf``."""
+    return ["redis-sentinel", f"{CONF_DIR}/sentinel.conf"]

@@ -49,10 +49,10 @@ class RedisProvisioning(RedisRoles):
         # master's INFO, which it asks for every 10 s after the first time.
         for name in self.spec.sentinel_names():
             self.progress(f"starting {name} (sentinel)")
-            env = {"DK_SENTINEL_CONF": sentinel_conf(self.spec, password, master_ip)}
+            conf = {"sentinel.conf": sentinel_conf(self.spec, password, master_ip)}
             self.nodes.append(
                 self.start_container(
-                    name, "sentinel", [SENTINEL_PORT], env, command=sentinel_command()
+                    name, "sentinel", [SENTINEL_PORT], {}, command=sentinel_command(), secrets=conf
                 )
             )
         self.progress(f"waiting for {self.spec.sentinels} Sentinel(s) to agree")
@@ -61,20 +61,34 @@ class RedisProvisioning(RedisRoles):
 
     def _start_data_node(self, name: str, role: str, conf: str) -> Node:
         volumes = {self._volume(name, "data"): {"bind": DATA_DIR, "mode": "rw"}}
-        env = {"DK_REDIS_CONF": conf}
+        env: dict[str, str] = {}
         if self.spec.backup_interval_seconds is not None:
             volumes[self._volume(name, "backup")] = {"bind": BACKUP_DIR, "mode": "rw"}
             env["DK_BACKUP_INTERVAL"] = f"{self.spec.backup_interval_seconds:g}"
         return self.start_container(
-            name, role, [REDIS_PORT], env, volumes=volumes, command=data_node_command()
+            name,
+            role,
+            [REDIS_PORT],
+            env,
+            volumes=volumes,
+            command=data_node_command(),
+            secrets={"redis.conf": conf},
         )
 
     def start_scratch_node(
-        self, name: str, *, environment: dict[str, str], command: list[str]
+        self,
+        name: str,
+        *,
+        environment: dict[str, str],
+        command: list[str],
+        secrets: dict[str, str] | None = None,
     ) -> Node:
         """A labelled Redis container on the run's network that is not one of the topology's
-        nodes (faults never target it); the caller removes it."""
-        return self.start_container(name, "restore", [REDIS_PORT], environment, command=command)
+        nodes (faults never target it), with ``secrets`` as files in ``CONF_DIR``; the caller
+        removes it."""
+        return self.start_container(
+            name, "restore", [REDIS_PORT], environment, command=command, secrets=secrets
+        )
 
     def _volume(self, node: str, what: str) -> str:
         name = f"{self._prefix}-{node}-{what}"

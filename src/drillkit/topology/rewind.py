@@ -6,15 +6,35 @@ needs ``wal_log_hints`` or data checksums (drillkit's nodes have both) and, sinc
 runs crash recovery itself when the target was killed. It runs in a short-lived helper
 that mounts the node's data volume and joins the run's network to reach the new primary; the
 helper carries the run's labels, so a sweep removes it if the harness dies.
+
+No password is written to the data volume: the rejoined node connects to its new primary with
+``passfile=`` naming :data:`PASSFILE`, the 0600 file its container was created with (outside
+PGDATA); the helper gets its own copy the same way, never through its environment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from drillkit.backend.docker import SECRETS_DIR
 from drillkit.backend.node import Node
 from drillkit.topology.pg_admin import PGDATA
 from drillkit.topology.pg_storage import volume_node
 
-__all__ = ["RewindError", "rewind"]
+__all__ = ["PASSFILE", "RewindError", "pg_secret_files", "rewind"]
+
+PASSFILE = f"{SECRETS_DIR}/pgpass"
+
+
+def pg_secret_files(secrets: Mapping[str, str]) -> dict[str, str]:
+    """The files a PostgreSQL node's secrets directory holds: each password (``postgres``,
+    ``replicator``) and ``pgpass``, a libpq password file for both roles."""
+    pgpass = "".join(f"*:*:*:{user}:{secrets[user]}\n" for user in ("postgres", "replicator"))
+    return {
+        "postgres": secrets["postgres"],
+        "replicator": secrets["replicator"],
+        "pgpass": pgpass,
+    }
 
 
 _SCRIPT = r"""
@@ -27,7 +47,7 @@ pg_rewind --target-pgdata="$d" --progress \
   > /tmp/rewind.log 2>&1 || { tail -n 5 /tmp/rewind.log >&2; exit 3; }
 grep -E "servers diverged|no rewind required|Done" /tmp/rewind.log || tail -n 2 /tmp/rewind.log
 touch "$d/standby.signal"
-conninfo="host=$DK_SOURCE port=5432 user=replicator password=$DK_REPLICATION_PASSWORD"
+conninfo="host=$DK_SOURCE port=5432 user=replicator passfile=$PGPASSFILE"
 cat >> "$d/postgresql.auto.conf" <<CONF
 # drillkit rejoin: follow the new primary (later lines win over what pg_rewind copied)
 primary_conninfo = '$conninfo application_name=$DK_NODE connect_timeout=2'
@@ -46,7 +66,7 @@ def rewind(
     *,
     source_host: str,
     slot: str,
-    secrets: dict[str, str],
+    secrets: Mapping[str, str],
     timeout: float = 120.0,
 ) -> str:
     """Rewind ``node``'s stopped data directory onto ``source_host``'s timeline and configure it
@@ -61,9 +81,9 @@ def rewind(
             "DK_SOURCE": source_host,
             "DK_NODE": node.name,
             "DK_SLOT": slot,
-            "PGPASSWORD": secrets["postgres"],
-            "DK_REPLICATION_PASSWORD": secrets["replicator"],
+            "PGPASSFILE": PASSFILE,  # the same path in the helper and in the node
         },
+        secrets={"pgpass": pg_secret_files(secrets)["pgpass"]},
     )
     if result.status is None:
         raise RewindError(f"pg_rewind of {node.name} ran over {timeout:g}s")

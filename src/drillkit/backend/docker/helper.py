@@ -14,20 +14,35 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
+from drillkit.backend.docker.hardening import HELPER_LIMITS, Limits, confinement, put_secrets
 from drillkit.backend.node import HELPER_LABEL, HelperRefused, HelperResult
 
 __all__ = ["HELPER_LABEL", "run_helper_container"]
 
 
-def run_helper_container(client: Any, image: str, *, timeout: float, **create: Any) -> HelperResult:
-    """Create, start and wait for a container (``create``: docker SDK create() arguments);
-    raises HelperRefused if Docker refuses to create or start it."""
+def run_helper_container(
+    client: Any,
+    image: str,
+    *,
+    timeout: float,
+    cap_add: list[str] | None = None,
+    secrets: dict[str, str] | None = None,
+    limits: Limits = HELPER_LIMITS,
+    **create: Any,
+) -> HelperResult:
+    """Create, start and wait for a container (``create``: docker SDK create() arguments),
+    confined like every container (no capability but ``cap_add``; see
+    :mod:`~drillkit.backend.docker.hardening`) with ``secrets`` as files in its secrets
+    directory; raises HelperRefused if Docker refuses to create or start it."""
     try:
-        container = client.containers.create(image, detach=True, **create)
+        container = client.containers.create(
+            image, detach=True, **confinement(limits, cap_add), **create
+        )
     except docker.errors.APIError as e:
         raise HelperRefused(str(e)) from e
     try:
         try:
+            put_secrets(container, secrets or {})
             container.start()
         except docker.errors.APIError as e:
             raise HelperRefused(str(e)) from e

@@ -16,6 +16,7 @@ from typing import Any
 import docker.errors
 
 from drillkit.backend.clock import rfc3339_ns
+from drillkit.backend.docker.hardening import HELPER_LIMITS, size_bytes
 from drillkit.backend.docker.helper import HELPER_LABEL, run_helper_container
 from drillkit.backend.node import ExecResult, HelperResult, Moment, NodeError
 
@@ -153,7 +154,8 @@ class DockerNode:
 
     def run_in_netns(self, script: str, *, timeout: float) -> HelperResult:
         """A helper joining the container's namespace (``network_mode=container:<id>``) with
-        ``NET_ADMIN`` only, never ``privileged``: it works whatever the node image contains."""
+        ``NET_ADMIN`` only (every other capability dropped), never ``privileged``: it works
+        whatever the node image contains."""
         return run_helper_container(
             self.client,
             self.helper_image,
@@ -191,15 +193,17 @@ class DockerNode:
         user: str | None = None,
         environment: dict[str, str] | None = None,
         join_network: bool = False,
+        secrets: dict[str, str] | None = None,
     ) -> HelperResult:
         volume = self.volume_at(path)
         if volume is None:
             raise RuntimeError(
                 f"{self.name} keeps {path} on no Docker volume; no helper can reach it"
             )
-        network: dict[str, str] = (
+        network: dict[str, Any] = (
             {"network": self.network} if join_network else {"network_mode": "none"}
         )
+        size = self.volume_size_limit(path)  # tmpfs pages a helper writes count as its memory
         return run_helper_container(
             self.client,
             self.helper_image,
@@ -208,6 +212,8 @@ class DockerNode:
             user=str(self.container.attrs["Config"].get("User") or "") if user is None else user,
             labels={**self.labels, HELPER_LABEL: self.name},
             environment=environment or {},
+            secrets=secrets,
+            limits=HELPER_LIMITS.plus_memory(size_bytes(size) if size else 0),
             volumes={volume: {"bind": path, "mode": "rw"}},
             **network,
         )

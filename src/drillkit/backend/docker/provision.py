@@ -13,6 +13,13 @@ from typing import Any
 
 import docker.errors
 
+from drillkit.backend.docker.hardening import (
+    DEFAULT_LIMITS,
+    HELPER_LIMITS,
+    Limits,
+    confinement,
+    put_secrets,
+)
 from drillkit.backend.docker.node import LOOPBACK, DockerNode
 
 __all__ = [
@@ -46,14 +53,21 @@ def start_node(
     container_name: str | None = None,
     command: list[str] | None = None,
     helper_image: str | None = None,
+    secrets: dict[str, str] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> DockerNode:
     """Create and start a container; publish each port on a fixed 127.0.0.1 port. Helpers next
-    to it run ``helper_image`` (default: the node's image) with the run's ``labels``."""
+    to it run ``helper_image`` (default: the node's image) with the run's ``labels``.
+
+    The container is confined (:func:`~drillkit.backend.docker.hardening.confinement`: no
+    capabilities, no new privileges, ``limits``); ``secrets`` (file name -> text) are written
+    into its secrets directory before it starts, never into its environment."""
     last_error: Exception | None = None
     for _ in range(5):  # a chosen port can be taken between choosing and binding: try again
         ports = {p: free_port() for p in container_ports}
+        container = None
         try:
-            container = client.containers.run(
+            container = client.containers.create(
                 image,
                 name=container_name,
                 hostname=name,
@@ -64,14 +78,23 @@ def start_node(
                 ports={f"{p}/tcp": (LOOPBACK, hp) for p, hp in ports.items()},
                 volumes=volumes or {},
                 command=command,
+                **confinement(limits),
             )
+            put_secrets(container, secrets or {})
+            container.start()
         except docker.errors.APIError as e:
             if "port is already allocated" in str(e) or "address already in use" in str(e):
                 last_error = e
-                if container_name:
+                if container is not None:
+                    with contextlib.suppress(docker.errors.NotFound):
+                        container.remove(force=True)
+                elif container_name:
                     _remove_quietly(client, container_name)
                 time.sleep(0.05)
                 continue
+            if container is not None:
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True)
             raise
         return DockerNode(
             name=name,
@@ -112,10 +135,13 @@ def create_volume(
 
 
 def start_detached(client: Any, image: str, **run: Any) -> None:
-    """Start a long-lived container (``run``: docker SDK run() arguments), e.g. a keeper."""
-    client.containers.run(image, detach=True, **run)
+    """Start a long-lived, confined container (``run``: docker SDK run() arguments), e.g. a
+    keeper."""
+    client.containers.run(image, detach=True, **confinement(HELPER_LIMITS), **run)
 
 
 def run_once(client: Any, image: str, **run: Any) -> str:
-    """Run a container to completion and remove it; its output."""
-    return bytes(client.containers.run(image, remove=True, **run)).decode()
+    """Run a confined container to completion and remove it; its output."""
+    return bytes(
+        client.containers.run(image, remove=True, **confinement(HELPER_LIMITS), **run)
+    ).decode()

@@ -1,10 +1,12 @@
 #!/bin/bash
 # Start one service of a drillkit Patroni topology: an etcd member, a Patroni-managed PostgreSQL
 # member, or HAProxy routing to the Patroni leader. Configuration comes from DK_* variables;
-# passwords are written only into a 0600 file and never echoed.
+# passwords come as 0600 files in $DK_SECRETS (never the environment), are copied only into
+# Patroni's 0600 configuration outside the data directory, and never echoed.
 set -euo pipefail
 : "${DK_SERVICE:?DK_SERVICE must be etcd, patroni or haproxy}"
 NODE="${DK_NODE_NAME:-$(hostname)}"
+DK_SECRETS=/run/drillkit
 umask 077
 
 start_etcd() {
@@ -17,16 +19,24 @@ start_etcd() {
 }
 
 start_patroni() {
-  : "${DK_ADVERTISE:?}" "${DK_ETCD_HOSTS:?}" "${DK_SUPERUSER_PASSWORD:?}" "${DK_REPLICATION_PASSWORD:?}"
+  : "${DK_ADVERTISE:?}" "${DK_ETCD_HOSTS:?}"
   : "${DK_TTL:?}" "${DK_LOOP_WAIT:?}" "${DK_RETRY_TIMEOUT:?}"
+  superuser_password=$(cat "$DK_SECRETS/postgres")
+  replication_password=$(cat "$DK_SECRETS/replicator")
+  rest_password=$(cat "$DK_SECRETS/patroni-rest")
   config=/var/lib/postgresql/patroni.yml
-  # Passwords are YAML single-quoted scalars: generated ones never contain a quote.
+  # Passwords are YAML single-quoted scalars: generated ones never contain a quote. The REST API
+  # asks for them on every unsafe request (POST /switchover, PATCH /config, ...); GETs (the
+  # HAProxy health check, /cluster) stay open.
   cat > "$config" <<YAML
 scope: drillkit
 name: ${NODE}
 restapi:
   listen: 0.0.0.0:8008
   connect_address: ${DK_ADVERTISE}:8008
+  authentication:
+    username: drillkit
+    password: '${rest_password}'
 etcd3:
   hosts: ${DK_ETCD_HOSTS}
 watchdog:
@@ -65,10 +75,10 @@ postgresql:
   authentication:
     superuser:
       username: postgres
-      password: '${DK_SUPERUSER_PASSWORD}'
+      password: '${superuser_password}'
     replication:
       username: replicator
-      password: '${DK_REPLICATION_PASSWORD}'
+      password: '${replication_password}'
   parameters:
     unix_socket_directories: /var/run/postgresql
     log_line_prefix: '%m [%p] '

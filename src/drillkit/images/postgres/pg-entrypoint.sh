@@ -1,21 +1,21 @@
 #!/bin/bash
 # Start a drillkit PostgreSQL node as a primary (fresh initdb) or a streaming replica
-# (pg_basebackup from DK_PRIMARY_HOST). Passwords arrive in the environment and are never echoed.
+# (pg_basebackup from DK_PRIMARY_HOST). Passwords arrive as 0600 files in $DK_SECRETS (never in
+# the environment, which `docker inspect` shows) and are never echoed nor written to PGDATA:
+# replication connects with passfile=$DK_SECRETS/pgpass.
 set -euo pipefail
 # A node of a Patroni topology (etcd, a Patroni member, HAProxy) has its own entrypoint.
 if [ -n "${DK_SERVICE:-}" ]; then exec /usr/local/bin/drillkit-patroni-entrypoint; fi
 : "${DK_ROLE:?DK_ROLE must be primary or replica}"
-: "${DK_SUPERUSER_PASSWORD:?}" "${DK_REPLICATION_PASSWORD:?}"
+DK_SECRETS=/run/drillkit
+PASSFILE="$DK_SECRETS/pgpass"
 NODE="${DK_NODE_NAME:-$(hostname)}"
 
 configure_primary() {
-  pwfile=$(mktemp)
-  printf '%s\n' "$DK_SUPERUSER_PASSWORD" > "$pwfile"
   # Data checksums: a flipped bit in a data file is reported on read instead of returned as
   # data (the corrupt fault relies on it), and pg_rewind works without wal_log_hints.
   initdb -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
-    --pwfile="$pwfile" --encoding=UTF8 --data-checksums --no-instructions >/dev/null
-  rm -f "$pwfile"
+    --pwfile="$DK_SECRETS/postgres" --encoding=UTF8 --data-checksums --no-instructions >/dev/null
   cat >> "$PGDATA/postgresql.conf" <<CONF
 listen_addresses = '*'
 wal_level = replica
@@ -44,7 +44,7 @@ HBA
   # Single-user mode: create the replication role before the server accepts any connection.
   # Dollar quoting keeps the password out of any log line.
   postgres --single -D "$PGDATA" postgres >/dev/null <<SQL
-CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD \$dkpw\$${DK_REPLICATION_PASSWORD}\$dkpw\$;
+CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD \$dkpw\$$(cat "$DK_SECRETS/replicator")\$dkpw\$;
 SQL
 }
 
@@ -55,10 +55,15 @@ configure_replica() {
     sleep 0.1
   done
   slot="${NODE//-/_}"
-  # -R writes this connection string into primary_conninfo, connect_timeout included.
-  PGPASSWORD="$DK_REPLICATION_PASSWORD" pg_basebackup \
-    -d "host=$DK_PRIMARY_HOST port=5432 user=replicator connect_timeout=2" \
-    -D "$PGDATA" -X stream -R -C -S "$slot" --checkpoint=fast --no-password
+  conninfo="host=$DK_PRIMARY_HOST port=5432 user=replicator passfile=$PASSFILE connect_timeout=2"
+  # Not -R: it would write the password it used into primary_conninfo (postgresql.auto.conf).
+  pg_basebackup -d "$conninfo" -D "$PGDATA" -X stream -C -S "$slot" --checkpoint=fast \
+    --no-password
+  touch "$PGDATA/standby.signal"
+  cat >> "$PGDATA/postgresql.auto.conf" <<CONF
+primary_conninfo = '$conninfo'
+primary_slot_name = '$slot'
+CONF
   chmod 700 "$PGDATA"
   # The copied postgresql.conf names the primary; the walreceiver reports cluster_name as its
   # application_name, which synchronous_standby_names refers to. A later line wins.
