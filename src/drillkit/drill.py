@@ -21,9 +21,8 @@ from typing import Any
 
 from tenacity import retry, stop_after_delay, wait_fixed
 
-from drillkit.checkers import FINAL_READ_PROCESS, Analysis, Verdict, analyze, injections
+from drillkit.checkers import Analysis, Verdict, analyze, injections
 from drillkit.checkers.run_ops import (
-    DRILL_PROCESS,
     ERROR,
     FAULT_ERROR,
     RUNBOOK,
@@ -33,9 +32,10 @@ from drillkit.checkers.run_ops import (
 from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS, InfrastructureError
 from drillkit.faults import make_fault
 from drillkit.faults.nemesis import Nemesis
-from drillkit.history import History, Op, OpType, encode_ids
+from drillkit.history import History, Op, OpType
 from drillkit.ownership import Heartbeat
 from drillkit.platform import DockerPlatform, EngineProbe, Platform
+from drillkit.queries import DRILL_PROCESS, FINAL_READ_PROCESS, encode_ids
 from drillkit.report.evidence import build_report
 from drillkit.report.finalize import collect_system_evidence, finalize_evidence
 from drillkit.report.model import Report

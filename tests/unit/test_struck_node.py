@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from drillkit.history import History, OpType, healthy_roles, struck, struck_node
+from drillkit.history import History, OpType
+from drillkit.queries import healthy_roles, struck, struck_node
 from drillkit.runbook.patroni_steps import Rejoin, WaitForLeader
 from drillkit.runbook.redis_steps import WaitSentinelFailover
 from drillkit.spec.postgres import RejoinStep, WaitForLeaderStep
