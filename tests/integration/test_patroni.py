@@ -22,7 +22,8 @@ from drillkit.resources import labels_for
 from drillkit.runbook import make_step, run_runbook
 from drillkit.secrets import Secrets
 from drillkit.spec import load_drill
-from drillkit.spec.postgres import PatroniTopology, SwitchoverStep
+from drillkit.spec.postgres import PatroniTopology
+from drillkit.spec.steps import SwitchoverStep
 from drillkit.topology.patroni import PatroniCluster
 
 from .conftest import REPO, Run, assert_agrees_with_history, labelled, run_shipped, runbook_event

@@ -21,8 +21,8 @@ from psycopg import sql
 from drillkit.backend.node import Node
 from drillkit.history import History, Op, OpType
 from drillkit.queries import FAULT_PROCESS
-from drillkit.spec.postgres import RestoreStep as RestoreSpec
-from drillkit.spec.postgres import VerifyRestoreStep as VerifySpec
+from drillkit.spec.steps import RestoreStep as RestoreSpec
+from drillkit.spec.steps import VerifyRestoreStep as VerifySpec
 from drillkit.topology.pgbackrest import (
     BackupRepo,
     PgBackRestError,
