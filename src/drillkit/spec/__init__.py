@@ -2,8 +2,8 @@
 
 :mod:`~drillkit.spec.model` is the model (generated unions of the registered kinds),
 :mod:`~drillkit.spec.load` reads files (every error names the file, field and fix);
-:mod:`~drillkit.spec.faults`, :mod:`~drillkit.spec.postgres`, :mod:`~drillkit.spec.steps` and :mod:`~drillkit.spec.redis` hold
-the parameter models of the faults, steps and topologies.
+:mod:`~drillkit.spec.faults`, :mod:`~drillkit.spec.postgres`, :mod:`~drillkit.spec.steps` and
+:mod:`~drillkit.spec.redis` hold the parameter models of the faults, steps and topologies.
 
 The names below are imported on first use: the registry imports the parameter models of this
 package, and the model imports the registry.
