@@ -24,6 +24,8 @@ _EXPORTS = {
     "load_drill": "drillkit.spec",
     # running
     "run_drill": "drillkit.drill",
+    "deployment": "drillkit.blocks",
+    "Deployment": "drillkit.blocks",
     "DrillResult": "drillkit.drill",
     "run_suite": "drillkit.suite",
     # the history and its judgement

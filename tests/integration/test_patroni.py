@@ -123,10 +123,18 @@ def test_patroni_demotes_it_before_anyone_else_leads(partition: Run) -> None:
     outcomes = write_outcomes(ops)
     survivors = set(final_read(ops) or [])
     lost_acks = [outcomes.completed_ns[i] for i in outcomes.acknowledged - survivors]
+    # The new leader's acknowledgements come after the outage began (the old leader's last
+    # acknowledged writes may have replicated just before the cut, and survive: those are not
+    # the new leader's).
+    outage_ns = min(
+        t
+        for i, t in outcomes.completed_ns.items()
+        if t > fault_ns and outcomes.outcome[i] is not OpType.OK
+    )
     new_acks = [
         t
         for i, t in outcomes.completed_ns.items()
-        if i in survivors and outcomes.outcome[i] is OpType.OK and t > fault_ns
+        if i in survivors and outcomes.outcome[i] is OpType.OK and t > outage_ns
     ]
     assert new_acks and max(lost_acks) < min(new_acks)
     elected = runbook_event(report, "wait-for-leader")["value"]
