@@ -22,6 +22,7 @@ _EXPORTS = {
     "DrillSpec": "drillkit.spec",
     "DrillFileError": "drillkit.spec",
     "load_drill": "drillkit.spec",
+    "parse_drill": "drillkit.spec",
     # running
     "run_drill": "drillkit.drill",
     "deployment": "drillkit.blocks",

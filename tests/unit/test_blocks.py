@@ -50,3 +50,19 @@ def test_a_bad_fault_is_a_validation_error_before_anything_is_injected() -> None
         with pytest.raises(ValueError), pg.fault("pause", target="primary", duration=-1):
             pass
         assert not [op for op in pg.history.ops() if op.process == "fault"]
+
+
+def test_a_drill_from_a_mapping_or_a_model_is_validated_like_a_file() -> None:
+    doc = {
+        "name": "inline",
+        "topology": "pg-async-pair",  # a scenario name, as in a file
+        "faults": [{"kind": "kill", "target": "primary"}],
+        "targets": {"rto_seconds": 10},
+    }
+    spec = drillkit.parse_drill(doc)
+    assert spec.topology.kind == "postgres" and spec.faults[0].kind == "kill"
+    assert drillkit.parse_drill(spec) == spec  # a model built in Python round-trips
+    bad = {**doc, "faults": [{"kind": "kill", "target": "pg9"}]}
+    with pytest.raises(drillkit.DrillFileError) as info:
+        drillkit.parse_drill(bad, origin="my-test")
+    assert str(info.value).startswith("my-test: faults[0]: 'pg9' is not a node")

@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from drillkit.spec.load import DrillFileError, load_drill, resolve_drill_path
+    from drillkit.spec.load import DrillFileError, load_drill, parse_drill, resolve_drill_path
     from drillkit.spec.model import (
         DrillSpec,
         FaultSpec,
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "DrillFileError": "drillkit.spec.load",
     "load_drill": "drillkit.spec.load",
+    "parse_drill": "drillkit.spec.load",
     "resolve_drill_path": "drillkit.spec.load",
     "DrillSpec": "drillkit.spec.model",
     "FaultSpec": "drillkit.spec.model",
@@ -51,6 +52,7 @@ __all__ = [
     "WorkloadSpec",
     "drill_model",
     "load_drill",
+    "parse_drill",
     "resolve_drill_path",
     "scenario_model",
 ]

@@ -8,6 +8,7 @@ to inject, the runbook that restores service and the targets the result is judge
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from drillkit.shipped import scenarios_for
 from drillkit.spec.model import DrillSpec, drill_model, reference_problems, scenario_model
 from drillkit.spec.reader import InputRejected, read_yaml
 
-__all__ = ["DrillFileError", "load_drill", "resolve_drill_path"]
+__all__ = ["DrillFileError", "load_drill", "parse_drill", "resolve_drill_path"]
 
 
 class DrillFileError(DrillkitError):
@@ -156,6 +157,33 @@ def load_drill(
         raise DrillFileError(path, "", "a drill file must be a YAML mapping (name, topology, ...)")
     if scenarios_dir is None:
         scenarios_dir = scenarios_for(path, data.get("topology"))
+    return _validate(path, data, scenarios_dir, registry)
+
+
+def parse_drill(
+    data: Mapping[str, Any] | DrillSpec,
+    *,
+    origin: str = "<drill>",
+    scenarios_dir: Path | None = None,
+    registry: Registry = REGISTRY,
+) -> DrillSpec:
+    """A drill from a mapping (what a drill file holds; ``topology`` may name a scenario, looked
+    up in ``scenarios_dir``, default ``./scenarios`` then the shipped ones) or from a
+    :class:`DrillSpec` built in Python, validated exactly like a file (the references too);
+    errors name ``origin`` as the file."""
+    if isinstance(data, DrillSpec):
+        data = data.model_dump(mode="json", exclude_unset=True)
+    if not isinstance(data, Mapping):
+        raise DrillFileError(origin, "", "a drill must be a mapping (name, topology, ...)")
+    doc = dict(data)
+    if scenarios_dir is None:
+        scenarios_dir = scenarios_for(Path("drills") / "drill.yaml", doc.get("topology"))
+    return _validate(Path(origin), doc, scenarios_dir, registry)
+
+
+def _validate(
+    path: Path, data: dict[str, Any], scenarios_dir: Path, registry: Registry
+) -> DrillSpec:
     data = _resolve_topology(path, data, scenarios_dir, registry)
     try:
         spec = drill_model(registry).model_validate(data)
