@@ -321,3 +321,71 @@ def test_json_progress_events_carry_the_drill_and_the_run_id(
     run_id = progress[0]["run_id"]
     assert all(e["drill"] == "failover" and e["run_id"] == run_id for e in progress)
     assert code in (0, 1)
+
+
+def test_the_overrides_are_in_the_summaries() -> None:
+    from evidence_helpers import literal_run
+
+    from drillkit.report import print_summary
+    from drillkit.report.markdown import render_markdown
+
+    report, _ = literal_run()
+    report = report.model_copy(update={"overrides": {"workload.rate": 100}})
+    buffer = io.StringIO()
+    print_summary(report, "reports/x", PlainConsole(file=buffer))
+
+    assert "overrides: --set workload.rate=100" in buffer.getvalue()
+    assert "Overrides (`--set`): workload.rate=100." in render_markdown(report)
+
+
+def test_the_suite_table_wraps_long_names_and_paths_instead_of_cutting_them() -> None:
+    from types import SimpleNamespace
+
+    from evidence_helpers import literal_run
+    from rich.console import Console
+
+    report, _ = literal_run(drill="a-drill-with-a-rather-long-name-for-a-narrow-terminal")
+    result = SimpleNamespace(
+        model=report,
+        verdict=SimpleNamespace(value="pass"),
+        report_dir=Path("reports/a-drill-with-a-rather-long-name-20261130T212223Z"),
+    )
+    buffer = io.StringIO()
+    Console(file=buffer, width=60, force_terminal=True, color_system=None).print(
+        rn._summary_table([result])  # type: ignore[list-item]
+    )
+
+    assert "…" not in buffer.getvalue()
+
+
+# exit code 2 for every bad input (nothing starts: none of these reach Docker)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "falover"],
+        ["run"],
+        ["run", "failover", "--all"],
+        ["run", "failover", "--log-format", "xml"],
+        ["run", "failover", "--set", "nokey"],
+        ["run", "failover", "--set", "workload.rate=-1"],
+        ["run", "failover", "--signing-key", "/nonexistent/key.pem"],
+        ["run", "--suite", "/nonexistent/suite.yaml"],
+        ["validate", "/nonexistent/drill.yaml"],
+        ["validate", "failover", "--set", "faults.9.at=1"],
+        ["schema", "scenario"],
+        ["evidence", "verify", "/nonexistent/bundle"],
+        ["evidence", "verify", "/nonexistent/bundle", "--json"],
+        ["images", "build", "--base-source", "ftp"],
+        ["cleanup", "--run", "x", "--all"],
+    ],
+)
+def test_every_bad_input_exits_2(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_run(*_a: object, **_k: object) -> None:
+        raise AssertionError("bad input got past validation")
+
+    monkeypatch.setattr(rn, "run_suite", no_run)
+    code, output = _cli(*args, *(["--drills-dir", str(DRILLS)] if args[0] == "run" else []))
+
+    assert code == 2, output
