@@ -389,3 +389,18 @@ def test_every_bad_input_exits_2(args: list[str], monkeypatch: pytest.MonkeyPatc
     code, output = _cli(*args, *(["--drills-dir", str(DRILLS)] if args[0] == "run" else []))
 
     assert code == 2, output
+
+
+def test_many_problems_print_the_first_twenty_and_json_all(tmp_path: Path) -> None:
+    doc = yaml.safe_load((DRILLS / "failover.yaml").read_text())
+    doc["faults"] = [{"kind": f"nuke{i}", "target": "primary"} for i in range(30)]
+    path = tmp_path / "many.yaml"
+    path.write_text(yaml.safe_dump(doc))
+
+    code, output = _cli("validate", str(path))
+    assert code == 2
+    assert output.count("error:") == 20
+    assert "... and 10 more (--json lists all)" in output
+
+    code, output = _cli("validate", str(path), "--json")
+    assert (code, len(json.loads(output)["errors"])) == (2, 30)

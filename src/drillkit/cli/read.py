@@ -23,6 +23,7 @@ __all__ = ["DrillsDir", "SetOpt", "faults", "find_drill", "list_drills", "schema
 
 out = console()
 err = console(stderr=True)
+SHOWN = 20  # problems printed per file; --json gives them all
 
 DrillsDir = Annotated[
     Path | None,
@@ -65,7 +66,10 @@ def find_drill(name_or_path: str, drills_dir: Path) -> Path:
 
 
 def problems_of(e: DrillFileError) -> list[dict[str, str]]:
-    return [{"file": p.path, "field": p.field, "problem": p.problem} for p in e.problems]
+    return [
+        {"file": p.path, "field": p.field, "problem": p.problem, "message": str(p)}
+        for p in e.problems
+    ]
 
 
 def validate(
@@ -82,8 +86,10 @@ def validate(
         if as_json:
             print_json(out, {"ok": False, "drill": drill, "errors": problems_of(e)})
         else:
-            for p in e.problems:
+            for p in e.problems[:SHOWN]:
                 err.print(f"[red]error:[/red] {markup(p)}", highlight=False)
+            if len(e.problems) > SHOWN:
+                err.print(f"... and {len(e.problems) - SHOWN} more (--json lists all)")
             if len(e.problems) > 1:
                 err.print(f"{len(e.problems)} problems", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -139,8 +145,7 @@ def list_drills(drills_dir: DrillsDir = None, as_json: Annotated[bool, JsonOpt] 
         if row["ok"]:
             out.print(f"{row['name']:<24} {markup(row['description'])}", highlight=False)
         else:
-            first = row["errors"][0]
-            problem = f"{first['file']}: {first['field']}: {first['problem']}"
+            problem = row["errors"][0]["message"]
             name = f"{row['name']:<24}"
             out.print(f"{markup(name)} [red]invalid:[/red] {markup(problem)}", highlight=False)
 

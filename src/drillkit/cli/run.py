@@ -117,7 +117,9 @@ def _load(
         try:
             specs.append((path, load_drill(path, overrides=overrides)))
         except DrillFileError as e:
-            errors += [str(p) for p in e.problems]
+            errors += [str(p) for p in e.problems[:20]]
+            if len(e.problems) > 20:
+                errors.append(f"{path}: ... and {len(e.problems) - 20} more (drillkit validate)")
     return specs, errors
 
 

@@ -44,7 +44,7 @@ class DrillFileError(DrillkitError):
 
 def did_you_mean(given: object, choices: list[str] | tuple[str, ...]) -> str:
     """`` (did you mean 'kill'?)`` when ``given`` is close to one of ``choices``, else ``""``."""
-    if not isinstance(given, str):
+    if not isinstance(given, str) or len(given) > 64:  # a name, not a hostile blob
         return ""
     close = difflib.get_close_matches(given, list(choices), n=3, cutoff=0.6)
     if not close:
