@@ -255,6 +255,12 @@ def _record_runbook(history: History, result: RunbookResult) -> None:
     )
 
 
+def new_run_id(drill: str, started: datetime | None = None) -> str:
+    """``failover-20261130T212223Z-1a2b3c``: the drill, the start (UTC) and 3 random bytes."""
+    started = started or datetime.now(UTC)
+    return f"{drill}-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
 def run_drill(
     spec: DrillSpec,
     *,
@@ -264,18 +270,20 @@ def run_drill(
     sleep: Callable[[float], None] = time.sleep,
     keep: bool = False,
     platform: Platform | None = None,
+    run_id: str | None = None,
 ) -> DrillResult:
     """Run ``spec`` and return its result; ``report.json`` is written in every case.
 
     With ``keep`` the topology is left running (labelled ``drillkit.keep=1``, so sweeps of dead
     runs spare it) and its connection details are printed; ``drillkit cleanup --run ID``
     removes it.
-    ``platform`` is where the topology runs (default: Docker). The runner only records what
+    ``platform`` is where the topology runs (default: Docker); ``run_id`` defaults to
+    :func:`new_run_id`. The runner only records what
     happened (errors included, see :mod:`drillkit.checkers.run_ops`); ``analyze`` judges it.
     """
     platform = DockerPlatform() if platform is None else platform
     started = datetime.now(UTC)
-    run_id = f"{spec.name}-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    run_id = run_id or new_run_id(spec.name, started)
     report_dir = _report_dir(report_root, spec.name, started)
     history = History(report_dir / "history.jsonl")
     history.append(

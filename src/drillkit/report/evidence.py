@@ -258,6 +258,7 @@ def build_report(
         description=spec.description,
         run_id=run_id,
         drill_file=drill_file,
+        overrides=spec.overrides,
         started_at=started_at.isoformat(timespec="milliseconds"),
         finished_at=finished_at.isoformat(timespec="milliseconds"),
         duration_seconds=round((finished_at - started_at).total_seconds(), 3),

@@ -24,6 +24,11 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
         f"Run `{report.run_id}`, {report.started_at} to "
         f"{report.finished_at} ({fmt(report.duration_seconds, 's')}).",
         "",
+    ]
+    if report.overrides:
+        sets = ", ".join(f"{k}={v!r}" for k, v in report.overrides.items())
+        lines += [f"Overrides (`--set`): {cell(sets)}.", ""]
+    lines += [
         "| | target | measured | resolution | verdict |",
         "|---|---:|---:|---:|---|",
     ]

@@ -213,6 +213,10 @@ class Report(_Model):
     description: str = ""
     run_id: Annotated[str, Field(min_length=1)]
     drill_file: str = ""
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="--set KEY=VALUE overrides applied to the drill file for this run",
+    )
     started_at: Timestamp
     finished_at: Timestamp
     duration_seconds: NonNegative

@@ -7,17 +7,21 @@ to inject, the runbook that restores service and the targets the result is judge
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from drillkit.errors import EXIT_BAD_INPUT, DrillkitError
 from drillkit.registry import REGISTRY, Registry
 from drillkit.shipped import scenarios_for
 from drillkit.spec.model import DrillSpec, drill_model, reference_problems, scenario_model
+from drillkit.spec.overrides import OverrideError, apply_overrides, parse_overrides
 from drillkit.spec.reader import InputRejected, read_yaml
 
 __all__ = ["DrillFileError", "load_drill", "parse_drill", "resolve_drill_path"]
@@ -34,6 +38,18 @@ class DrillFileError(DrillkitError):
         self.problem = problem
         where = f"{self.path}: {field}: " if field else f"{self.path}: "
         super().__init__(where + problem)
+        #: every problem found in the file, this one first (``drillkit validate`` shows them all)
+        self.problems: list[DrillFileError] = [self]
+
+
+def did_you_mean(given: object, choices: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'kill'?)`` when ``given`` is close to one of ``choices``, else ``""``."""
+    if not isinstance(given, str) or len(given) > 64:  # a name, not a hostile blob
+        return ""
+    close = difflib.get_close_matches(given, list(choices), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
 
 _ENUM_ERRORS = {"literal_error", "enum"}
@@ -65,7 +81,53 @@ def _field_path(loc: tuple[int | str, ...], data: Any) -> str:
     return "".join(parts)
 
 
-def _problem(err: Any) -> str:
+def _strip(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _members(annotation: Any) -> list[Any]:
+    annotation = _strip(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [_strip(a) for a in typing.get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+def _is_model(typ: Any) -> bool:
+    return isinstance(typ, type) and issubclass(typ, BaseModel)
+
+
+def _tag_of(model: type[BaseModel]) -> str | None:
+    for key in ("kind", "step"):
+        field = model.model_fields.get(key)
+        if field is not None and typing.get_origin(field.annotation) is typing.Literal:
+            return str(typing.get_args(field.annotation)[0])
+    return None
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> list[str]:
+    """The field names allowed beside the unknown field at ``loc`` (pydantic's location, tag
+    names of tagged unions included), for "did you mean"; [] when it cannot be told."""
+    current: list[Any] = [model] if model is not None else []
+    for item in loc[:-1]:
+        models = [t for t in current if _is_model(t)]
+        if isinstance(item, int):
+            current = [
+                m
+                for t in current
+                if typing.get_origin(t) in (list, tuple)
+                for m in _members(typing.get_args(t)[0])
+            ]
+        elif len(models) == 1 and item in models[0].model_fields:
+            current = _members(models[0].model_fields[item].annotation)
+        else:  # a tag name chooses the member of a tagged union
+            current = [t for t in models if _tag_of(t) == item]
+    models = [t for t in current if _is_model(t)]
+    return list(models[0].model_fields) if len(models) == 1 else []
+
+
+def _problem(err: Any, model: type[BaseModel] | None = None) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
     given = err.get("input")
@@ -74,16 +136,17 @@ def _problem(err: Any) -> str:
         noun = "a fault" if tag == "kind" else "a runbook step"
         if tuple(err["loc"][:1]) == ("topology",):
             noun = "a topology"
-        return (
-            f"{_show(ctx.get('tag'))} is not {noun}; expected one of "
-            f"{ctx.get('expected_tags', '').replace(chr(39), '')}"
-        )
+        expected = ctx.get("expected_tags", "").replace(chr(39), "")
+        hint = did_you_mean(ctx.get("tag"), [t.strip() for t in expected.split(",")])
+        return f"{_show(ctx.get('tag'))} is not {noun}{hint}; expected one of {expected}"
     if kind == "union_tag_not_found":
         return f"missing {ctx.get('discriminator', 'kind')}; say which one this is"
     if kind in _ENUM_ERRORS:
         return f"{_show(given)} is not allowed; expected {ctx.get('expected')}"
     if kind == "extra_forbidden":
-        return "unknown field; check the spelling against docs/reference/drill-file.md"
+        loc = tuple(err["loc"])
+        hint = did_you_mean(loc[-1] if loc else None, _fields_at(model, loc))
+        return f"unknown field{hint}; check the spelling against docs/reference/drill-file.md"
     if kind == "missing":
         return "required field is missing"
     msg = str(err["msg"])
@@ -101,7 +164,8 @@ def _load_yaml(path: Path) -> Any:
 
 
 # A scenario reference is a bare name: never a path out of scenarios/.
-_SCENARIO_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+SCENARIO_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_SCENARIO_NAME = re.compile(SCENARIO_NAME_PATTERN)
 
 
 def _resolve_topology(
@@ -147,17 +211,30 @@ def _resolve_topology(
 
 
 def load_drill(
-    path: Path, scenarios_dir: Path | None = None, *, registry: Registry = REGISTRY
+    path: Path,
+    scenarios_dir: Path | None = None,
+    *,
+    registry: Registry = REGISTRY,
+    overrides: Sequence[str] = (),
 ) -> DrillSpec:
-    """Parse and validate a drill file; raise :class:`DrillFileError` naming the first problem.
+    """Parse and validate a drill file; raise :class:`DrillFileError` naming the first problem
+    (its ``problems`` lists every one).
 
-    ``registry`` says which fault, step and topology kinds exist and what each needs."""
+    ``registry`` says which fault, step and topology kinds exist and what each needs;
+    ``overrides`` are ``--set KEY=VALUE`` items (:mod:`drillkit.spec.overrides`) applied to the
+    file before validation and kept in :attr:`DrillSpec.overrides`."""
     data = _load_yaml(path)
     if not isinstance(data, dict):
         raise DrillFileError(path, "", "a drill file must be a YAML mapping (name, topology, ...)")
+    try:
+        sets = parse_overrides(overrides)
+        # topology=NAME picks a scenario; the other keys apply to the resolved topology
+        data = apply_overrides(data, {k: v for k, v in sets.items() if k == "topology"})
+    except OverrideError as e:
+        raise DrillFileError(path, "", str(e)) from None
     if scenarios_dir is None:
         scenarios_dir = scenarios_for(path, data.get("topology"))
-    return _validate(path, data, scenarios_dir, registry)
+    return _validate(path, data, scenarios_dir, registry, sets)
 
 
 def parse_drill(
@@ -182,20 +259,53 @@ def parse_drill(
 
 
 def _validate(
-    path: Path, data: dict[str, Any], scenarios_dir: Path, registry: Registry
+    path: Path,
+    data: dict[str, Any],
+    scenarios_dir: Path,
+    registry: Registry,
+    overrides: dict[str, Any] | None = None,
 ) -> DrillSpec:
     data = _resolve_topology(path, data, scenarios_dir, registry)
+    sets = overrides or {}
     try:
-        spec = drill_model(registry).model_validate(data)
+        data = apply_overrides(data, {k: v for k, v in sets.items() if k != "topology"})
+    except OverrideError as e:
+        raise DrillFileError(path, "", str(e)) from None
+    model = drill_model(registry)
+    try:
+        spec = model.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        field = _field_path(err["loc"], data)
-        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            field += "." + str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'")
-        raise DrillFileError(path, field, _problem(err)) from None
-    for field, problem in reference_problems(spec, registry):
-        raise DrillFileError(path, field, problem)
+        problems = []
+        for err in e.errors():
+            field = _field_path(err["loc"], data)
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                field += "." + str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'")
+            problem = _problem(err, model)
+            if _dotted(field) in sets:
+                problem += f" (from --set {_dotted(field)})"
+            problems.append(DrillFileError(path, field, problem))
+        raise _all(problems) from None
+    problems = [DrillFileError(path, f, p) for f, p in reference_problems(spec, registry)]
+    if problems:
+        raise _all(problems)
+    if sets:
+        spec._overrides = dict(sets)
     return spec
+
+
+def _dotted(field: str) -> str:
+    """``faults[0].at`` as a ``--set`` key: ``faults.0.at``."""
+    return field.replace("[", ".").replace("]", "")
+
+
+def _all(problems: list[DrillFileError]) -> DrillFileError:
+    """The first problem, carrying every problem (in file order, duplicates dropped)."""
+    seen: dict[str, DrillFileError] = {}
+    for p in problems:
+        seen.setdefault(str(p), p)
+    first = next(iter(seen.values()))
+    first.problems = list(seen.values())
+    return first
 
 
 def resolve_drill_path(name_or_path: str, drills_dir: Path) -> Path:
