@@ -15,6 +15,7 @@ from rich.console import Console
 
 from drillkit import __version__
 from drillkit.cli import run as rn
+from drillkit.cli.compare import compare_config
 from drillkit.cli.evidence import evidence_app
 from drillkit.cli.history import history
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_LOCKED, InfrastructureError
@@ -34,6 +35,7 @@ app = typer.Typer(
 images_app = typer.Typer(no_args_is_help=True, help="drillkit's node images.")
 app.add_typer(images_app, name="images")
 app.add_typer(evidence_app, name="evidence")
+app.command("compare-config")(compare_config)
 app.command("history")(history)
 
 out = Console(soft_wrap=True)
@@ -119,6 +121,7 @@ def run(
     signing_key: rn.SigningKeyOpt = None,
     lock_wait: rn.LockWaitOpt = 0.0,
     no_host_steps: rn.NoHostStepsOpt = False,
+    production_config: rn.ProductionConfigOpt = None,
 ) -> None:
     """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
@@ -137,6 +140,7 @@ def run(
         signing_key=signing_key,
         lock_wait=lock_wait,
         no_host_steps=no_host_steps,
+        production=production_config,
     )
     raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
 
