@@ -203,3 +203,16 @@ def test_a_redis_conf_file_is_read(tmp_path: Path) -> None:
         "maxmemory-policy": "allkeys-lru",
     }
     assert parse_redis_conf('save ""\n')["save"][0] == '""'
+
+
+def test_every_controlled_setting_is_documented() -> None:
+    from drillkit.spec.settings import PG_CONTROLLED, REDIS_CONTROLLED, SENTINEL_CONTROLLED
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "production-config.md").read_text()
+    missing = [
+        name
+        for table in (PG_CONTROLLED, REDIS_CONTROLLED, SENTINEL_CONTROLLED)
+        for name in table
+        if f"`{name}`" not in guide
+    ]
+    assert not missing, f"docs/production-config.md does not explain {missing}"
