@@ -128,6 +128,7 @@ def test_patroni_config_dump(tmp_path: Path) -> None:
             "ttl": 20,
             "loop_wait": 2,
             "retry_timeout": 5,
+            "synchronous_mode": False,  # absent from production's /config: Patroni's default
             "postgresql": {"parameters": {"wal_sender_timeout": "5s"}},
         },
         "nodes": {},

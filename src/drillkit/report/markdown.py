@@ -11,6 +11,10 @@ from drillkit.report.model import Report
 __all__ = ["render_markdown"]
 
 
+def _or_absent(value: str | None) -> str:
+    return "(absent)" if value is None else value
+
+
 def render_markdown(report: Report, report_dir: Path | str | None = None) -> str:
     verdict = report.verdict.upper()
     if report.expected != "pass":
@@ -96,7 +100,8 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
         ]
         for d in sorted(c.differences, key=lambda d: (not d.critical, d.setting)):
             lines.append(
-                f"| {cell(d.setting)} | {cell(str(d.drilled))} | {cell(str(d.production))} "
+                f"| {cell(d.setting)} | {cell(_or_absent(d.drilled))} "
+                f"| {cell(_or_absent(d.production))} "
                 f"| {'**yes**' if d.critical else ''} |"
             )
     shown = ", ".join(

@@ -28,7 +28,7 @@ from typing import Any
 from drillkit.errors import EXIT_BAD_INPUT, DrillkitError
 from drillkit.report.model import ProductionComparison, SettingDifference
 from drillkit.spec.reader import InputRejected, read_text
-from drillkit.upstream import CRITICAL, SENTINEL_DEFAULTS, parse_config_get
+from drillkit.upstream import CRITICAL, PATRONI_DEFAULTS, SENTINEL_DEFAULTS, parse_config_get
 
 __all__ = [
     "NOT_COMPARED",
@@ -229,7 +229,7 @@ def _drilled(
         config = configuration.get("patroni_config")
         if not isinstance(config, dict):
             raise ProductionDumpError("the report has no Patroni /config read back")
-        return None, _patroni_settings(config), {}
+        return None, _patroni_settings(config), {k: _text(v) for k, v in PATRONI_DEFAULTS.items()}
     picked = _pick(configuration, dump.engine)
     if picked is None:
         raise ProductionDumpError(
