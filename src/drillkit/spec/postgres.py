@@ -226,9 +226,15 @@ class PatroniTopology(PgSettings):
 
     kind: Literal["patroni"]
     replicas: int = Field(2, ge=1, le=4, description="members besides the first leader")
-    ttl: int = Field(20, ge=20, le=3600, description="leader key time to live (seconds)")
-    loop_wait: int = Field(2, ge=1, le=600, description="seconds between HA loop runs")
-    retry_timeout: int = Field(5, ge=3, le=600, description="DCS and PostgreSQL retry budget")
+    ttl: int = Field(
+        30, ge=20, le=3600, description="leader key time to live (seconds; Patroni's default)"
+    )
+    loop_wait: int = Field(
+        10, ge=1, le=600, description="seconds between HA loop runs (Patroni's default)"
+    )
+    retry_timeout: int = Field(
+        10, ge=3, le=600, description="DCS and PostgreSQL retry budget (Patroni's default)"
+    )
     maximum_lag_on_failover: int = Field(
         1_048_576, ge=0, le=2**40, description="bytes a replica may lag and still be promoted"
     )

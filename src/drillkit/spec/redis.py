@@ -53,10 +53,10 @@ class RedisTopology(_Strict):
     sentinels: int = Field(3, ge=1, le=7, description="number of Sentinels")
     quorum: int = Field(2, ge=1, le=7, description="Sentinels that must agree the master is down")
     down_after_ms: int = Field(
-        5000, ge=100, le=600_000, description="Sentinel down-after-milliseconds (default 30000)"
+        30_000, ge=100, le=600_000, description="Sentinel down-after-milliseconds (its default)"
     )
     failover_timeout_ms: int = Field(
-        60_000, ge=1000, le=3_600_000, description="Sentinel failover-timeout (default 180000)"
+        180_000, ge=1000, le=3_600_000, description="Sentinel failover-timeout (its default)"
     )
     persistence: Literal["none", "rdb", "aof-everysec", "aof-always"] = Field(
         "rdb", description="none, rdb (save points), or AOF with appendfsync everysec / always"
