@@ -151,7 +151,7 @@ def test_a_planned_switchover_moves_the_leader_and_haproxy_follows(
     run_id = f"test-switchover-{secrets.token_hex(6)}"
     with PatroniCluster(
         docker_client,
-        PatroniTopology(kind="patroni", replicas=1),
+        PatroniTopology(kind="patroni", replicas=1, ttl=20, loop_wait=2, retry_timeout=5),
         run_id=run_id,
         labels=labels_for(run_id, "test-switchover"),
         image=images.postgres,

@@ -15,6 +15,7 @@ import typer
 from drillkit import __version__
 from drillkit.cli import read
 from drillkit.cli import run as rn
+from drillkit.cli.compare import compare_config
 from drillkit.cli.evidence import evidence_app
 from drillkit.cli.history import history
 from drillkit.cli.output import console
@@ -35,6 +36,7 @@ app = typer.Typer(
 images_app = typer.Typer(no_args_is_help=True, help="drillkit's node images.")
 app.add_typer(images_app, name="images")
 app.add_typer(evidence_app, name="evidence")
+app.command("compare-config")(compare_config)
 app.command("history")(history)
 app.command("list")(read.list_drills)
 app.command("validate")(read.validate)
@@ -115,6 +117,7 @@ def run(
     lock_wait: rn.LockWaitOpt = 0.0,
     no_host_steps: rn.NoHostStepsOpt = False,
     overrides: SetOpt = None,
+    production_config: rn.ProductionConfigOpt = None,
 ) -> None:
     """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
@@ -134,6 +137,7 @@ def run(
         lock_wait=lock_wait,
         no_host_steps=no_host_steps,
         overrides=overrides or [],
+        production=production_config,
     )
     raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
 

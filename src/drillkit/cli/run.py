@@ -18,6 +18,7 @@ from drillkit.errors import EXIT_BAD_INPUT, InfrastructureError
 from drillkit.jsonlog import JsonLog
 from drillkit.report import print_summary
 from drillkit.report.bundle import SigningKeyError, current_signing_key, load_private_key
+from drillkit.report.production import ProductionDumpError, production_config, read_dump
 from drillkit.runbook.custom import host_steps
 from drillkit.safetext import markup
 from drillkit.spec import DrillFileError, DrillSpec, load_drill
@@ -56,6 +57,15 @@ SigningKeyOpt = Annotated[
         "to the PEM text. Unsigned when neither is set.",
     ),
 ]
+ProductionConfigOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--production-config",
+        help="a dump of production's settings (pg_settings CSV, redis-cli CONFIG GET '*', "
+        "SENTINEL MASTER, Patroni /config JSON); the evidence says where the drill differs. "
+        "Repeatable",
+    ),
+]
 NoHostStepsOpt = Annotated[
     bool,
     typer.Option(
@@ -86,6 +96,7 @@ class RunRequest:
     lock_wait: float = 0.0
     no_host_steps: bool = False
     overrides: list[str] = field(default_factory=list)
+    production: list[Path] | None = None
 
 
 def refuse_host_steps(specs: list[tuple[Path, DrillSpec]]) -> list[str]:
@@ -165,14 +176,16 @@ def run_command(
         errors.append("give exactly one of: a drill NAME|PATH, --all, --suite FILE")
     if req.log_format not in ("text", "json"):
         errors.append(f"--log-format: {req.log_format!r}; expected text or json")
+    dumps: list[Any] = []
     if not errors:
         try:
             specs, errors = _load(_paths(req), req.overrides)
             if req.no_host_steps:
                 errors += refuse_host_steps(specs)
             key = _signing_key(req)
-        except (DrillFileError, SigningKeyError) as e:
-            specs, errors, key = [], [str(e)], None
+            dumps = [read_dump(p) for p in req.production or []]
+        except (DrillFileError, SigningKeyError, ProductionDumpError) as e:
+            specs, errors, key, dumps = [], [str(e)], None, []
     for problem in errors:
         if log is not None:  # bad input is a JSON event too; the exit code is the same
             log.emit("bad-input", "error", message=problem, exit_code=EXIT_BAD_INPUT)
@@ -215,7 +228,7 @@ def run_command(
 
     outputs = Outputs(req.junit, req.metrics_file, req.pushgateway)
     try:
-        with run_lock(wait_seconds=req.lock_wait):
+        with run_lock(wait_seconds=req.lock_wait), production_config(dumps):
             result = run_suite(
                 specs,
                 report_root=req.report_dir,

@@ -22,7 +22,8 @@ from drillkit.registry import REGISTRY, Registry
 from drillkit.shipped import scenarios_for
 from drillkit.spec.model import DrillSpec, drill_model, reference_problems, scenario_model
 from drillkit.spec.overrides import OverrideError, apply_overrides, parse_overrides
-from drillkit.spec.reader import InputRejected, read_yaml
+from drillkit.spec.reader import InputRejected, read_text, read_yaml
+from drillkit.spec.settings import parse_postgresql_conf, parse_redis_conf
 
 __all__ = ["DrillFileError", "load_drill", "parse_drill", "resolve_drill_path"]
 
@@ -163,18 +164,70 @@ def _load_yaml(path: Path) -> Any:
         raise DrillFileError(path, e.field, e.problem) from None
 
 
+# A team's own configuration file, read relative to the file that names it: the mapping field
+# its settings go into (the mapping's own entries win) and its parser.
+_CONF_FILES = {
+    "postgresql_conf_file": ("postgresql", parse_postgresql_conf),
+    "redis_conf_file": ("redis", parse_redis_conf),
+}
+Origins = dict[tuple[str, str], tuple[Path, int]]
+
+
+def _inline_conf_files(path: Path, topology: Any, origins: Origins) -> Any:
+    """``topology`` with each ``*_conf_file``'s settings merged under its mapping; ``origins``
+    learns which file and line each merged setting came from."""
+    if not isinstance(topology, dict):
+        return topology
+    out = dict(topology)
+    for key, (group, parse) in _CONF_FILES.items():
+        ref = topology.get(key)
+        if ref is None:
+            continue
+        if not isinstance(ref, str) or not ref or "\x00" in ref:
+            raise DrillFileError(path, f"topology.{key}", "expected a file name")
+        conf = (path.parent / ref).resolve()
+        try:
+            parsed = parse(read_text(conf))
+        except InputRejected as e:
+            raise DrillFileError(path, f"topology.{key}", f"{conf}: {e.problem}") from None
+        except ValueError as e:
+            raise DrillFileError(conf, "", str(e)) from None
+        own = topology.get(group) or {}
+        if not isinstance(own, dict):
+            continue  # the model says what is wrong with the mapping
+        merged: dict[str, Any] = {name: value for name, (value, _line) in parsed.items()}
+        for name, (_value, line) in parsed.items():
+            if name not in own:
+                origins[(group, name)] = (conf, line)
+        out[group] = {**merged, **own}
+    return out
+
+
+def _setting_problems(path: Path, spec: DrillSpec, origins: Origins) -> None:
+    """Refuse a setting drillkit controls, naming the file (the drill or the conf file), the
+    field and the setting."""
+    own = getattr(spec.topology, "setting_problems", None)
+    for group, name, problem in own() if own is not None else []:
+        origin = origins.get((group, name))
+        if origin is not None:
+            conf, line = origin
+            raise DrillFileError(conf, f"line {line}: {name}", problem)
+        raise DrillFileError(path, f"topology.{group}.{name}", problem)
+
+
 # A scenario reference is a bare name: never a path out of scenarios/.
 SCENARIO_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _SCENARIO_NAME = re.compile(SCENARIO_NAME_PATTERN)
 
 
 def _resolve_topology(
-    path: Path, data: dict[str, Any], scenarios_dir: Path, registry: Registry
+    path: Path, data: dict[str, Any], scenarios_dir: Path, registry: Registry, origins: Origins
 ) -> dict[str, Any]:
-    """Replace ``topology: NAME`` with the topology of ``scenarios/NAME.yaml``."""
+    """Replace ``topology: NAME`` with the topology of ``scenarios/NAME.yaml``; read the
+    configuration files it names."""
     ref = data.get("topology")
     if not isinstance(ref, str):
-        return data
+        return {**data, "topology": _inline_conf_files(path, ref, origins)}
     if not _SCENARIO_NAME.match(ref):
         raise DrillFileError(
             path,
@@ -197,6 +250,10 @@ def _resolve_topology(
     scenario = _load_yaml(scenario_path)
     if not isinstance(scenario, dict) or not isinstance(scenario.get("topology"), dict):
         raise DrillFileError(scenario_path, "topology", "a scenario needs a 'topology' mapping")
+    scenario = {
+        **scenario,
+        "topology": _inline_conf_files(scenario_path, scenario["topology"], origins),
+    }
     unknown = {str(k) for k in scenario} - {"topology", "description"}
     if unknown:
         raise DrillFileError(scenario_path, sorted(unknown)[0], "unknown field")
@@ -265,7 +322,8 @@ def _validate(
     registry: Registry,
     overrides: dict[str, Any] | None = None,
 ) -> DrillSpec:
-    data = _resolve_topology(path, data, scenarios_dir, registry)
+    origins: Origins = {}
+    data = _resolve_topology(path, data, scenarios_dir, registry, origins)
     sets = overrides or {}
     try:
         data = apply_overrides(data, {k: v for k, v in sets.items() if k != "topology"})
@@ -285,6 +343,7 @@ def _validate(
                 problem += f" (from --set {_dotted(field)})"
             problems.append(DrillFileError(path, field, problem))
         raise _all(problems) from None
+    _setting_problems(path, spec, origins)
     problems = [DrillFileError(path, f, p) for f, p in reference_problems(spec, registry)]
     if problems:
         raise _all(problems)

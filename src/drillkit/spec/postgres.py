@@ -21,10 +21,13 @@ from pydantic import (
     model_validator,
 )
 
+from drillkit.spec.settings import PG_CONTROLLED, check_pg_settings, problems
+
 __all__ = [
     "SYNC_COMMIT_LEVELS",
     "PatroniTopology",
     "PgBackRestOptions",
+    "PgSettings",
     "PostgresOptions",
     "PostgresTopology",
 ]
@@ -32,6 +35,37 @@ __all__ = [
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class PgSettings(_Strict):
+    """Server settings of every PostgreSQL node, applied over drillkit's defaults.
+
+    ``postgresql`` is a mapping of settings; ``postgresql_conf_file`` names the team's own
+    postgresql.conf (or ``ALTER SYSTEM`` dump), relative to the drill file, whose settings the
+    mapping overrides. Both reach the nodes as a file (``drillkit-user.conf``), never argv or the
+    environment. The few settings drillkit controls (ports, addresses, data directory, the
+    replication setup, archive_command with pgBackRest, ...) accept only values that keep it
+    working: see docs/production-config.md.
+    """
+
+    postgresql: dict[str, str] = Field(
+        default_factory=dict,
+        description="server settings, e.g. {wal_sender_timeout: 5s}; upstream defaults otherwise",
+    )
+    postgresql_conf_file: str | None = Field(
+        None,
+        description="a postgresql.conf (or ALTER SYSTEM dump) relative to the drill file; "
+        "the postgresql mapping overrides it",
+    )
+
+    @field_validator("postgresql", mode="before")
+    @classmethod
+    def _settings(cls, v: Any) -> Any:
+        return check_pg_settings(v) if isinstance(v, dict) else v
+
+    def setting_problems(self) -> list[tuple[str, str, str]]:
+        """(field, setting, problem) for each value drillkit cannot accept."""
+        return [("postgresql", n, p) for n, p in problems(self.postgresql, PG_CONTROLLED, self)]
 
 
 SyncCommit = Literal["on", "remote_write", "remote_apply", "local", "off"]
@@ -67,7 +101,7 @@ class PgBackRestOptions(_Strict):
     )
 
 
-class PostgresOptions(_Strict):
+class PostgresOptions(PgSettings):
     """Replication mode of a PostgreSQL primary and its streaming replicas.
 
     ``sync``: the primary names its replicas in ``synchronous_standby_names`` as a quorum
@@ -171,7 +205,7 @@ class PostgresTopology(PostgresOptions):
         return [f"pg{i}" for i in range(self.replicas + 1)]
 
 
-class PatroniTopology(_Strict):
+class PatroniTopology(PgSettings):
     """PostgreSQL members managed by Patroni, a 3-member etcd cluster as the DCS, and HAProxy
     routing clients to the leader (health check on Patroni's ``/primary``).
 
@@ -182,9 +216,15 @@ class PatroniTopology(_Strict):
 
     kind: Literal["patroni"]
     replicas: int = Field(2, ge=1, le=4, description="members besides the first leader")
-    ttl: int = Field(20, ge=20, le=3600, description="leader key time to live (seconds)")
-    loop_wait: int = Field(2, ge=1, le=600, description="seconds between HA loop runs")
-    retry_timeout: int = Field(5, ge=3, le=600, description="DCS and PostgreSQL retry budget")
+    ttl: int = Field(
+        30, ge=20, le=3600, description="leader key time to live (seconds; Patroni's default)"
+    )
+    loop_wait: int = Field(
+        10, ge=1, le=600, description="seconds between HA loop runs (Patroni's default)"
+    )
+    retry_timeout: int = Field(
+        10, ge=3, le=600, description="DCS and PostgreSQL retry budget (Patroni's default)"
+    )
     maximum_lag_on_failover: int = Field(
         1_048_576, ge=0, le=2**40, description="bytes a replica may lag and still be promoted"
     )
@@ -198,6 +238,50 @@ class PatroniTopology(_Strict):
     @classmethod
     def _yaml_boolean(cls, v: Any) -> Any:
         return _commit_level(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dynamic_configuration(cls, data: Any) -> Any:
+        """``patroni:`` is Patroni's dynamic configuration as its ``/config`` shows it (ttl,
+        loop_wait, retry_timeout, maximum_lag_on_failover, synchronous_mode,
+        postgresql.parameters): lifted into this model's fields, which it must not contradict."""
+        if not isinstance(data, dict) or "patroni" not in data:
+            return data
+        dynamic = data["patroni"]
+        if not isinstance(dynamic, dict):
+            raise ValueError("patroni: expected Patroni's dynamic configuration (a mapping)")
+        out = {k: v for k, v in data.items() if k != "patroni"}
+        lifted = dict(dynamic)
+        if "synchronous_mode" in lifted:
+            mode = lifted.pop("synchronous_mode")
+            if not isinstance(mode, bool):
+                raise ValueError("patroni.synchronous_mode: expected true or false")
+            lifted["replication"] = "sync" if mode else "async"
+        pg = lifted.pop("postgresql", None)
+        if pg is not None:
+            unknown = set(pg) - {"parameters"} if isinstance(pg, dict) else {"?"}
+            if unknown:
+                raise ValueError(
+                    "patroni.postgresql: only parameters is taken (use_pg_rewind and use_slots "
+                    "are drillkit's)"
+                )
+            params = pg.get("parameters") or {}
+            if not isinstance(params, dict):
+                raise ValueError("patroni.postgresql.parameters: expected a mapping")
+            lifted["postgresql"] = {**params, **(out.get("postgresql") or {})}
+        allowed = {"ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover"}
+        for key, value in lifted.items():
+            if key not in allowed | {"replication", "postgresql"}:
+                raise ValueError(
+                    f"patroni.{key}: not taken; expected {', '.join(sorted(allowed))}, "
+                    "synchronous_mode or postgresql.parameters"
+                )
+            if key in out and key != "postgresql" and out[key] != value:
+                raise ValueError(
+                    f"patroni.{key} ({value!r}) contradicts topology.{key} ({out[key]!r})"
+                )
+            out[key] = value
+        return out
 
     @model_validator(mode="after")
     def _patroni_timing(self) -> PatroniTopology:
