@@ -119,6 +119,10 @@ def run(
     signing_key: rn.SigningKeyOpt = None,
     lock_wait: rn.LockWaitOpt = 0.0,
     no_host_steps: rn.NoHostStepsOpt = False,
+    operator: rn.OperatorOpt = None,
+    environment: rn.EnvironmentOpt = None,
+    stands_in_for: rn.StandsInForOpt = None,
+    controls: rn.ControlsOpt = None,
 ) -> None:
     """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
@@ -137,6 +141,10 @@ def run(
         signing_key=signing_key,
         lock_wait=lock_wait,
         no_host_steps=no_host_steps,
+        operator=operator,
+        environment=environment,
+        stands_in_for=stands_in_for,
+        controls=controls,
     )
     raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
 

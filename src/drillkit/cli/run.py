@@ -17,7 +17,9 @@ from drillkit.drill import DrillResult
 from drillkit.errors import EXIT_BAD_INPUT, InfrastructureError
 from drillkit.jsonlog import JsonLog
 from drillkit.report import print_summary
+from drillkit.report.audit import OPERATOR_ENV, AuditInput, audit_input
 from drillkit.report.bundle import SigningKeyError, current_signing_key, load_private_key
+from drillkit.report.controls import FRAMEWORKS, unknown_frameworks
 from drillkit.runbook.custom import host_steps
 from drillkit.safetext import markup
 from drillkit.spec import DrillFileError, DrillSpec, resolve_drill_path
@@ -70,6 +72,27 @@ LockWaitOpt = Annotated[
     float, typer.Option(help="seconds to wait for another drillkit run on this host to finish")
 ]
 
+OperatorOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar=OPERATOR_ENV, help="who runs the drill, recorded in the evidence (default: OS user)"
+    ),
+]
+EnvironmentOpt = Annotated[
+    str | None,
+    typer.Option(help="the environment label recorded in the evidence, e.g. staging, dr-lab"),
+]
+StandsInForOpt = Annotated[
+    str | None,
+    typer.Option(help="the production system this drill rehearses, recorded in the evidence"),
+]
+ControlsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="add a control mapping to the evidence: comma-separated, of " + ", ".join(FRAMEWORKS)
+    ),
+]
+
 
 @dataclass
 class RunRequest:
@@ -86,6 +109,22 @@ class RunRequest:
     signing_key: Path | None = None
     lock_wait: float = 0.0
     no_host_steps: bool = False
+    operator: str | None = None
+    environment: str | None = None
+    stands_in_for: str | None = None
+    controls: str | None = None
+
+    def audit(self) -> AuditInput:
+        """The audit fields declared on the command line."""
+        return AuditInput(
+            operator=self.operator,
+            environment=self.environment,
+            stands_in_for=self.stands_in_for,
+            controls=self.control_keys(),
+        )
+
+    def control_keys(self) -> tuple[str, ...]:
+        return tuple(k.strip().lower() for k in (self.controls or "").split(",") if k.strip())
 
 
 def refuse_host_steps(specs: list[tuple[Path, DrillSpec]]) -> list[str]:
@@ -149,6 +188,14 @@ def run_command(
             f"[red]error:[/red] --log-format: {markup(repr(req.log_format))}; expected text or json"
         )
         return EXIT_BAD_INPUT
+    unknown = unknown_frameworks(req.control_keys())
+    if unknown:
+        err.print(
+            f"[red]error:[/red] --controls: {markup(', '.join(unknown))} unknown; expected "
+            f"some of {', '.join(FRAMEWORKS)}",
+            highlight=False,
+        )
+        return EXIT_BAD_INPUT
     try:
         specs, errors = load_drills(_paths(req))
         if req.no_host_steps:
@@ -185,7 +232,7 @@ def run_command(
 
     outputs = Outputs(req.junit, req.metrics_file, req.pushgateway)
     try:
-        with run_lock(wait_seconds=req.lock_wait):
+        with run_lock(wait_seconds=req.lock_wait), audit_input(req.audit()):
             result = run_suite(
                 specs,
                 report_root=req.report_dir,
