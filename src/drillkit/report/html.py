@@ -24,7 +24,8 @@ _VERDICT_COLOR = {"pass": "#1f7a35", "fail": "#b3261e", "unknown": "#8a6d00"}
 _CSS = """
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#222;
-padding:0 12px;overflow-wrap:anywhere}
+padding:0 12px;overflow-wrap:break-word}
+#configuration td,.kv td,code{overflow-wrap:anywhere}.kv th{white-space:nowrap}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:24px 0 8px}
 table{border-collapse:collapse;margin:4px 0;max-width:100%}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
@@ -38,7 +39,8 @@ figure{margin:0}.timeline-chart{display:block;width:100%;height:auto}
 .chart-narrow{display:none}.summary-text{font-size:14px}
 @media (max-width:800px){.chart-wide{display:none}.chart-narrow{display:block}
 body{margin:12px auto}td,th{padding:3px 5px}}
-@media print{body{max-width:none;margin:0;font-size:11pt}.chart-wide{display:block}
+@media print{body{max-width:none;margin:0;font-size:11pt}td{overflow-wrap:anywhere}
+.chart-wide{display:block}
 .chart-narrow{display:none}.scroll{overflow:visible}table{page-break-inside:auto}
 tr,figure{page-break-inside:avoid}h2{page-break-after:avoid}
 .verdict{-webkit-print-color-adjust:exact;print-color-adjust:exact}
@@ -220,9 +222,10 @@ def _audit_html(report: Report) -> str:
     rows = audit_rows(report)
     out = ""
     if rows:
-        out += '<h2 id="audit">Audit</h2>' + _table(
-            ["", ""], [[escape(k), escape(v)] for k, v in rows]
+        body = "".join(
+            f'<tr><th scope="row">{escape(k)}</th><td>{escape(v)}</td></tr>' for k, v in rows
         )
+        out += f'<h2 id="audit">Audit</h2><table class="kv">{body}</table>'
     if report.controls:
         out += (
             '<h2 id="controls">Control mapping</h2><p>What this run is evidence for under each '
