@@ -65,8 +65,8 @@ FRAMEWORKS: dict[str, tuple[_Control, ...]] = {
             "ISO/IEC 27001:2022",
             "A.8.14",
             "redundancy of information processing facilities",
-            "the loss of a node was injected and the effect on availability and acknowledged "
-            "data measured: {facts}",
+            "the faults in the report (node loss, partition, ...) were injected and their effect "
+            "on availability and acknowledged data measured: {facts}",
             "that the redundancy tested reflects the production architecture and capacity",
         ),
     ),
