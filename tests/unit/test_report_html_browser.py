@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -152,3 +154,22 @@ def test_the_printed_report_keeps_the_chart_and_the_tables(browser: Any, page_fi
     pdf = page.pdf(format="A4")
     assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
     page.close()
+
+
+def test_report_pdf_prints_beside_the_bundle_so_it_still_verifies(
+    page_file: Path, tmp_path: Path
+) -> None:
+    _need_browser()
+    bundle = tmp_path / "failover-20260102T030405Z"
+    bundle.mkdir()
+    shutil.copy(page_file, bundle / "report.html")
+    # a process of its own: the module's browser already runs playwright's loop in this one
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    command = [sys.executable, "-m", "drillkit", "report", "pdf"]
+    done = subprocess.run([*command, str(bundle)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    pdf = tmp_path / "failover-20260102T030405Z.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert [p.name for p in bundle.iterdir()] == ["report.html"]  # nothing added to the bundle
+    missing = subprocess.run([*command, str(tmp_path / "nope")], capture_output=True, env=env)
+    assert missing.returncode == 2

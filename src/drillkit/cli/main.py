@@ -17,6 +17,7 @@ from drillkit import __version__
 from drillkit.cli import run as rn
 from drillkit.cli.evidence import evidence_app
 from drillkit.cli.history import history
+from drillkit.cli.report import report_app
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_LOCKED, InfrastructureError
 from drillkit.images import ensure_images
 from drillkit.images.base import BaseSource
@@ -34,6 +35,7 @@ app = typer.Typer(
 images_app = typer.Typer(no_args_is_help=True, help="drillkit's node images.")
 app.add_typer(images_app, name="images")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(report_app, name="report")
 app.command("history")(history)
 
 out = Console(soft_wrap=True)
