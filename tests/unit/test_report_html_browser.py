@@ -93,7 +93,7 @@ def test_the_report_reads_at_desktop_and_phone_widths(
     assert svg.evaluate(_SMALLEST_LABEL) >= 10
     for part in (".rpo-window", ".rto-window", ".lost-writes", ".fault-band", ".marker-runbook"):
         assert svg.locator(part).count() >= 1, part
-    rpo = svg.locator(".rpo-window rect").bounding_box()
+    rpo = svg.locator(".rpo-window rect").first.bounding_box()
     assert rpo is not None and rpo["width"] >= 4  # a window of milliseconds is still visible
     labels = svg.locator("text.axis-label").all_text_contents()
     assert any("time since the incident" in t and "(s)" in t for t in labels)

@@ -67,7 +67,7 @@ class _Geometry:
     font: int
     left: int = 52
     right: int = 12
-    top: int = 60
+    top: int = 84
     bottom: int = 48
 
     @property
@@ -110,7 +110,7 @@ def _span(report: Report, writes: list[Op], zero_ns: int) -> tuple[float, float]
 def timeline_svg(report: Report, ops: list[Op], width: int = 960, *, chart_id: str = "") -> str:
     """The timeline chart as an inline SVG ``width`` px wide; times in seconds since the
     incident took effect."""
-    g = _Geometry(width, 340 if width >= 600 else 300, 12 if width >= 600 else 11)
+    g = _Geometry(width, 360 if width >= 600 else 320, 12 if width >= 600 else 11)
     writes = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE]
     fault_ns = fault_effective_ns(ops)
     zero_ns = fault_ns if fault_ns is not None else (writes[0].time_ns if writes else 0)
@@ -198,8 +198,11 @@ def _fault_labels(report: Report, x: Callable[[float], float], g: _Geometry) -> 
 def _windows(
     report: Report, incident: bool, x: Callable[[float], float], g: _Geometry, pid: str
 ) -> list[str]:
+    """The RPO and RTO windows: shaded behind the bars, and as labelled strips above the plot
+    (tall bars may cover the shading)."""
     out = []
     rto, rpo = report.measured.rto_seconds, report.measured.rpo_seconds
+    strip_y, strip_h, label_y = g.top - 22, 8, g.top - 4
     if incident and isinstance(rpo, int | float) and rpo > 0:
         x0, x1 = x(-rpo), x(0)
         x0 = min(x0, x1 - 6)  # a window of a few ms stays visible
@@ -207,17 +210,22 @@ def _windows(
             f'<g class="rpo-window"><rect x="{x0:.1f}" y="{g.top}" width="{x1 - x0:.1f}" '
             f'height="{g.ph}" fill="url(#{pid}-hatch-rpo)" stroke="#7d2e5a">'
             f"<title>RPO window: {rpo:.3f}s of acknowledged writes lost</title></rect>"
-            f'<text x="{x0 - 3:.1f}" y="{g.top + 14}" text-anchor="end" fill="#7d2e5a" '
+            f'<rect class="window-strip" x="{x0:.1f}" y="{strip_y}" width="{x1 - x0:.1f}" '
+            f'height="{strip_h}" fill="url(#{pid}-hatch-rpo)" stroke="#7d2e5a"/>'
+            f'<text x="{x1 - 4:.1f}" y="{label_y}" text-anchor="end" fill="#7d2e5a" '
             f"{_HALO}>RPO {rpo:.3f}s</text></g>"
         )
     if incident and isinstance(rto, int | float):
         x0, x1 = x(0), x(rto)
+        w = max(x1 - x0, 3)
         out.append(
             f'<g class="rto-window"><rect class="rto-window" x="{x0:.1f}" y="{g.top}" '
-            f'width="{max(x1 - x0, 3):.1f}" height="{g.ph}" fill="{RTO_COLOR}" '
+            f'width="{w:.1f}" height="{g.ph}" fill="{RTO_COLOR}" '
             f'fill-opacity="0.12" stroke="{RTO_COLOR}"><title>RTO window: {rto:.3f}s until '
             f"service was stably restored</title></rect>"
-            f'<text x="{x1 - 3:.1f}" y="{g.top + 14}" text-anchor="end" fill="{RTO_COLOR}" '
+            f'<rect class="window-strip" x="{x0:.1f}" y="{strip_y}" width="{w:.1f}" '
+            f'height="{strip_h}" fill="{RTO_COLOR}" fill-opacity="0.35" stroke="{RTO_COLOR}"/>'
+            f'<text x="{x0 + 4:.1f}" y="{label_y}" fill="{RTO_COLOR}" '
             f"{_HALO}>RTO {rto:.3f}s</text></g>"
         )
     return out
@@ -230,7 +238,7 @@ def _lost(report: Report, x: Callable[[float], float], g: _Geometry) -> list[str
     t0, t1 = m.lost_window_seconds
     x0, x1 = x(t0), x(t1)
     x0, x1 = min(x0, x1 - 4), max(x1, x0 + 4)
-    yy = g.top + 24
+    yy = g.top + 40
     label = f"{m.lost_writes} lost"
     return [
         f'<g class="lost-writes"><path d="M{x0:.1f},{yy + 6} V{yy} H{x1:.1f} V{yy + 6}" '
@@ -308,7 +316,7 @@ def _vline(
     top: bool = False,
 ) -> str:
     dash = ' stroke-dasharray="5 3"' if dashed else ""
-    ty = g.top - 8 if top else g.top + g.ph - (3 * g.font + 10)
+    ty = g.top + 14 if top else g.top + g.ph - (3 * g.font + 10)
     anchor = "end" if xx > g.left + g.pw * 0.7 else "start"
     tx = xx - 3 if anchor == "end" else xx + 3
     return (
