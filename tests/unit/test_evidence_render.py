@@ -71,9 +71,10 @@ def test_html_is_self_contained_and_shows_verdict_chart_markers_and_windows() ->
     html = render_html(report, ops)
     assert 'id="verdict"' in html and ">PASS<" in html
     assert '<svg id="timeline-chart"' in html
-    # Nothing is fetched: no scripts, stylesheets, images or fonts from anywhere.
-    assert not re.search(r"<script|<link|<img|@import|url\(", html)
-    assert re.findall(r"https?://[^\"' ]+", html) == ["http://www.w3.org/2000/svg"]
+    # Nothing is fetched: no scripts, stylesheets, images or fonts from anywhere (url(#id)
+    # names a pattern inside the page).
+    assert not re.search(r"<script|<link|<img|@import|url\((?!#)", html)
+    assert set(re.findall(r"https?://[^\"' ]+", html)) == {"http://www.w3.org/2000/svg"}
     for cls in (
         "op-ok",
         "op-info",

@@ -1,4 +1,4 @@
-"""``drillkit evidence verify|sign|keygen|schema``: check, approve and sign evidence bundles.
+"""``drillkit evidence verify|sign|index|keygen|schema``: check, approve and sign evidence bundles.
 
 ``verify`` trusts a signature only against a key given to it (``--public-key``,
 ``--trusted-keys`` / ``DRILLKIT_TRUSTED_KEYS``) or, with a warning, the bundle's own
@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -25,7 +26,14 @@ from drillkit.report.bundle import (
     load_public_key,
     load_public_keys,
 )
-from drillkit.report.verify import TRUSTED_KEYS_ENV, BundleCheck, countersign, verify_bundle
+from drillkit.report.index import write_index
+from drillkit.report.verify import (
+    ROLES,
+    TRUSTED_KEYS_ENV,
+    BundleCheck,
+    countersign,
+    verify_bundle,
+)
 from drillkit.safetext import markup
 
 __all__ = ["evidence_app"]
@@ -134,9 +142,15 @@ def sign(
     public_key: PublicKeyOpt = None,
     trusted_keys: TrustedKeysOpt = None,
     trust_bundle_key: TrustBundleKeyOpt = False,
+    role: Annotated[
+        str, typer.Option(help="the role signed with the approval: approver or reviewer")
+    ] = "approver",
 ) -> None:
-    """Countersign a bundle as an approver, after verifying it (same options as verify); verify
-    then checks the approval too, and requires the approver's key to be trusted."""
+    """Countersign a bundle as an approver (or --role reviewer), after verifying it (same options
+    as verify); verify then checks the approval and shows its role, and requires the approver's
+    key to be trusted."""
+    if role not in ROLES:
+        raise _fail(f"--role: {role!r}; expected one of {', '.join(ROLES)}")
     try:
         approver = load_private_key(key.read_bytes(), str(key))
     except OSError as e:
@@ -147,8 +161,47 @@ def sign(
     if not check.ok:
         _out.print(f"{markup(str(bundle))}: FAILED; not countersigned", highlight=False)
         raise typer.Exit(EXIT_FAIL)
-    path = countersign(bundle, approver)
-    _out.print(f"countersigned {MANIFEST}: {markup(str(path))}", highlight=False)
+    path = countersign(bundle, approver, role)
+    _out.print(f"countersigned {MANIFEST} as {role}: {markup(str(path))}", highlight=False)
+
+
+@evidence_app.command("index")
+def index(
+    root: Annotated[Path, typer.Argument(help="a folder of evidence bundles, e.g. reports")],
+    since: Annotated[
+        str | None, typer.Option(help="only runs started on or after this date (YYYY-MM-DD)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="where index.html and index.csv go (default: DIR)")
+    ] = None,
+    public_key: PublicKeyOpt = None,
+    trusted_keys: TrustedKeysOpt = None,
+) -> None:
+    """Write an auditor's index (index.html, index.csv) of every bundle under DIR: verdict,
+    environment, operator, verification and approvals; exit 1 if any bundle fails verification."""
+    if not root.is_dir():
+        raise _fail(f"{root}: no such folder")
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            raise _fail(f"--since: {since!r} is not a date (YYYY-MM-DD)") from None
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    keys = _trusted(public_key, trusted_keys)
+    rows, problems = write_index(root, out or root, since=start, trusted_keys=keys)
+    for problem in problems:
+        _err.print(f"[yellow]warning:[/yellow] {markup(problem)}", highlight=False)
+    failed = [r for r in rows if not r.verified]
+    for r in failed:
+        _out.print(f"{markup(r.bundle)}: {markup(r.verification)}", highlight=False)
+    target = out or root
+    _out.print(
+        f"{len(rows)} bundles, {len(failed)} failed verification: "
+        f"{markup(str(target / 'index.html'))}, {markup(str(target / 'index.csv'))}",
+        highlight=False,
+    )
+    raise typer.Exit(EXIT_FAIL if failed else EXIT_PASS)
 
 
 @evidence_app.command("keygen")

@@ -20,6 +20,7 @@ from drillkit.cli.evidence import evidence_app
 from drillkit.cli.history import history
 from drillkit.cli.output import console
 from drillkit.cli.read import DrillsDir, SetOpt
+from drillkit.cli.report import report_app
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_LOCKED, InfrastructureError
 from drillkit.images import ensure_images
 from drillkit.images.base import BaseSource
@@ -37,6 +38,7 @@ images_app = typer.Typer(no_args_is_help=True, help="drillkit's node images.")
 app.add_typer(images_app, name="images")
 app.add_typer(evidence_app, name="evidence")
 app.command("compare-config")(compare_config)
+app.add_typer(report_app, name="report")
 app.command("history")(history)
 app.command("list")(read.list_drills)
 app.command("validate")(read.validate)
@@ -118,6 +120,10 @@ def run(
     no_host_steps: rn.NoHostStepsOpt = False,
     overrides: SetOpt = None,
     production_config: rn.ProductionConfigOpt = None,
+    operator: rn.OperatorOpt = None,
+    environment: rn.EnvironmentOpt = None,
+    stands_in_for: rn.StandsInForOpt = None,
+    controls: rn.ControlsOpt = None,
 ) -> None:
     """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
@@ -138,6 +144,10 @@ def run(
         no_host_steps=no_host_steps,
         overrides=overrides or [],
         production=production_config,
+        operator=operator,
+        environment=environment,
+        stands_in_for=stands_in_for,
+        controls=controls,
     )
     raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
 

@@ -17,7 +17,9 @@ from drillkit.drill import DrillResult, new_run_id, run_drill
 from drillkit.errors import EXIT_BAD_INPUT, InfrastructureError
 from drillkit.jsonlog import JsonLog
 from drillkit.report import print_summary
+from drillkit.report.audit import OPERATOR_ENV, AuditInput, audit_input
 from drillkit.report.bundle import SigningKeyError, current_signing_key, load_private_key
+from drillkit.report.controls import FRAMEWORKS, unknown_frameworks
 from drillkit.report.production import ProductionDumpError, production_config, read_dump
 from drillkit.runbook.custom import host_steps
 from drillkit.safetext import markup
@@ -79,6 +81,27 @@ LockWaitOpt = Annotated[
     float, typer.Option(help="seconds to wait for another drillkit run on this host to finish")
 ]
 
+OperatorOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar=OPERATOR_ENV, help="who runs the drill, recorded in the evidence (default: OS user)"
+    ),
+]
+EnvironmentOpt = Annotated[
+    str | None,
+    typer.Option(help="the environment label recorded in the evidence, e.g. staging, dr-lab"),
+]
+StandsInForOpt = Annotated[
+    str | None,
+    typer.Option(help="the production system this drill rehearses, recorded in the evidence"),
+]
+ControlsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="add a control mapping to the evidence: comma-separated, of " + ", ".join(FRAMEWORKS)
+    ),
+]
+
 
 @dataclass
 class RunRequest:
@@ -97,6 +120,22 @@ class RunRequest:
     no_host_steps: bool = False
     overrides: list[str] = field(default_factory=list)
     production: list[Path] | None = None
+    operator: str | None = None
+    environment: str | None = None
+    stands_in_for: str | None = None
+    controls: str | None = None
+
+    def audit(self) -> AuditInput:
+        """The audit fields declared on the command line."""
+        return AuditInput(
+            operator=self.operator,
+            environment=self.environment,
+            stands_in_for=self.stands_in_for,
+            controls=self.control_keys(),
+        )
+
+    def control_keys(self) -> tuple[str, ...]:
+        return tuple(k.strip().lower() for k in (self.controls or "").split(",") if k.strip())
 
 
 def refuse_host_steps(specs: list[tuple[Path, DrillSpec]]) -> list[str]:
@@ -176,6 +215,11 @@ def run_command(
         errors.append("give exactly one of: a drill NAME|PATH, --all, --suite FILE")
     if req.log_format not in ("text", "json"):
         errors.append(f"--log-format: {req.log_format!r}; expected text or json")
+    unknown = unknown_frameworks(req.control_keys())
+    if unknown:
+        errors.append(
+            f"--controls: {', '.join(unknown)} unknown; expected some of {', '.join(FRAMEWORKS)}"
+        )
     dumps: list[Any] = []
     if not errors:
         try:
@@ -228,7 +272,11 @@ def run_command(
 
     outputs = Outputs(req.junit, req.metrics_file, req.pushgateway)
     try:
-        with run_lock(wait_seconds=req.lock_wait), production_config(dumps):
+        with (
+            run_lock(wait_seconds=req.lock_wait),
+            production_config(dumps),
+            audit_input(req.audit()),
+        ):
             result = run_suite(
                 specs,
                 report_root=req.report_dir,

@@ -15,7 +15,9 @@ from drillkit import __version__
 from drillkit.checkers import Analysis
 from drillkit.history import Op, OpType
 from drillkit.queries import FAULT_PROCESS, FINAL_READ_PROCESS, GATE_PROCESS, RUNBOOK_PROCESS
-from drillkit.report.format import NS
+from drillkit.report.audit import collect_audit, current_audit_input
+from drillkit.report.controls import controls_for
+from drillkit.report.format import NS, fmt
 from drillkit.report.model import (
     SCHEMA_VERSION,
     CheckRow,
@@ -235,6 +237,16 @@ def _definitions(spec: DrillSpec) -> dict[str, str]:
     }
 
 
+def _facts(verdict: str, measured: Measured, targets: Targets) -> str:
+    """One line on what the run measured, for the control mapping."""
+    return (
+        f"verdict {verdict}; RPO {fmt(measured.rpo_seconds, 's')} "
+        f"(target {fmt(targets.rpo_seconds, 's')}), RTO {fmt(measured.rto_seconds, 's')} "
+        f"(target {fmt(targets.rto_seconds, 's')}), {fmt(measured.lost_writes)} of "
+        f"{fmt(measured.acknowledged_writes)} acknowledged writes lost"
+    )
+
+
 def build_report(
     spec: DrillSpec,
     ops: list[Op],
@@ -252,6 +264,10 @@ def build_report(
     bundle's ``files``) that :func:`~drillkit.report.finalize.finalize_evidence` adds."""
     clock = WallClock(ops)
     rto = analysis.rto
+    measured = _measured(ops, analysis)
+    targets = Targets.model_validate(spec.targets.model_dump())
+    declared = current_audit_input()
+    facts = _facts(analysis.verdict.value, measured, targets)
     return Report(
         schema_version=SCHEMA_VERSION,
         drill=spec.name,
@@ -276,8 +292,8 @@ def build_report(
         ],
         notes=list(analysis.notes),
         error=error,
-        targets=Targets.model_validate(spec.targets.model_dump()),
-        measured=_measured(ops, analysis),
+        targets=targets,
+        measured=measured,
         fault_effective_at=clock.iso(analysis.fault_ns),
         incident=_incident(analysis, clock),
         faults=_faults(analysis, clock),
@@ -291,6 +307,8 @@ def build_report(
         context=context,
         versions={"drillkit": __version__, **versions},
         files=Files(history="history.jsonl"),
+        audit=collect_audit(drill_file, declared),
+        controls=controls_for(declared.controls, facts),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from drillkit.report.audit import audit_rows
 from drillkit.report.format import cell, fmt, target_rows
 from drillkit.report.model import Report
 
@@ -123,4 +124,24 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
         f"Versions: {shown or '-'}. Evidence: `{report_dir or '.'}` ({signed}; "
         "`drillkit evidence verify --public-key SIGNER.pub` checks it).",
     ]
+    lines += _audit_lines(report)
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
+
+
+def _audit_lines(report: Report) -> list[str]:
+    """The audit fields and the control mapping (``--controls``)."""
+    lines = [f"- {label}: {cell(value)}" for label, value in audit_rows(report)]
+    if lines:
+        lines = ["", "Audit:", "", *lines]
+    if report.controls:
+        lines += [
+            "",
+            "| control | this run is evidence for | still needs a person |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {cell(c.framework)} {cell(c.control)} ({cell(c.title)}) | {cell(c.evidences)} "
+            f"| {cell(c.needs_human)} |"
+            for c in report.controls
+        ]
+    return lines
