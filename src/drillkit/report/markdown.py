@@ -82,7 +82,9 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
     if problems:
         lines += ["", *[f"- {cell(p)}" for p in problems]]
     shown = ", ".join(
-        f"{k} {v}" for k, v in report.versions.items() if k in ("drillkit", "postgresql", "redis")
+        f"{k} {v}"
+        for k, v in report.versions.items()
+        if k in ("drillkit", "postgresql", "redis", "valkey")
     )
     evidence = report.evidence
     signed = (

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "PG_VERSIONS",
     "SYNC_COMMIT_LEVELS",
     "PatroniTopology",
     "PgBackRestOptions",
@@ -42,6 +43,16 @@ __all__ = [
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# PostgreSQL major versions a drill can run (each is one Debian suite's package set, see
+# drillkit.images.catalog): 15 (bookworm, the default) and 17 (trixie, with Patroni 4.0).
+PgVersion = Literal[15, 17]
+PG_VERSIONS: tuple[int, ...] = (15, 17)
+_PG_VERSION_HELP = (
+    "PostgreSQL major version: 15 (Debian bookworm; Patroni 3.0, pgBackRest 2.4x) or 17 "
+    "(Debian trixie; Patroni 4.0, pgBackRest 2.55); its image is built the first time"
+)
 
 
 SyncCommit = Literal["on", "remote_write", "remote_apply", "local", "off"]
@@ -148,6 +159,7 @@ class PostgresTopology(PostgresOptions):
     a pgBackRest repository."""
 
     kind: Literal["postgres"] = "postgres"
+    version: PgVersion = Field(15, description=_PG_VERSION_HELP)
     replicas: int = Field(1, ge=1, le=5, description="number of streaming replicas")
     data_volume_size: str | None = Field(
         None,
@@ -191,6 +203,7 @@ class PatroniTopology(_Strict):
     """
 
     kind: Literal["patroni"]
+    version: PgVersion = Field(15, description=_PG_VERSION_HELP)
     replicas: int = Field(2, ge=1, le=4, description="members besides the first leader")
     ttl: int = Field(20, ge=20, le=3600, description="leader key time to live (seconds)")
     loop_wait: int = Field(2, ge=1, le=600, description="seconds between HA loop runs")
