@@ -139,3 +139,42 @@ def test_prepare_builds_only_the_image_the_drill_needs(monkeypatch: pytest.Monke
         "image": "drillkit/postgres:pg17-x",
         "debian": "trixie",
     }
+
+
+class _Info:
+    def __init__(self, server: dict[str, str]) -> None:
+        self.server = server
+
+    def __enter__(self) -> _Info:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def info(self, _section: str) -> dict[str, str]:
+        return self.server
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        ({"redis_version": "7.0.15"}, {"redis": "7.0.15"}),
+        # Valkey reports the Redis API it implements as redis_version; its own is valkey_version.
+        (
+            {"redis_version": "7.2.4", "valkey_version": "8.1.1", "server_name": "valkey"},
+            {"valkey": "8.1.1"},
+        ),
+    ],
+)
+def test_the_report_names_the_engine_read_from_the_server(
+    server: dict[str, str], expected: dict[str, str]
+) -> None:
+    from drillkit.topology.redis import RedisCluster
+
+    node = type("N", (), {"role": "primary", "name": "r0"})()
+    cluster = object.__new__(RedisCluster)
+    cluster.image = "drillkit/redis:x"
+    cluster.running = lambda: [node]  # type: ignore[method-assign]
+    cluster.redis = lambda _n, *a, **k: _Info(server)  # type: ignore[method-assign,assignment,misc]
+
+    assert cluster.versions() == {**expected, "redis_image": "drillkit/redis:x"}
