@@ -34,6 +34,10 @@ def run_on(tmp_path: Path, drill: str, topology: dict[str, Any]) -> dict[str, An
     assert result.error is None, result.error
     report: dict[str, Any] = json.loads((result.report_dir / "report.json").read_text())
     assert report["verdict"] == "pass", json.dumps(report["measured"])
+    steps = {
+        e["event"]: e["status"] for e in report["timeline"] if e["event"].startswith("runbook:")
+    }
+    assert steps and set(steps.values()) == {"ok"}, steps
     return report
 
 
