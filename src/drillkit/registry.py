@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from drillkit.spec import faults as f
 from drillkit.spec import postgres as pg
 from drillkit.spec import redis as rd
+from drillkit.spec import steps as st
 
 __all__ = [
     "FAULT_SPECS",
@@ -231,18 +232,18 @@ _FAULTS = (
 )
 
 _STEPS = (
-    Entry(pg.PromoteStep, "drillkit.runbook.postgres_steps:Promote", (C.MANUAL_FAILOVER,)),
-    Entry(pg.ShellStep, "drillkit.runbook.custom:Shell"),
-    Entry(pg.RestoreStep, "drillkit.runbook.pgbackrest_steps:Restore", (C.BACKUP_REPOSITORY,)),
+    Entry(st.PromoteStep, "drillkit.runbook.postgres_steps:Promote", (C.MANUAL_FAILOVER,)),
+    Entry(st.ShellStep, "drillkit.runbook.custom:Shell"),
+    Entry(st.RestoreStep, "drillkit.runbook.pgbackrest_steps:Restore", (C.BACKUP_REPOSITORY,)),
     Entry(
-        pg.VerifyRestoreStep,
+        st.VerifyRestoreStep,
         "drillkit.runbook.pgbackrest_steps:VerifyRestore",
         (C.BACKUP_REPOSITORY,),
     ),
-    Entry(pg.RepointStep, "drillkit.runbook.postgres_steps:Repoint", (C.CLIENT_REPOINT,)),
-    Entry(pg.WaitForLeaderStep, "drillkit.runbook.patroni_steps:WaitForLeader", (C.PATRONI,)),
-    Entry(pg.SwitchoverStep, "drillkit.runbook.patroni_steps:Switchover", (C.PATRONI,)),
-    Entry(pg.RejoinStep, "drillkit.runbook.patroni_steps:Rejoin", (C.POSTGRES_REPLICATION,)),
+    Entry(st.RepointStep, "drillkit.runbook.postgres_steps:Repoint", (C.CLIENT_REPOINT,)),
+    Entry(st.WaitForLeaderStep, "drillkit.runbook.patroni_steps:WaitForLeader", (C.PATRONI,)),
+    Entry(st.SwitchoverStep, "drillkit.runbook.patroni_steps:Switchover", (C.PATRONI,)),
+    Entry(st.RejoinStep, "drillkit.runbook.patroni_steps:Rejoin", (C.POSTGRES_REPLICATION,)),
     Entry(
         rd.WaitSentinelFailoverStep,
         "drillkit.runbook.redis_steps:WaitSentinelFailover",

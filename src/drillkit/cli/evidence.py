@@ -7,14 +7,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from rich.console import Console
 
+from drillkit.cli.output import JsonOpt, console, print_json
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_PASS
 from drillkit.report.bundle import (
     MANIFEST,
@@ -30,8 +31,8 @@ from drillkit.safetext import markup
 __all__ = ["evidence_app"]
 
 evidence_app = typer.Typer(no_args_is_help=True, help="Check and sign evidence bundles.")
-_out = Console(soft_wrap=True)
-_err = Console(stderr=True, soft_wrap=True)
+_out = console()
+_err = console(stderr=True)
 
 BundleArg = Annotated[Path, typer.Argument(help="a report folder: reports/<drill>-<time>")]
 PublicKeyOpt = Annotated[
@@ -55,12 +56,17 @@ TrustBundleKeyOpt = Annotated[
 RequireSignatureOpt = Annotated[bool, typer.Option(help="an unsigned bundle fails")]
 
 
-def _fail(message: str) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {markup(message)}", highlight=False)
+def _fail(message: str, *, as_json: bool = False) -> typer.Exit:
+    if as_json:
+        print_json(_out, {"ok": False, "errors": [message]})
+    else:
+        _err.print(f"[red]error:[/red] {markup(message)}", highlight=False)
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def _trusted(public_key: Path | None, trusted_keys: Path | None) -> list[Ed25519PublicKey]:
+def _trusted(
+    public_key: Path | None, trusted_keys: Path | None, as_json: bool = False
+) -> list[Ed25519PublicKey]:
     keys: list[Ed25519PublicKey] = []
     try:
         if public_key is not None:
@@ -68,9 +74,9 @@ def _trusted(public_key: Path | None, trusted_keys: Path | None) -> list[Ed25519
         if trusted_keys is not None:
             keys += load_public_keys(trusted_keys.read_bytes(), str(trusted_keys))
     except OSError as e:
-        raise _fail(f"cannot read {e.filename}: {e.strerror}") from None
+        raise _fail(f"cannot read {e.filename}: {e.strerror}", as_json=as_json) from None
     except SigningKeyError as e:
-        raise _fail(str(e)) from None
+        raise _fail(str(e), as_json=as_json) from None
     return keys
 
 
@@ -80,16 +86,19 @@ def _check(
     trusted_keys: Path | None,
     trust_bundle_key: bool,
     require_signature: bool,
+    as_json: bool = False,
 ) -> BundleCheck:
     if not bundle.is_dir():
-        raise _fail(f"{bundle}: no such evidence folder")
-    keys = _trusted(public_key, trusted_keys)
+        raise _fail(f"{bundle}: no such evidence folder", as_json=as_json)
+    keys = _trusted(public_key, trusted_keys, as_json)
     check = verify_bundle(
         bundle,
         trusted_keys=keys,
         trust_bundle_key=trust_bundle_key,
         require_signature=require_signature,
     )
+    if as_json:
+        return check
     for line in check.lines():
         _out.print(markup(line), highlight=False)
     for warning in check.warnings:
@@ -104,10 +113,16 @@ def verify(
     trusted_keys: TrustedKeysOpt = None,
     trust_bundle_key: TrustBundleKeyOpt = False,
     require_signature: RequireSignatureOpt = False,
+    as_json: Annotated[bool, JsonOpt] = False,
 ) -> None:
     """Check every file against the manifest and the signature against a trusted key; exit 1 on
     any difference, an untrusted or missing signature, exit 2 on a missing folder or bad key."""
-    check = _check(bundle, public_key, trusted_keys, trust_bundle_key, require_signature)
+    check = _check(
+        bundle, public_key, trusted_keys, trust_bundle_key, require_signature, as_json=as_json
+    )
+    if as_json:
+        print_json(_out, {"bundle": str(bundle), **asdict(check), "ok": check.ok})
+        raise typer.Exit(EXIT_PASS if check.ok else EXIT_FAIL)
     _out.print(f"{markup(str(bundle))}: {'OK' if check.ok else 'FAILED'}", highlight=False)
     raise typer.Exit(EXIT_PASS if check.ok else EXIT_FAIL)
 

@@ -11,18 +11,20 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from drillkit import __version__
+from drillkit.cli import read
 from drillkit.cli import run as rn
+from drillkit.cli.compare import compare_config
 from drillkit.cli.evidence import evidence_app
 from drillkit.cli.history import history
+from drillkit.cli.output import console
+from drillkit.cli.read import DrillsDir, SetOpt
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_LOCKED, InfrastructureError
 from drillkit.images import ensure_image
 from drillkit.images.base import BaseSource
 from drillkit.images.catalog import DEFAULT_IMAGES, POSTGRES_IMAGES, REDIS_IMAGES
 from drillkit.resources import SweepResult, carry_out, connect_engine, plan_cleanup
-from drillkit.runbook.custom import host_steps
 from drillkit.safetext import markup
 from drillkit.shipped import copy_shipped, drills_home
 from drillkit.spec import DrillFileError, DrillSpec, load_drill
@@ -35,20 +37,15 @@ app = typer.Typer(
 images_app = typer.Typer(no_args_is_help=True, help="drillkit's node images.")
 app.add_typer(images_app, name="images")
 app.add_typer(evidence_app, name="evidence")
+app.command("compare-config")(compare_config)
 app.command("history")(history)
+app.command("list")(read.list_drills)
+app.command("validate")(read.validate)
+app.command("faults")(read.faults)
+app.command("schema")(read.schema)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-DrillsDir = Annotated[
-    Path | None,
-    typer.Option(
-        envvar="DRILLKIT_DRILLS_DIR",
-        help="where drill NAMEs are looked up [default: ./drills if it exists, else the drills "
-        "shipped with drillkit]",
-        show_default=False,
-    ),
-]
+out = console()
+err = console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -120,6 +117,8 @@ def run(
     signing_key: rn.SigningKeyOpt = None,
     lock_wait: rn.LockWaitOpt = 0.0,
     no_host_steps: rn.NoHostStepsOpt = False,
+    overrides: SetOpt = None,
+    production_config: rn.ProductionConfigOpt = None,
 ) -> None:
     """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
@@ -138,39 +137,10 @@ def run(
         signing_key=signing_key,
         lock_wait=lock_wait,
         no_host_steps=no_host_steps,
+        overrides=overrides or [],
+        production=production_config,
     )
     raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
-
-
-@app.command("list")
-def list_drills(drills_dir: DrillsDir = None) -> None:
-    """List the drills in the drills directory."""
-    drills_dir = drills_home(drills_dir)
-    files = sorted(drills_dir.glob("*.yaml"))
-    if not files:
-        err.print(f"no drills in {markup(drills_dir)}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
-    for path in files:
-        try:
-            spec = load_drill(path)
-            out.print(f"{spec.name:<24} {markup(spec.description)}", highlight=False)
-        except DrillFileError as e:
-            out.print(
-                f"{markup(f'{path.stem:<24}')} [red]invalid:[/red] {markup(e)}", highlight=False
-            )
-
-
-@app.command()
-def validate(path: Annotated[Path, typer.Argument(help="a drill file")]) -> None:
-    """Check a drill file without starting anything."""
-    spec = _load(path)
-    out.print(
-        f"{markup(path)}: ok (drill {spec.name}, {len(spec.faults)} fault(s), "
-        f"{len(spec.runbook)} runbook step(s))",
-        highlight=False,
-    )
-    for step in host_steps(spec.runbook):
-        out.print(markup(f"runs on this host: {step}"), highlight=False)
 
 
 @images_app.command("build")
@@ -213,37 +183,6 @@ def images_build(
         raise typer.Exit(EXIT_INFRA) from None
     for tag in tags:
         out.print(tag)
-
-
-@app.command()
-def faults() -> None:
-    """List every fault kind, its parameters and what healing it does."""
-    from rich.table import Table
-
-    from drillkit.registry import REGISTRY
-
-    table = Table(show_lines=True)
-    for column in ("kind", "parameters (default)", "what it does / heal", "topologies"):
-        table.add_column(column)
-    for kind, entry in REGISTRY.faults.items():
-        params = []
-        for name, field in entry.model.model_fields.items():
-            if name in ("kind", "at", "duration", "repeat") and not field.is_required():
-                continue
-            default = "required" if field.is_required() else repr(field.default)
-            params.append(f"{name} ({default})")
-        doc = " ".join((entry.model.__doc__ or "").split())
-        serving = []
-        for name in REGISTRY.serving(entry.requires):
-            top = REGISTRY.topologies[name]
-            need = [top.options[c].field for c in entry.requires if c not in top.provides]
-            serving.append(name + (f" (with {', '.join(need)})" if need else ""))
-        table.add_row(kind, "\n".join(params), doc, "\n".join(serving))
-    out.print(table)
-    out.print(
-        "Every fault also takes at, duration and repeat {every, times}; all faults heal "
-        "at the end of the drill, even on Ctrl-C."
-    )
 
 
 @app.command()

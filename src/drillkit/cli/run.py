@@ -5,7 +5,7 @@ signing. Thin: validation, the host lock and delivery are :mod:`drillkit.suite`'
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,20 +13,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from drillkit.drill import DrillResult
+from drillkit.drill import DrillResult, new_run_id, run_drill
 from drillkit.errors import EXIT_BAD_INPUT, InfrastructureError
 from drillkit.jsonlog import JsonLog
 from drillkit.report import print_summary
 from drillkit.report.bundle import SigningKeyError, current_signing_key, load_private_key
+from drillkit.report.production import ProductionDumpError, production_config, read_dump
 from drillkit.runbook.custom import host_steps
 from drillkit.safetext import markup
-from drillkit.spec import DrillFileError, DrillSpec, resolve_drill_path
+from drillkit.spec import DrillFileError, DrillSpec, load_drill
 from drillkit.suite import (
     EXIT_LOCKED,
     LockHeld,
     Outputs,
     all_drills,
-    load_drills,
     load_suite,
     run_lock,
     run_suite,
@@ -55,6 +55,15 @@ SigningKeyOpt = Annotated[
         envvar="DRILLKIT_SIGNING_KEY_FILE",
         help="Ed25519 private key (PEM) that signs the evidence; or set DRILLKIT_SIGNING_KEY "
         "to the PEM text. Unsigned when neither is set.",
+    ),
+]
+ProductionConfigOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--production-config",
+        help="a dump of production's settings (pg_settings CSV, redis-cli CONFIG GET '*', "
+        "SENTINEL MASTER, Patroni /config JSON); the evidence says where the drill differs. "
+        "Repeatable",
     ),
 ]
 NoHostStepsOpt = Annotated[
@@ -86,6 +95,8 @@ class RunRequest:
     signing_key: Path | None = None
     lock_wait: float = 0.0
     no_host_steps: bool = False
+    overrides: list[str] = field(default_factory=list)
+    production: list[Path] | None = None
 
 
 def refuse_host_steps(specs: list[tuple[Path, DrillSpec]]) -> list[str]:
@@ -103,7 +114,24 @@ def _paths(req: RunRequest) -> list[Path]:
     if req.all:
         return all_drills(req.drills_dir)
     assert req.drill is not None
-    return [resolve_drill_path(req.drill, req.drills_dir)]
+    from drillkit.cli.read import find_drill
+
+    return [find_drill(req.drill, req.drills_dir)]
+
+
+def _load(
+    paths: list[Path], overrides: list[str]
+) -> tuple[list[tuple[Path, DrillSpec]], list[str]]:
+    """Validate every drill file (with the ``--set`` overrides); the specs and every problem."""
+    specs, errors = [], []
+    for path in paths:
+        try:
+            specs.append((path, load_drill(path, overrides=overrides)))
+        except DrillFileError as e:
+            errors += [str(p) for p in e.problems[:20]]
+            if len(e.problems) > 20:
+                errors.append(f"{path}: ... and {len(e.problems) - 20} more (drillkit validate)")
+    return specs, errors
 
 
 def _signing_key(req: RunRequest) -> Any:
@@ -120,7 +148,8 @@ def _signing_key(req: RunRequest) -> Any:
 def _summary_table(results: list[DrillResult]) -> Table:
     table = Table(title="suite")
     for column in ("drill", "verdict", "RTO s", "RPO s", "lost writes", "evidence"):
-        table.add_column(column)
+        # names and paths wrap rather than end in "…" on a narrow terminal
+        table.add_column(column, overflow="fold")
     for r in results:
         m = r.model.measured
         table.add_row(
@@ -140,27 +169,30 @@ def run_command(
     req: RunRequest, *, out: Console, err: Console, progress: Callable[[], Callable[[str], None]]
 ) -> int:
     """``drillkit run``: validate everything, take the host lock, run, deliver; an exit code."""
+    log = JsonLog(out.file) if req.log_format == "json" else None
     chosen = [req.drill is not None, req.all, req.suite is not None]
+    errors: list[str] = []
     if sum(chosen) != 1:
-        err.print("[red]error:[/red] give exactly one of: a drill NAME|PATH, --all, --suite FILE")
-        return EXIT_BAD_INPUT
+        errors.append("give exactly one of: a drill NAME|PATH, --all, --suite FILE")
     if req.log_format not in ("text", "json"):
-        err.print(
-            f"[red]error:[/red] --log-format: {markup(repr(req.log_format))}; expected text or json"
-        )
-        return EXIT_BAD_INPUT
-    try:
-        specs, errors = load_drills(_paths(req))
-        if req.no_host_steps:
-            errors += refuse_host_steps(specs)
-        key = _signing_key(req)
-    except (DrillFileError, SigningKeyError) as e:
-        specs, errors, key = [], [str(e)], None
+        errors.append(f"--log-format: {req.log_format!r}; expected text or json")
+    dumps: list[Any] = []
+    if not errors:
+        try:
+            specs, errors = _load(_paths(req), req.overrides)
+            if req.no_host_steps:
+                errors += refuse_host_steps(specs)
+            key = _signing_key(req)
+            dumps = [read_dump(p) for p in req.production or []]
+        except (DrillFileError, SigningKeyError, ProductionDumpError) as e:
+            specs, errors, key, dumps = [], [str(e)], None, []
     for problem in errors:
-        err.print(f"[red]error:[/red] {markup(problem)}", highlight=False)
+        if log is not None:  # bad input is a JSON event too; the exit code is the same
+            log.emit("bad-input", "error", message=problem, exit_code=EXIT_BAD_INPUT)
+        else:
+            err.print(f"[red]error:[/red] {markup(problem)}", highlight=False)
     if errors:
         return EXIT_BAD_INPUT
-    log = JsonLog(out.file) if req.log_format == "json" else None
 
     def show(result: DrillResult) -> None:
         if log is not None:
@@ -183,9 +215,20 @@ def run_command(
                 highlight=False,
             )
 
+    def runner(spec: DrillSpec, **kwargs: Any) -> DrillResult:
+        """run_drill, with the drill and its run id on every JSON event while it runs."""
+        run_id = new_run_id(spec.name)
+        if log is not None:
+            log.context = {"drill": spec.name, "run_id": run_id}
+        try:
+            return run_drill(spec, run_id=run_id, **kwargs)
+        finally:
+            if log is not None:
+                log.context = {}
+
     outputs = Outputs(req.junit, req.metrics_file, req.pushgateway)
     try:
-        with run_lock(wait_seconds=req.lock_wait):
+        with run_lock(wait_seconds=req.lock_wait), production_config(dumps):
             result = run_suite(
                 specs,
                 report_root=req.report_dir,
@@ -194,6 +237,7 @@ def run_command(
                 progress=log.progress if log else progress(),
                 on_result=show,
                 keep=req.keep,
+                runner=runner,
             )
     except LockHeld as e:
         if log is not None:

@@ -14,6 +14,7 @@ from typing import Any
 from drillkit import __version__
 from drillkit.checkers import Analysis
 from drillkit.history import Op, OpType
+from drillkit.queries import FAULT_PROCESS, FINAL_READ_PROCESS, GATE_PROCESS, RUNBOOK_PROCESS
 from drillkit.report.format import NS
 from drillkit.report.model import (
     SCHEMA_VERSION,
@@ -64,7 +65,7 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[Timel
     # the effective time of each injection, corrected by earlier evidence (checkers.injections)
     corrected = iter([w.injection.effective_ns for w in analysis.faults])
     for op in ops:
-        if op.process not in ("fault", "runbook", "steady-state", "final-read"):
+        if op.process not in (FAULT_PROCESS, RUNBOOK_PROCESS, GATE_PROCESS, FINAL_READ_PROCESS):
             continue
         key = (op.process, op.f)
         if op.type is OpType.INVOKE:
@@ -79,7 +80,7 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[Timel
             "t_start_seconds": _rel(start.time_ns, fault_ns),
             "t_end_seconds": _rel(op.time_ns, fault_ns),
         }
-        if op.process == "fault":
+        if op.process == FAULT_PROCESS:
             event["requested_at"] = clock.iso(op.extra.get("requested_ns", start.time_ns))
             effective = op.extra.get("effective_ns")
             if not op.f.startswith("heal-"):
@@ -88,7 +89,7 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[Timel
             event["reported_effective_at"] = clock.iso(op.extra.get("effective_ns"))
             event["detail"] = {k: v for k, v in op.extra.items() if not k.endswith("_ns")}
             event["value"] = op.value
-        elif op.process == "runbook":
+        elif op.process == RUNBOOK_PROCESS:
             event["duration_seconds"] = round((op.time_ns - start.time_ns) / NS, 6)
             event["value"] = op.value if op.type is OpType.OK else start.value
         if op.error:
@@ -257,6 +258,7 @@ def build_report(
         description=spec.description,
         run_id=run_id,
         drill_file=drill_file,
+        overrides=spec.overrides,
         started_at=started_at.isoformat(timespec="milliseconds"),
         finished_at=finished_at.isoformat(timespec="milliseconds"),
         duration_seconds=round((finished_at - started_at).total_seconds(), 3),

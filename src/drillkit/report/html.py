@@ -89,6 +89,34 @@ def _faults_html(report: Report) -> str:
     )
 
 
+def _production_html(report: Report) -> str:
+    """ "Drilled with production settings except: ..." per dump (--production-config)."""
+    parts = []
+    for c in report.production or []:
+        where = f"{c.source}, {c.engine}" + (f", node {c.node}" if c.node else "")
+        if not c.differences:
+            parts.append(
+                f"<p>Drilled with production settings ({escape(where)}): no difference "
+                f"in {c.compared} settings.</p>"
+            )
+            continue
+        rows = [
+            [
+                escape(d.setting),
+                escape("(absent)" if d.drilled is None else d.drilled),
+                escape("(absent)" if d.production is None else d.production),
+                '<b class="fail">decides data loss or recovery time</b>' if d.critical else "",
+            ]
+            for d in sorted(c.differences, key=lambda d: (not d.critical, d.setting))
+        ]
+        parts.append(
+            f"<p>Drilled with production settings ({escape(where)}) except "
+            f"{len(c.differences)} of {c.compared} ({len(c.critical)} critical):</p>"
+            + _table(["setting", "drilled", "production", ""], rows)
+        )
+    return '<h2 id="production">Production settings</h2>' + "".join(parts) if parts else ""
+
+
 def render_html(report: Report, ops: list[Op]) -> str:
     verdict = report.verdict
     measured = report.measured
@@ -159,6 +187,7 @@ def render_html(report: Report, ops: list[Op]) -> str:
         if step_rows
         else "<p>No runbook steps ran.</p>"
     }
+{_production_html(report)}
 <h2>Configuration and versions</h2><pre>{escape(config)}</pre>
 <h2>Evidence</h2><p>This bundle is {signed}. Every file is listed with its SHA-256 in
 <code>manifest.sha256</code>; check it with <code>drillkit evidence verify DIR --public-key

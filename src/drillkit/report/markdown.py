@@ -11,6 +11,10 @@ from drillkit.report.model import Report
 __all__ = ["render_markdown"]
 
 
+def _or_absent(value: str | None) -> str:
+    return "(absent)" if value is None else value
+
+
 def render_markdown(report: Report, report_dir: Path | str | None = None) -> str:
     verdict = report.verdict.upper()
     if report.expected != "pass":
@@ -24,6 +28,11 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
         f"Run `{report.run_id}`, {report.started_at} to "
         f"{report.finished_at} ({fmt(report.duration_seconds, 's')}).",
         "",
+    ]
+    if report.overrides:
+        sets = ", ".join(f"{k}={v!r}" for k, v in report.overrides.items())
+        lines += [f"Overrides (`--set`): {cell(sets)}.", ""]
+    lines += [
         "| | target | measured | resolution | verdict |",
         "|---|---:|---:|---:|---|",
     ]
@@ -81,6 +90,25 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
         problems.append("error: " + report.error.splitlines()[0])
     if problems:
         lines += ["", *[f"- {cell(p)}" for p in problems]]
+    for c in report.production or []:
+        where = f"{c.source}, {c.engine}" + (f", node {c.node}" if c.node else "")
+        if not c.differences:
+            lines += ["", f"Drilled with production settings ({cell(where)}): no difference."]
+            continue
+        lines += [
+            "",
+            f"Drilled with production settings ({cell(where)}) except "
+            f"({len(c.critical)} critical: decides data loss or recovery time):",
+            "",
+            "| setting | drilled | production | critical |",
+            "|---|---|---|---|",
+        ]
+        for d in sorted(c.differences, key=lambda d: (not d.critical, d.setting)):
+            lines.append(
+                f"| {cell(d.setting)} | {cell(_or_absent(d.drilled))} "
+                f"| {cell(_or_absent(d.production))} "
+                f"| {'**yes**' if d.critical else ''} |"
+            )
     shown = ", ".join(
         f"{k} {v}"
         for k, v in report.versions.items()

@@ -29,7 +29,9 @@ __all__ = [
     "Incident",
     "Measured",
     "Phase",
+    "ProductionComparison",
     "Report",
+    "SettingDifference",
     "Targets",
     "TimelineEvent",
     "load_report",
@@ -205,6 +207,32 @@ class Evidence(_Model):
     errors: list[str] = []
 
 
+class SettingDifference(_Model):
+    """A setting whose drilled value is not production's."""
+
+    setting: str = Field(description="its name; Patroni's PostgreSQL ones as parameters.NAME")
+    drilled: str | None = Field(description="as the drilled server reported it; null: absent")
+    production: str | None = Field(description="as the production dump has it; null: absent")
+    critical: bool = Field(description="it decides data loss or recovery time")
+
+
+class ProductionComparison(_Model):
+    """The drilled system's settings against one production dump (--production-config)."""
+
+    source: str = Field(description="the dump's file name")
+    engine: Literal["postgresql", "redis", "sentinel", "patroni"]
+    node: str | None = Field(description="the drilled node compared (the primary at the end)")
+    compared: Count = Field(description="settings compared")
+    not_compared: list[str] = Field(
+        [], description="host-specific settings (paths, addresses, names) left out"
+    )
+    differences: list[SettingDifference]
+
+    @property
+    def critical(self) -> list[SettingDifference]:
+        return [d for d in self.differences if d.critical]
+
+
 class Report(_Model):
     """The audit evidence of one drill run."""
 
@@ -213,6 +241,10 @@ class Report(_Model):
     description: str = ""
     run_id: Annotated[str, Field(min_length=1)]
     drill_file: str = ""
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="--set KEY=VALUE overrides applied to the drill file for this run",
+    )
     started_at: Timestamp
     finished_at: Timestamp
     duration_seconds: NonNegative
@@ -241,6 +273,10 @@ class Report(_Model):
         "that decide data loss, per node; null if the topology could not provide it.",
     )
     evidence: Evidence | None = None
+    production: list[ProductionComparison] | None = Field(
+        None,
+        description="where the drilled settings differ from production's (--production-config)",
+    )
 
     @property
     def as_expected(self) -> bool:

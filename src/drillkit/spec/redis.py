@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from drillkit.spec.settings import (
+    REDIS_CONTROLLED,
+    SENTINEL_CONTROLLED,
+    check_redis_settings,
+    problems,
+)
 
 __all__ = [
     "REDIS_ENGINE_VERSIONS",
@@ -60,10 +67,10 @@ class RedisTopology(_Strict):
     sentinels: int = Field(3, ge=1, le=7, description="number of Sentinels")
     quorum: int = Field(2, ge=1, le=7, description="Sentinels that must agree the master is down")
     down_after_ms: int = Field(
-        5000, ge=100, le=600_000, description="Sentinel down-after-milliseconds (default 30000)"
+        30_000, ge=100, le=600_000, description="Sentinel down-after-milliseconds (its default)"
     )
     failover_timeout_ms: int = Field(
-        60_000, ge=1000, le=3_600_000, description="Sentinel failover-timeout (default 180000)"
+        180_000, ge=1000, le=3_600_000, description="Sentinel failover-timeout (its default)"
     )
     persistence: Literal["none", "rdb", "aof-everysec", "aof-always"] = Field(
         "rdb", description="none, rdb (save points), or AOF with appendfsync everysec / always"
@@ -84,6 +91,31 @@ class RedisTopology(_Strict):
     min_replicas_max_lag: int = Field(
         10, ge=1, le=3600, description="seconds since a replica's last ack for it to count"
     )
+
+    redis: dict[str, str] = Field(
+        default_factory=dict,
+        description="redis.conf directives of every data node, e.g. {maxmemory: 256mb}; "
+        "upstream defaults otherwise",
+    )
+    redis_conf_file: str | None = Field(
+        None, description="a redis.conf relative to the drill file; the redis mapping overrides it"
+    )
+    sentinel: dict[str, str] = Field(
+        default_factory=dict,
+        description="Sentinel directives; per-master ones (parallel-syncs, ...) apply to the "
+        "monitored master",
+    )
+
+    @field_validator("redis", "sentinel", mode="before")
+    @classmethod
+    def _settings(cls, v: Any) -> Any:
+        return check_redis_settings(v) if isinstance(v, dict) else v
+
+    def setting_problems(self) -> list[tuple[str, str, str]]:
+        """(field, setting, problem) for each value drillkit cannot accept."""
+        return [("redis", n, p) for n, p in problems(self.redis, REDIS_CONTROLLED, self)] + [
+            ("sentinel", n, p) for n, p in problems(self.sentinel, SENTINEL_CONTROLLED, self)
+        ]
 
     @model_validator(mode="before")
     @classmethod
