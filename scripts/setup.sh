@@ -62,5 +62,8 @@ if [ "$dev" -eq 1 ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
-log "building node images (first time: ~1-2 min)"
+# Only the default versions (PostgreSQL 15, Redis 7: Debian bookworm). A drill that picks another
+# (PostgreSQL 17, Redis 8, Valkey 8: trixie) builds its image the first time it runs; to build
+# them all now: .venv/bin/drillkit images build --all
+log "building node images for the default versions (first time: ~1-2 min)"
 .venv/bin/drillkit images build

@@ -22,8 +22,9 @@ from drillkit.cli.output import console
 from drillkit.cli.read import DrillsDir, SetOpt
 from drillkit.cli.report import report_app
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_LOCKED, InfrastructureError
-from drillkit.images import ensure_images
+from drillkit.images import ensure_image
 from drillkit.images.base import BaseSource
+from drillkit.images.catalog import DEFAULT_IMAGES, POSTGRES_IMAGES, REDIS_IMAGES
 from drillkit.resources import SweepResult, carry_out, connect_engine, plan_cleanup
 from drillkit.safetext import markup
 from drillkit.shipped import copy_shipped, drills_home
@@ -158,8 +159,17 @@ def images_build(
         str, typer.Option(help="where the Debian base comes from: auto, local, debootstrap or pull")
     ] = "auto",
     rebuild: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
+    all_versions: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="also every other engine version (PostgreSQL 17, Redis 8, Valkey 8: Debian "
+            "trixie); without it they are built the first time a drill needs them",
+        ),
+    ] = False,
 ) -> None:
-    """Build drillkit's node images (no registry needed on a Debian host)."""
+    """Build drillkit's node images (no registry needed on a Debian host): the default
+    versions, or with --all every version a drill can choose."""
     if base_source not in ("auto", "local", "debootstrap", "pull"):
         err.print(
             f"[red]error:[/red] --base-source: {markup(repr(base_source))} is not allowed; "
@@ -169,12 +179,20 @@ def images_build(
     source: BaseSource = base_source  # type: ignore[assignment]
     try:
         client = connect_engine(timeout=600)
-        images = ensure_images(client, base_source=source, rebuild=rebuild, progress=_progress())
+        specs = (
+            [*POSTGRES_IMAGES.values(), *REDIS_IMAGES.values()]
+            if all_versions
+            else list(DEFAULT_IMAGES.values())
+        )
+        tags = [
+            ensure_image(client, spec, base_source=source, rebuild=rebuild, progress=_progress())[0]
+            for spec in specs
+        ]
     except InfrastructureError as e:
         err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
         raise typer.Exit(EXIT_INFRA) from None
-    for name, tag in images.tags.items():
-        out.print(f"{name:<10} {tag}")
+    for tag in tags:
+        out.print(tag)
 
 
 @app.command()

@@ -111,7 +111,9 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
                 f"| {'**yes**' if d.critical else ''} |"
             )
     shown = ", ".join(
-        f"{k} {v}" for k, v in report.versions.items() if k in ("drillkit", "postgresql", "redis")
+        f"{k} {v}"
+        for k, v in report.versions.items()
+        if k in ("drillkit", "postgresql", "redis", "valkey")
     )
     evidence = report.evidence
     signed = (

@@ -24,6 +24,7 @@ from pydantic import (
 from drillkit.spec.settings import PG_CONTROLLED, check_pg_settings, problems
 
 __all__ = [
+    "PG_VERSIONS",
     "SYNC_COMMIT_LEVELS",
     "PatroniTopology",
     "PgBackRestOptions",
@@ -35,6 +36,16 @@ __all__ = [
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# PostgreSQL major versions a drill can run (each is one Debian suite's package set, see
+# drillkit.images.catalog): 15 (bookworm, the default) and 17 (trixie, with Patroni 4.0).
+PgVersion = Literal[15, 17]
+PG_VERSIONS: tuple[int, ...] = (15, 17)
+_PG_VERSION_HELP = (
+    "PostgreSQL major version: 15 (Debian bookworm; Patroni 3.0, pgBackRest 2.4x) or 17 "
+    "(Debian trixie; Patroni 4.0, pgBackRest 2.55); its image is built the first time"
+)
 
 
 class PgSettings(_Strict):
@@ -172,6 +183,7 @@ class PostgresTopology(PostgresOptions):
     a pgBackRest repository."""
 
     kind: Literal["postgres"] = "postgres"
+    version: PgVersion = Field(15, description=_PG_VERSION_HELP)
     replicas: int = Field(1, ge=1, le=5, description="number of streaming replicas")
     data_volume_size: str | None = Field(
         None,
@@ -215,6 +227,7 @@ class PatroniTopology(PgSettings):
     """
 
     kind: Literal["patroni"]
+    version: PgVersion = Field(15, description=_PG_VERSION_HELP)
     replicas: int = Field(2, ge=1, le=4, description="members besides the first leader")
     ttl: int = Field(
         30, ge=20, le=3600, description="leader key time to live (seconds; Patroni's default)"

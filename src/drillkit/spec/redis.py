@@ -21,6 +21,7 @@ from drillkit.spec.settings import (
 )
 
 __all__ = [
+    "REDIS_ENGINE_VERSIONS",
     "RedisPromoteStep",
     "RedisRestoreStep",
     "RedisTopology",
@@ -30,6 +31,11 @@ __all__ = [
 
 _SAVE = re.compile(r"^\s*[0-9]+\s+[0-9]+(\s+[0-9]+\s+[0-9]+)*\s*$")
 REDIS_DEFAULT_SAVE = "3600 1 300 100 60 10000"  # Redis 7's own default save points
+
+
+# The engines and versions a drill can run (each from one Debian suite, see
+# drillkit.images.catalog); an engine's first version is its default.
+REDIS_ENGINE_VERSIONS: dict[str, tuple[int, ...]] = {"redis": (7, 8), "valkey": (8,)}
 
 
 class _Strict(BaseModel):
@@ -49,6 +55,14 @@ class RedisTopology(_Strict):
     """
 
     kind: Literal["redis"]
+    engine: Literal["redis", "valkey"] = Field(
+        "redis", description="redis, or valkey (the Redis-compatible fork; its own Sentinel)"
+    )
+    version: Literal[7, 8] = Field(
+        7,
+        description="major version: redis 7 (Debian bookworm, default) or 8 (trixie); valkey 8 "
+        "(trixie, the default for engine: valkey); its image is built the first time",
+    )
     replicas: int = Field(2, ge=1, le=5, description="number of replicas")
     sentinels: int = Field(3, ge=1, le=7, description="number of Sentinels")
     quorum: int = Field(2, ge=1, le=7, description="Sentinels that must agree the master is down")
@@ -103,8 +117,25 @@ class RedisTopology(_Strict):
             ("sentinel", n, p) for n, p in problems(self.sentinel, SENTINEL_CONTROLLED, self)
         ]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_default_version(cls, data: Any) -> Any:
+        """An engine without a version runs that engine's default one (valkey: 8)."""
+        if isinstance(data, dict) and "version" not in data:
+            versions = REDIS_ENGINE_VERSIONS.get(str(data.get("engine", "redis")))
+            if versions:
+                return {**data, "version": versions[0]}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> RedisTopology:
+        versions = REDIS_ENGINE_VERSIONS[self.engine]
+        if self.version not in versions:
+            raise ValueError(
+                f"{self.engine} {self.version} is not available: drillkit runs {self.engine} "
+                f"{' or '.join(map(str, versions))} (Debian's packages); set version: "
+                f"{versions[-1]}, or engine: redis for Redis {self.version}"
+            )
         if self.quorum > self.sentinels:
             raise ValueError(
                 f"quorum ({self.quorum}) exceeds sentinels ({self.sentinels}): "

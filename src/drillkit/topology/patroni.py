@@ -68,7 +68,8 @@ class PatroniCluster(PatroniProvisioning):
             if (
                 found is not None
                 and found[0].name != name
-                and me.get("state") == "running"
+                # A replica's state: "running" under Patroni 3.0, "streaming" under Patroni 4.
+                and me.get("state") in ("running", "streaming")
                 and me.get("timeline") == found[1]
                 and name in {r["application_name"] for r in self.streaming(found[0])}
             ):

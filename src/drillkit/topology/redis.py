@@ -110,7 +110,10 @@ class RedisCluster(RedisProvisioning):
                 continue
             try:
                 with self.redis(n) as r:
-                    out["redis"] = str(r.info("server")["redis_version"])
+                    server = r.info("server")
+                # Valkey also reports redis_version (the Redis API it implements, 7.2.4).
+                engine = "valkey" if "valkey_version" in server else "redis"
+                out[engine] = str(server[f"{engine}_version"])
                 break
             except RedisError:
                 continue

@@ -51,7 +51,7 @@ postgresql:
   listen: 0.0.0.0:5432
   connect_address: ${DK_ADVERTISE}:5432
   data_dir: /var/lib/postgresql/data
-  bin_dir: /usr/lib/postgresql/15/bin
+  bin_dir: /usr/lib/postgresql/${PG_MAJOR:-15}/bin
   pgpass: /var/lib/postgresql/patroni.pgpass
   authentication:
     superuser:
