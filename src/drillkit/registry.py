@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from drillkit.spec import external as ext
 from drillkit.spec import faults as f
 from drillkit.spec import postgres as pg
 from drillkit.spec import redis as rd
@@ -53,6 +54,7 @@ class Capability(StrEnum):
     ETCD = "etcd"  # a DCS of etcd members
     REDIS = "redis"  # Redis data nodes (commands, RDB and AOF files)
     SENTINEL = "sentinel"  # Sentinels that monitor the master and fail over
+    PROBE_TABLE = "probe-table"  # not drillkit's stack: the workload writes a table it drops
 
 
 def _tag(model: type[BaseModel]) -> str:
@@ -281,7 +283,24 @@ _TOPOLOGIES = (
     ),
 )
 
-REGISTRY = Registry.of(_FAULTS, _STEPS, _TOPOLOGIES)
+# A stack drillkit did not create: process and network faults and shell steps only (no SQL data
+# faults, no volume faults, no promote: drillkit touches no data and no file of the stack's).
+_EXTERNAL = (
+    TopologyEntry(
+        ext.ComposeTopology,
+        "drillkit.topology.external:ExternalPostgres",
+        provides=(C.PROBE_TABLE,),
+        roles=f.ROLES,
+    ),
+    TopologyEntry(
+        ext.ContainersTopology,
+        "drillkit.topology.external:ExternalPostgres",
+        provides=(C.PROBE_TABLE,),
+        roles=f.ROLES,
+    ),
+)
+
+REGISTRY = Registry.of(_FAULTS, _STEPS, (*_TOPOLOGIES, *_EXTERNAL))
 
 # kind -> drill-file model of every fault (``drillkit faults`` and the fault catalog).
 FAULT_SPECS: dict[str, type[BaseModel]] = {k: e.model for k, e in REGISTRY.faults.items()}
