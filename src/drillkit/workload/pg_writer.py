@@ -84,9 +84,12 @@ def read_ids(conninfo: str, table: str = TABLE) -> list[int]:
         return [int(r[0]) for r in conn.execute(query)]
 
 
-def drop_probe_tables(conninfo: str, only: str | None = None) -> list[str]:
-    """Drop ``only`` (a probe table), or every ``drillkit_probe_*`` table the user can see;
-    the tables dropped. Nothing else is ever dropped."""
+def drop_probe_tables(
+    conninfo: str, only: str | None = None, *, dry_run: bool = False
+) -> list[str]:
+    """Drop ``only`` (a probe table), or every ``drillkit_probe_*`` table of the current
+    schema; the tables dropped (with ``dry_run``: found, none dropped). Nothing else is ever
+    dropped."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
@@ -94,7 +97,7 @@ def drop_probe_tables(conninfo: str, only: str | None = None) -> list[str]:
             (PROBE_PREFIX,),
         ).fetchall()
         names = [str(r[0]) for r in rows if only is None or r[0] == only]
-        for name in names:
+        for name in [] if dry_run else names:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_table(name)))
     return names
 

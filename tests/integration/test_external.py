@@ -1,0 +1,246 @@
+"""A stack drillkit did not create: the TEST starts a "Compose project" (a primary and a streaming
+replica of drillkit's postgres image, carrying only Compose's labels, on a network the test
+creates, published on 127.0.0.1), then a drill of kind compose kills the primary and the team's
+own promotion script (a shell step) restores service. drillkit must measure RPO/RTO through the
+stack's published ports, drop its probe table, and remove nothing of the stack."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from drillkit.backend.docker import free_port
+from drillkit.backend.docker.attach import COMPOSE_PROJECT, COMPOSE_SERVICE
+from drillkit.backend.docker.hardening import put_secrets
+from drillkit.drill import run_drill
+from drillkit.images import NodeImages
+from drillkit.spec import load_drill
+from drillkit.topology.rewind import pg_secret_files
+
+from .conftest import REPO, labelled
+
+PASSWORD_ENV = "DK_TEST_EXTERNAL_PASSWORD"
+
+
+@dataclass
+class Stack:
+    project: str
+    network: Any
+    containers: dict[str, Any]  # service -> container
+    ports: dict[str, int]
+    password: str
+
+    def conninfo(self, service: str) -> str:
+        return (
+            f"host=127.0.0.1 port={self.ports[service]} user=postgres dbname=postgres "
+            f"password={self.password} connect_timeout=2"
+        )
+
+
+@contextlib.contextmanager
+def compose_stack(client: Any, image: str) -> Iterator[Stack]:
+    """What `docker compose up` would leave: containers labelled with the project and service
+    (and nothing of drillkit's), on the project's network, ports on 127.0.0.1."""
+    project = f"dkext{secrets.token_hex(3)}"
+    pw = {"postgres": secrets.token_urlsafe(18), "replicator": secrets.token_urlsafe(18)}
+    network = client.networks.create(
+        f"{project}_default", driver="bridge", labels={COMPOSE_PROJECT: project}
+    )
+    stack = Stack(project, network, {}, {}, pw["postgres"])
+    try:
+        for service, role in (("pga", "primary"), ("pgb", "replica")):
+            port = free_port()
+            container = client.containers.create(
+                image,
+                name=f"{project}-{service}-1",
+                hostname=service,
+                detach=True,
+                network=network.name,
+                labels={
+                    COMPOSE_PROJECT: project,
+                    COMPOSE_SERVICE: service,
+                    "com.docker.compose.container-number": "1",
+                },
+                environment={
+                    "DK_ROLE": role,
+                    "DK_NODE_NAME": service,
+                    "DK_PRIMARY_HOST": f"{project}-pga-1",
+                },
+                ports={"5432/tcp": ("127.0.0.1", port)},
+            )
+            put_secrets(container, pg_secret_files(pw))
+            container.start()
+            stack.containers[service], stack.ports[service] = container, port
+        _wait_streaming(stack)
+        yield stack
+    finally:
+        for container in stack.containers.values():
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+        network.remove()
+
+
+def _wait_streaming(stack: Stack, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    last: Exception | str = "not checked"
+    while time.monotonic() < deadline:
+        try:  # the replica's own walreceiver (a base backup's stream has another name)
+            with psycopg.connect(stack.conninfo("pga")) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_replication"
+                    " WHERE state = 'streaming' AND application_name = 'pgb'"
+                ).fetchone()
+            with psycopg.connect(stack.conninfo("pgb")) as conn:
+                conn.execute("SELECT 1")
+            if row and row[0] >= 1:
+                return
+            last = "replica not streaming"
+        except psycopg.Error as e:
+            last = e
+        time.sleep(0.2)
+    raise AssertionError(f"the test's stack did not come up: {last}")
+
+
+@pytest.fixture
+def stack(
+    docker_client: Any, images: NodeImages, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    with compose_stack(docker_client, images.postgres) as s:
+        monkeypatch.setenv(PASSWORD_ENV, s.password)
+        yield s
+
+
+# The team's own promotion script: promote whichever node is in recovery (psycopg reads
+# PGPASSFILE, PGUSER and PGDATABASE from the environment the step gets).
+PROMOTE = textwrap.dedent(
+    f"""\
+    {sys.executable} - <<'PY'
+    import os, psycopg
+    for name in os.environ["DK_NODES"].split():
+        key = "DK_" + name.upper().replace("-", "_")
+        try:
+            with psycopg.connect(host=os.environ[key + "_HOST"], port=os.environ[key + "_PORT"],
+                                 connect_timeout=2, autocommit=True) as c:
+                if c.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+                    c.execute("SELECT pg_promote(wait => true)")
+                    print("promoted", name)
+        except psycopg.OperationalError as e:
+            print(name, "unreachable")
+    PY"""
+)
+
+
+def _drill(tmp_path: Path, project: str) -> Path:
+    path = tmp_path / "external.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            name: external-failover
+            topology:
+              kind: compose
+              project: {project}
+              services: [pga, pgb]
+              credentials: {{password_env: {PASSWORD_ENV}}}
+            workload: {{rate: 200, warmup_seconds: 1, observe_seconds: 3}}
+            faults:
+              - kind: kill
+                target: primary
+            runbook:
+              - step: shell
+                name: team-promote
+                run: |
+            """
+        )
+        + textwrap.indent(PROMOTE, " " * 6)
+        + "\ntargets: {rpo_seconds: 5, rto_seconds: 30}\n"
+    )
+    return path
+
+
+def _probe_tables(conninfo: str) -> list[str]:
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'drillkit_probe_%'"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_a_compose_failover_drill_measures_and_leaves_no_trace(
+    stack: Stack, docker_client: Any, tmp_path: Path
+) -> None:
+    path = _drill(tmp_path, stack.project)
+    ids_before = {s: c.id for s, c in stack.containers.items()}
+    labels_before = {s: dict(c.labels) for s, c in stack.containers.items()}
+
+    result = run_drill(
+        load_drill(path), drill_file=str(path), report_root=tmp_path, progress=lambda _m: None
+    )
+
+    assert result.error is None, result.error
+    assert result.rto_seconds is not None and result.rto_seconds < 30
+    assert result.rpo_seconds is not None
+    report = result.report
+    assert report["measured"]["rto_seconds"] == result.rto_seconds
+    # the probe table is gone from the new primary; nothing of drillkit's is left on the engine
+    assert _probe_tables(stack.conninfo("pgb")) == []
+    assert labelled(docker_client, result.run_id) == {
+        "containers": [],
+        "networks": [],
+        "volumes": [],
+    }
+    # nothing of the stack was removed or relabelled; only the declared kill changed it
+    for service, container in stack.containers.items():
+        container.reload()
+        assert container.id == ids_before[service]
+        assert container.labels == labels_before[service]  # drillkit labels nothing it does not own
+    assert stack.containers["pga"].status == "exited"  # the kill, not healed by drillkit
+    assert stack.containers["pgb"].status == "running"
+    stack.network.reload()
+    assert stack.network.name == f"{stack.project}_default"
+    # the password never reached the evidence
+    for file in result.report_dir.rglob("*"):
+        if file.is_file():
+            assert stack.password not in file.read_text(errors="replace"), file
+
+
+def test_cleanup_external_drops_only_probe_tables(stack: Stack, tmp_path: Path) -> None:
+    path = _drill(tmp_path, stack.project)
+    with psycopg.connect(stack.conninfo("pga"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE drillkit_probe_leftover (id bigint)")
+        conn.execute("CREATE TABLE app_orders (id bigint)")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "drillkit", "cleanup", "--external", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**_env(), PASSWORD_ENV: stack.password},
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "drillkit_probe_leftover" in done.stdout
+    assert stack.password not in done.stdout + done.stderr
+    assert _probe_tables(stack.conninfo("pga")) == []
+    with psycopg.connect(stack.conninfo("pga")) as conn:
+        assert conn.execute("SELECT to_regclass('app_orders') IS NOT NULL").fetchone() == (True,)
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {
+        k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH", "DOCKER_HOST")
+    }
