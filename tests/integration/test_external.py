@@ -191,6 +191,7 @@ def test_a_compose_failover_drill_measures_and_leaves_no_trace(
     assert result.error is None, result.error
     assert result.rto_seconds is not None and result.rto_seconds < 30
     assert result.rpo_seconds is not None
+    print(f"kill primary + team promote: RPO {result.rpo_seconds} s, RTO {result.rto_seconds} s")
     report = result.report
     assert report["measured"]["rto_seconds"] == result.rto_seconds
     # the probe table is gone from the new primary; nothing of drillkit's is left on the engine
@@ -243,4 +244,46 @@ def _env() -> dict[str, str]:
 
     return {
         k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH", "DOCKER_HOST")
+    }
+
+
+def test_pause_and_isolate_are_healed_exactly(
+    stack: Stack, docker_client: Any, tmp_path: Path
+) -> None:
+    """Faults with a heal leave the stack as it was: unpaused, its network rules gone (the
+    helpers that set them are drillkit's and removed), the replica streaming again."""
+    path = tmp_path / "heal.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            name: external-heal
+            topology:
+              kind: compose
+              project: {stack.project}
+              credentials: {{password_env: {PASSWORD_ENV}}}
+            workload: {{rate: 200, warmup_seconds: 1, observe_seconds: 3}}
+            faults:
+              - {{kind: pause, target: primary, duration: 1.5, incident: true}}
+              - {{kind: isolate, target: replica, duration: 1.5}}
+            targets: {{rto_seconds: 10, max_lost_writes: 0}}
+            """
+        )
+    )
+
+    result = run_drill(
+        load_drill(path), drill_file=str(path), report_root=tmp_path, progress=lambda _m: None
+    )
+
+    assert result.error is None, result.error
+    assert result.passed, result.report["verdict"]
+    print(f"pause primary 1.5 s: RTO {result.rto_seconds} s, lost {result.lost_writes}")
+    for container in stack.containers.values():
+        container.reload()
+        assert container.status == "running"
+    _wait_streaming(stack, timeout=20)
+    assert _probe_tables(stack.conninfo("pga")) == []
+    assert labelled(docker_client, result.run_id) == {
+        "containers": [],
+        "networks": [],
+        "volumes": [],
     }
