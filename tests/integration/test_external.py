@@ -7,7 +7,9 @@ stack's published ports, drop its probe table, and remove nothing of the stack."
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -113,11 +115,78 @@ def _wait_streaming(stack: Stack, timeout: float = 60.0) -> None:
     raise AssertionError(f"the test's stack did not come up: {last}")
 
 
-@pytest.fixture
+COMPOSE_FILE = """\
+services:
+  pga:
+    image: {image}
+    environment: {{DK_ROLE: primary, DK_NODE_NAME: pga, DK_PRIMARY_HOST: pga}}
+    ports: ["127.0.0.1:{pga}:5432"]
+    volumes: ["{secrets}:/run/drillkit:ro"]
+  pgb:
+    image: {image}
+    environment: {{DK_ROLE: replica, DK_NODE_NAME: pgb, DK_PRIMARY_HOST: pga}}
+    ports: ["127.0.0.1:{pgb}:5432"]
+    volumes: ["{secrets}:/run/drillkit:ro"]
+    depends_on: [pga]
+"""
+
+
+@contextlib.contextmanager
+def docker_compose_stack(client: Any, image: str, tmp_path: Path) -> Iterator[Stack]:
+    """The same stack from a real Compose file, started and removed with ``docker-compose``
+    (Debian bookworm's v1.29; scripts/setup.sh --dev installs it)."""
+    project = f"dkext{secrets.token_hex(3)}"
+    pw = {"postgres": secrets.token_urlsafe(18), "replicator": secrets.token_urlsafe(18)}
+    uid, gid = _image_user(client, image)
+    secret_dir = tmp_path / "secrets"
+    secret_dir.mkdir(mode=0o700)
+    for name, text in pg_secret_files(pw).items():
+        (secret_dir / name).write_text(text)
+        (secret_dir / name).chmod(0o600)
+        os.chown(secret_dir / name, uid, gid)
+    os.chown(secret_dir, uid, gid)
+    ports = {"pga": free_port(), "pgb": free_port()}
+    file = tmp_path / "compose.yaml"
+    file.write_text(COMPOSE_FILE.format(image=image, secrets=secret_dir, **ports))
+    compose = ["docker-compose", "-p", project, "-f", str(file)]
+    try:
+        subprocess.run([*compose, "up", "-d"], check=True, capture_output=True, timeout=120)
+        found = client.containers.list(all=True, filters={"label": f"{COMPOSE_PROJECT}={project}"})
+        containers = {c.labels[COMPOSE_SERVICE]: c for c in found}
+        network = client.networks.get(f"{project}_default")
+        stack = Stack(project, network, containers, ports, pw["postgres"])
+        _wait_streaming(stack)
+        yield stack
+    finally:
+        subprocess.run([*compose, "down", "-v"], capture_output=True, timeout=120)
+
+
+def _image_user(client: Any, image: str) -> tuple[int, int]:
+    user = client.images.get(image).attrs["Config"].get("User") or "root"
+    out = client.containers.run(
+        image, entrypoint=["sh", "-c", f"id -u {user}; id -g {user}"], remove=True
+    )
+    uid, gid = bytes(out).decode().split()
+    return int(uid), int(gid)
+
+
+@pytest.fixture(params=["sdk", "docker-compose"])
 def stack(
-    docker_client: Any, images: NodeImages, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    docker_client: Any,
+    images: NodeImages,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> Iterator[Stack]:
-    with compose_stack(docker_client, images.postgres) as s:
+    """The stack, made with Compose's labels by the SDK, or by docker-compose from a file."""
+    if request.param == "docker-compose":
+        if shutil.which("docker-compose") is None:
+            pytest.skip("docker-compose is not installed (scripts/setup.sh --dev installs it)")
+        (tmp_path / "stack").mkdir()
+        made = docker_compose_stack(docker_client, images.postgres, tmp_path / "stack")
+    else:
+        made = compose_stack(docker_client, images.postgres)
+    with made as s:
         monkeypatch.setenv(PASSWORD_ENV, s.password)
         yield s
 
@@ -240,8 +309,6 @@ def test_cleanup_external_drops_only_probe_tables(stack: Stack, tmp_path: Path) 
 
 
 def _env() -> dict[str, str]:
-    import os
-
     return {
         k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYTHONPATH", "DOCKER_HOST")
     }
