@@ -7,6 +7,7 @@ stack's published ports, drop its probe table, and remove nothing of the stack."
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -279,6 +280,12 @@ def test_a_compose_failover_drill_measures_and_leaves_no_trace(
     assert stack.containers["pgb"].status == "running"
     stack.network.reload()
     assert stack.network.name == f"{stack.project}_default"
+    # the evidence names the target precisely
+    config = json.loads((result.report_dir / "configuration.json").read_text())
+    assert config["kind"] == "compose" and config["project"] == stack.project
+    assert {n: v["container_id"] for n, v in config["nodes"].items()} == ids_before
+    assert config["nodes"]["pga"]["status"] == "exited"
+    assert config["docker"]["daemon_id"] and config["docker"]["daemon_version"]
     # the password never reached the evidence
     for file in result.report_dir.rglob("*"):
         if file.is_file():

@@ -15,6 +15,7 @@ from drillkit.backend.docker.attach import (
     COMPOSE_NUMBER,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
+    Found,
     attach_node,
     compose_containers,
     named_containers,
@@ -212,8 +213,6 @@ def test_only_ports_reachable_on_loopback_are_used() -> None:
 
 
 def test_attaching_reads_ports_and_labels_nothing() -> None:
-    from drillkit.backend.docker.attach import Found
-
     c = compose("db")
     labels_before = dict(c.attrs["Config"]["Labels"])
     node = attach_node(
@@ -284,3 +283,64 @@ def test_a_table_name_that_is_no_plain_identifier_is_refused() -> None:
 def test_compose_topology_names_the_file_only_for_evidence() -> None:
     spec = ComposeTopology(kind="compose", project="staging", file=Path("deploy/compose.yaml"))
     assert spec.file == Path("deploy/compose.yaml") and spec.services == []
+
+
+# -- endpoints and a shell step's view ----------------------------------------------------------
+def _system(environ: dict[str, str], **topology: Any) -> Any:
+    from drillkit.topology.external import ExternalPostgres
+
+    spec = ComposeTopology(
+        kind="compose",
+        project="staging",
+        credentials=ExternalCredentials(password_env="PW"),
+        **topology,
+    )
+    system = ExternalPostgres(
+        None, spec, run_id="r", labels={}, image="", secrets=Secrets(), environ=environ
+    )
+    system._password = environ["PW"]
+    nodes = []
+    for name, port in (("db-a", 15432), ("db-b", 15433)):
+        c = compose(name)
+        c.name = f"staging-{name}-1"
+        node = attach_node(
+            None,
+            Found(name, c),
+            role="replica",
+            container_ports=[5432],
+            labels={},
+            helper_image="",
+        )
+        node.ports = {5432: port}
+        nodes.append(node)
+    system.nodes = nodes
+    return system
+
+
+def test_the_client_path_is_the_declared_endpoint_else_every_node_read_write() -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    system = _system({"PW": "pa:ss"})
+    default = conninfo_to_dict(system.endpoints().client())
+    assert default["host"] == "127.0.0.1,127.0.0.1" and default["port"] == "15432,15433"
+    assert default["target_session_attrs"] == "read-write" and default["password"] == "pa:ss"
+    proxied = _system({"PW": "pa:ss"}, client={"port": 6432})
+    declared = conninfo_to_dict(proxied.endpoints().client())
+    assert (declared["host"], declared["port"]) == ("127.0.0.1", "6432")
+    assert declared["target_session_attrs"] == "read-write"
+
+
+def test_a_shell_step_sees_nodes_and_a_password_file_never_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    system = _system({"PW": "pa:ss"})
+    monkeypatch.setattr(system, "current_primary", lambda: system.nodes[0])
+    env = system.shell_environment(inside=False)
+    assert env["DK_NODES"] == "db-a db-b"
+    assert (env["DK_PRIMARY"], env["DK_PRIMARY_PORT"]) == ("db-a", "15432")
+    assert env["DK_DB_B_CONTAINER"] == "staging-db-b-1"
+    assert not any("pa:ss" in v for v in env.values())
+    inside = system.shell_environment(inside=True)
+    assert (inside["DK_DB_B_HOST"], inside["DK_DB_B_PORT"]) == ("staging-db-b-1", "5432")
+    pgpass = system.secret_files(inside=False)["pgpass"]
+    assert "127.0.0.1:15433:*:postgres:pa\\:ss" in pgpass.splitlines()

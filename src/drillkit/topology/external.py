@@ -343,7 +343,8 @@ class ExternalPostgres:
 
     def secret_files(self, *, inside: bool) -> dict[str, str]:
         """A libpq password file for the drill's user on every node."""
-        user, password = self.spec.credentials.user, self._password.replace(":", "\\:")
+        user = self.spec.credentials.user
+        password = self._password.replace("\\", "\\\\").replace(":", "\\:")
         lines = []
         for n in self.nodes:
             host, port = self._address(n, inside=inside)
