@@ -344,3 +344,64 @@ def test_a_shell_step_sees_nodes_and_a_password_file_never_the_password(
     assert (inside["DK_DB_B_HOST"], inside["DK_DB_B_PORT"]) == ("staging-db-b-1", "5432")
     pgpass = system.secret_files(inside=False)["pgpass"]
     assert "127.0.0.1:15433:*:postgres:pa\\:ss" in pgpass.splitlines()
+
+
+# -- the runner disposes of the probe table, also after Ctrl-C ---------------------------------
+class _DisposingPlatform:
+    """The in-memory platform, whose client owns a probe table it reports left over or not."""
+
+    def __init__(self, leftover: str | None, interrupt: bool) -> None:
+        from drillkit.testing import MemoryPlatform
+
+        def stop() -> None:
+            raise KeyboardInterrupt
+
+        self.inner = MemoryPlatform(on_promote=stop) if interrupt else MemoryPlatform()
+        self.leftover = leftover
+        self.disposed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def workload_client(self, system: Any, topology: Any) -> Any:
+        client = self.inner.workload_client(system, topology)
+        outer = self
+
+        class Probe(type(client)):  # type: ignore[misc]
+            def dispose(self) -> str | None:
+                outer.disposed += 1
+                return outer.leftover
+
+        client.__class__ = Probe
+        return client
+
+
+@pytest.mark.parametrize("interrupt", [False, True])
+def test_the_runner_disposes_of_the_probe_table_and_reports_a_leftover(
+    tmp_path: Path, interrupt: bool
+) -> None:
+    import time as _time
+
+    from drillkit.drill import run_drill
+    from drillkit.history import read_history
+    from drillkit.spec import DrillSpec
+
+    spec = load_drill(Path(__file__).resolve().parents[2] / "drills" / "failover.yaml")
+    doc = spec.model_dump(mode="json", exclude_unset=True)
+    doc["workload"]["stable_window_seconds"] = 0.05
+    platform = _DisposingPlatform("probe table drillkit_probe_x left over: down", interrupt)
+
+    result = run_drill(
+        DrillSpec.model_validate(doc),
+        drill_file="drills/failover.yaml",
+        report_root=tmp_path,
+        progress=lambda _m: None,
+        sleep=lambda s: _time.sleep(s / 20),
+        platform=platform,  # type: ignore[arg-type]
+    )
+
+    assert result.interrupted is interrupt
+    assert platform.disposed == 1
+    ops = read_history(result.report_dir / "history.jsonl")
+    leftovers = [o for o in ops if o.f == "dispose"]
+    assert [o.error for o in leftovers] == ["probe table drillkit_probe_x left over: down"]
