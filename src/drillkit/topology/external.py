@@ -28,6 +28,7 @@ from drillkit.backend.docker.attach import (
     compose_containers,
     engine_identity,
     named_containers,
+    published_port,
 )
 from drillkit.endpoints import PgEndpoints
 from drillkit.errors import InfrastructureError
@@ -148,8 +149,7 @@ class ExternalPostgres:
                     f"{self._describe()} has no service {', '.join(sorted(missing))}"
                 )
             if not self.spec.services:  # every service that publishes the database port
-                attrs = [(f, f.container.attrs.get("NetworkSettings") or {}) for f in found]
-                found = [f for f, ns in attrs if f"{self.spec.port}/tcp" in (ns.get("Ports") or {})]
+                found = [f for f in found if published_port(f.container, self.spec.port)]
             return found
         try:
             return named_containers(self.client, self.spec.names, self.spec.label)
