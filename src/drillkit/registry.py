@@ -284,19 +284,27 @@ _TOPOLOGIES = (
 )
 
 # A stack drillkit did not create: process and network faults and shell steps only (no SQL data
-# faults, no volume faults, no promote: drillkit touches no data and no file of the stack's).
+# faults, no volume faults, no promote unless allowed: drillkit touches no data and no file of
+# the stack's).
+_EXTERNAL_OPTIONS = {
+    C.MANUAL_FAILOVER: Option(
+        "allow_promote", "permission to promote a replica of your stack", "allow_promote: true"
+    )
+}
 _EXTERNAL = (
     TopologyEntry(
         ext.ComposeTopology,
         "drillkit.topology.external:ExternalPostgres",
         provides=(C.PROBE_TABLE,),
         roles=f.ROLES,
+        options=_EXTERNAL_OPTIONS,
     ),
     TopologyEntry(
         ext.ContainersTopology,
         "drillkit.topology.external:ExternalPostgres",
         provides=(C.PROBE_TABLE,),
         roles=f.ROLES,
+        options=_EXTERNAL_OPTIONS,
     ),
 )
 

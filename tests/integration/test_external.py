@@ -361,3 +361,34 @@ def test_pause_and_isolate_are_healed_exactly(
         "networks": [],
         "volumes": [],
     }
+
+
+def test_the_promote_step_when_the_drill_allows_it(stack: Stack, tmp_path: Path) -> None:
+    path = tmp_path / "promote.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            name: external-promote
+            topology:
+              kind: compose
+              project: {stack.project}
+              allow_promote: true
+              credentials: {{password_env: {PASSWORD_ENV}}}
+            workload: {{rate: 200, warmup_seconds: 1, observe_seconds: 3}}
+            faults: [{{kind: kill, target: primary}}]
+            runbook: [{{step: promote}}]
+            targets: {{rto_seconds: 30}}
+            """
+        )
+    )
+
+    result = run_drill(
+        load_drill(path), drill_file=str(path), report_root=tmp_path, progress=lambda _m: None
+    )
+
+    assert result.error is None, result.error
+    assert result.passed
+    print(f"kill primary + promote step: RPO {result.rpo_seconds} s, RTO {result.rto_seconds} s")
+    with psycopg.connect(stack.conninfo("pgb")) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+    assert _probe_tables(stack.conninfo("pgb")) == []

@@ -86,6 +86,17 @@ def test_faults_and_steps_an_external_stack_cannot_serve_are_refused(
     assert needs in e.problem
 
 
+def test_promote_runs_on_an_external_stack_only_when_the_drill_allows_it(tmp_path: Path) -> None:
+    e = error(tmp_path, drill(runbook=[{"step": "promote"}]))
+    assert e.field == "runbook[0].step"
+    assert e.problem == (
+        "promote needs permission to promote a replica of your stack: "
+        "set topology.allow_promote (allow_promote: true)"
+    )
+    allowed = load(tmp_path, drill({"allow_promote": True}, runbook=[{"step": "promote"}]))
+    assert allowed.runbook[0].step == "promote"
+
+
 def test_a_target_that_is_no_declared_service_is_refused(tmp_path: Path) -> None:
     e = error(tmp_path, drill({"services": ["db"]}, faults=[{"kind": "kill", "target": "cache"}]))
     assert e.field == "faults[0]"

@@ -82,6 +82,11 @@ class _External(_Strict):
     client: ClientEndpoint | None = Field(
         None, description="the application's endpoint (default: every node, read-write)"
     )
+    allow_promote: Literal[True] | None = Field(
+        None,
+        description="true: the promote step may run pg_promote() on the most advanced replica "
+        "(default: refused; restore with your own shell step)",
+    )
 
     def node_names(self) -> list[str]:
         """The node names the drill may refer to (declared; discovery finds the rest)."""

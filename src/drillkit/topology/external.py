@@ -191,9 +191,9 @@ class ExternalPostgres:
             options=f"-c statement_timeout={statement_timeout_ms}",
         )
 
-    def query(self, node: Node, sql: str) -> list[dict[str, Any]]:
+    def query(self, node: Node, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql)  # type: ignore[call-overload,arg-type,unused-ignore]
+            cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
             return list(cur.fetchall()) if cur.description else []
 
     # -- what faults, steps and the runner see ---------------------------------------------------
