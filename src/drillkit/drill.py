@@ -45,7 +45,7 @@ from drillkit.secrets import Secrets
 from drillkit.spec import DrillSpec
 from drillkit.steady_state import await_steady_state
 from drillkit.topology import System
-from drillkit.workload.base import Client
+from drillkit.workload.base import Client, Disposable
 
 __all__ = ["EXIT_INTERRUPTED", "DrillResult", "run_drill"]
 
@@ -191,6 +191,8 @@ class _Run:
             self.versions.update(system.versions())
             self.versions["image_id"] = system.nodes[0].image_id()
             client = platform.workload_client(system, spec.topology)  # the workload owns the data
+            if isinstance(client, Disposable):  # runs after the writer stopped (LIFO)
+                stack.callback(self._dispose, client, history)
             client.prepare()
             system.prepare()
             writer = client.make_workload(history, spec.workload)
@@ -243,6 +245,13 @@ class _Run:
             nemesis.heal_all()
             self.progress("final read of surviving writes")
             _final_read(client, history)
+
+    def _dispose(self, client: Disposable, history: History) -> None:
+        """Drop the client's data (a probe table); a leftover is reported and recorded."""
+        leftover = client.dispose()
+        if leftover is not None:
+            self.progress(f"{leftover}; drop it with drillkit cleanup --external DRILL")
+            history.append(DRILL_PROCESS, OpType.INFO, "dispose", error=leftover)
 
 
 def _record_runbook(history: History, result: RunbookResult) -> None:

@@ -133,7 +133,8 @@ class DockerPlatform:
 
     def workload_client(self, system: System, topology: BaseModel) -> Client:
         """Chosen by what the topology provides (see :mod:`drillkit.workload.clients`)."""
-        return client_for_topology(topology, system.endpoints())
+        run_id = str(getattr(system, "run_id", ""))  # names a probe table on a foreign stack
+        return client_for_topology(topology, system.endpoints(), run_id=run_id)
 
     def sweep(self, run_id: str) -> None:
         if self._client is None:

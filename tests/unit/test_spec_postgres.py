@@ -187,7 +187,7 @@ def test_a_patroni_topology_with_defaults(tmp_path: Path) -> None:
         (
             {"kind": "patroni"},
             [{"step": "promote"}],
-            "runbook[0].step: promote needs topology.kind: postgres",
+            "runbook[0].step: promote needs topology.kind: postgres or compose or containers",
         ),
         (
             {"kind": "postgres"},

@@ -249,12 +249,24 @@ def cleanup(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="list what would be removed; remove nothing")
     ] = False,
+    external: Annotated[
+        Path | None,
+        typer.Option(
+            "--external",
+            help="drop the drillkit_probe_* tables left on the stack this drill file targets "
+            "(kind compose or containers); touches no container",
+        ),
+    ] = None,
     lock_wait: rn.LockWaitOpt = 0.0,
 ) -> None:
     """Remove the containers, networks and volumes of dead runs (default), of --run ID, or --all.
 
     Takes the host lock: while a drillkit run holds it, nothing is removed (exit 75). A run whose
-    heartbeat is fresh is never removed; a kept (--keep) run only with --run ID or --all."""
+    heartbeat is fresh is never removed; a kept (--keep) run only with --run ID or --all.
+    With --external DRILL: drop the probe tables runs left on that drill's external stack."""
+    if external is not None:
+        _cleanup_external(external, dry_run=dry_run, lock_wait=lock_wait)
+        return
     if run_ids and all_runs:
         err.print("[red]error:[/red] give --run ID or --all, not both")
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -292,6 +304,41 @@ def cleanup(
     if not dry_run:
         _remove_kept_credentials([d.run.run_id for d in decisions if d.remove])
         out.print(f"removed {markup(result.summary())}", highlight=False)
+
+
+def _cleanup_external(path: Path, *, dry_run: bool, lock_wait: float) -> None:
+    from drillkit.external_cleanup import drop_probe_leftovers
+
+    try:
+        spec = load_drill(path)
+    except DrillFileError as e:
+        err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if spec.topology.kind not in ("compose", "containers"):
+        err.print(
+            f"[red]error:[/red] {markup(path)}: topology.kind is {markup(spec.topology.kind)}; "
+            "--external needs kind compose or containers",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        client = connect_engine()
+        with run_lock(wait_seconds=lock_wait):
+            tables, _secrets = drop_probe_leftovers(client, spec.topology, dry_run=dry_run)
+    except LockHeld as e:
+        err.print(
+            f"[red]error:[/red] a drillkit run is active: {markup(e)}; nothing dropped",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_LOCKED) from None
+    except InfrastructureError as e:
+        err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
+        raise typer.Exit(EXIT_INFRA) from None
+    verb = "would drop" if dry_run else "dropped"
+    for table in tables:
+        out.print(f"{verb}  {markup(table)}", highlight=False)
+    if not tables:
+        out.print("no drillkit_probe_* table on the stack")
 
 
 def _remove_kept_credentials(run_ids: list[str]) -> None:

@@ -64,7 +64,7 @@ class Promote:
             return {"node": best, "received_wal_bytes": candidates}
 
         result = promote()
-        if self.cluster.spec.replication == "sync":
+        if getattr(self.cluster.spec, "replication", "async") == "sync":  # external: not ours
             result.update(self._resync(self.cluster.node(result["node"])))
         return result
 
