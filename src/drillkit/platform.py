@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from drillkit.images import ensure_image, image_for
+from drillkit.images.catalog import DEFAULT_IMAGES
 from drillkit.resources import connect_engine, engine_problem, sweep, sweep_dead_runs
 from drillkit.topology import TOPOLOGIES
 from drillkit.topology.base import System
@@ -104,7 +105,11 @@ class DockerPlatform:
         """Build the image of the topology's engine version if it is missing (its Debian suite's
         base first): setup builds only the default versions, another one is built here the
         first time a drill needs it, with progress messages (a few minutes)."""
-        spec = image_for(topology)
+        cls = self._system_class(topology)
+        try:
+            spec = image_for(topology)
+        except KeyError:  # a stack drillkit did not create: its image runs only the helpers
+            spec = DEFAULT_IMAGES[cls.IMAGE]
         self._image, base_id = ensure_image(self.client, spec, allow_pull=False, progress=progress)
         return {"base_image_id": base_id, "image": self._image, "debian": spec.suite}
 
