@@ -70,6 +70,11 @@ class RedisTopology(_Strict):
     min_replicas_max_lag: int = Field(
         10, ge=1, le=3600, description="seconds since a replica's last ack for it to count"
     )
+    tls: bool = Field(
+        False,
+        description="TLS only: tls-port (plain port off), tls-replication, Sentinels over TLS, "
+        "clients verify the run's CA",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> RedisTopology:

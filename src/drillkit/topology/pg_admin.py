@@ -9,6 +9,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from drillkit.secrets import Secrets
+from drillkit.tls import RunTls
 from drillkit.topology.node import Node
 
 __all__ = ["PGDATA", "PG_PORT", "PgAdmin"]
@@ -22,9 +23,14 @@ class PgAdmin:
     superuser password is ``secrets["postgres"]``."""
 
     secrets: Secrets
+    tls: RunTls | None = None
 
     def conninfo(self, nodes: list[Node], port: int = PG_PORT, **params: Any) -> str:
-        """A libpq connection string; several nodes give a multi-host string, as real apps use."""
+        """A libpq connection string; several nodes give a multi-host string, as real apps use.
+        With TLS on, it verifies the server against the run's CA and its name
+        (``sslmode=verify-full``): every conninfo drillkit hands out or uses goes through here."""
+        if self.tls is not None:
+            params = {"sslmode": "verify-full", "sslrootcert": str(self.tls.ca_file), **params}
         return make_conninfo(
             host=",".join(n.host for n in nodes),
             port=",".join(str(n.port(port)) for n in nodes),
