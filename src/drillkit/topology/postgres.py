@@ -25,6 +25,7 @@ from drillkit.topology.pg_admin import PG_PORT
 from drillkit.topology.pg_evidence import node_settings
 from drillkit.topology.pg_provision import PgProvisioning
 from drillkit.topology.pg_replication import SYNC_STATES, sync_standby_names
+from drillkit.topology.tls_evidence import pg_tls_evidence
 
 __all__ = ["PG_PORT", "SYNC_STATES", "PostgresCluster", "sync_standby_names"]
 
@@ -147,7 +148,12 @@ class PostgresCluster(PgProvisioning):
         fingerprint (image ids, server version, the settings that decide data loss) per node.
         A node that is not running is recorded with its status (settings are the same image's)."""
         nodes = self.node_evidence(directory, lambda n, status: node_settings(self, n, status))
-        return {"kind": "postgres", "replication": self.spec.replication, "nodes": nodes}
+        return {
+            "kind": "postgres",
+            "replication": self.spec.replication,
+            "nodes": nodes,
+            "tls": pg_tls_evidence(self, self.nodes, enabled=self.tls is not None),
+        }
 
     def versions(self) -> dict[str, str]:
         """Server version (and backups taken), for the evidence; the runner adds the image."""

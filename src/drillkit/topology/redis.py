@@ -22,6 +22,7 @@ from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_POR
 from drillkit.topology.redis_evidence import node_settings
 from drillkit.topology.redis_provision import RedisProvisioning
 from drillkit.topology.redis_roles import no_retry
+from drillkit.topology.tls_evidence import redis_tls_evidence
 
 __all__ = ["REDIS_PORT", "SENTINEL_PORT", "RedisCluster", "no_retry"]
 
@@ -91,7 +92,12 @@ class RedisCluster(RedisProvisioning):
         fingerprint per node: role, image, and the settings that decide data loss (persistence,
         min-replicas, Sentinel timings). A node that does not answer is recorded as such."""
         nodes = self.node_evidence(directory, lambda n, status: node_settings(self, n, status))
-        return {"kind": "redis", "master_name": MASTER_NAME, "nodes": nodes}
+        return {
+            "kind": "redis",
+            "master_name": MASTER_NAME,
+            "nodes": nodes,
+            "tls": redis_tls_evidence(self, enabled=self.tls is not None),
+        }
 
     def versions(self) -> dict[str, str]:
         """Server version and image, for the evidence."""
