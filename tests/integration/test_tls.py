@@ -154,3 +154,18 @@ def test_redis_refuses_a_client_without_tls(docker_client: Any, images: NodeImag
     finally:
         sweep(docker_client, run_id)
     assert tls_dir is not None and not tls_dir.exists()  # client material went with the run
+
+
+def test_patroni_failover_passes_over_tls(
+    tmp_path: Path, docker_client: Any, images: NodeImages
+) -> None:
+    """PostgreSQL, Patroni's REST API and etcd all over TLS: the leader dies, a replica takes
+    over, HAProxy (checking /primary over https) routes the writer to it."""
+    result, report = _run("patroni-failover", tmp_path)
+    assert result.error is None, result.error
+    assert report["verdict"] == "pass", report["measured"]
+    tls = report["configuration"]["tls"]
+    assert tls["enabled"]
+    assert tls["replication"] and all(r["ssl"] for r in tls["replication"])
+    members = [n for n in tls["servers"] if n.startswith("pg")]
+    assert members and all(tls["servers"][n]["session_ssl"] for n in members)

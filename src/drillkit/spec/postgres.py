@@ -210,8 +210,8 @@ class PatroniTopology(_Strict):
     )
     tls: bool = Field(
         False,
-        description="TLS for PostgreSQL under Patroni: a per-run CA, ssl=on, clients and "
-        "replication with sslmode=verify-full (Patroni REST and etcd stay plain)",
+        description="TLS everywhere: a per-run CA; PostgreSQL ssl=on with verify-full clients "
+        "and replication, Patroni's REST API over https, etcd client and peer TLS",
     )
 
     @field_validator("synchronous_commit", mode="before")

@@ -28,6 +28,7 @@ from drillkit.topology.node import Node
 from drillkit.topology.patroni_provision import PatroniProvisioning
 from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, REST_SECRET
 from drillkit.topology.pg_admin import PG_PORT
+from drillkit.topology.tls_evidence import pg_tls_evidence
 from drillkit.wait import WaitTimeout, wait_until
 
 __all__ = ["HAPROXY_PORT", "REST_PORT", "PatroniCluster"]
@@ -149,6 +150,11 @@ class PatroniCluster(PatroniProvisioning):
             "retry_timeout": self.spec.retry_timeout,
             "cluster": self.cluster_state(),
             "nodes": nodes,
+            "tls": {
+                **pg_tls_evidence(self, self.members(), enabled=self.tls is not None),
+                "rest_api": self.rest_scheme,
+                "etcd": self.rest_scheme,
+            },
         }
 
     def shell_environment(self, *, inside: bool) -> dict[str, str]:
@@ -157,7 +163,8 @@ class PatroniCluster(PatroniProvisioning):
         env = self.node_environment(members, lambda _n: PG_PORT, self.leader(), inside=inside)
         for n in members:
             key = "DK_" + n.name.upper().replace("-", "_")
-            env[f"{key}_REST"] = "http://{}:{}".format(*self.address(n, REST_PORT, inside=inside))
+            host, port = self.address(n, REST_PORT, inside=inside)
+            env[f"{key}_REST"] = f"{self.rest_scheme}://{host}:{port}"
         if self.spec.haproxy:
             host, port = self.address(self.node("haproxy"), HAPROXY_PORT, inside=inside)
             env["DK_CLIENT_HOST"], env["DK_CLIENT_PORT"] = host, str(port)
@@ -181,7 +188,7 @@ class PatroniCluster(PatroniProvisioning):
         )
         lines = [
             f"{n.name} ({n.status()}): PGPASSFILE={path} psql -h {n.host} -p {n.port(PG_PORT)} "
-            f"-U postgres; REST http://{n.host}:{n.port(REST_PORT)}/cluster"
+            f"-U postgres; REST {self.rest_scheme}://{n.host}:{n.port(REST_PORT)}/cluster"
             for n in self.members()
         ]
         if self.spec.haproxy:

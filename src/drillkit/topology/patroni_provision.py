@@ -30,6 +30,8 @@ class PatroniProvisioning(PatroniView):
         self, name: str, role: str, ports: list[int], env: dict[str, str], **kw: Any
     ) -> Node:
         env = {"DK_NODE_NAME": name, "DK_ADVERTISE": self.container_name(name), **env}
+        if self.tls is not None:
+            env["DK_TLS"] = "on"
         node = self.start_container(name, role, ports, env, **kw)
         self.nodes.append(node)
         return node
@@ -38,7 +40,8 @@ class PatroniProvisioning(PatroniView):
         started = time.monotonic()
         self.create_network()
         etcd = [f"etcd{i}" for i in range(ETCD_MEMBERS)]
-        initial = ",".join(f"{e}=http://{self.container_name(e)}:2380" for e in etcd)
+        scheme = self.rest_scheme  # topology.tls: etcd peers over TLS too
+        initial = ",".join(f"{e}={scheme}://{self.container_name(e)}:2380" for e in etcd)
         for name in etcd:
             self.progress(f"starting {name} (etcd)")
             self._start(
