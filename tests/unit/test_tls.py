@@ -129,3 +129,27 @@ def test_redis_client_arguments_verify_ca_and_hostname() -> None:
     assert kwargs["ssl_ca_certs"] == "/tmp/x/ca.crt"
     assert kwargs["ssl_check_hostname"] is True
     assert kwargs["ssl_cert_reqs"] == "required"
+
+
+class _FakeNode:
+    host = "127.0.0.1"
+
+    def port(self, _port: int) -> int:
+        return 54321
+
+
+def test_every_postgres_conninfo_verifies_the_server_with_the_run_ca(run_tls: RunTls) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    from drillkit.secrets import Secrets
+    from drillkit.topology.pg_admin import PgAdmin
+
+    admin = PgAdmin()
+    admin.secrets = Secrets.generate("postgres")
+    plain = conninfo_to_dict(admin.conninfo([_FakeNode()]))  # type: ignore[list-item]
+    assert "sslmode" not in plain
+    admin.tls = run_tls
+    params = conninfo_to_dict(admin.conninfo([_FakeNode()], connect_timeout=2))  # type: ignore[list-item]
+    assert params["sslmode"] == "verify-full"
+    assert params["sslrootcert"] == str(run_tls.ca_file)
+    assert params["connect_timeout"] == "2"
