@@ -169,3 +169,14 @@ def test_patroni_failover_passes_over_tls(
     assert tls["replication"] and all(r["ssl"] for r in tls["replication"])
     members = [n for n in tls["servers"] if n.startswith("pg")]
     assert members and all(tls["servers"][n]["session_ssl"] for n in members)
+
+
+def test_rejoin_rewinds_over_tls(tmp_path: Path, docker_client: Any, images: NodeImages) -> None:
+    """failover-sync ends with a rejoin: pg_rewind (a helper verifying the new primary with the
+    run's CA) and a new primary_conninfo with verify-full; the old primary streams again."""
+    result, report = _run("failover-sync", tmp_path)
+    assert result.error is None, result.error
+    assert report["verdict"] == "pass", report["measured"]
+    assert any(e["event"] == "runbook:rejoin" for e in report["timeline"])
+    replication = report["configuration"]["tls"]["replication"]
+    assert replication and all(r["ssl"] for r in replication)
