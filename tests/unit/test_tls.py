@@ -153,3 +153,37 @@ def test_every_postgres_conninfo_verifies_the_server_with_the_run_ca(run_tls: Ru
     assert params["sslmode"] == "verify-full"
     assert params["sslrootcert"] == str(run_tls.ca_file)
     assert params["connect_timeout"] == "2"
+
+
+def test_custom_steps_of_a_tls_topology_verify_with_the_run_ca(run_tls: RunTls) -> None:
+    """A shell step gets PGSSLMODE=verify-full and the CA among its 0600 secret files; the
+    step runner points PGSSLROOTCERT at it."""
+    from drillkit.runbook.custom import Shell
+    from drillkit.secrets import Secrets
+    from drillkit.spec.postgres import ShellStep as ShellStepSpec
+    from drillkit.topology.pg_admin import PgAdmin
+
+    class Topology(PgAdmin):
+        def __init__(self) -> None:
+            self.nodes: list[object] = []
+            self.secrets = Secrets.generate("postgres")
+
+        def resolve(self, target: str) -> list[object]:
+            return []
+
+        def shell_environment(self, *, inside: bool) -> dict[str, str]:
+            return {"PGUSER": "postgres", **self.tls_step_env()}
+
+        def secret_files(self, *, inside: bool) -> dict[str, str]:
+            return {"pgpass": "", **self.tls_step_files()}
+
+    plain, tls = Topology(), Topology()
+    tls.tls = run_tls
+    assert plain.tls_step_env() == {} and plain.tls_step_files() == {}
+    assert tls.tls_step_env() == {"PGSSLMODE": "verify-full"}
+    assert tls.tls_step_files() == {CA_FILE: run_tls.ca_pem}
+    spec = ShellStepSpec(step="shell", run="true")
+    env = Shell(spec, tls)._env(inside=False, secret_dir="/tmp/d")  # type: ignore[arg-type]
+    assert env["PGSSLROOTCERT"] == f"/tmp/d/{CA_FILE}"
+    env = Shell(spec, plain)._env(inside=False, secret_dir="/d")  # type: ignore[arg-type]
+    assert "PGSSLROOTCERT" not in env

@@ -168,7 +168,7 @@ class PatroniCluster(PatroniProvisioning):
         if self.spec.haproxy:
             host, port = self.address(self.node("haproxy"), HAPROXY_PORT, inside=inside)
             env["DK_CLIENT_HOST"], env["DK_CLIENT_PORT"] = host, str(port)
-        return {**env, "PGUSER": "postgres", "PGDATABASE": "postgres"}
+        return {**env, "PGUSER": "postgres", "PGDATABASE": "postgres", **self.tls_step_env()}
 
     def secret_files(self, *, inside: bool) -> dict[str, str]:
         lines = []
@@ -180,7 +180,11 @@ class PatroniCluster(PatroniProvisioning):
             lines.append(f"{host}:{p}:*:postgres:{self.secrets['postgres']}")
             lines.append(f"{host}:{p}:*:replicator:{self.secrets['replicator']}")
         user, password = self.rest_auth  # a curl config: curl -K "$DK_SECRETS_DIR/patroni-rest"
-        return {"pgpass": "\n".join(lines) + "\n", REST_SECRET: f'user = "{user}:{password}"\n'}
+        return {
+            "pgpass": "\n".join(lines) + "\n",
+            REST_SECRET: f'user = "{user}:{password}"\n',
+            **self.tls_step_files(),
+        }
 
     def keep_instructions(self, credentials_dir: Path) -> list[str]:
         path = write_private_file(

@@ -124,16 +124,17 @@ class PostgresCluster(PgProvisioning):
         env = self.node_environment(
             self.nodes, lambda _n: PG_PORT, self.current_primary(), inside=inside
         )
-        return {**env, "PGUSER": "postgres", "PGDATABASE": "postgres"}
+        return {**env, "PGUSER": "postgres", "PGDATABASE": "postgres", **self.tls_step_env()}
 
     def secret_files(self, *, inside: bool) -> dict[str, str]:
-        """A libpq password file for the superuser and the replication role, on every node."""
+        """A libpq password file for the superuser and the replication role, on every node
+        (and the run's CA, ``tls-ca.crt``, with topology.tls)."""
         lines = []
         for n in self.nodes:
             host, port = self.address(n, PG_PORT, inside=inside)
             lines.append(f"{host}:{port}:*:postgres:{self.secrets['postgres']}")
             lines.append(f"{host}:{port}:*:replicator:{self.secrets['replicator']}")
-        return {"pgpass": "\n".join(lines) + "\n"}
+        return {"pgpass": "\n".join(lines) + "\n", **self.tls_step_files()}
 
     def write_pgpass(self, path: Path) -> Path:
         """A libpq password file (mode 0600) for a kept topology; never part of the evidence."""
