@@ -51,6 +51,8 @@ def test_failover_drill_passes_over_tls(
     for server in tls["servers"].values():  # read back from the servers after the drill
         assert server["ssl"] == "on" and server["session_ssl"] is True
         assert server["version"].startswith("TLSv1.")
+    at_ready = tls["replication_at_ready"]  # before the kill: the replica streamed over TLS
+    assert [r["standby"] for r in at_ready] == ["pg1"] and at_ready[0]["ssl"] is True
     assert labelled(docker_client, result.run_id)["containers"] == []
 
 
@@ -167,6 +169,8 @@ def test_patroni_failover_passes_over_tls(
     tls = report["configuration"]["tls"]
     assert tls["enabled"]
     assert tls["replication"] and all(r["ssl"] for r in tls["replication"])
+    assert len(tls["replication_at_ready"]) == 2
+    assert all(r["ssl"] for r in tls["replication_at_ready"])
     members = [n for n in tls["servers"] if n.startswith("pg")]
     assert members and all(tls["servers"][n]["session_ssl"] for n in members)
 

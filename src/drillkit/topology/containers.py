@@ -61,6 +61,7 @@ class ContainerTopology:
         self._prefix = f"dk-{run_id[-12:]}"
         # topology.tls: the run's CA; every node gets a certificate (start_container)
         self.tls: RunTls | None = RunTls(run_id) if getattr(spec, "tls", False) else None
+        self.tls_at_ready: list[dict[str, Any]] | None = None  # replication TLS once ready
         self.init_state()
 
     def init_state(self) -> None:

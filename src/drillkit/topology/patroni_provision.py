@@ -15,6 +15,7 @@ from drillkit.errors import InfrastructureError
 from drillkit.topology.node import Node
 from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, REST_SECRET, PatroniView
 from drillkit.topology.pg_admin import PG_PORT, PGDATA
+from drillkit.topology.tls_evidence import replication_tls
 
 __all__ = ["ETCD_MEMBERS", "PatroniProvisioning"]
 
@@ -91,6 +92,9 @@ class PatroniProvisioning(PatroniView):
         self.progress("waiting for a leader and every replica streaming")
         self._wait_ready()
         self.ready_seconds = time.monotonic() - started
+        # TLS as the servers report it once ready, before any fault: the report's proof that
+        # replication was encrypted while it mattered (after a failover the walsenders differ)
+        self.tls_at_ready = replication_tls(self, self.members())
 
     def _wait_ready(self) -> None:
         def problem() -> str | None:

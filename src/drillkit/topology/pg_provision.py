@@ -16,6 +16,7 @@ from drillkit.topology.pg_replication import SYNC_STATES, PgReplication
 from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError
 from drillkit.topology.rewind import pg_secret_files
 from drillkit.topology.tls_conf import pg_ssl_conf, tls_conninfo_env
+from drillkit.topology.tls_evidence import replication_tls
 
 __all__ = ["PgProvisioning"]
 
@@ -67,6 +68,9 @@ class PgProvisioning(PgReplication):
             except PgBackRestError as e:
                 raise InfrastructureError(f"the backup repository did not come up: {e}") from None
         self.ready_seconds = time.monotonic() - started
+        # TLS as the servers report it once ready, before any fault: the report's proof that
+        # replication was encrypted while it mattered (after a failover the walsenders differ)
+        self.tls_at_ready = replication_tls(self, self.nodes)
 
     def start_pg_node(
         self, name: str, role: str, volume: str, extra_env: dict[str, str] | None = None

@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from drillkit.topology.node import Node
 from drillkit.topology.pg_admin import PgAdmin
 
-__all__ = ["pg_tls_evidence", "redis_tls_evidence"]
+__all__ = ["pg_tls_evidence", "redis_tls_evidence", "replication_tls"]
 
 _PG_SESSION = (
     "SELECT current_setting('ssl') AS ssl,"
@@ -24,6 +24,19 @@ _PG_REPLICATION = (
     "SELECT r.application_name AS standby, s.ssl, s.version, s.cipher"
     " FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) ORDER BY 1"
 )
+
+
+def replication_tls(admin: PgAdmin, nodes: list[Node]) -> list[dict[str, Any]] | None:
+    """Each walsender of the running ``nodes`` (its standby, ``ssl``, ``version``, ``cipher``);
+    None if a node could not be asked."""
+    rows: list[dict[str, Any]] = []
+    try:
+        for n in nodes:
+            if n.is_running():
+                rows += [{"upstream": n.name, **r} for r in admin.query(n, _PG_REPLICATION)]
+    except psycopg.Error:
+        return None
+    return rows
 
 
 def pg_tls_evidence(admin: PgAdmin, nodes: list[Node], *, enabled: bool) -> dict[str, Any]:
@@ -45,6 +58,8 @@ def pg_tls_evidence(admin: PgAdmin, nodes: list[Node], *, enabled: bool) -> dict
         "client_sslmode": "verify-full" if enabled else None,
         "servers": servers,
         "replication": replication,
+        # the same, read when the topology became ready (before any fault)
+        "replication_at_ready": getattr(admin, "tls_at_ready", None),
     }
 
 
