@@ -45,14 +45,16 @@ fi
 
 # Tools the evidence tests drive (Debian packages): headless Chromium opens report.html, a real
 # Pushgateway receives metrics, promtool checks the example alert rules (package prometheus,
-# ~19 MB download). Services these packages ship are not started by the tests' set-up.
+# ~19 MB download); docker-compose (bookworm: v1.29) starts the stack tests/integration/
+# test_external.py drills. Services these packages ship are not started by the tests' set-up.
 if [ "$dev" -eq 1 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   if [ "${#missing[@]}" -gt 0 ]; then
-    log "installing ${missing[*]} (evidence tests)"
+    log "installing ${missing[*]} (evidence and external-stack tests)"
     if ! { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
           "${missing[@]}" >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 &&
           DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
@@ -62,5 +64,8 @@ if [ "$dev" -eq 1 ] && command -v apt-get >/dev/null 2>&1; then
   fi
 fi
 
-log "building node images (first time: ~1-2 min)"
+# Only the default versions (PostgreSQL 15, Redis 7: Debian bookworm). A drill that picks another
+# (PostgreSQL 17, Redis 8, Valkey 8: trixie) builds its image the first time it runs; to build
+# them all now: .venv/bin/drillkit images build --all
+log "building node images for the default versions (first time: ~1-2 min)"
 .venv/bin/drillkit images build

@@ -22,8 +22,11 @@ _EXPORTS = {
     "DrillSpec": "drillkit.spec",
     "DrillFileError": "drillkit.spec",
     "load_drill": "drillkit.spec",
+    "parse_drill": "drillkit.spec",
     # running
     "run_drill": "drillkit.drill",
+    "deployment": "drillkit.blocks",
+    "Deployment": "drillkit.blocks",
     "DrillResult": "drillkit.drill",
     "run_suite": "drillkit.suite",
     # the history and its judgement

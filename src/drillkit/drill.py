@@ -21,9 +21,8 @@ from typing import Any
 
 from tenacity import retry, stop_after_delay, wait_fixed
 
-from drillkit.checkers import FINAL_READ_PROCESS, Analysis, Verdict, analyze, injections
+from drillkit.checkers import Analysis, Verdict, analyze, injections
 from drillkit.checkers.run_ops import (
-    DRILL_PROCESS,
     ERROR,
     FAULT_ERROR,
     RUNBOOK,
@@ -33,9 +32,10 @@ from drillkit.checkers.run_ops import (
 from drillkit.errors import EXIT_FAIL, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_PASS, InfrastructureError
 from drillkit.faults import make_fault
 from drillkit.faults.nemesis import Nemesis
-from drillkit.history import History, Op, OpType, encode_ids
+from drillkit.history import History, Op, OpType
 from drillkit.ownership import Heartbeat
 from drillkit.platform import DockerPlatform, EngineProbe, Platform
+from drillkit.queries import DRILL_PROCESS, FINAL_READ_PROCESS, encode_ids
 from drillkit.report.evidence import build_report
 from drillkit.report.finalize import collect_system_evidence, finalize_evidence
 from drillkit.report.model import Report
@@ -45,7 +45,7 @@ from drillkit.secrets import Secrets
 from drillkit.spec import DrillSpec
 from drillkit.steady_state import await_steady_state
 from drillkit.topology import System
-from drillkit.workload.base import Client
+from drillkit.workload.base import Client, Disposable
 
 __all__ = ["EXIT_INTERRUPTED", "DrillResult", "run_drill"]
 
@@ -191,6 +191,8 @@ class _Run:
             self.versions.update(system.versions())
             self.versions["image_id"] = system.nodes[0].image_id()
             client = platform.workload_client(system, spec.topology)  # the workload owns the data
+            if isinstance(client, Disposable):  # runs after the writer stopped (LIFO)
+                stack.callback(self._dispose, client, history)
             client.prepare()
             system.prepare()
             writer = client.make_workload(history, spec.workload)
@@ -244,6 +246,13 @@ class _Run:
             self.progress("final read of surviving writes")
             _final_read(client, history)
 
+    def _dispose(self, client: Disposable, history: History) -> None:
+        """Drop the client's data (a probe table); a leftover is reported and recorded."""
+        leftover = client.dispose()
+        if leftover is not None:
+            self.progress(f"{leftover}; drop it with drillkit cleanup --external DRILL")
+            history.append(DRILL_PROCESS, OpType.INFO, "dispose", error=leftover)
+
 
 def _record_runbook(history: History, result: RunbookResult) -> None:
     """The runbook's outcome, for the report's context (its steps are recorded one by one)."""
@@ -255,6 +264,12 @@ def _record_runbook(history: History, result: RunbookResult) -> None:
     )
 
 
+def new_run_id(drill: str, started: datetime | None = None) -> str:
+    """``failover-20261130T212223Z-1a2b3c``: the drill, the start (UTC) and 3 random bytes."""
+    started = started or datetime.now(UTC)
+    return f"{drill}-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
 def run_drill(
     spec: DrillSpec,
     *,
@@ -264,18 +279,20 @@ def run_drill(
     sleep: Callable[[float], None] = time.sleep,
     keep: bool = False,
     platform: Platform | None = None,
+    run_id: str | None = None,
 ) -> DrillResult:
     """Run ``spec`` and return its result; ``report.json`` is written in every case.
 
     With ``keep`` the topology is left running (labelled ``drillkit.keep=1``, so sweeps of dead
     runs spare it) and its connection details are printed; ``drillkit cleanup --run ID``
     removes it.
-    ``platform`` is where the topology runs (default: Docker). The runner only records what
+    ``platform`` is where the topology runs (default: Docker); ``run_id`` defaults to
+    :func:`new_run_id`. The runner only records what
     happened (errors included, see :mod:`drillkit.checkers.run_ops`); ``analyze`` judges it.
     """
     platform = DockerPlatform() if platform is None else platform
     started = datetime.now(UTC)
-    run_id = f"{spec.name}-{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    run_id = run_id or new_run_id(spec.name, started)
     report_dir = _report_dir(report_root, spec.name, started)
     history = History(report_dir / "history.jsonl")
     history.append(

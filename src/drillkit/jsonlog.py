@@ -4,6 +4,9 @@ Live progress messages are logged as they happen (``event: "progress"``); when a
 timeline (steady state, each fault with requested and effective times, each runbook step with its
 duration, detection, recovery, final read) is logged with the times the history recorded, then
 the verdict with the measurements and the evidence path.
+
+``context`` is merged into every event: ``drillkit run`` sets ``drill`` and ``run_id`` while a
+drill runs, so progress events say which drill and run they belong to.
 """
 
 from __future__ import annotations

@@ -2,26 +2,47 @@
 
 Delivered to a Pushgateway (``push_metrics``: one group per drill, ``job="drillkit"``,
 ``drill=<name>``, replaced by each run) or written in the node_exporter textfile-collector
-format (``write_metrics_file``, atomic). A value that was not measured (RTO of a run whose
-service never came back) is left out rather than exported as a number that looks real; the
-``drillkit_target_met`` series carries such a verdict instead.
+format (``write_metrics_file``, atomic). One file serves many invocations: the series of drills
+that this invocation did not run are read back from the file and kept, so a drill that stopped
+running keeps its old timestamps (and the "not run" alert fires) instead of vanishing.
+
+A value that was not measured (RTO of a run whose service never came back) is left out rather
+than exported as a number that looks real; the ``drillkit_target_met`` series carries such a
+verdict instead. A declared target is ``drillkit_target_<name>`` where ``<name>`` is the
+``target`` label of ``drillkit_target_met`` (``rto_seconds``, ``rpo_seconds``,
+``max_lost_writes``), so a target and its verdict always pair up by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import contextlib
+import fcntl
+import platform
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
+from drillkit import __version__
 from drillkit.report.model import Measured, Report, Targets
 
-__all__ = ["JOB", "METRICS", "build_registry", "push_metrics", "write_metrics_file"]
+__all__ = [
+    "BUILD_INFO",
+    "JOB",
+    "METRICS",
+    "build_registry",
+    "kept_samples",
+    "push_metrics",
+    "write_metrics_file",
+]
 
 JOB = "drillkit"
+BUILD_INFO = "drillkit_build_info"
 
-# name -> (help, extra label names); every metric also has the label "drill"
+# name -> (help, extra label names); every metric but BUILD_INFO also has the label "drill"
 METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "drillkit_drill_success": (
         "1 if the last run reached the verdict its drill declares (expect:, default pass), else 0",
@@ -46,14 +67,16 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         (),
     ),
     "drillkit_rto_resolution_seconds": ("resolution of the RTO of the last run", ()),
-    "drillkit_rto_target_seconds": ("declared RTO target", ()),
-    "drillkit_rpo_target_seconds": ("declared RPO target", ()),
-    "drillkit_lost_writes_target": ("declared maximum of lost writes", ()),
+    "drillkit_target_rto_seconds": ("declared RTO target", ()),
+    "drillkit_target_rpo_seconds": ("declared RPO target", ()),
+    "drillkit_target_max_lost_writes": ("declared maximum of lost writes", ()),
     "drillkit_run_duration_seconds": ("wall-clock duration of the last run", ()),
     "drillkit_step_duration_seconds": ("duration of each runbook step in the last run", ("step",)),
     "drillkit_last_run_timestamp_seconds": ("when the last run finished (Unix time)", ()),
     "drillkit_last_success_timestamp_seconds": ("when a run last passed (Unix time)", ()),
+    BUILD_INFO: ("always 1: the drillkit and Python versions that wrote these metrics", ()),
 }
+_BUILD_LABELS = ("version", "python")
 
 _MEASURED: dict[str, Callable[[Measured], float | None]] = {
     "drillkit_rto_seconds": lambda m: m.rto_seconds,
@@ -66,9 +89,9 @@ _MEASURED: dict[str, Callable[[Measured], float | None]] = {
     "drillkit_rto_resolution_seconds": lambda m: m.rto_resolution_seconds,
 }
 _TARGETS: dict[str, Callable[[Targets], float | None]] = {
-    "drillkit_rto_target_seconds": lambda t: t.rto_seconds,
-    "drillkit_rpo_target_seconds": lambda t: t.rpo_seconds,
-    "drillkit_lost_writes_target": lambda t: t.max_lost_writes,
+    "drillkit_target_rto_seconds": lambda t: t.rto_seconds,
+    "drillkit_target_rpo_seconds": lambda t: t.rpo_seconds,
+    "drillkit_target_max_lost_writes": lambda t: t.max_lost_writes,
 }
 
 
@@ -79,19 +102,33 @@ def _ts(iso: str) -> float | None:
         return None
 
 
+def _label_names(name: str) -> tuple[str, ...]:
+    return _BUILD_LABELS if name == BUILD_INFO else ("drill", *METRICS[name][1])
+
+
 def build_registry(
-    reports: Iterable[Report], *, last_success: Mapping[str, float | None] | None = None
+    reports: Iterable[Report],
+    *,
+    last_success: Mapping[str, float | None] | None = None,
+    keep: Iterable[Sample] = (),
 ) -> CollectorRegistry:
     """A registry holding the metrics of ``reports`` (the last report of a drill wins).
 
     ``last_success`` maps a drill to when it last passed (from the trends database); a report
-    that passed is its own last success.
+    that passed is its own last success. ``keep``: earlier samples (``kept_samples``) of drills
+    that are not among ``reports``; a sample whose name or labels drillkit no longer exports is
+    dropped, so a renamed metric does not linger.
     """
     registry = CollectorRegistry()
     gauges = {
-        name: Gauge(name, doc, ("drill", *labels), registry=registry)
-        for name, (doc, labels) in METRICS.items()
+        name: Gauge(name, doc, _label_names(name), registry=registry)
+        for name, (doc, _labels) in METRICS.items()
     }
+    gauges[BUILD_INFO].labels(__version__, platform.python_version()).set(1)
+    for sample in keep:
+        known = sample.name in gauges and sample.name != BUILD_INFO
+        if known and set(sample.labels) == set(_label_names(sample.name)):
+            gauges[sample.name].labels(**sample.labels).set(sample.value)
     for report in reports:
         drill = report.drill
         verdict = report.verdict
@@ -127,10 +164,53 @@ def build_registry(
     return registry
 
 
-def write_metrics_file(path: Path, registry: CollectorRegistry) -> Path:
-    """Write the textfile-collector format atomically (node_exporter never reads half a file)."""
+def kept_samples(text: str, replaced: Iterable[str]) -> list[Sample]:
+    """The samples in ``text`` (the textfile format) of drills not in ``replaced``.
+
+    Raises ``ValueError`` if ``text`` is not the Prometheus text format.
+    """
+    gone = set(replaced)
+    return [
+        sample
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if "drill" in sample.labels and sample.labels["drill"] not in gone
+    ]
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Serialise writers of one metrics file (two suites finishing at once must not lose a drill).
+    The lock is a sibling ``.lock`` file, which the textfile collector (``*.prom``) ignores."""
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_metrics_file(
+    path: Path,
+    reports: Iterable[Report],
+    *,
+    last_success: Mapping[str, float | None] | None = None,
+) -> Path:
+    """Merge ``reports`` into the textfile at ``path`` and write it atomically.
+
+    The series of the drills in ``reports`` are replaced (a step that is gone disappears); those
+    of every other drill already in the file are kept. An unreadable old file is replaced, not
+    merged. The write goes to a temporary file renamed over ``path``, so node_exporter never
+    reads half a file.
+    """
+    reports = list(reports)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_to_textfile(str(path), registry)
+    with _locked(path):
+        keep: list[Sample] = []
+        with contextlib.suppress(FileNotFoundError, ValueError, UnicodeDecodeError):
+            keep = kept_samples(path.read_text(encoding="utf-8"), (r.drill for r in reports))
+        registry = build_registry(reports, last_success=last_success, keep=keep)
+        write_to_textfile(str(path), registry)
     return path
 
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from drillkit.images import ensure_images
+from drillkit.images import ensure_image, image_for
 from drillkit.resources import connect_engine, engine_problem, sweep, sweep_dead_runs
 from drillkit.topology import TOPOLOGIES
 from drillkit.topology.base import System
@@ -81,7 +81,7 @@ class DockerPlatform:
     def __init__(self, connect: Callable[[], Any] | None = None) -> None:
         self._connect = connect or connect_engine
         self._client: Any = None
-        self._images: Any = None
+        self._image: str | None = None
 
     @property
     def client(self) -> Any:
@@ -101,9 +101,12 @@ class DockerPlatform:
         return swept.summary() if swept else None
 
     def prepare(self, topology: BaseModel, progress: Progress) -> dict[str, str]:
-        self._images = ensure_images(self.client, allow_pull=False, progress=progress)
-        image = self._images.tags[self._system_class(topology).IMAGE]
-        return {"base_image_id": self._images.base_id, "image": image}
+        """Build the image of the topology's engine version if it is missing (its Debian suite's
+        base first): setup builds only the default versions, another one is built here the
+        first time a drill needs it, with progress messages (a few minutes)."""
+        spec = image_for(topology)
+        self._image, base_id = ensure_image(self.client, spec, allow_pull=False, progress=progress)
+        return {"base_image_id": base_id, "image": self._image, "debian": spec.suite}
 
     def topology(
         self,
@@ -115,14 +118,14 @@ class DockerPlatform:
         progress: Progress,
     ) -> System:
         cls = self._system_class(topology)
-        if self._images is None:
+        if self._image is None:
             raise RuntimeError("DockerPlatform.prepare() must run before topology()")
         system: System = cls(
             self.client,
             topology,
             run_id=run_id,
             labels=labels,
-            image=self._images.tags[cls.IMAGE],
+            image=self._image,
             secrets=secrets,
             progress=progress,
         )
@@ -130,7 +133,8 @@ class DockerPlatform:
 
     def workload_client(self, system: System, topology: BaseModel) -> Client:
         """Chosen by what the topology provides (see :mod:`drillkit.workload.clients`)."""
-        return client_for_topology(topology, system.endpoints())
+        run_id = str(getattr(system, "run_id", ""))  # names a probe table on a foreign stack
+        return client_for_topology(topology, system.endpoints(), run_id=run_id)
 
     def sweep(self, run_id: str) -> None:
         if self._client is None:

@@ -6,6 +6,10 @@ point, so installing drillkit makes it available; ``-p no:drillkit`` turns it of
   and the test **fails when the verdict is not pass** (``expect="fail"`` inverts it for a drill that
   demonstrates a known weakness; ``expect=None`` leaves judging to the test's own asserts).
 - ``drillkit_run(name_or_path_or_spec)`` runs a drill from inside any test and returns its result.
+- ``drillkit_deployment(topology)`` provisions a topology for the test (a scenario name, a mapping
+  or a model) and returns a :class:`~drillkit.blocks.Deployment`: ``with dep.workload(...)``,
+  ``with dep.fault("pause", target="primary")``, ``dep.final_read()``, ``dep.analyze(targets)``;
+  removed when the test ends.
 - Every result is attached to the JUnit XML as properties (``drillkit_verdict``,
   ``drillkit_rto_seconds``, ``drillkit_rpo_seconds``, ``drillkit_lost_writes``,
   ``drillkit_evidence``).
@@ -18,17 +22,19 @@ Drillkit itself is imported only when a drill runs, so the plugin costs nothing 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from drillkit.blocks import Deployment
     from drillkit.drill import DrillResult
     from drillkit.spec import DrillSpec
 
-__all__ = ["drill_result", "drillkit_platform", "drillkit_run"]
+__all__ = ["drill_result", "drillkit_deployment", "drillkit_platform", "drillkit_run"]
 
 _RESULTS = pytest.StashKey[list["DrillResult"]]()
 
@@ -97,6 +103,23 @@ def drillkit_run(
         return result
 
     return run
+
+
+@pytest.fixture
+def drillkit_deployment(drillkit_platform: Any) -> Iterator[Callable[..., Deployment]]:
+    """``drillkit_deployment(topology, **kwargs)``: a provisioned topology, removed at teardown
+    (see :func:`drillkit.blocks.deployment` for ``kwargs``)."""
+    from drillkit.blocks import deployment
+
+    with ExitStack() as stack:
+
+        def make(topology: Any, **kwargs: Any) -> Deployment:
+            kwargs.setdefault("platform", drillkit_platform)
+            kwargs.setdefault("name", "pytest")
+            made: Deployment = stack.enter_context(deployment(topology, **kwargs))
+            return made
+
+        yield make
 
 
 @pytest.fixture

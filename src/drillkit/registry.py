@@ -24,9 +24,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from drillkit.spec import external as ext
 from drillkit.spec import faults as f
 from drillkit.spec import postgres as pg
 from drillkit.spec import redis as rd
+from drillkit.spec import steps as st
 
 __all__ = [
     "FAULT_SPECS",
@@ -53,6 +55,7 @@ class Capability(StrEnum):
     ETCD = "etcd"  # a DCS of etcd members
     REDIS = "redis"  # Redis data nodes (commands, RDB and AOF files)
     SENTINEL = "sentinel"  # Sentinels that monitor the master and fail over
+    PROBE_TABLE = "probe-table"  # not drillkit's stack: the workload writes a table it drops
 
 
 def _tag(model: type[BaseModel]) -> str:
@@ -231,18 +234,18 @@ _FAULTS = (
 )
 
 _STEPS = (
-    Entry(pg.PromoteStep, "drillkit.runbook.postgres_steps:Promote", (C.MANUAL_FAILOVER,)),
-    Entry(pg.ShellStep, "drillkit.runbook.custom:Shell"),
-    Entry(pg.RestoreStep, "drillkit.runbook.pgbackrest_steps:Restore", (C.BACKUP_REPOSITORY,)),
+    Entry(st.PromoteStep, "drillkit.runbook.postgres_steps:Promote", (C.MANUAL_FAILOVER,)),
+    Entry(st.ShellStep, "drillkit.runbook.custom:Shell"),
+    Entry(st.RestoreStep, "drillkit.runbook.pgbackrest_steps:Restore", (C.BACKUP_REPOSITORY,)),
     Entry(
-        pg.VerifyRestoreStep,
+        st.VerifyRestoreStep,
         "drillkit.runbook.pgbackrest_steps:VerifyRestore",
         (C.BACKUP_REPOSITORY,),
     ),
-    Entry(pg.RepointStep, "drillkit.runbook.postgres_steps:Repoint", (C.CLIENT_REPOINT,)),
-    Entry(pg.WaitForLeaderStep, "drillkit.runbook.patroni_steps:WaitForLeader", (C.PATRONI,)),
-    Entry(pg.SwitchoverStep, "drillkit.runbook.patroni_steps:Switchover", (C.PATRONI,)),
-    Entry(pg.RejoinStep, "drillkit.runbook.patroni_steps:Rejoin", (C.POSTGRES_REPLICATION,)),
+    Entry(st.RepointStep, "drillkit.runbook.postgres_steps:Repoint", (C.CLIENT_REPOINT,)),
+    Entry(st.WaitForLeaderStep, "drillkit.runbook.patroni_steps:WaitForLeader", (C.PATRONI,)),
+    Entry(st.SwitchoverStep, "drillkit.runbook.patroni_steps:Switchover", (C.PATRONI,)),
+    Entry(st.RejoinStep, "drillkit.runbook.patroni_steps:Rejoin", (C.POSTGRES_REPLICATION,)),
     Entry(
         rd.WaitSentinelFailoverStep,
         "drillkit.runbook.redis_steps:WaitSentinelFailover",
@@ -281,7 +284,32 @@ _TOPOLOGIES = (
     ),
 )
 
-REGISTRY = Registry.of(_FAULTS, _STEPS, _TOPOLOGIES)
+# A stack drillkit did not create: process and network faults and shell steps only (no SQL data
+# faults, no volume faults, no promote unless allowed: drillkit touches no data and no file of
+# the stack's).
+_EXTERNAL_OPTIONS = {
+    C.MANUAL_FAILOVER: Option(
+        "allow_promote", "permission to promote a replica of your stack", "allow_promote: true"
+    )
+}
+_EXTERNAL = (
+    TopologyEntry(
+        ext.ComposeTopology,
+        "drillkit.topology.external:ExternalPostgres",
+        provides=(C.PROBE_TABLE,),
+        roles=f.ROLES,
+        options=_EXTERNAL_OPTIONS,
+    ),
+    TopologyEntry(
+        ext.ContainersTopology,
+        "drillkit.topology.external:ExternalPostgres",
+        provides=(C.PROBE_TABLE,),
+        roles=f.ROLES,
+        options=_EXTERNAL_OPTIONS,
+    ),
+)
+
+REGISTRY = Registry.of(_FAULTS, _STEPS, (*_TOPOLOGIES, *_EXTERNAL))
 
 # kind -> drill-file model of every fault (``drillkit faults`` and the fault catalog).
 FAULT_SPECS: dict[str, type[BaseModel]] = {k: e.model for k, e in REGISTRY.faults.items()}

@@ -130,6 +130,11 @@ class Secrets:
     def __getitem__(self, name: str) -> str:
         return self.values[name]
 
+    def add(self, name: str, value: str) -> None:
+        """Add a secret the run did not generate (an external stack's password, read when the
+        drill starts): from now on it is redacted like the generated ones."""
+        self.values[name] = value
+
     def redact(self, text: str) -> str:
         """Replace every secret (this run's passwords, the process secrets, any PEM private key),
         plain or encoded, in ``text`` with ``***``."""

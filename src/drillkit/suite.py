@@ -28,7 +28,7 @@ from drillkit.errors import (
     EXIT_PASS,
 )
 from drillkit.hostlock import LOCK_ENV, LockHeld, lock_path
-from drillkit.metrics import build_registry, push_metrics, write_metrics_file
+from drillkit.metrics import push_metrics, write_metrics_file
 from drillkit.report.bundle import signing
 from drillkit.report.junit import write_junit
 from drillkit.resources import daemon_key
@@ -140,9 +140,7 @@ def deliver(results: list[DrillResult], outputs: Outputs, report_root: Path) -> 
             errors.append(f"--junit {outputs.junit}: {e}")
     if outputs.metrics_file is not None:
         try:
-            write_metrics_file(
-                outputs.metrics_file, build_registry(reports, last_success=successes)
-            )
+            write_metrics_file(outputs.metrics_file, reports, last_success=successes)
         except OSError as e:
             errors.append(f"--metrics-file {outputs.metrics_file}: {e}")
     if outputs.pushgateway:

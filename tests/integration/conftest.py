@@ -104,6 +104,13 @@ def assert_agrees_with_history(name: str, run: Run, docker_client: Any) -> None:
     }
 
 
+FAST_REPLICATION = {
+    "wal_sender_timeout": "5s",
+    "wal_receiver_timeout": "5s",
+    "wal_retrieve_retry_interval": "500ms",
+}
+
+
 @contextlib.contextmanager
 def pg_cluster(
     client: Any, images: NodeImages, name: str, replicas: int = 1, **topology: Any
@@ -111,6 +118,8 @@ def pg_cluster(
     """A PostgreSQL topology for one test file: labelled, always swept, and checked to leave
     no labelled container, network or volume behind."""
     run_id = f"test-{name}-{secrets.token_hex(3)}"
+    # as the shipped drills declare: replication liveness in seconds, not PostgreSQL's minute
+    topology.setdefault("postgresql", FAST_REPLICATION)
     cluster = PostgresCluster(
         client,
         PostgresTopology(replicas=replicas, **topology),

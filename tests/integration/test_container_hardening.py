@@ -140,7 +140,7 @@ def patroni(docker_client: Any, images: NodeImages) -> Iterator[PatroniCluster]:
     run_id = f"test-hardening-patroni-{secrets.token_hex(3)}"
     with PatroniCluster(
         docker_client,
-        PatroniTopology(kind="patroni", replicas=1),
+        PatroniTopology(kind="patroni", replicas=1, ttl=20, loop_wait=2, retry_timeout=5),
         run_id=run_id,
         labels=labels_for(run_id, "test-hardening"),
         image=images.postgres,

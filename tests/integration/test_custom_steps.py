@@ -16,7 +16,7 @@ from drillkit.images import NodeImages
 from drillkit.resources import labels_for, sweep
 from drillkit.runbook import make_step, run_runbook
 from drillkit.secrets import Secrets
-from drillkit.spec.postgres import ShellStep
+from drillkit.spec.steps import ShellStep
 from drillkit.topology.postgres import PostgresCluster
 
 from .conftest import labelled, pg_cluster

@@ -22,7 +22,8 @@ from drillkit.resources import labels_for
 from drillkit.runbook import make_step, run_runbook
 from drillkit.secrets import Secrets
 from drillkit.spec import load_drill
-from drillkit.spec.postgres import PatroniTopology, SwitchoverStep
+from drillkit.spec.postgres import PatroniTopology
+from drillkit.spec.steps import SwitchoverStep
 from drillkit.topology.patroni import PatroniCluster
 
 from .conftest import REPO, Run, assert_agrees_with_history, labelled, run_shipped, runbook_event
@@ -122,10 +123,18 @@ def test_patroni_demotes_it_before_anyone_else_leads(partition: Run) -> None:
     outcomes = write_outcomes(ops)
     survivors = set(final_read(ops) or [])
     lost_acks = [outcomes.completed_ns[i] for i in outcomes.acknowledged - survivors]
+    # The new leader's acknowledgements come after the outage began (the old leader's last
+    # acknowledged writes may have replicated just before the cut, and survive: those are not
+    # the new leader's).
+    outage_ns = min(
+        t
+        for i, t in outcomes.completed_ns.items()
+        if t > fault_ns and outcomes.outcome[i] is not OpType.OK
+    )
     new_acks = [
         t
         for i, t in outcomes.completed_ns.items()
-        if i in survivors and outcomes.outcome[i] is OpType.OK and t > fault_ns
+        if i in survivors and outcomes.outcome[i] is OpType.OK and t > outage_ns
     ]
     assert new_acks and max(lost_acks) < min(new_acks)
     elected = runbook_event(report, "wait-for-leader")["value"]
@@ -142,7 +151,7 @@ def test_a_planned_switchover_moves_the_leader_and_haproxy_follows(
     run_id = f"test-switchover-{secrets.token_hex(6)}"
     with PatroniCluster(
         docker_client,
-        PatroniTopology(kind="patroni", replicas=1),
+        PatroniTopology(kind="patroni", replicas=1, ttl=20, loop_wait=2, retry_timeout=5),
         run_id=run_id,
         labels=labels_for(run_id, "test-switchover"),
         image=images.postgres,

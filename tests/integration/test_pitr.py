@@ -22,7 +22,8 @@ from drillkit.runbook import make_step, run_runbook
 from drillkit.secrets import Secrets
 from drillkit.spec import load_drill
 from drillkit.spec.faults import WipeDataFault
-from drillkit.spec.postgres import PgBackRestOptions, PostgresTopology, RestoreStep
+from drillkit.spec.postgres import PgBackRestOptions, PostgresTopology
+from drillkit.spec.steps import RestoreStep
 from drillkit.topology.postgres import PostgresCluster
 from drillkit.workload.pg_writer import PgClient
 

@@ -25,7 +25,7 @@ from drillkit.history import History, OpType
 from drillkit.runbook import make_step, run_runbook
 from drillkit.runbook.custom import HOST_ENV_ALLOW, Shell, ShellStepError, ShellTopology
 from drillkit.secrets import Secrets
-from drillkit.spec.postgres import ShellStep
+from drillkit.spec.steps import ShellStep
 
 PASSWORD = "s3cret-Pa55word-xyz"
 

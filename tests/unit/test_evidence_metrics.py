@@ -31,14 +31,14 @@ def _value(samples: dict[Any, float], name: str, **labels: str) -> float:
 
 def test_a_passing_run_exports_measurements_targets_steps_and_times(tmp_path: Path) -> None:
     report, _ = literal_run()
-    path = write_metrics_file(tmp_path / "drillkit.prom", build_registry([report]))
+    path = write_metrics_file(tmp_path / "drillkit.prom", [report])
     samples = _samples(path.read_text())
     d = {"drill": "failover"}
     assert _value(samples, "drillkit_drill_success", **d) == 1
     assert _value(samples, "drillkit_rto_seconds", **d) == pytest.approx(0.51)
     assert _value(samples, "drillkit_rpo_seconds", **d) == 0
     assert _value(samples, "drillkit_lost_writes", **d) == 0
-    assert _value(samples, "drillkit_rto_target_seconds", **d) == 10
+    assert _value(samples, "drillkit_target_rto_seconds", **d) == 10
     assert _value(samples, "drillkit_step_duration_seconds", step="promote", **d) == (
         pytest.approx(0.3)
     )
@@ -100,3 +100,65 @@ def test_example_alert_rules_and_dashboard_use_only_exported_metrics() -> None:
     assert used and used <= set(METRICS), used - set(METRICS)
     for name in METRICS:  # conventional units: seconds and timestamps say so in the name
         assert not name.endswith(("_ms", "_milliseconds", "_minutes"))
+
+
+def test_the_metrics_file_keeps_the_drills_this_invocation_did_not_run(tmp_path: Path) -> None:
+    """A nightly `run alpha` and a weekly `run beta` share one textfile: beta's series (and its
+    last-run time, which the "not run" alert watches) survive alpha's runs."""
+    path = tmp_path / "drillkit.prom"
+    a, _ = literal_run(drill="alpha")
+    b, _ = literal_run(drill="beta")
+    write_metrics_file(path, [a, b])
+    step = 'drillkit_step_duration_seconds{drill="alpha",step="promote"}'
+    assert step in path.read_text()
+
+    def no_steps(r: dict[str, Any]) -> None:
+        r["verdict"] = "fail"
+        r["timeline"] = [e for e in r["timeline"] if not e["event"].startswith("runbook:")]
+
+    write_metrics_file(path, [edited(a, no_steps)])
+    samples = _samples(path.read_text())
+    assert _value(samples, "drillkit_last_run_timestamp_seconds", drill="beta") == 1767323048.0
+    assert _value(samples, "drillkit_drill_verdict", drill="beta", verdict="pass") == 1
+    assert _value(samples, "drillkit_drill_verdict", drill="alpha", verdict="fail") == 1
+    assert step not in path.read_text()  # alpha's series are replaced, not merged
+    assert path.read_text().count("# TYPE drillkit_drill_verdict gauge") == 1
+    assert not list(tmp_path.glob("*.prom.*[0-9]"))  # no temporary file left behind
+
+
+def test_a_merge_drops_names_drillkit_no_longer_exports_and_survives_a_garbled_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "drillkit.prom"
+    path.write_text(
+        'drillkit_lost_writes_target{drill="old"} 5\n'
+        'drillkit_last_run_timestamp_seconds{drill="old"} 100\n'
+    )
+    a, _ = literal_run(drill="alpha")
+    write_metrics_file(path, [a])
+    text = path.read_text()
+    assert "drillkit_lost_writes_target" not in text
+    assert 'drillkit_last_run_timestamp_seconds{drill="old"} 100.0' in text
+    path.write_text("this is { not the text format\n")
+    write_metrics_file(path, [a])
+    assert 'drillkit_drill_success{drill="alpha"} 1.0' in path.read_text()
+
+
+def test_build_info_names_the_drillkit_and_python_versions() -> None:
+    import platform
+
+    from drillkit import __version__
+
+    a, _ = literal_run(drill="alpha")
+    samples = _samples(generate_latest(build_registry([a])).decode())
+    info = {"version": __version__, "python": platform.python_version()}
+    assert _value(samples, "drillkit_build_info", **info) == 1
+
+
+def test_every_target_is_named_after_its_target_met_label() -> None:
+    report, _ = literal_run()
+    samples = _samples(generate_latest(build_registry([report])).decode())
+    labels = {dict(k[1])["target"] for k in samples if k[0] == "drillkit_target_met"}
+    assert labels == {"rto_seconds", "rpo_seconds", "max_lost_writes"}
+    targets = {n for n in METRICS if n.startswith("drillkit_target_")} - {"drillkit_target_met"}
+    assert targets == {f"drillkit_target_{label}" for label in labels}

@@ -240,3 +240,32 @@ def test_sign_refuses_a_bundle_that_does_not_verify(tmp_path: Path) -> None:
 
     assert result.exit_code == 1 and "not countersigned" in result.output
     assert not list(d.glob("manifest.sha256.approval-*"))
+
+
+def test_an_approval_records_its_role_and_the_role_is_signed(tmp_path: Path) -> None:
+    signer, reviewer = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    d = _bundle(tmp_path, signer)
+    signer_pub = _public(tmp_path, signer)
+    reviewer_pub = _public(tmp_path, reviewer, "reviewer.pub")
+    reviewer_key = tmp_path / "reviewer.pem"
+    reviewer_key.write_bytes(
+        reviewer.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    trusted = tmp_path / "trusted.pem"
+    trusted.write_text(signer_pub.read_text() + reviewer_pub.read_text())
+    args = ["evidence", "sign", str(d), "--key", str(reviewer_key), "--public-key", str(signer_pub)]
+    bad = runner.invoke(app, [*args, "--role", "boss"])
+    assert bad.exit_code == 2 and "approver, reviewer" in bad.output
+    signed = runner.invoke(app, [*args, "--role", "reviewer"])
+    assert signed.exit_code == 0, signed.output
+
+    code, out = _verify(str(d), "--trusted-keys", str(trusted))
+    assert code == 0 and f"reviewed by {key_fingerprint(reviewer)} (role reviewer" in out
+    (role_file,) = d.glob("manifest.sha256.approval-*.role")
+    role_file.write_text("approver\n")  # promoting a review to an approval breaks the signature
+    code, out = _verify(str(d), "--trusted-keys", str(trusted))
+    assert code == 1 and "bad countersignature" in out

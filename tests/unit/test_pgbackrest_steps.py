@@ -10,7 +10,7 @@ from builders import ms
 
 from drillkit.history import History, OpType
 from drillkit.runbook.pgbackrest_steps import Restore, wall_time
-from drillkit.spec.postgres import RestoreStep
+from drillkit.spec.steps import RestoreStep
 from drillkit.topology.pgbackrest import (
     BackupRepo,
     restore_environment,

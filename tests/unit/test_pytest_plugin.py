@@ -102,3 +102,20 @@ def test_the_marker_without_a_drill_is_a_usage_error(suite: pytest.Pytester) -> 
     )
     result = suite.runpytest_inprocess("-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*drill_result needs @pytest.mark.drill*"])
+
+
+def test_drillkit_deployment_provisions_for_the_test_and_removes_it(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import time
+
+        def test_blocks(drillkit_deployment):
+            pg = drillkit_deployment({"kind": "postgres", "replicas": 1})
+            with pg.workload(rate=100):
+                time.sleep(0.1)
+                with pg.fault("kill", target="replica"):
+                    time.sleep(0.1)
+            assert pg.final_read()
+        """
+    )
+    suite.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -112,7 +112,8 @@ def test_unknown_topology_kind(tmp_path: Path) -> None:
     e = error(tmp_path, drill(topology={"kind": "mysql"}))
 
     assert e.field == "topology.kind"
-    assert e.problem == "'mysql' is not a topology; expected one of postgres, patroni, redis"
+    kinds = "postgres, patroni, redis, compose, containers"
+    assert e.problem == f"'mysql' is not a topology; expected one of {kinds}"
 
 
 def test_save_points_parse() -> None:

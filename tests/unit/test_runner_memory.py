@@ -170,3 +170,32 @@ def test_a_healed_fault_on_the_replica_passes(tmp_path: Path, fault: str) -> Non
     assert result.verdict.value in ("pass", "unknown"), result.analysis.notes
     ops = read_history(result.report_dir / "history.jsonl")
     assert any(op.f == f"heal-{fault}" and op.type is OpType.OK for op in ops)
+
+
+def test_production_settings_are_compared_in_the_evidence(tmp_path: Path) -> None:
+    from drillkit.report.production import production_config, read_dump
+
+    dump = tmp_path / "prod-pg.csv"
+    dump.write_text(
+        "name,setting,unit,boot_val,source\n"
+        "wal_sender_timeout,60s,,60s,default\n"
+        "work_mem,8MB,,4MB,configuration file\n",
+        encoding="utf-8",
+    )
+    with production_config([read_dump(dump)]):
+        result = _run(tmp_path, _spec(), MemoryPlatform())
+
+    production = _report(result)["production"]
+    assert production[0]["node"] == "pg1"  # the promoted replica: the primary at the end
+    differences = {d["setting"]: d for d in production[0]["differences"]}
+    assert differences["wal_sender_timeout"] == {
+        "setting": "wal_sender_timeout",
+        "drilled": "5s",  # drills/failover.yaml (scenario pg-async-pair) declares it
+        "production": "60s",
+        "critical": True,
+    }
+    assert differences["work_mem"]["critical"] is False
+    html = (result.report_dir / "report.html").read_text()
+    assert "Drilled with production settings (prod-pg.csv, postgresql, node pg1) except" in html
+    summary = (result.report_dir / "summary.md").read_text()
+    assert "| wal_sender_timeout | 5s | 60s | **yes** |" in summary

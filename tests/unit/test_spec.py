@@ -91,23 +91,56 @@ def test_unknown_runbook_step(tmp_path: Path) -> None:
     e = error(write(tmp_path, drill(runbook=[{"step": "reboot"}])))
 
     assert e.field == "runbook[0].step"
-    assert e.problem.startswith("'reboot' is not a runbook step; expected one of promote")
+    assert e.problem.startswith("'reboot' is not a runbook step")
+    assert "; expected one of promote" in e.problem
 
 
 @pytest.mark.parametrize(
-    ("fields", "field"),
+    ("fields", "field", "hint"),
     [
-        ({"colour": "red"}, "colour"),
-        ({"workload": {"writerz": 2}}, "workload.writerz"),
-        ({"faults": [{"kind": "kill", "bogus": 1}]}, "faults[0].bogus"),
+        ({"colour": "red"}, "colour", ""),
+        ({"workload": {"writerz": 2}}, "workload.writerz", " (did you mean 'writers'?)"),
+        ({"faults": [{"kind": "kill", "bogus": 1}]}, "faults[0].bogus", ""),
+        (
+            {"faults": [{"kind": "kill", "dration": 1}]},
+            "faults[0].dration",
+            " (did you mean 'duration'?)",
+        ),
+        (
+            {"targets": {"rto_secnds": 1}},
+            "targets.rto_secnds",
+            " (did you mean 'rto_seconds' or 'rpo_seconds'?)",
+        ),
     ],
 )
-def test_unknown_field(tmp_path: Path, fields: dict[str, Any], field: str) -> None:
+def test_unknown_field(tmp_path: Path, fields: dict[str, Any], field: str, hint: str) -> None:
     path = write(tmp_path, drill(**fields))
 
     assert str(error(path)) == (
-        f"{path}: {field}: unknown field; check the spelling against docs/reference/drill-file.md"
+        f"{path}: {field}: unknown field{hint}; check the spelling against "
+        "docs/reference/drill-file.md"
     )
+
+
+def test_a_misspelt_kind_suggests_the_closest(tmp_path: Path) -> None:
+    e = error(write(tmp_path, drill(faults=[{"kind": "kil", "target": "primary"}])))
+
+    assert e.problem.startswith("'kil' is not a fault (did you mean 'kill'?); expected one of kill")
+
+
+def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        drill(
+            workload={"rat": 5},
+            faults=[{"kind": "kil", "target": "primary"}],
+            targets={"rto_secnds": 1},
+        ),
+    )
+    e = error(path)
+
+    assert e.field == "workload.rat"  # the first, as before, for the API
+    assert [p.field for p in e.problems] == ["workload.rat", "faults[0].kind", "targets.rto_secnds"]
 
 
 def test_negative_fault_time(tmp_path: Path) -> None:

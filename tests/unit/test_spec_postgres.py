@@ -167,7 +167,7 @@ def test_a_patroni_topology_with_defaults(tmp_path: Path) -> None:
     )
 
     topology = spec.topology
-    assert (topology.ttl, topology.loop_wait, topology.retry_timeout) == (20, 2, 5)
+    assert (topology.ttl, topology.loop_wait, topology.retry_timeout) == (30, 10, 10)  # Patroni's
     assert topology.node_names() == ["pg0", "pg1", "pg2", "etcd0", "etcd1", "etcd2", "haproxy"]
 
 
@@ -187,7 +187,7 @@ def test_a_patroni_topology_with_defaults(tmp_path: Path) -> None:
         (
             {"kind": "patroni"},
             [{"step": "promote"}],
-            "runbook[0].step: promote needs topology.kind: postgres",
+            "runbook[0].step: promote needs topology.kind: postgres or compose or containers",
         ),
         (
             {"kind": "postgres"},

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from drillkit.history import History, OpType, healthy_roles, struck, struck_node
+from drillkit.history import History, OpType
+from drillkit.queries import healthy_roles, struck, struck_node
 from drillkit.runbook.patroni_steps import Rejoin, WaitForLeader
 from drillkit.runbook.redis_steps import WaitSentinelFailover
-from drillkit.spec.postgres import RejoinStep, WaitForLeaderStep
 from drillkit.spec.redis import WaitSentinelFailoverStep
+from drillkit.spec.steps import RejoinStep, WaitForLeaderStep
 
 
 def _gate(h: History, roles: dict[str, Any]) -> None:

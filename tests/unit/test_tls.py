@@ -160,7 +160,7 @@ def test_custom_steps_of_a_tls_topology_verify_with_the_run_ca(run_tls: RunTls) 
     step runner points PGSSLROOTCERT at it."""
     from drillkit.runbook.custom import Shell
     from drillkit.secrets import Secrets
-    from drillkit.spec.postgres import ShellStep as ShellStepSpec
+    from drillkit.spec.steps import ShellStep as ShellStepSpec
     from drillkit.topology.pg_admin import PgAdmin
 
     class Topology(PgAdmin):

@@ -59,7 +59,7 @@ def test_pg_final_read_uses_the_running_write_path_and_a_dropped_table_holds_not
 ) -> None:
     asked: list[str] = []
 
-    def read_ids(conninfo: str) -> list[int]:
+    def read_ids(conninfo: str, table: str) -> list[int]:
         asked.append(conninfo)
         raise psycopg.errors.UndefinedTable("relation does not exist")
 

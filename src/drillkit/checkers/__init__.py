@@ -28,7 +28,8 @@ from drillkit.checkers.rpo import Rpo, rpo
 from drillkit.checkers.rto import Phase, Rto, rto
 from drillkit.checkers.verdict import Check, Verdict, merge
 from drillkit.checkers.writes import LostWrites, WriteOutcomes, lost_writes, write_outcomes
-from drillkit.history import Op, decode_ids, encode_ids
+from drillkit.history import Op
+from drillkit.queries import decode_ids, encode_ids
 
 __all__ = [
     "CHECKERS",

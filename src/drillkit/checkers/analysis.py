@@ -23,7 +23,8 @@ from drillkit.checkers.rto import Rto, rto
 from drillkit.checkers.run_ops import run_problems
 from drillkit.checkers.verdict import Check, Measured, Verdict, judge, merge
 from drillkit.checkers.writes import LostWrites, WriteOutcomes, lost_writes, write_outcomes
-from drillkit.history import Op, OpType, decode_ids
+from drillkit.history import Op, OpType
+from drillkit.queries import FINAL_READ_PROCESS, decode_ids
 from drillkit.spec import Targets
 
 __all__ = [
@@ -35,8 +36,6 @@ __all__ = [
     "analyze",
     "final_read",
 ]
-
-FINAL_READ_PROCESS = "final-read"
 
 
 def final_read(ops: Iterable[Op]) -> list[int] | None:

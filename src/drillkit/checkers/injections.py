@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from drillkit.history import Op, OpType
+from drillkit.queries import FAULT_PROCESS, NEMESIS_PROCESS
 
 __all__ = ["Injection", "first_failure_between", "injections", "phase_start_ns"]
-
-NEMESIS_PROCESS = "nemesis"
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def injections(ops: list[Op]) -> list[Injection]:
     found: list[dict[str, Any]] = []
     invoked: dict[tuple[str, int | None], int] = {}
     for op in ops:
-        if op.process != "fault":
+        if op.process != FAULT_PROCESS:
             continue
         slot = _int(op.extra.get("fault_slot"))
         if op.type is OpType.INVOKE:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from drillkit.checkers.readback import Read
 from drillkit.checkers.writes import WriteOutcomes
 from drillkit.history import Op, OpType
+from drillkit.queries import RUNBOOK_PROCESS
 
 __all__ = ["Phase", "Rto", "rto"]
 
@@ -56,7 +57,7 @@ def _runbook_phases(ops: Iterable[Op], fault_ns: int) -> list[Phase]:
     phases: list[Phase] = []
     open_steps: dict[tuple[str, str], Op] = {}
     for op in ops:
-        if op.process != "runbook":
+        if op.process != RUNBOOK_PROCESS:
             continue
         key = (op.process, op.f)
         if op.type is OpType.INVOKE:

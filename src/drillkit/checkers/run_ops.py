@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drillkit.history import Op, OpType
+from drillkit.queries import DRILL_PROCESS, GATE_PROCESS, RUNBOOK_PROCESS
 
 __all__ = [
     "DRILL_PROCESS",
@@ -35,11 +36,9 @@ __all__ = [
     "run_problems",
 ]
 
-DRILL_PROCESS = "drill"
-GATE_PROCESS = "steady-state"
 ERROR = "error"
 FAULT_ERROR = "fault-error"
-RUNBOOK = "runbook"
+RUNBOOK = RUNBOOK_PROCESS
 TOPOLOGY = "topology"
 
 

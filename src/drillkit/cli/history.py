@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from drillkit.cli.output import JsonOpt, console, print_json
 from drillkit.report.format import fmt
 from drillkit.safetext import markup
 from drillkit.trends import default_db, drill_stats, recent_runs
 
 __all__ = ["history"]
 
-_out = Console(soft_wrap=True)
+_out = console()
 
 
 def history(
@@ -24,16 +25,27 @@ def history(
         "reports"
     ),
     limit: Annotated[int, typer.Option(help="how many recent runs to list")] = 20,
+    as_json: Annotated[bool, JsonOpt] = False,
 ) -> None:
     """Recent runs, p50/p95 RTO and RPO per drill, and RTO regressions."""
     db = default_db(report_dir)
     runs = recent_runs(db, drill, limit=limit)
+    if as_json:
+        print_json(
+            _out,
+            {
+                "database": str(db),
+                "runs": [asdict(r) for r in runs],
+                "drills": [asdict(s) for s in drill_stats(db, drill)] if runs else [],
+            },
+        )
+        return
     if not runs:
         _out.print(f"no runs recorded in {markup(db)}", highlight=False)
         return
     table = Table(title="recent runs (newest first)")
     for column in ("started", "drill", "verdict", "RTO s", "RPO s", "lost", "", "evidence"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for r in runs:
         flag = ""
         if r.rto_regressed and r.recent_rto_range is not None:

@@ -11,17 +11,21 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from drillkit import __version__
+from drillkit.cli import read
 from drillkit.cli import run as rn
+from drillkit.cli.compare import compare_config
 from drillkit.cli.evidence import evidence_app
 from drillkit.cli.history import history
+from drillkit.cli.output import console
+from drillkit.cli.read import DrillsDir, SetOpt
+from drillkit.cli.report import report_app
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_LOCKED, InfrastructureError
-from drillkit.images import ensure_images
+from drillkit.images import ensure_image
 from drillkit.images.base import BaseSource
+from drillkit.images.catalog import DEFAULT_IMAGES, POSTGRES_IMAGES, REDIS_IMAGES
 from drillkit.resources import SweepResult, carry_out, connect_engine, plan_cleanup
-from drillkit.runbook.custom import host_steps
 from drillkit.safetext import markup
 from drillkit.shipped import copy_shipped, drills_home
 from drillkit.spec import DrillFileError, DrillSpec, load_drill
@@ -34,20 +38,16 @@ app = typer.Typer(
 images_app = typer.Typer(no_args_is_help=True, help="drillkit's node images.")
 app.add_typer(images_app, name="images")
 app.add_typer(evidence_app, name="evidence")
+app.command("compare-config")(compare_config)
+app.add_typer(report_app, name="report")
 app.command("history")(history)
+app.command("list")(read.list_drills)
+app.command("validate")(read.validate)
+app.command("faults")(read.faults)
+app.command("schema")(read.schema)
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-DrillsDir = Annotated[
-    Path | None,
-    typer.Option(
-        envvar="DRILLKIT_DRILLS_DIR",
-        help="where drill NAMEs are looked up [default: ./drills if it exists, else the drills "
-        "shipped with drillkit]",
-        show_default=False,
-    ),
-]
+out = console()
+err = console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -119,6 +119,12 @@ def run(
     signing_key: rn.SigningKeyOpt = None,
     lock_wait: rn.LockWaitOpt = 0.0,
     no_host_steps: rn.NoHostStepsOpt = False,
+    overrides: SetOpt = None,
+    production_config: rn.ProductionConfigOpt = None,
+    operator: rn.OperatorOpt = None,
+    environment: rn.EnvironmentOpt = None,
+    stands_in_for: rn.StandsInForOpt = None,
+    controls: rn.ControlsOpt = None,
 ) -> None:
     """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
@@ -137,39 +143,14 @@ def run(
         signing_key=signing_key,
         lock_wait=lock_wait,
         no_host_steps=no_host_steps,
+        overrides=overrides or [],
+        production=production_config,
+        operator=operator,
+        environment=environment,
+        stands_in_for=stands_in_for,
+        controls=controls,
     )
     raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
-
-
-@app.command("list")
-def list_drills(drills_dir: DrillsDir = None) -> None:
-    """List the drills in the drills directory."""
-    drills_dir = drills_home(drills_dir)
-    files = sorted(drills_dir.glob("*.yaml"))
-    if not files:
-        err.print(f"no drills in {markup(drills_dir)}", highlight=False)
-        raise typer.Exit(EXIT_BAD_INPUT)
-    for path in files:
-        try:
-            spec = load_drill(path)
-            out.print(f"{spec.name:<24} {markup(spec.description)}", highlight=False)
-        except DrillFileError as e:
-            out.print(
-                f"{markup(f'{path.stem:<24}')} [red]invalid:[/red] {markup(e)}", highlight=False
-            )
-
-
-@app.command()
-def validate(path: Annotated[Path, typer.Argument(help="a drill file")]) -> None:
-    """Check a drill file without starting anything."""
-    spec = _load(path)
-    out.print(
-        f"{markup(path)}: ok (drill {spec.name}, {len(spec.faults)} fault(s), "
-        f"{len(spec.runbook)} runbook step(s))",
-        highlight=False,
-    )
-    for step in host_steps(spec.runbook):
-        out.print(markup(f"runs on this host: {step}"), highlight=False)
 
 
 @images_app.command("build")
@@ -178,8 +159,17 @@ def images_build(
         str, typer.Option(help="where the Debian base comes from: auto, local, debootstrap or pull")
     ] = "auto",
     rebuild: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
+    all_versions: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="also every other engine version (PostgreSQL 17, Redis 8, Valkey 8: Debian "
+            "trixie); without it they are built the first time a drill needs them",
+        ),
+    ] = False,
 ) -> None:
-    """Build drillkit's node images (no registry needed on a Debian host)."""
+    """Build drillkit's node images (no registry needed on a Debian host): the default
+    versions, or with --all every version a drill can choose."""
     if base_source not in ("auto", "local", "debootstrap", "pull"):
         err.print(
             f"[red]error:[/red] --base-source: {markup(repr(base_source))} is not allowed; "
@@ -189,43 +179,20 @@ def images_build(
     source: BaseSource = base_source  # type: ignore[assignment]
     try:
         client = connect_engine(timeout=600)
-        images = ensure_images(client, base_source=source, rebuild=rebuild, progress=_progress())
+        specs = (
+            [*POSTGRES_IMAGES.values(), *REDIS_IMAGES.values()]
+            if all_versions
+            else list(DEFAULT_IMAGES.values())
+        )
+        tags = [
+            ensure_image(client, spec, base_source=source, rebuild=rebuild, progress=_progress())[0]
+            for spec in specs
+        ]
     except InfrastructureError as e:
         err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
         raise typer.Exit(EXIT_INFRA) from None
-    for name, tag in images.tags.items():
-        out.print(f"{name:<10} {tag}")
-
-
-@app.command()
-def faults() -> None:
-    """List every fault kind, its parameters and what healing it does."""
-    from rich.table import Table
-
-    from drillkit.registry import REGISTRY
-
-    table = Table(show_lines=True)
-    for column in ("kind", "parameters (default)", "what it does / heal", "topologies"):
-        table.add_column(column)
-    for kind, entry in REGISTRY.faults.items():
-        params = []
-        for name, field in entry.model.model_fields.items():
-            if name in ("kind", "at", "duration", "repeat") and not field.is_required():
-                continue
-            default = "required" if field.is_required() else repr(field.default)
-            params.append(f"{name} ({default})")
-        doc = " ".join((entry.model.__doc__ or "").split())
-        serving = []
-        for name in REGISTRY.serving(entry.requires):
-            top = REGISTRY.topologies[name]
-            need = [top.options[c].field for c in entry.requires if c not in top.provides]
-            serving.append(name + (f" (with {', '.join(need)})" if need else ""))
-        table.add_row(kind, "\n".join(params), doc, "\n".join(serving))
-    out.print(table)
-    out.print(
-        "Every fault also takes at, duration and repeat {every, times}; all faults heal "
-        "at the end of the drill, even on Ctrl-C."
-    )
+    for tag in tags:
+        out.print(tag)
 
 
 @app.command()
@@ -282,12 +249,24 @@ def cleanup(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="list what would be removed; remove nothing")
     ] = False,
+    external: Annotated[
+        Path | None,
+        typer.Option(
+            "--external",
+            help="drop the drillkit_probe_* tables left on the stack this drill file targets "
+            "(kind compose or containers); touches no container",
+        ),
+    ] = None,
     lock_wait: rn.LockWaitOpt = 0.0,
 ) -> None:
     """Remove the containers, networks and volumes of dead runs (default), of --run ID, or --all.
 
     Takes the host lock: while a drillkit run holds it, nothing is removed (exit 75). A run whose
-    heartbeat is fresh is never removed; a kept (--keep) run only with --run ID or --all."""
+    heartbeat is fresh is never removed; a kept (--keep) run only with --run ID or --all.
+    With --external DRILL: drop the probe tables runs left on that drill's external stack."""
+    if external is not None:
+        _cleanup_external(external, dry_run=dry_run, lock_wait=lock_wait)
+        return
     if run_ids and all_runs:
         err.print("[red]error:[/red] give --run ID or --all, not both")
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -325,6 +304,41 @@ def cleanup(
     if not dry_run:
         _remove_kept_credentials([d.run.run_id for d in decisions if d.remove])
         out.print(f"removed {markup(result.summary())}", highlight=False)
+
+
+def _cleanup_external(path: Path, *, dry_run: bool, lock_wait: float) -> None:
+    from drillkit.external_cleanup import drop_probe_leftovers
+
+    try:
+        spec = load_drill(path)
+    except DrillFileError as e:
+        err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if spec.topology.kind not in ("compose", "containers"):
+        err.print(
+            f"[red]error:[/red] {markup(path)}: topology.kind is {markup(spec.topology.kind)}; "
+            "--external needs kind compose or containers",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        client = connect_engine()
+        with run_lock(wait_seconds=lock_wait):
+            tables, _secrets = drop_probe_leftovers(client, spec.topology, dry_run=dry_run)
+    except LockHeld as e:
+        err.print(
+            f"[red]error:[/red] a drillkit run is active: {markup(e)}; nothing dropped",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_LOCKED) from None
+    except InfrastructureError as e:
+        err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
+        raise typer.Exit(EXIT_INFRA) from None
+    verb = "would drop" if dry_run else "dropped"
+    for table in tables:
+        out.print(f"{verb}  {markup(table)}", highlight=False)
+    if not tables:
+        out.print("no drillkit_probe_* table on the stack")
 
 
 def _remove_kept_credentials(run_ids: list[str]) -> None:

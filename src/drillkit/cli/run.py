@@ -5,7 +5,7 @@ signing. Thin: validation, the host lock and delivery are :mod:`drillkit.suite`'
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,20 +13,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from drillkit.drill import DrillResult
+from drillkit.drill import DrillResult, new_run_id, run_drill
 from drillkit.errors import EXIT_BAD_INPUT, InfrastructureError
 from drillkit.jsonlog import JsonLog
 from drillkit.report import print_summary
+from drillkit.report.audit import OPERATOR_ENV, AuditInput, audit_input
 from drillkit.report.bundle import SigningKeyError, current_signing_key, load_private_key
+from drillkit.report.controls import FRAMEWORKS, unknown_frameworks
+from drillkit.report.production import ProductionDumpError, production_config, read_dump
 from drillkit.runbook.custom import host_steps
 from drillkit.safetext import markup
-from drillkit.spec import DrillFileError, DrillSpec, resolve_drill_path
+from drillkit.spec import DrillFileError, DrillSpec, load_drill
 from drillkit.suite import (
     EXIT_LOCKED,
     LockHeld,
     Outputs,
     all_drills,
-    load_drills,
     load_suite,
     run_lock,
     run_suite,
@@ -57,6 +59,15 @@ SigningKeyOpt = Annotated[
         "to the PEM text. Unsigned when neither is set.",
     ),
 ]
+ProductionConfigOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--production-config",
+        help="a dump of production's settings (pg_settings CSV, redis-cli CONFIG GET '*', "
+        "SENTINEL MASTER, Patroni /config JSON); the evidence says where the drill differs. "
+        "Repeatable",
+    ),
+]
 NoHostStepsOpt = Annotated[
     bool,
     typer.Option(
@@ -68,6 +79,27 @@ NoHostStepsOpt = Annotated[
 ]
 LockWaitOpt = Annotated[
     float, typer.Option(help="seconds to wait for another drillkit run on this host to finish")
+]
+
+OperatorOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar=OPERATOR_ENV, help="who runs the drill, recorded in the evidence (default: OS user)"
+    ),
+]
+EnvironmentOpt = Annotated[
+    str | None,
+    typer.Option(help="the environment label recorded in the evidence, e.g. staging, dr-lab"),
+]
+StandsInForOpt = Annotated[
+    str | None,
+    typer.Option(help="the production system this drill rehearses, recorded in the evidence"),
+]
+ControlsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="add a control mapping to the evidence: comma-separated, of " + ", ".join(FRAMEWORKS)
+    ),
 ]
 
 
@@ -86,6 +118,24 @@ class RunRequest:
     signing_key: Path | None = None
     lock_wait: float = 0.0
     no_host_steps: bool = False
+    overrides: list[str] = field(default_factory=list)
+    production: list[Path] | None = None
+    operator: str | None = None
+    environment: str | None = None
+    stands_in_for: str | None = None
+    controls: str | None = None
+
+    def audit(self) -> AuditInput:
+        """The audit fields declared on the command line."""
+        return AuditInput(
+            operator=self.operator,
+            environment=self.environment,
+            stands_in_for=self.stands_in_for,
+            controls=self.control_keys(),
+        )
+
+    def control_keys(self) -> tuple[str, ...]:
+        return tuple(k.strip().lower() for k in (self.controls or "").split(",") if k.strip())
 
 
 def refuse_host_steps(specs: list[tuple[Path, DrillSpec]]) -> list[str]:
@@ -103,7 +153,24 @@ def _paths(req: RunRequest) -> list[Path]:
     if req.all:
         return all_drills(req.drills_dir)
     assert req.drill is not None
-    return [resolve_drill_path(req.drill, req.drills_dir)]
+    from drillkit.cli.read import find_drill
+
+    return [find_drill(req.drill, req.drills_dir)]
+
+
+def _load(
+    paths: list[Path], overrides: list[str]
+) -> tuple[list[tuple[Path, DrillSpec]], list[str]]:
+    """Validate every drill file (with the ``--set`` overrides); the specs and every problem."""
+    specs, errors = [], []
+    for path in paths:
+        try:
+            specs.append((path, load_drill(path, overrides=overrides)))
+        except DrillFileError as e:
+            errors += [str(p) for p in e.problems[:20]]
+            if len(e.problems) > 20:
+                errors.append(f"{path}: ... and {len(e.problems) - 20} more (drillkit validate)")
+    return specs, errors
 
 
 def _signing_key(req: RunRequest) -> Any:
@@ -120,7 +187,8 @@ def _signing_key(req: RunRequest) -> Any:
 def _summary_table(results: list[DrillResult]) -> Table:
     table = Table(title="suite")
     for column in ("drill", "verdict", "RTO s", "RPO s", "lost writes", "evidence"):
-        table.add_column(column)
+        # names and paths wrap rather than end in "…" on a narrow terminal
+        table.add_column(column, overflow="fold")
     for r in results:
         m = r.model.measured
         table.add_row(
@@ -140,27 +208,35 @@ def run_command(
     req: RunRequest, *, out: Console, err: Console, progress: Callable[[], Callable[[str], None]]
 ) -> int:
     """``drillkit run``: validate everything, take the host lock, run, deliver; an exit code."""
+    log = JsonLog(out.file) if req.log_format == "json" else None
     chosen = [req.drill is not None, req.all, req.suite is not None]
+    errors: list[str] = []
     if sum(chosen) != 1:
-        err.print("[red]error:[/red] give exactly one of: a drill NAME|PATH, --all, --suite FILE")
-        return EXIT_BAD_INPUT
+        errors.append("give exactly one of: a drill NAME|PATH, --all, --suite FILE")
     if req.log_format not in ("text", "json"):
-        err.print(
-            f"[red]error:[/red] --log-format: {markup(repr(req.log_format))}; expected text or json"
+        errors.append(f"--log-format: {req.log_format!r}; expected text or json")
+    unknown = unknown_frameworks(req.control_keys())
+    if unknown:
+        errors.append(
+            f"--controls: {', '.join(unknown)} unknown; expected some of {', '.join(FRAMEWORKS)}"
         )
-        return EXIT_BAD_INPUT
-    try:
-        specs, errors = load_drills(_paths(req))
-        if req.no_host_steps:
-            errors += refuse_host_steps(specs)
-        key = _signing_key(req)
-    except (DrillFileError, SigningKeyError) as e:
-        specs, errors, key = [], [str(e)], None
+    dumps: list[Any] = []
+    if not errors:
+        try:
+            specs, errors = _load(_paths(req), req.overrides)
+            if req.no_host_steps:
+                errors += refuse_host_steps(specs)
+            key = _signing_key(req)
+            dumps = [read_dump(p) for p in req.production or []]
+        except (DrillFileError, SigningKeyError, ProductionDumpError) as e:
+            specs, errors, key, dumps = [], [str(e)], None, []
     for problem in errors:
-        err.print(f"[red]error:[/red] {markup(problem)}", highlight=False)
+        if log is not None:  # bad input is a JSON event too; the exit code is the same
+            log.emit("bad-input", "error", message=problem, exit_code=EXIT_BAD_INPUT)
+        else:
+            err.print(f"[red]error:[/red] {markup(problem)}", highlight=False)
     if errors:
         return EXIT_BAD_INPUT
-    log = JsonLog(out.file) if req.log_format == "json" else None
 
     def show(result: DrillResult) -> None:
         if log is not None:
@@ -183,9 +259,24 @@ def run_command(
                 highlight=False,
             )
 
+    def runner(spec: DrillSpec, **kwargs: Any) -> DrillResult:
+        """run_drill, with the drill and its run id on every JSON event while it runs."""
+        run_id = new_run_id(spec.name)
+        if log is not None:
+            log.context = {"drill": spec.name, "run_id": run_id}
+        try:
+            return run_drill(spec, run_id=run_id, **kwargs)
+        finally:
+            if log is not None:
+                log.context = {}
+
     outputs = Outputs(req.junit, req.metrics_file, req.pushgateway)
     try:
-        with run_lock(wait_seconds=req.lock_wait):
+        with (
+            run_lock(wait_seconds=req.lock_wait),
+            production_config(dumps),
+            audit_input(req.audit()),
+        ):
             result = run_suite(
                 specs,
                 report_root=req.report_dir,
@@ -194,6 +285,7 @@ def run_command(
                 progress=log.progress if log else progress(),
                 on_result=show,
                 keep=req.keep,
+                runner=runner,
             )
     except LockHeld as e:
         if log is not None:

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from drillkit.backend.clock import rfc3339_ns
 from drillkit.backend.node import Node
 from drillkit.history import History, OpType
+from drillkit.queries import FAULT_PROCESS
 
 __all__ = [
     "MARKER",
@@ -140,7 +141,7 @@ def record(history: History, f: str, value: Any, action: Callable[[], str | Effe
     The completion is dated at the effective time, clamped into [requested, returned]. A failure
     is recorded as ``fail`` and raised as :class:`FaultFailed` (already recorded).
     """
-    request = history.invoke("fault", f, value)
+    request = history.invoke(FAULT_PROCESS, f, value)
     try:
         result = action()
     except Exception as e:

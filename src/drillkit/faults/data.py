@@ -19,7 +19,8 @@ from psycopg import sql
 
 from drillkit.backend.node import Node
 from drillkit.faults.base import FaultTopology, record
-from drillkit.history import History, encode_ids
+from drillkit.history import History
+from drillkit.queries import encode_ids
 
 __all__ = ["DeleteRange", "DropTable", "SqlTopology", "Truncate", "sql_topology"]
 

@@ -23,6 +23,7 @@ from drillkit.faults.base import Aimable, Fault, FaultFailed, FaultTopology
 from drillkit.faults.schedule import plan
 from drillkit.faults.timing import LatencyBook, heal_due, inject_due, phase_offset
 from drillkit.history import History, Op, OpType
+from drillkit.queries import FAULT_PROCESS, NEMESIS_PROCESS
 
 __all__ = ["TOLERANCE_S", "Nemesis", "fault_completion"]
 
@@ -34,7 +35,7 @@ def fault_completion(ops: Sequence[Op], slot: int, f: str) -> Op | None:
     """The newest completion of fault op ``f`` tagged with ``fault_slot == slot``."""
     for op in reversed(ops):
         tagged = op.extra.get("fault_slot") == slot
-        if tagged and op.process == "fault" and op.f == f and op.is_completion:
+        if tagged and op.process == FAULT_PROCESS and op.f == f and op.is_completion:
             return op
     return None
 
@@ -217,7 +218,7 @@ class Nemesis:
         """The fault phase starts at t0: what ``at`` is measured from."""
         assert self.t0_ns is not None
         self.history.append(
-            "nemesis", OpType.OK, "start", time_ns=self.t0_ns, tolerance_s=self.tolerance_s
+            NEMESIS_PROCESS, OpType.OK, "start", time_ns=self.t0_ns, tolerance_s=self.tolerance_s
         )
         return True
 
@@ -243,7 +244,9 @@ class Nemesis:
             self.errors.append(f"faults[{item.entry}] {spec.kind}: {e}")
         except Exception as e:  # refused before anything was recorded
             self.errors.append(f"faults[{item.entry}] {spec.kind}: {e}")
-            view.append("fault", OpType.FAIL, spec.kind, error=f"{type(e).__name__}: {e}"[:500])
+            view.append(
+                FAULT_PROCESS, OpType.FAIL, spec.kind, error=f"{type(e).__name__}: {e}"[:500]
+            )
         done = fault_completion(self.history.ops(), item.slot, spec.kind)
         self._settled(spec.kind, aimed, done)
         lead = _latency(done, called)
@@ -276,7 +279,7 @@ class Nemesis:
             self.errors.append(f"heal {fault.kind}: {e}")
         except Exception as e:  # one failed heal must not stop the others
             self.errors.append(f"heal {fault.kind}: {e}")
-            view.append("fault", OpType.FAIL, f"heal-{fault.kind}", error=str(e))
+            view.append(FAULT_PROCESS, OpType.FAIL, f"heal-{fault.kind}", error=str(e))
         done = fault_completion(self.history.ops(), slot, f"heal-{fault.kind}")
         self._settled(f"heal-{fault.kind}", aimed, done)
         latency = _latency(done, called)

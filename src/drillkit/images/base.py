@@ -20,12 +20,21 @@ import docker.errors
 
 from drillkit.errors import InfrastructureError
 
-__all__ = ["BASE_TAG", "BaseSource", "apt_mirror", "ensure_base_image"]
+__all__ = ["BASE_TAG", "BaseSource", "apt_mirror", "base_tag", "ensure_base_image"]
 
-SUITE = "bookworm"
+SUITE = "bookworm"  # the default suite (PostgreSQL 15, Redis 7)
 BASE_REPO = "drillkit/debian-base"
 BASE_TAG = f"{BASE_REPO}:{SUITE}"
-OFFICIAL = ("debian", f"{SUITE}-slim")
+
+
+def base_tag(suite: str) -> str:
+    """``drillkit/debian-base:SUITE``."""
+    return f"{BASE_REPO}:{suite}"
+
+
+def _official(suite: str) -> tuple[str, str]:
+    return ("debian", f"{suite}-slim")
+
 
 BaseSource = Literal["auto", "local", "debootstrap", "pull"]
 Progress = Callable[[str], None]
@@ -83,8 +92,8 @@ def apt_mirror(root: Path = Path("/")) -> str | None:
     return None
 
 
-def _local(client: Any) -> Any | None:
-    for ref in (BASE_TAG, ":".join(OFFICIAL)):
+def _local(client: Any, suite: str) -> Any | None:
+    for ref in (base_tag(suite), ":".join(_official(suite))):
         try:
             return client.images.get(ref)
         except docker.errors.ImageNotFound:
@@ -92,7 +101,7 @@ def _local(client: Any) -> Any | None:
     return None
 
 
-def _debootstrap(client: Any, progress: Progress) -> Any:
+def _debootstrap(client: Any, suite: str, progress: Progress) -> Any:
     mirror = apt_mirror()
     if mirror is None:
         raise InfrastructureError(
@@ -103,9 +112,9 @@ def _debootstrap(client: Any, progress: Progress) -> Any:
         raise InfrastructureError("debootstrap is not installed (apt-get install debootstrap)")
     with tempfile.TemporaryDirectory(prefix="drillkit-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        progress(f"bootstrapping Debian {SUITE} from {mirror} (debootstrap, ~40 s)")
+        progress(f"bootstrapping Debian {suite} from {mirror} (debootstrap, ~30-40 s)")
         proc = subprocess.run(
-            ["debootstrap", "--variant=minbase", SUITE, str(rootfs), mirror],
+            ["debootstrap", "--variant=minbase", suite, str(rootfs), mirror],
             capture_output=True,
             text=True,
         )
@@ -116,38 +125,45 @@ def _debootstrap(client: Any, progress: Progress) -> Any:
         progress("importing the root filesystem into Docker")
         subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
         shutil.rmtree(rootfs, ignore_errors=True)
-        client.api.import_image_from_file(str(tarball), repository=BASE_REPO, tag=SUITE)
-    return client.images.get(BASE_TAG)
+        client.api.import_image_from_file(str(tarball), repository=BASE_REPO, tag=suite)
+    return client.images.get(base_tag(suite))
 
 
-def _pull(client: Any, progress: Progress) -> Any:
-    progress(f"pulling {':'.join(OFFICIAL)}")
+def _pull(client: Any, suite: str, progress: Progress) -> Any:
+    official = ":".join(_official(suite))
+    progress(f"pulling {official}")
     try:
-        image = client.images.pull(*OFFICIAL)
+        image = client.images.pull(*_official(suite))
     except docker.errors.APIError as e:
-        raise InfrastructureError(f"could not pull {':'.join(OFFICIAL)}: {e.explanation}") from None
-    image.tag(BASE_REPO, SUITE)
+        raise InfrastructureError(f"could not pull {official}: {e.explanation}") from None
+    image.tag(BASE_REPO, suite)
     return image
 
 
 def ensure_base_image(
-    client: Any, source: BaseSource = "auto", progress: Progress = print, *, allow_pull: bool = True
+    client: Any,
+    source: BaseSource = "auto",
+    progress: Progress = print,
+    *,
+    allow_pull: bool = True,
+    suite: str = SUITE,
 ) -> Any:
-    """Return the base image, creating it from ``source`` if needed (pulling only if allowed)."""
+    """Return the Debian ``suite`` base image, creating it from ``source`` if needed (pulling
+    only if allowed)."""
     if source in ("auto", "local"):
-        image = _local(client)
+        image = _local(client, suite)
         if image is not None:
             return image
         if source == "local":
             raise InfrastructureError(
-                f"no local base image ({BASE_TAG} or {':'.join(OFFICIAL)}); "
+                f"no local base image ({base_tag(suite)} or {':'.join(_official(suite))}); "
                 "use --base-source debootstrap or pull"
             )
     if source == "debootstrap" or (source == "auto" and apt_mirror() is not None):
-        return _debootstrap(client, progress)
+        return _debootstrap(client, suite, progress)
     if not allow_pull:
         raise InfrastructureError(
-            "no base image and no Debian mirror to bootstrap one; run "
+            f"no Debian {suite} base image and no Debian mirror to bootstrap one; run "
             "'drillkit images build --base-source pull' first"
         )
-    return _pull(client, progress)
+    return _pull(client, suite, progress)

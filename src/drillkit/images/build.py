@@ -1,8 +1,10 @@
 """Build drillkit's node images from the Dockerfiles shipped in this package.
 
-Each image is tagged with a hash of its build inputs (every file in its directory plus the base
-image id), so it is rebuilt only when one of those changes and a run always uses exactly the
-image its inputs describe.
+Each image is tagged with what it runs and a hash of its build inputs (every file in its
+directory, the base image id, the build arguments), e.g. ``drillkit/postgres:pg17-0123456789ab``,
+so it is rebuilt only when one of those changes and a run always uses exactly the image its
+inputs describe. Setup builds the default versions (``catalog.DEFAULT_IMAGES``);
+another version's image (and its Debian suite's base) is built the first time a drill needs it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import docker.errors
 
 from drillkit.errors import InfrastructureError
 from drillkit.images.base import BaseSource, ensure_base_image
+from drillkit.images.catalog import DEFAULT_IMAGES, ImageSpec
 
-__all__ = ["IMAGES", "NodeImages", "ensure_images", "image_tag"]
+__all__ = ["IMAGES", "NodeImages", "ensure_image", "ensure_images", "image_tag"]
 
 IMAGES_DIR = Path(__file__).parent
-IMAGES = ("postgres", "redis")
+IMAGES = tuple(DEFAULT_IMAGES)
 Progress = Callable[[str], None]
 
 
@@ -39,14 +42,16 @@ class NodeImages:
         return self.tags["redis"]
 
 
-def image_tag(name: str, base_id: str) -> str:
-    """``drillkit/NAME:<12 hex>``, a hash of the image's build context and its base."""
+def image_tag(spec: ImageSpec, base_id: str) -> str:
+    """``drillkit/DIR:LABEL-<12 hex>``, a hash of the build context, base and build arguments."""
     digest = hashlib.sha256(base_id.encode())
-    for path in sorted((IMAGES_DIR / name).rglob("*")):
+    for key, value in spec.args:
+        digest.update(f"\0{key}={value}".encode())
+    for path in sorted((IMAGES_DIR / spec.directory).rglob("*")):
         if path.is_file():
             digest.update(path.relative_to(IMAGES_DIR).as_posix().encode())
             digest.update(path.read_bytes())
-    return f"drillkit/{name}:{digest.hexdigest()[:12]}"
+    return f"drillkit/{spec.directory}:{spec.label}-{digest.hexdigest()[:12]}"
 
 
 def _exists(client: Any, tag: str) -> bool:
@@ -57,15 +62,15 @@ def _exists(client: Any, tag: str) -> bool:
         return False
 
 
-def _build(client: Any, name: str, tag: str, base_id: str, progress: Progress) -> None:
-    progress(f"building {tag} (apt-get install inside the image; about a minute)")
-    repo = tag.split(":")[0]
+def _build(client: Any, spec: ImageSpec, tag: str, base_id: str, progress: Progress) -> None:
+    progress(f"building {tag} (Debian {spec.suite}, apt-get install inside the image; ~1 min)")
+    name = spec.directory
     try:
         stream = client.api.build(
             path=str(IMAGES_DIR / name),
             tag=tag,
-            buildargs={"BASE_IMAGE": base_id},
-            labels={"drillkit.image": name},
+            buildargs={"BASE_IMAGE": base_id, **spec.buildargs},
+            labels={"drillkit.image": name, "drillkit.image.variant": spec.label},
             rm=True,
             forcerm=True,
             decode=True,
@@ -83,7 +88,25 @@ def _build(client: Any, name: str, tag: str, base_id: str, progress: Progress) -
                     progress(f"  {name}: {line}")
     except docker.errors.APIError as e:
         raise InfrastructureError(f"building {tag} failed: {e.explanation}") from None
-    client.images.get(tag).tag(repo, "latest")
+    if DEFAULT_IMAGES.get(name) == spec:
+        client.images.get(tag).tag(f"drillkit/{name}", "latest")
+
+
+def ensure_image(
+    client: Any,
+    spec: ImageSpec,
+    *,
+    base_source: BaseSource = "auto",
+    rebuild: bool = False,
+    allow_pull: bool = True,
+    progress: Progress = print,
+) -> tuple[str, str]:
+    """``(tag, base image id)`` of ``spec``'s image; its base and the image are built if missing."""
+    base = ensure_base_image(client, base_source, progress, allow_pull=allow_pull, suite=spec.suite)
+    tag = image_tag(spec, base.id)
+    if rebuild or not _exists(client, tag):
+        _build(client, spec, tag, base.id, progress)
+    return tag, str(base.id)
 
 
 def ensure_images(
@@ -94,12 +117,17 @@ def ensure_images(
     allow_pull: bool = True,
     progress: Progress = print,
 ) -> NodeImages:
-    """Make sure every node image exists for the current build inputs; build what is missing."""
-    base = ensure_base_image(client, base_source, progress, allow_pull=allow_pull)
+    """Make sure the default versions' node images exist for the current build inputs; build
+    what is missing. Other versions are built on demand (:func:`ensure_image`)."""
     tags = {}
-    for name in IMAGES:
-        tag = image_tag(name, base.id)
-        if rebuild or not _exists(client, tag):
-            _build(client, name, tag, base.id, progress)
-        tags[name] = tag
-    return NodeImages(base_id=base.id, tags=tags)
+    base_id = ""
+    for name, spec in DEFAULT_IMAGES.items():
+        tags[name], base_id = ensure_image(
+            client,
+            spec,
+            base_source=base_source,
+            rebuild=rebuild,
+            allow_pull=allow_pull,
+            progress=progress,
+        )
+    return NodeImages(base_id=base_id, tags=tags)

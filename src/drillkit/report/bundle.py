@@ -183,7 +183,7 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-_APPROVAL = re.compile(r"^manifest\.sha256\.approval-[0-9a-f]{16}\.(sig|pub)$")
+_APPROVAL = re.compile(r"^manifest\.sha256\.approval-[0-9a-f]{16}\.(sig|pub|role)$")
 
 
 def _unlisted(rel: str) -> bool:

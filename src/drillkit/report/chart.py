@@ -1,30 +1,49 @@
 """The timeline chart of report.html: an inline SVG, no script.
 
-The workload's write operations (ok / info / fail per time bin) over seconds relative to the
-incident taking effect, with the fault and runbook steps marked and the RPO and RTO windows
-shaded; :func:`legend_html` is its legend.
+The workload's write operations (ok / unknown / failed per time bin) over seconds since the
+incident took effect, with a band per fault (effective to healed), the runbook steps, the
+incident, detection and recovery marked, the RPO window (the span of lost acknowledged writes'
+acknowledgements before the incident) and the RTO window shaded, and the lost writes bracketed.
+
+Colour-blind and greyscale safe: the three bar kinds come from the Okabe-Ito palette with
+strongly different lightness (ok mid, unknown light and hatched, failed near black) and every
+window has its own pattern and a text label. :func:`timeline_svg` draws one chart for a given
+width in CSS pixels (report.html holds a wide and a narrow one, so labels keep their size on a
+phone); :func:`timeline_summary` says in words what the chart shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html import escape
-from typing import Any
 
 from drillkit.checkers import fault_effective_ns
 from drillkit.history import Op, OpType
 from drillkit.report.format import NS, fmt
-from drillkit.report.model import Report, TimelineEvent
+from drillkit.report.model import Report
 
-__all__ = ["COLORS", "legend_html", "timeline_svg"]
+__all__ = ["COLORS", "legend_html", "timeline_summary", "timeline_svg"]
 
-W, H = 960, 320
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 44, 40
-COLORS = {"ok": "#2e9d4a", "info": "#e0a020", "fail": "#d03030"}
-RPO_COLOR, RTO_COLOR = "#7b4fc9", "#3b7dd8"
+# Okabe-Ito bluish green, yellow, and vermillion darkened: relative luminance ~0.26 / 0.76 / 0.03
+COLORS = {"ok": "#009e73", "info": "#f0e442", "fail": "#4d1a00"}
+RPO_COLOR, RTO_COLOR, FAULT_COLOR = "#cc79a7", "#0072b2", "#999999"
+INK = "#222222"
 _HALO = 'paint-order="stroke" stroke="#fff" stroke-width="3"'  # labels stay legible over bars
 _NICE = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600)
+
+_PATTERNS = (
+    '<defs><pattern id="{p}-hatch-info" width="6" height="6" patternUnits="userSpaceOnUse" '
+    'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f0e442"/>'
+    '<line x1="0" y1="0" x2="0" y2="6" stroke="#8a7d00" stroke-width="2"/></pattern>'
+    '<pattern id="{p}-hatch-rpo" width="8" height="8" patternUnits="userSpaceOnUse" '
+    'patternTransform="rotate(-45)"><rect width="8" height="8" fill="#cc79a7" '
+    'fill-opacity="0.25"/><line x1="0" y1="0" x2="0" y2="8" stroke="#7d2e5a" '
+    'stroke-width="2"/></pattern>'
+    '<pattern id="{p}-dots-fault" width="8" height="8" patternUnits="userSpaceOnUse">'
+    '<rect width="8" height="8" fill="#999" fill-opacity="0.12"/>'
+    '<circle cx="4" cy="4" r="1.2" fill="#666"/></pattern></defs>'
+)
 
 
 def _nice(span: float, parts: int) -> float:
@@ -39,8 +58,29 @@ class _Bins:
     counts: list[dict[str, int]]
 
 
-def _bin_writes(ops: Iterable[Op], zero_ns: int, start: float, end: float) -> _Bins:
-    width = _nice(end - start, 160)
+@dataclass(frozen=True)
+class _Geometry:
+    """The chart's size in CSS pixels (1 SVG unit = 1 px at its natural width)."""
+
+    width: int
+    height: int
+    font: int
+    left: int = 52
+    right: int = 12
+    top: int = 84
+    bottom: int = 48
+
+    @property
+    def pw(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def ph(self) -> int:
+        return self.height - self.top - self.bottom
+
+
+def _bin_writes(ops: Iterable[Op], zero_ns: int, start: float, end: float, parts: int) -> _Bins:
+    width = _nice(end - start, parts)
     n = max(1, int((end - start) / width) + 1)
     counts = [{"ok": 0, "info": 0, "fail": 0} for _ in range(n)]
     for op in ops:
@@ -53,175 +93,323 @@ def _bin_writes(ops: Iterable[Op], zero_ns: int, start: float, end: float) -> _B
     return _Bins(start, width, counts)
 
 
-def timeline_svg(report: Report, ops: list[Op]) -> str:
-    """The timeline chart as an inline SVG; times in seconds relative to the incident."""
-    writes = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE]
-    fault_ns = fault_effective_ns(ops)
-    zero_ns = fault_ns if fault_ns is not None else (writes[0].time_ns if writes else 0)
+def _span(report: Report, writes: list[Op], zero_ns: int) -> tuple[float, float] | None:
     times = [(op.time_ns - zero_ns) / NS for op in writes]
-    events = report.timeline
-    for e in events:
+    for e in report.timeline:
         times += [
             t
             for t in (e.t_start_seconds, e.t_end_seconds, e.t_seconds)
             if isinstance(t, int | float)
         ]
     if not times:
-        return '<p class="empty">No operations were recorded: nothing to chart.</p>'
+        return None
     start, end = min(times), max(times)
-    if end - start < 1:
-        end = start + 1
-    bins = _bin_writes(writes, zero_ns, start, end)
+    return (start, end) if end - start >= 1 else (start, start + 1)
+
+
+def timeline_svg(report: Report, ops: list[Op], width: int = 960, *, chart_id: str = "") -> str:
+    """The timeline chart as an inline SVG ``width`` px wide; times in seconds since the
+    incident took effect."""
+    g = _Geometry(width, 360 if width >= 600 else 320, 12 if width >= 600 else 11)
+    writes = [op for op in ops if op.f == "write" and op.type is not OpType.INVOKE]
+    fault_ns = fault_effective_ns(ops)
+    zero_ns = fault_ns if fault_ns is not None else (writes[0].time_ns if writes else 0)
+    span = _span(report, writes, zero_ns)
+    if span is None:
+        return '<p class="empty">No operations were recorded: nothing to chart.</p>'
+    start, end = span
+    bins = _bin_writes(writes, zero_ns, start, end, max(g.pw // 6, 20))
     peak = max((sum(c.values()) for c in bins.counts), default=1) or 1
-    pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
+    pid = chart_id or f"c{width}"
 
     def x(t: float) -> float:
-        return LEFT + (t - start) / (end - start) * pw
+        return g.left + (min(max(t, start), end) - start) / (end - start) * g.pw
 
     def y(v: float) -> float:
-        return TOP + ph - v / peak * ph
+        return g.top + g.ph - v / peak * g.ph
 
+    summary = timeline_summary(report)
     parts: list[str] = [
-        f'<svg id="timeline-chart" role="img" viewBox="0 0 {W} {H}" '
-        f'xmlns="http://www.w3.org/2000/svg" aria-label="operations over time">',
-        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>',
+        f'<svg id="{escape(pid)}" class="timeline-chart" role="img" '
+        f'viewBox="0 0 {g.width} {g.height}" width="{g.width}" height="{g.height}" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-label="{escape(summary)}" '
+        f'font-family="system-ui,sans-serif" font-size="{g.font}">',
+        _PATTERNS.format(p=pid),
+        f'<rect x="{g.left}" y="{g.top}" width="{g.pw}" height="{g.ph}" fill="#fff" '
+        'stroke="#bbb"/>',
     ]
-    rto, rpo = report.measured.rto_seconds, report.measured.rpo_seconds
-    if fault_ns is not None and isinstance(rpo, int | float) and rpo > 0:
-        parts.append(
-            _band(
-                x(max(-rpo, start)),
-                x(0),
-                RPO_COLOR,
-                "rpo-window",
-                f"RPO window: {rpo:.3f}s of acknowledged writes lost",
-            )
-        )
-    if fault_ns is not None and isinstance(rto, int | float):
-        parts.append(
-            _band(
-                x(0),
-                x(min(rto, end)),
-                RTO_COLOR,
-                "rto-window",
-                f"RTO window: {rto:.3f}s until service was stably restored",
-            )
-        )
-    bar_w = max(pw / len(bins.counts) - 0.5, 0.5)
+    parts += _fault_bands(report, x, g, pid)
+    parts += _windows(report, fault_ns is not None, x, g, pid)
+    bar_w = max(g.pw / len(bins.counts) - 0.5, 0.5)
     for i, c in enumerate(bins.counts):
         t0 = bins.start + i * bins.width
         base = 0
         for kind in ("ok", "info", "fail"):
             if c[kind]:
                 top = base + c[kind]
+                fill = f"url(#{pid}-hatch-info)" if kind == "info" else COLORS[kind]
                 parts.append(
                     f'<rect class="op-{kind}" x="{x(t0):.1f}" y="{y(top):.1f}" '
-                    f'width="{bar_w:.1f}" height="{y(base) - y(top):.1f}" fill="{COLORS[kind]}">'
+                    f'width="{bar_w:.1f}" height="{y(base) - y(top):.1f}" fill="{fill}">'
                     f"<title>{t0:+.2f}s: {c[kind]} {kind}</title></rect>"
                 )
                 base = top
-    parts += _markers(events, x, start, end)
-    parts += _axes(start, end, peak, bins.width, x, y)
+    parts += _fault_labels(report, x, g)
+    parts += _lost(report, x, g)
+    parts += _steps(report, x, g)
+    parts += _markers(report, fault_ns is not None, x, g, start, end)
+    parts += _axes(start, end, peak, bins.width, x, y, g)
     parts.append("</svg>")
     return "\n".join(parts)
 
 
-def _band(x0: float, x1: float, color: str, cls: str, label: str) -> str:
-    return (
-        f'<rect class="{cls}" x="{x0:.1f}" y="{TOP}" width="{max(x1 - x0, 1):.1f}" '
-        f'height="{H - TOP - BOTTOM}" fill="{color}" fill-opacity="0.15">'
-        f"<title>{escape(label)}</title></rect>"
-    )
+def _fault_bands(report: Report, x: Callable[[float], float], g: _Geometry, pid: str) -> list[str]:
+    out = []
+    for f in report.faults:
+        t0 = f.t_effective_seconds
+        if not isinstance(t0, int | float):
+            continue
+        d = f.actual_duration_seconds
+        t1 = t0 + d if isinstance(d, int | float) else None
+        x0, x1 = x(t0), x(t1) if t1 is not None else g.left + g.pw
+        healed = f"healed {fmt(t1, 's')}" if t1 is not None else "not healed in the chart"
+        out.append(
+            f'<g class="fault-band"><rect x="{x0:.1f}" y="{g.top}" width="{max(x1 - x0, 3):.1f}" '
+            f'height="{g.ph}" fill="url(#{pid}-dots-fault)" stroke="{FAULT_COLOR}" '
+            f'stroke-dasharray="2 2"><title>{escape(f.fault)}: in force from '
+            f"{fmt(t0, 's')} ({healed})</title></rect></g>"
+        )
+    return out
 
 
-def _markers(events: list[TimelineEvent], x: Any, start: float, end: float) -> list[str]:
-    out: list[str] = []
-    row = 0
-    for e in events:
-        name = e.event
-        if name.startswith("runbook:") and isinstance(e.t_start_seconds, int | float):
-            t0, t1 = e.t_start_seconds, e.t_end_seconds or e.t_start_seconds
-            color = "#555" if e.status == "ok" else COLORS["fail"]
-            yy = 6 + (row % 2) * 16
-            row += 1
-            out.append(
-                f'<g class="marker-runbook"><rect x="{x(t0):.1f}" y="{yy}" '
-                f'width="{max(x(t1) - x(t0), 2):.1f}" height="12" fill="{color}" opacity="0.8">'
-                f"<title>{escape(name)} {e.status} "
-                f"({fmt(e.duration_seconds, 's')})</title></rect>"
-                f'<text x="{x(t0) + 3:.1f}" y="{yy + 10}" font-size="10" fill="#000">'
-                f"{escape(name.removeprefix('runbook:'))}</text></g>"
+def _fault_labels(report: Report, x: Callable[[float], float], g: _Geometry) -> list[str]:
+    """Each fault's name at the foot of its band, drawn over the bars."""
+    return [
+        f'<text class="fault-label" x="{x(f.t_effective_seconds) + 3:.1f}" '
+        f'y="{g.top + g.ph - 6 - i * (g.font + 2)}" fill="{INK}" {_HALO}>'
+        f"{escape(f.fault)} ({escape(f.kind)})</text>"
+        for i, f in enumerate(
+            r for r in report.faults if isinstance(r.t_effective_seconds, int | float)
+        )
+        if isinstance(f.t_effective_seconds, int | float)
+    ]
+
+
+def _windows(
+    report: Report, incident: bool, x: Callable[[float], float], g: _Geometry, pid: str
+) -> list[str]:
+    """The RPO and RTO windows: shaded behind the bars, and as labelled strips above the plot
+    (tall bars may cover the shading)."""
+    out = []
+    rto, rpo = report.measured.rto_seconds, report.measured.rpo_seconds
+    strip_y, strip_h, label_y = g.top - 22, 8, g.top - 4
+    if incident and isinstance(rpo, int | float) and rpo > 0:
+        x0, x1 = x(-rpo), x(0)
+        x0 = min(x0, x1 - 6)  # a window of a few ms stays visible
+        out.append(
+            f'<g class="rpo-window"><rect x="{x0:.1f}" y="{g.top}" width="{x1 - x0:.1f}" '
+            f'height="{g.ph}" fill="url(#{pid}-hatch-rpo)" stroke="#7d2e5a">'
+            f"<title>RPO window: {rpo:.3f}s of acknowledged writes lost</title></rect>"
+            f'<rect class="window-strip" x="{x0:.1f}" y="{strip_y}" width="{x1 - x0:.1f}" '
+            f'height="{strip_h}" fill="url(#{pid}-hatch-rpo)" stroke="#7d2e5a"/>'
+            f'<text x="{x1 - 4:.1f}" y="{label_y}" text-anchor="end" fill="#7d2e5a" '
+            f"{_HALO}>RPO {rpo:.3f}s</text></g>"
+        )
+    if incident and isinstance(rto, int | float):
+        x0, x1 = x(0), x(rto)
+        w = max(x1 - x0, 3)
+        out.append(
+            f'<g class="rto-window"><rect class="rto-window" x="{x0:.1f}" y="{g.top}" '
+            f'width="{w:.1f}" height="{g.ph}" fill="{RTO_COLOR}" '
+            f'fill-opacity="0.12" stroke="{RTO_COLOR}"><title>RTO window: {rto:.3f}s until '
+            f"service was stably restored</title></rect>"
+            f'<rect class="window-strip" x="{x0:.1f}" y="{strip_y}" width="{w:.1f}" '
+            f'height="{strip_h}" fill="{RTO_COLOR}" fill-opacity="0.35" stroke="{RTO_COLOR}"/>'
+            f'<text x="{x0 + 4:.1f}" y="{label_y}" fill="{RTO_COLOR}" '
+            f"{_HALO}>RTO {rto:.3f}s</text></g>"
+        )
+    return out
+
+
+def _lost(report: Report, x: Callable[[float], float], g: _Geometry) -> list[str]:
+    m = report.measured
+    if not m.lost_writes or not m.lost_window_seconds:
+        return []
+    t0, t1 = m.lost_window_seconds
+    x0, x1 = x(t0), x(t1)
+    x0, x1 = min(x0, x1 - 4), max(x1, x0 + 4)
+    yy = g.top + 40
+    label = f"{m.lost_writes} lost"
+    return [
+        f'<g class="lost-writes"><path d="M{x0:.1f},{yy + 6} V{yy} H{x1:.1f} V{yy + 6}" '
+        f'fill="none" stroke="{COLORS["fail"]}" stroke-width="2.5"/>'
+        f'<path d="M{(x0 + x1) / 2 - 5:.1f},{yy - 10} l10,0 l-5,8 z" fill="{COLORS["fail"]}"/>'
+        f"<title>{label}: acknowledged writes absent from the final read, acknowledged "
+        f"between {t0:+.3f}s and {t1:+.3f}s</title>"
+        f'<text x="{(x0 + x1) / 2 + 8:.1f}" y="{yy - 2}" fill="{COLORS["fail"]}" '
+        f'font-weight="700" {_HALO}>{label}</text></g>'
+    ]
+
+
+def _steps(report: Report, x: Callable[[float], float], g: _Geometry) -> list[str]:
+    out = []
+    for row, e in enumerate(
+        s for s in report.steps() if isinstance(s.t_start_seconds, int | float)
+    ):
+        t0 = e.t_start_seconds or 0.0
+        t1 = e.t_end_seconds if isinstance(e.t_end_seconds, int | float) else t0
+        yy = 4 + (row % 2) * (g.font + 6)
+        ok = e.status == "ok"
+        dash = "" if ok else ' stroke-dasharray="3 2"'
+        out.append(
+            f'<g class="marker-runbook"><rect x="{x(t0):.1f}" y="{yy}" '
+            f'width="{max(x(t1) - x(t0), 3):.1f}" height="{g.font + 3}" '
+            f'fill="{"#555" if ok else COLORS["fail"]}" opacity="0.25" stroke="{INK}"'
+            f"{dash}>"
+            f"<title>{escape(e.event)} {e.status} ({fmt(e.duration_seconds, 's')})</title>"
+            f'</rect><text x="{x(t0) + 3:.1f}" y="{yy + g.font}" fill="{INK}" {_HALO}>'
+            f"{escape(e.step or '')}{'' if ok else ' (failed)'}</text></g>"
+        )
+    return out
+
+
+def _markers(
+    report: Report,
+    incident: bool,
+    x: Callable[[float], float],
+    g: _Geometry,
+    start: float,
+    end: float,
+) -> list[str]:
+    out = []
+    if incident and start <= 0 <= end:
+        out.append(
+            _vline(
+                x(0), "#000", "marker-fault", "the incident took effect", "incident", g, top=True
             )
-        elif name.startswith("fault:") and isinstance(e.t_end_seconds, int | float):
-            heal = name.startswith("fault:heal")
-            t = e.t_end_seconds if heal else 0.0
-            if not start <= t <= end:
-                continue
-            color = "#2e6fb0" if heal else COLORS["fail"]
-            label = f"{name} {e.status}" + ("" if heal else " (took effect)")
-            out.append(_vline(x(t), color, "marker-fault", label, name.removeprefix("fault:")))
-        elif name in ("detection", "recovered") and isinstance(e.t_seconds, int | float):
-            color = "#8a6d00" if name == "detection" else "#1f7a35"
+        )
+    for e in report.timeline:
+        if e.event in ("detection", "recovered") and isinstance(e.t_seconds, int | float):
+            color = "#6b5600" if e.event == "detection" else "#005a87"
             out.append(
                 _vline(
                     x(e.t_seconds),
                     color,
-                    f"marker-{name}",
-                    e.meaning or name,
-                    name,
+                    f"marker-{e.event}",
+                    e.meaning or e.event,
+                    e.event,
+                    g,
                     dashed=True,
                 )
             )
     return out
 
 
-def _vline(xx: float, color: str, cls: str, title: str, label: str, dashed: bool = False) -> str:
-    dash = ' stroke-dasharray="4 3"' if dashed else ""
-    ty = TOP + (24 if dashed else 12)  # dashed (detection, recovery) labels sit below the fault's
-    anchor = "end" if xx > W - RIGHT - 60 else "start"
+def _vline(
+    xx: float,
+    color: str,
+    cls: str,
+    title: str,
+    label: str,
+    g: _Geometry,
+    dashed: bool = False,
+    top: bool = False,
+) -> str:
+    dash = ' stroke-dasharray="5 3"' if dashed else ""
+    ty = g.top + 14 if top else g.top + g.ph - (3 * g.font + 10)
+    anchor = "end" if xx > g.left + g.pw * 0.7 else "start"
     tx = xx - 3 if anchor == "end" else xx + 3
     return (
-        f'<g class="{cls}"><line x1="{xx:.1f}" x2="{xx:.1f}" y1="{TOP - 4}" y2="{H - BOTTOM}" '
-        f'stroke="{color}" stroke-width="2"{dash}><title>{escape(title)}</title></line>'
-        f'<text x="{tx:.1f}" y="{ty}" font-size="10" fill="{color}" text-anchor="{anchor}" '
-        f"{_HALO}>"
+        f'<g class="{cls}"><line x1="{xx:.1f}" x2="{xx:.1f}" y1="{g.top - 4}" '
+        f'y2="{g.top + g.ph}" stroke="{color}" stroke-width="2"{dash}>'
+        f"<title>{escape(title)}</title></line>"
+        f'<text x="{tx:.1f}" y="{ty}" fill="{color}" text-anchor="{anchor}" {_HALO}>'
         f"{escape(label)}</text></g>"
     )
 
 
-def _axes(start: float, end: float, peak: int, bin_w: float, x: Any, y: Any) -> list[str]:
+def _axes(
+    start: float,
+    end: float,
+    peak: int,
+    bin_w: float,
+    x: Callable[[float], float],
+    y: Callable[[float], float],
+    g: _Geometry,
+) -> list[str]:
     out = []
-    step = _nice(end - start, 10)
+    step = _nice(end - start, max(g.pw // 80, 3))
     t = step * int(start / step)
-    while t <= end:
-        if t >= start:
+    base = g.top + g.ph
+    while t <= end + 1e-9:
+        if t >= start - 1e-9:
             out.append(
-                f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{H - BOTTOM}" y2="{H - BOTTOM + 4}" '
-                f'stroke="#333"/><text x="{x(t):.1f}" y="{H - BOTTOM + 16}" font-size="10" '
-                f'text-anchor="middle">{t:+g}s</text>'
+                f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{base}" y2="{base + 4}" '
+                f'stroke="{INK}"/><text class="tick" x="{x(t):.1f}" y="{base + g.font + 4}" '
+                f'text-anchor="middle" fill="{INK}">{t:+g}</text>'
             )
         t += step
-    for v in (0, peak // 2, peak):
+    for v in sorted({0, peak // 2, peak}):
         out.append(
-            f'<text x="{LEFT - 6}" y="{y(v) + 3:.1f}" font-size="10" text-anchor="end">{v}</text>'
+            f'<text class="tick" x="{g.left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" '
+            f'fill="{INK}">{v}</text>'
         )
     out.append(
-        f'<text x="{LEFT + (W - LEFT - RIGHT) / 2}" y="{H - 6}" font-size="11" '
-        f'text-anchor="middle">seconds relative to the incident taking effect '
-        f"(writes per {bin_w:g}s bin: ok, unknown, failed)</text>"
+        f'<text class="axis-label" x="{g.left + g.pw / 2}" y="{g.height - 8}" '
+        f'text-anchor="middle" fill="{INK}">time since the incident took effect (s)</text>'
+    )
+    cy = g.top + g.ph / 2
+    out.append(
+        f'<text class="axis-label" x="14" y="{cy}" text-anchor="middle" fill="{INK}" '
+        f'transform="rotate(-90 14 {cy})">writes per {bin_w:g} s</text>'
     )
     return out
 
 
+def timeline_summary(report: Report) -> str:
+    """The chart in words (its text alternative)."""
+    m = report.measured
+    parts = [f"Timeline of the workload's writes around the incident ({report.verdict})."]
+    for f in report.faults:
+        if isinstance(f.t_effective_seconds, int | float):
+            d = f.actual_duration_seconds
+            lasting = f"for {fmt(d, ' s')}" if isinstance(d, int | float) else "until the end"
+            parts.append(
+                f"Fault {f.fault} ({f.kind}) in force from {fmt(f.t_effective_seconds, ' s')} "
+                f"{lasting}; {f.acknowledged_writes} writes acknowledged meanwhile."
+            )
+    if m.detection_seconds is not None:
+        parts.append(f"First failed or unanswered write at {fmt(m.detection_seconds, ' s')}.")
+    steps = [f"{e.step} ({e.status}, {fmt(e.duration_seconds, ' s')})" for e in report.steps()]
+    if steps:
+        parts.append("Runbook steps: " + ", ".join(steps) + ".")
+    parts.append(
+        f"Writes: {fmt(m.acknowledged_writes)} acknowledged, {fmt(m.indeterminate_writes)} "
+        f"unknown, {fmt(m.failed_writes)} failed; {fmt(m.lost_writes)} acknowledged writes lost."
+    )
+    parts.append(
+        f"RPO {fmt(m.rpo_seconds, ' s')}, RTO {fmt(m.rto_seconds, ' s')} after the incident."
+    )
+    return " ".join(parts)
+
+
 def legend_html() -> str:
-    """The chart's legend: a swatch per bar kind and shaded window."""
+    """The chart's legend: a swatch per bar kind, window and mark."""
+    items = (
+        ("ok (acknowledged)", f"background:{COLORS['ok']}"),
+        (
+            "unknown (info)",
+            f"background:repeating-linear-gradient(45deg,{COLORS['info']} 0 3px,#8a7d00 3px 5px)",
+        ),
+        ("failed", f"background:{COLORS['fail']}"),
+        ("fault in force", "background:#eee;border:1px dashed #999"),
+        (
+            "RPO window",
+            "background:repeating-linear-gradient(-45deg,#f2dbe8 0 3px,#7d2e5a 3px 5px)",
+        ),
+        ("RTO window", f"background:{RTO_COLOR}33;border:1px solid {RTO_COLOR}"),
+        ("lost writes (bracket)", f"border-top:3px solid {COLORS['fail']}"),
+    )
     return "".join(
-        f'<span><i class="swatch" style="background:{c}"></i>{k}</span>'
-        for k, c in (
-            ("ok", COLORS["ok"]),
-            ("unknown (info)", COLORS["info"]),
-            ("failed", COLORS["fail"]),
-            ("RTO window", f"{RTO_COLOR}33"),
-            ("RPO window", f"{RPO_COLOR}33"),
-        )
+        f'<span><i class="swatch" style="{style}"></i>{escape(k)}</span>' for k, style in items
     )

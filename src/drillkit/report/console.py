@@ -51,6 +51,9 @@ def print_summary(report: Report, report_path: str, console: Console) -> None:
         _styled(verdict),
     )
     console.print(table)
+    if report.overrides:
+        shown = " ".join(f"--set {k}={v!r}" for k, v in report.overrides.items())
+        console.print(f"overrides: {markup(shown)}", highlight=False)
     incident = report.incident
     if incident and incident.fault:
         flag = " [yellow](ambiguous)[/]" if incident.ambiguous else ""

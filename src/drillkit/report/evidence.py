@@ -14,7 +14,10 @@ from typing import Any
 from drillkit import __version__
 from drillkit.checkers import Analysis
 from drillkit.history import Op, OpType
-from drillkit.report.format import NS
+from drillkit.queries import FAULT_PROCESS, FINAL_READ_PROCESS, GATE_PROCESS, RUNBOOK_PROCESS
+from drillkit.report.audit import collect_audit, current_audit_input
+from drillkit.report.controls import controls_for
+from drillkit.report.format import NS, fmt
 from drillkit.report.model import (
     SCHEMA_VERSION,
     CheckRow,
@@ -64,7 +67,7 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[Timel
     # the effective time of each injection, corrected by earlier evidence (checkers.injections)
     corrected = iter([w.injection.effective_ns for w in analysis.faults])
     for op in ops:
-        if op.process not in ("fault", "runbook", "steady-state", "final-read"):
+        if op.process not in (FAULT_PROCESS, RUNBOOK_PROCESS, GATE_PROCESS, FINAL_READ_PROCESS):
             continue
         key = (op.process, op.f)
         if op.type is OpType.INVOKE:
@@ -79,7 +82,7 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[Timel
             "t_start_seconds": _rel(start.time_ns, fault_ns),
             "t_end_seconds": _rel(op.time_ns, fault_ns),
         }
-        if op.process == "fault":
+        if op.process == FAULT_PROCESS:
             event["requested_at"] = clock.iso(op.extra.get("requested_ns", start.time_ns))
             effective = op.extra.get("effective_ns")
             if not op.f.startswith("heal-"):
@@ -88,7 +91,7 @@ def _timeline(ops: list[Op], analysis: Analysis, clock: WallClock) -> list[Timel
             event["reported_effective_at"] = clock.iso(op.extra.get("effective_ns"))
             event["detail"] = {k: v for k, v in op.extra.items() if not k.endswith("_ns")}
             event["value"] = op.value
-        elif op.process == "runbook":
+        elif op.process == RUNBOOK_PROCESS:
             event["duration_seconds"] = round((op.time_ns - start.time_ns) / NS, 6)
             event["value"] = op.value if op.type is OpType.OK else start.value
         if op.error:
@@ -234,6 +237,16 @@ def _definitions(spec: DrillSpec) -> dict[str, str]:
     }
 
 
+def _facts(verdict: str, measured: Measured, targets: Targets) -> str:
+    """One line on what the run measured, for the control mapping."""
+    return (
+        f"verdict {verdict}; RPO {fmt(measured.rpo_seconds, 's')} "
+        f"(target {fmt(targets.rpo_seconds, 's')}), RTO {fmt(measured.rto_seconds, 's')} "
+        f"(target {fmt(targets.rto_seconds, 's')}), {fmt(measured.lost_writes)} of "
+        f"{fmt(measured.acknowledged_writes)} acknowledged writes lost"
+    )
+
+
 def build_report(
     spec: DrillSpec,
     ops: list[Op],
@@ -251,12 +264,17 @@ def build_report(
     bundle's ``files``) that :func:`~drillkit.report.finalize.finalize_evidence` adds."""
     clock = WallClock(ops)
     rto = analysis.rto
+    measured = _measured(ops, analysis)
+    targets = Targets.model_validate(spec.targets.model_dump())
+    declared = current_audit_input()
+    facts = _facts(analysis.verdict.value, measured, targets)
     return Report(
         schema_version=SCHEMA_VERSION,
         drill=spec.name,
         description=spec.description,
         run_id=run_id,
         drill_file=drill_file,
+        overrides=spec.overrides,
         started_at=started_at.isoformat(timespec="milliseconds"),
         finished_at=finished_at.isoformat(timespec="milliseconds"),
         duration_seconds=round((finished_at - started_at).total_seconds(), 3),
@@ -274,8 +292,8 @@ def build_report(
         ],
         notes=list(analysis.notes),
         error=error,
-        targets=Targets.model_validate(spec.targets.model_dump()),
-        measured=_measured(ops, analysis),
+        targets=targets,
+        measured=measured,
         fault_effective_at=clock.iso(analysis.fault_ns),
         incident=_incident(analysis, clock),
         faults=_faults(analysis, clock),
@@ -289,6 +307,8 @@ def build_report(
         context=context,
         versions={"drillkit": __version__, **versions},
         files=Files(history="history.jsonl"),
+        audit=collect_audit(drill_file, declared),
+        controls=controls_for(declared.controls, facts),
     )
 
 

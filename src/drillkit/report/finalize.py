@@ -52,6 +52,7 @@ from drillkit.report.fingerprint import (
 from drillkit.report.html import render_html
 from drillkit.report.markdown import render_markdown
 from drillkit.report.model import Evidence, Report
+from drillkit.report.production import comparisons, current_production
 from drillkit.secrets import redact_text
 
 __all__ = [
@@ -174,6 +175,12 @@ def _complete(
     if (report_dir / CONFIGURATION_FILE).is_file():
         files["configuration"] = CONFIGURATION_FILE
     files.update(html=HTML_FILE, markdown=MARKDOWN_FILE, manifest=MANIFEST)
+    configuration = read_configuration(report_dir)
+    update: dict[str, Any] = {}
+    dumps = current_production()
+    if dumps:
+        update["production"], problems = comparisons(configuration, dumps)
+        errors.extend(problems)
     signed = key is not None
     evidence = Evidence(
         signed=signed,
@@ -186,9 +193,10 @@ def _complete(
     )
     return report.model_copy(
         update={
-            "configuration": read_configuration(report_dir),
+            "configuration": configuration,
             "files": report.files.model_copy(update=files),
             "evidence": evidence,
+            **update,
         }
     )
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from drillkit.report.audit import audit_rows
 from drillkit.report.format import cell, fmt, target_rows
 from drillkit.report.model import Report
 
 __all__ = ["render_markdown"]
+
+
+def _or_absent(value: str | None) -> str:
+    return "(absent)" if value is None else value
 
 
 def render_markdown(report: Report, report_dir: Path | str | None = None) -> str:
@@ -24,6 +29,11 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
         f"Run `{report.run_id}`, {report.started_at} to "
         f"{report.finished_at} ({fmt(report.duration_seconds, 's')}).",
         "",
+    ]
+    if report.overrides:
+        sets = ", ".join(f"{k}={v!r}" for k, v in report.overrides.items())
+        lines += [f"Overrides (`--set`): {cell(sets)}.", ""]
+    lines += [
         "| | target | measured | resolution | verdict |",
         "|---|---:|---:|---:|---|",
     ]
@@ -81,8 +91,29 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
         problems.append("error: " + report.error.splitlines()[0])
     if problems:
         lines += ["", *[f"- {cell(p)}" for p in problems]]
+    for c in report.production or []:
+        where = f"{c.source}, {c.engine}" + (f", node {c.node}" if c.node else "")
+        if not c.differences:
+            lines += ["", f"Drilled with production settings ({cell(where)}): no difference."]
+            continue
+        lines += [
+            "",
+            f"Drilled with production settings ({cell(where)}) except "
+            f"({len(c.critical)} critical: decides data loss or recovery time):",
+            "",
+            "| setting | drilled | production | critical |",
+            "|---|---|---|---|",
+        ]
+        for d in sorted(c.differences, key=lambda d: (not d.critical, d.setting)):
+            lines.append(
+                f"| {cell(d.setting)} | {cell(_or_absent(d.drilled))} "
+                f"| {cell(_or_absent(d.production))} "
+                f"| {'**yes**' if d.critical else ''} |"
+            )
     shown = ", ".join(
-        f"{k} {v}" for k, v in report.versions.items() if k in ("drillkit", "postgresql", "redis")
+        f"{k} {v}"
+        for k, v in report.versions.items()
+        if k in ("drillkit", "postgresql", "redis", "valkey")
     )
     evidence = report.evidence
     signed = (
@@ -95,4 +126,24 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
         f"Versions: {shown or '-'}. Evidence: `{report_dir or '.'}` ({signed}; "
         "`drillkit evidence verify --public-key SIGNER.pub` checks it).",
     ]
+    lines += _audit_lines(report)
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
+
+
+def _audit_lines(report: Report) -> list[str]:
+    """The audit fields and the control mapping (``--controls``)."""
+    lines = [f"- {label}: {cell(value)}" for label, value in audit_rows(report)]
+    if lines:
+        lines = ["", "Audit:", "", *lines]
+    if report.controls:
+        lines += [
+            "",
+            "| control | this run is evidence for | still needs a person |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {cell(c.framework)} {cell(c.control)} ({cell(c.title)}) | {cell(c.evidences)} "
+            f"| {cell(c.needs_human)} |"
+            for c in report.controls
+        ]
+    return lines

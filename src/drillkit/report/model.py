@@ -22,14 +22,18 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 __all__ = [
     "SCHEMA_ID",
     "SCHEMA_VERSION",
+    "Audit",
     "CheckRow",
+    "ControlRow",
     "Evidence",
     "FaultRow",
     "Files",
     "Incident",
     "Measured",
     "Phase",
+    "ProductionComparison",
     "Report",
+    "SettingDifference",
     "Targets",
     "TimelineEvent",
     "load_report",
@@ -205,6 +209,63 @@ class Evidence(_Model):
     errors: list[str] = []
 
 
+class SettingDifference(_Model):
+    """A setting whose drilled value is not production's."""
+
+    setting: str = Field(description="its name; Patroni's PostgreSQL ones as parameters.NAME")
+    drilled: str | None = Field(description="as the drilled server reported it; null: absent")
+    production: str | None = Field(description="as the production dump has it; null: absent")
+    critical: bool = Field(description="it decides data loss or recovery time")
+
+
+class ProductionComparison(_Model):
+    """The drilled system's settings against one production dump (--production-config)."""
+
+    source: str = Field(description="the dump's file name")
+    engine: Literal["postgresql", "redis", "sentinel", "patroni"]
+    node: str | None = Field(description="the drilled node compared (the primary at the end)")
+    compared: Count = Field(description="settings compared")
+    not_compared: list[str] = Field(
+        [], description="host-specific settings (paths, addresses, names) left out"
+    )
+    differences: list[SettingDifference]
+
+    @property
+    def critical(self) -> list[SettingDifference]:
+        return [d for d in self.differences if d.critical]
+
+
+class Audit(_Model):
+    """Who ran the drill, where, from what, and what it stands in for (audit fields)."""
+
+    operator: str | None = Field(description="who ran it: --operator, else the OS user")
+    host: str | None = Field(description="the host name drillkit ran on")
+    drill_file_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = Field(
+        None, description="SHA-256 of the drill file's bytes; null for a drill built in code"
+    )
+    drillkit_version: str
+    git_commit: str | None = Field(
+        None, description="the commit of the drillkit checkout it ran from; null if installed"
+    )
+    git_dirty: bool | None = Field(
+        None, description="the checkout had uncommitted changes; null if not from a checkout"
+    )
+    environment: str | None = Field(None, description="--environment: e.g. staging, dr-lab")
+    stands_in_for: str | None = Field(
+        None, description="--stands-in-for: the production system this drill rehearses"
+    )
+
+
+class ControlRow(_Model):
+    """What this run is evidence for under one control, and what still needs a person."""
+
+    framework: str = Field(description="e.g. SOC 2, ISO/IEC 27001:2022, DORA")
+    control: str = Field(description="the control or article, e.g. A1.3, CP-4, Art. 11")
+    title: str
+    evidences: str = Field(description="what this run's bundle is evidence for")
+    needs_human: str = Field(description="what the run cannot evidence: left to people")
+
+
 class Report(_Model):
     """The audit evidence of one drill run."""
 
@@ -213,6 +274,10 @@ class Report(_Model):
     description: str = ""
     run_id: Annotated[str, Field(min_length=1)]
     drill_file: str = ""
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="--set KEY=VALUE overrides applied to the drill file for this run",
+    )
     started_at: Timestamp
     finished_at: Timestamp
     duration_seconds: NonNegative
@@ -241,6 +306,16 @@ class Report(_Model):
         "that decide data loss, per node; null if the topology could not provide it.",
     )
     evidence: Evidence | None = None
+    production: list[ProductionComparison] | None = Field(
+        None,
+        description="where the drilled settings differ from production's (--production-config)",
+    )
+    audit: Audit | None = None
+    controls: list[ControlRow] = Field(
+        [],
+        description="the control mapping asked for with --controls (evidence for, not "
+        "certification of, each control)",
+    )
 
     @property
     def as_expected(self) -> bool:

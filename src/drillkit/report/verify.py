@@ -10,7 +10,10 @@ needs a signature, and the bundle may hold nothing but regular files listed once
 relative path inside it (no symlink, FIFO, ``..`` or absolute path, no duplicate line).
 
 An approval is a second signer's Ed25519 signature of the same manifest bytes, in
-``manifest.sha256.approval-<first 16 hex of its fingerprint>.sig`` beside its ``.pub``.
+``manifest.sha256.approval-<first 16 hex of its fingerprint>.sig`` beside its ``.pub``. An
+approval with a role (``approver``, ``reviewer``) has it in a ``.role`` file, and its signature
+covers the manifest bytes followed by ``\ndrillkit-approval-role: <role>\n`` (so the role cannot
+be changed without the approver's key).
 """
 
 from __future__ import annotations
@@ -39,7 +42,16 @@ from drillkit.report.bundle import (
     load_public_key,
 )
 
-__all__ = ["TRUSTED_KEYS_ENV", "BundleCheck", "approval_name", "countersign", "verify_bundle"]
+__all__ = [
+    "ROLES",
+    "TRUSTED_KEYS_ENV",
+    "BundleCheck",
+    "approval_name",
+    "countersign",
+    "verify_bundle",
+]
+
+ROLES = ("approver", "reviewer")
 
 TRUSTED_KEYS_ENV = "DRILLKIT_TRUSTED_KEYS"  # a file of PEM public keys verify trusts
 
@@ -59,6 +71,7 @@ class BundleCheck:
     key_fingerprint: str | None = None
     key_trusted: bool = False  # verified against a key the caller trusts
     approvals: list[str] = field(default_factory=list)  # fingerprints of valid countersignatures
+    roles: dict[str, str] = field(default_factory=dict)  # fingerprint -> role signed with it
 
     @property
     def ok(self) -> bool:
@@ -81,7 +94,10 @@ class BundleCheck:
         elif self.signature_valid:
             who = "a trusted key" if self.key_trusted else "the bundled public key (not trusted)"
             out.append(f"signature valid ({self.key_fingerprint}, checked against {who})")
-        out += [f"approved by {fp} (countersignature valid, trusted key)" for fp in self.approvals]
+        for fp in self.approvals:
+            role = self.roles.get(fp, "approver")
+            verb = "reviewed" if role == "reviewer" else "approved"
+            out.append(f"{verb} by {fp} (role {role}; countersignature valid, trusted key)")
         return out
 
 
@@ -201,13 +217,21 @@ def _check_approvals(
         if not sig_path.name.endswith(f"-{fp[7:23]}.sig"):
             check.problems.append(f"{sig_path.name}: its public key is {fp}")
             continue
+        role_path = sig_path.with_suffix(".role")
+        role = None
+        if role_path.is_file() and not role_path.is_symlink():
+            role = role_path.read_text(encoding="utf-8", errors="replace").strip()
+            if role not in ROLES:
+                check.problems.append(f"{role_path.name}: unknown role {role[:40]!r}")
+                continue
         try:
-            key.verify(sig_path.read_bytes(), data)
+            key.verify(sig_path.read_bytes(), data + _role_suffix(role))
         except InvalidSignature:
             check.problems.append(f"bad countersignature: {sig_path.name} ({fp})")
             continue
         if any(key_fingerprint(t) == fp for t in trusted):
             check.approvals.append(fp)
+            check.roles[fp] = role or "approver"
         elif trust_bundle_key:
             check.warnings.append(f"countersigned by {fp}, a key that is not trusted")
         else:
@@ -273,11 +297,23 @@ def approval_name(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
     return f"{MANIFEST}.approval-{key_fingerprint(key)[7:23]}"
 
 
-def countersign(bundle: Path, key: Ed25519PrivateKey) -> Path:
-    """Add an approver's signature of the manifest (as it is: verify the bundle first)."""
+def _role_suffix(role: str | None) -> bytes:
+    return b"" if role is None else f"\ndrillkit-approval-role: {role}\n".encode()
+
+
+def countersign(bundle: Path, key: Ed25519PrivateKey, role: str | None = None) -> Path:
+    """Add an approver's signature of the manifest (as it is: verify the bundle first); with
+    ``role`` (one of :data:`ROLES`) the role is recorded and signed too."""
+    if role is not None and role not in ROLES:
+        raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}")
     data = (bundle / MANIFEST).read_bytes()
     base = bundle / approval_name(key)
     base.with_name(base.name + ".pub").write_bytes(_public_pem(key.public_key()))
+    role_path = base.with_name(base.name + ".role")
+    if role is not None:
+        role_path.write_text(role + "\n", encoding="utf-8")
+    else:
+        role_path.unlink(missing_ok=True)
     sig = base.with_name(base.name + ".sig")
-    sig.write_bytes(key.sign(data))
+    sig.write_bytes(key.sign(data + _role_suffix(role)))
     return sig

@@ -38,7 +38,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from drillkit.backend.node import Node
 from drillkit.secrets import Secrets
-from drillkit.spec.postgres import ShellStep as ShellStepSpec
+from drillkit.spec.steps import ShellStep as ShellStepSpec
 from drillkit.tls import CA_FILE
 
 __all__ = [

@@ -18,6 +18,7 @@ from tenacity import Retrying, stop_after_attempt, stop_after_delay, wait_fixed
 
 from drillkit.errors import InfrastructureError
 from drillkit.history import History, OpType
+from drillkit.queries import RUNBOOK_PROCESS
 
 __all__ = ["ReadsHistory", "Retries", "RunbookResult", "Step", "run_runbook"]
 
@@ -135,7 +136,7 @@ def run_runbook(
         if step.delay_seconds > 0:
             remaining = max(0.0, step.delay_seconds - already)
             wait = history.invoke(
-                "runbook",
+                RUNBOOK_PROCESS,
                 "delay",
                 {"seconds": step.delay_seconds, "before": step.name, "slept": remaining},
             )
@@ -144,7 +145,7 @@ def run_runbook(
         already = 0.0  # only the first step's delay counts from the fault
         if isinstance(step, ReadsHistory):
             step.observe(history)
-        invocation = history.invoke("runbook", step.name)
+        invocation = history.invoke(RUNBOOK_PROCESS, step.name)
         attempts = _Attempts(step, sleep)
         outcome = _Outcome.start(attempts, step.name)
         finished = outcome.done.wait(timeout=step.timeout_seconds)

@@ -10,8 +10,9 @@ import psycopg
 import requests
 
 from drillkit.backend.node import Node
-from drillkit.history import History, healthy_roles, struck_node
-from drillkit.spec.postgres import RejoinStep, SwitchoverStep, WaitForLeaderStep
+from drillkit.history import History
+from drillkit.queries import healthy_roles, struck_node
+from drillkit.spec.steps import RejoinStep, SwitchoverStep, WaitForLeaderStep
 from drillkit.topology.patroni import PatroniCluster
 from drillkit.wait import WaitTimeout, wait_until
 

@@ -20,8 +20,9 @@ from psycopg import sql
 
 from drillkit.backend.node import Node
 from drillkit.history import History, Op, OpType
-from drillkit.spec.postgres import RestoreStep as RestoreSpec
-from drillkit.spec.postgres import VerifyRestoreStep as VerifySpec
+from drillkit.queries import FAULT_PROCESS
+from drillkit.spec.steps import RestoreStep as RestoreSpec
+from drillkit.spec.steps import VerifyRestoreStep as VerifySpec
 from drillkit.topology.pgbackrest import (
     BackupRepo,
     PgBackRestError,
@@ -67,7 +68,11 @@ def wall_time(ops: list[Op], mono_ns: int) -> datetime:
 
 def _first_fault_request(ops: list[Op]) -> Op:
     for op in ops:
-        if op.process == "fault" and op.type is OpType.INVOKE and not op.f.startswith("heal-"):
+        if (
+            op.process == FAULT_PROCESS
+            and op.type is OpType.INVOKE
+            and not op.f.startswith("heal-")
+        ):
             return op
     raise RuntimeError("no fault was requested before the restore: give target_time")
 

@@ -8,7 +8,7 @@ import psycopg
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from drillkit.backend.node import Node
-from drillkit.spec.postgres import PromoteStep, RepointStep
+from drillkit.spec.steps import PromoteStep, RepointStep
 from drillkit.topology.postgres import PostgresCluster
 
 __all__ = ["Promote", "Repoint"]
@@ -64,7 +64,7 @@ class Promote:
             return {"node": best, "received_wal_bytes": candidates}
 
         result = promote()
-        if self.cluster.spec.replication == "sync":
+        if getattr(self.cluster.spec, "replication", "async") == "sync":  # external: not ours
             result.update(self._resync(self.cluster.node(result["node"])))
         return result
 

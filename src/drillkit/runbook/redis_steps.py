@@ -15,7 +15,8 @@ import redis
 from redis.exceptions import BusyLoadingError, RedisError, ResponseError
 
 from drillkit.backend.node import Node
-from drillkit.history import History, struck_node
+from drillkit.history import History
+from drillkit.queries import struck_node
 from drillkit.runbook.redis_files import (
     ArchivedFile,
     backup_candidates,

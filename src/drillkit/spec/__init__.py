@@ -2,8 +2,8 @@
 
 :mod:`~drillkit.spec.model` is the model (generated unions of the registered kinds),
 :mod:`~drillkit.spec.load` reads files (every error names the file, field and fix);
-:mod:`~drillkit.spec.faults`, :mod:`~drillkit.spec.postgres` and :mod:`~drillkit.spec.redis` hold
-the parameter models of the faults, steps and topologies.
+:mod:`~drillkit.spec.faults`, :mod:`~drillkit.spec.postgres`, :mod:`~drillkit.spec.steps` and
+:mod:`~drillkit.spec.redis` hold the parameter models of the faults, steps and topologies.
 
 The names below are imported on first use: the registry imports the parameter models of this
 package, and the model imports the registry.
@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from drillkit.spec.load import DrillFileError, load_drill, resolve_drill_path
+    from drillkit.spec.load import DrillFileError, load_drill, parse_drill, resolve_drill_path
     from drillkit.spec.model import (
         DrillSpec,
         FaultSpec,
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "DrillFileError": "drillkit.spec.load",
     "load_drill": "drillkit.spec.load",
+    "parse_drill": "drillkit.spec.load",
     "resolve_drill_path": "drillkit.spec.load",
     "DrillSpec": "drillkit.spec.model",
     "FaultSpec": "drillkit.spec.model",
@@ -51,6 +52,7 @@ __all__ = [
     "WorkloadSpec",
     "drill_model",
     "load_drill",
+    "parse_drill",
     "resolve_drill_path",
     "scenario_model",
 ]

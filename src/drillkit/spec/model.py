@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
 from drillkit.registry import REGISTRY, Registry, tagged_union
 from drillkit.spec.faults import FaultBase, fault_nodes, schedule_problems
@@ -122,6 +122,13 @@ class DrillSpec(_Strict):
         description="the verdict this drill should reach: fail for a drill that demonstrates a "
         "known weakness (reported 'failed as expected', exit 0; if it passes, exit 1)",
     )
+
+    _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The ``--set`` overrides applied to the file (recorded in the evidence); {} if none."""
+        return dict(self._overrides)
 
     @model_validator(mode="after")
     def _schedule(self) -> DrillSpec:

@@ -1,5 +1,5 @@
-"""Drill-file models for the PostgreSQL topologies (plain streaming replication, Patroni) and
-the restore steps of a runbook.
+"""Drill-file models for the PostgreSQL topologies (plain streaming replication, Patroni); the
+runbook steps are in :mod:`drillkit.spec.steps`.
 
 Each model has one line in :mod:`drillkit.registry`, which puts it in the drill file's tagged
 unions and says what a step needs of a topology (a backup repository, Patroni, ...); node names a
@@ -9,7 +9,6 @@ step mentions (:meth:`node_refs`) are checked against the topology by ``spec.loa
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,26 +21,62 @@ from pydantic import (
     model_validator,
 )
 
+from drillkit.spec.settings import PG_CONTROLLED, check_pg_settings, problems
+
 __all__ = [
+    "PG_VERSIONS",
     "SYNC_COMMIT_LEVELS",
     "PatroniTopology",
     "PgBackRestOptions",
+    "PgSettings",
     "PostgresOptions",
     "PostgresTopology",
-    "PromoteStep",
-    "RejoinStep",
-    "RepointStep",
-    "RestoreStep",
-    "RetryPolicy",
-    "ShellStep",
-    "SwitchoverStep",
-    "VerifyRestoreStep",
-    "WaitForLeaderStep",
 ]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# PostgreSQL major versions a drill can run (each is one Debian suite's package set, see
+# drillkit.images.catalog): 15 (bookworm, the default) and 17 (trixie, with Patroni 4.0).
+PgVersion = Literal[15, 17]
+PG_VERSIONS: tuple[int, ...] = (15, 17)
+_PG_VERSION_HELP = (
+    "PostgreSQL major version: 15 (Debian bookworm; Patroni 3.0, pgBackRest 2.4x) or 17 "
+    "(Debian trixie; Patroni 4.0, pgBackRest 2.55); its image is built the first time"
+)
+
+
+class PgSettings(_Strict):
+    """Server settings of every PostgreSQL node, applied over drillkit's defaults.
+
+    ``postgresql`` is a mapping of settings; ``postgresql_conf_file`` names the team's own
+    postgresql.conf (or ``ALTER SYSTEM`` dump), relative to the drill file, whose settings the
+    mapping overrides. Both reach the nodes as a file (``drillkit-user.conf``), never argv or the
+    environment. The few settings drillkit controls (ports, addresses, data directory, the
+    replication setup, archive_command with pgBackRest, ...) accept only values that keep it
+    working: see docs/production-config.md.
+    """
+
+    postgresql: dict[str, str] = Field(
+        default_factory=dict,
+        description="server settings, e.g. {wal_sender_timeout: 5s}; upstream defaults otherwise",
+    )
+    postgresql_conf_file: str | None = Field(
+        None,
+        description="a postgresql.conf (or ALTER SYSTEM dump) relative to the drill file; "
+        "the postgresql mapping overrides it",
+    )
+
+    @field_validator("postgresql", mode="before")
+    @classmethod
+    def _settings(cls, v: Any) -> Any:
+        return check_pg_settings(v) if isinstance(v, dict) else v
+
+    def setting_problems(self) -> list[tuple[str, str, str]]:
+        """(field, setting, problem) for each value drillkit cannot accept."""
+        return [("postgresql", n, p) for n, p in problems(self.postgresql, PG_CONTROLLED, self)]
 
 
 SyncCommit = Literal["on", "remote_write", "remote_apply", "local", "off"]
@@ -77,7 +112,7 @@ class PgBackRestOptions(_Strict):
     )
 
 
-class PostgresOptions(_Strict):
+class PostgresOptions(PgSettings):
     """Replication mode of a PostgreSQL primary and its streaming replicas.
 
     ``sync``: the primary names its replicas in ``synchronous_standby_names`` as a quorum
@@ -148,6 +183,7 @@ class PostgresTopology(PostgresOptions):
     a pgBackRest repository."""
 
     kind: Literal["postgres"] = "postgres"
+    version: PgVersion = Field(15, description=_PG_VERSION_HELP)
     replicas: int = Field(1, ge=1, le=5, description="number of streaming replicas")
     data_volume_size: str | None = Field(
         None,
@@ -186,7 +222,7 @@ class PostgresTopology(PostgresOptions):
         return [f"pg{i}" for i in range(self.replicas + 1)]
 
 
-class PatroniTopology(_Strict):
+class PatroniTopology(PgSettings):
     """PostgreSQL members managed by Patroni, a 3-member etcd cluster as the DCS, and HAProxy
     routing clients to the leader (health check on Patroni's ``/primary``).
 
@@ -196,10 +232,17 @@ class PatroniTopology(_Strict):
     """
 
     kind: Literal["patroni"]
+    version: PgVersion = Field(15, description=_PG_VERSION_HELP)
     replicas: int = Field(2, ge=1, le=4, description="members besides the first leader")
-    ttl: int = Field(20, ge=20, le=3600, description="leader key time to live (seconds)")
-    loop_wait: int = Field(2, ge=1, le=600, description="seconds between HA loop runs")
-    retry_timeout: int = Field(5, ge=3, le=600, description="DCS and PostgreSQL retry budget")
+    ttl: int = Field(
+        30, ge=20, le=3600, description="leader key time to live (seconds; Patroni's default)"
+    )
+    loop_wait: int = Field(
+        10, ge=1, le=600, description="seconds between HA loop runs (Patroni's default)"
+    )
+    retry_timeout: int = Field(
+        10, ge=3, le=600, description="DCS and PostgreSQL retry budget (Patroni's default)"
+    )
     maximum_lag_on_failover: int = Field(
         1_048_576, ge=0, le=2**40, description="bytes a replica may lag and still be promoted"
     )
@@ -219,6 +262,50 @@ class PatroniTopology(_Strict):
     def _yaml_boolean(cls, v: Any) -> Any:
         return _commit_level(v)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _dynamic_configuration(cls, data: Any) -> Any:
+        """``patroni:`` is Patroni's dynamic configuration as its ``/config`` shows it (ttl,
+        loop_wait, retry_timeout, maximum_lag_on_failover, synchronous_mode,
+        postgresql.parameters): lifted into this model's fields, which it must not contradict."""
+        if not isinstance(data, dict) or "patroni" not in data:
+            return data
+        dynamic = data["patroni"]
+        if not isinstance(dynamic, dict):
+            raise ValueError("patroni: expected Patroni's dynamic configuration (a mapping)")
+        out = {k: v for k, v in data.items() if k != "patroni"}
+        lifted = dict(dynamic)
+        if "synchronous_mode" in lifted:
+            mode = lifted.pop("synchronous_mode")
+            if not isinstance(mode, bool):
+                raise ValueError("patroni.synchronous_mode: expected true or false")
+            lifted["replication"] = "sync" if mode else "async"
+        pg = lifted.pop("postgresql", None)
+        if pg is not None:
+            unknown = set(pg) - {"parameters"} if isinstance(pg, dict) else {"?"}
+            if unknown:
+                raise ValueError(
+                    "patroni.postgresql: only parameters is taken (use_pg_rewind and use_slots "
+                    "are drillkit's)"
+                )
+            params = pg.get("parameters") or {}
+            if not isinstance(params, dict):
+                raise ValueError("patroni.postgresql.parameters: expected a mapping")
+            lifted["postgresql"] = {**params, **(out.get("postgresql") or {})}
+        allowed = {"ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover"}
+        for key, value in lifted.items():
+            if key not in allowed | {"replication", "postgresql"}:
+                raise ValueError(
+                    f"patroni.{key}: not taken; expected {', '.join(sorted(allowed))}, "
+                    "synchronous_mode or postgresql.parameters"
+                )
+            if key in out and key != "postgresql" and out[key] != value:
+                raise ValueError(
+                    f"patroni.{key} ({value!r}) contradicts topology.{key} ({out[key]!r})"
+                )
+            out[key] = value
+        return out
+
     @model_validator(mode="after")
     def _patroni_timing(self) -> PatroniTopology:
         if self.loop_wait + 2 * self.retry_timeout > self.ttl:
@@ -234,190 +321,3 @@ class PatroniTopology(_Strict):
     def node_names(self) -> list[str]:
         extra = ["haproxy"] if self.haproxy else []
         return self.member_names() + [f"etcd{i}" for i in range(3)] + extra
-
-
-# -- runbook steps --------------------------------------------------------------------------------
-class PromoteStep(_Strict):
-    """Promote the most advanced surviving replica with pg_promote()."""
-
-    step: Literal["promote"]
-    delay_seconds: float = Field(
-        0.0, ge=0, le=3600, description="models detection and decision time before acting"
-    )
-    timeout_seconds: float = Field(30.0, gt=0, le=3600)
-
-
-class RetryPolicy(_Strict):
-    """Retry a failed attempt up to ``retries`` more times, ``retry_wait_seconds`` apart, all
-    within the step's ``timeout_seconds``."""
-
-    delay_seconds: float = Field(
-        0.0, ge=0, le=3600, description="models detection and decision time before acting"
-    )
-    timeout_seconds: float = Field(30.0, gt=0, le=3600)
-    retries: int = Field(0, ge=0, le=100, description="attempts after the first one fails")
-    retry_wait_seconds: float = Field(1.0, ge=0, le=600)
-
-
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_STEP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
-
-
-class ShellStep(RetryPolicy):
-    """Run a team's own command, on the harness host or inside a node (bash ``-c``).
-
-    The environment describes the topology: ``DK_NODES``, ``DK_<NODE>_HOST``/``_PORT`` per node,
-    ``DK_PRIMARY`` (+ ``_HOST``/``_PORT``), ``PGUSER``/``PGDATABASE`` and ``PGPASSFILE``, a 0600
-    file that holds the password; the password itself is never in the environment. On the host
-    it inherits only PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, TZ, TMPDIR, LC_* and the
-    names in ``pass_env``, never the rest of drillkit's environment (signing key, tokens). Output
-    (stdout and stderr) is recorded, redacted; a non-zero exit fails the step.
-    """
-
-    step: Literal["shell"]
-    name: str = Field("shell", description="how the step appears in the history and report")
-    run: str = Field(min_length=1, description="the command line, run by bash -c")
-    target: str = Field("host", description="host, a node name, or a role (primary, replica)")
-    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
-    pass_env: list[str] = Field(
-        default_factory=list,
-        description="names of drillkit's own environment variables a host step inherits, beyond "
-        "PATH, HOME, USER, LOGNAME, SHELL, LANG, LANGUAGE, TZ, TMPDIR and LC_* (never DRILLKIT_*)",
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _STEP_NAME.match(v):
-            raise ValueError(f"{v!r} is not a step name; use lowercase letters, digits and '-'")
-        return v
-
-    @field_validator("run")
-    @classmethod
-    def _run(cls, v: str) -> str:
-        if "\x00" in v:
-            raise ValueError("a NUL character cannot be passed to a command")
-        return v
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, env: dict[str, str]) -> dict[str, str]:
-        for key in env:
-            if not _ENV_NAME.match(key):
-                raise ValueError(f"{key!r} is not an environment variable name")
-            if "\x00" in env[key]:
-                raise ValueError(f"env {key}: a NUL character cannot be passed to a command")
-            if key.startswith("DK_") or key in ("PGPASSFILE", "PGPASSWORD"):
-                raise ValueError(f"{key} is set by drillkit; choose another name")
-        return env
-
-    @field_validator("pass_env")
-    @classmethod
-    def _pass_env(cls, names: list[str]) -> list[str]:
-        for key in names:
-            if not _ENV_NAME.match(key):
-                raise ValueError(f"{key!r} is not an environment variable name")
-            if key.startswith(("DRILLKIT_", "DK_")) or key in ("PGPASSFILE", "PGPASSWORD"):
-                raise ValueError(f"{key} is never passed to a step (drillkit's own or secret)")
-        return names
-
-    @model_validator(mode="after")
-    def _pass_env_on_host(self) -> ShellStep:
-        if self.pass_env and self.target != "host":
-            raise ValueError("pass_env passes the harness host's variables; use env inside a node")
-        return self
-
-    def node_refs(self) -> list[str]:
-        return [] if self.target == "host" else [self.target]
-
-
-class RestoreStep(RetryPolicy):
-    """Restore a node from the pgBackRest repository and start it as a primary.
-
-    ``type: time`` stops replay just before ``target_time`` (default: when the first fault was
-    requested, minus ``before_fault_seconds``) and promotes (``--target-action=promote``);
-    ``type: latest`` replays every archived segment. ``onto: fresh`` starts a new node; a node
-    name rebuilds that node on its own (emptied) data volume. With ``flush_wal`` a live primary
-    first switches and archives its current WAL segment (``pgbackrest check``), as an operator
-    does before a point-in-time restore.
-    """
-
-    step: Literal["restore"]
-    type: Literal["time", "latest"] = "time"
-    target_time: datetime | None = Field(
-        None, description="ISO 8601 with a time zone; default: just before the first fault"
-    )
-    before_fault_seconds: float = Field(0.0, ge=0, le=86400)
-    onto: str = Field("fresh", description="fresh (a new node) or the name of a node to rebuild")
-    flush_wal: bool = True
-    timeout_seconds: float = Field(180.0, gt=0, le=3600)
-
-    @model_validator(mode="after")
-    def _target_fits_type(self) -> RestoreStep:
-        if self.type == "latest" and (
-            self.target_time is not None or "before_fault_seconds" in self.model_fields_set
-        ):
-            raise ValueError("type: latest replays every archived segment; it takes no target")
-        if self.target_time is not None and self.target_time.tzinfo is None:
-            raise ValueError("target_time needs a time zone, e.g. 2026-01-31T12:00:00Z")
-        return self
-
-    def node_refs(self) -> list[str]:
-        return [] if self.onto == "fresh" else [self.onto]
-
-
-class VerifyRestoreStep(RetryPolicy):
-    """Check a restored node: its log says where recovery stopped, the table exists, and every
-    row the history says must be there (acknowledged before the target) is there, by count and
-    checksum. Default node: the one the last restore step made."""
-
-    step: Literal["verify-restore"]
-    node: str | None = None
-    table: str = Field("drillkit_writes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-
-    def node_refs(self) -> list[str]:
-        return [] if self.node is None else [self.node]
-
-
-class RepointStep(RetryPolicy):
-    """Point the client path (what the workload and the final read connect to) at a node:
-    ``restored`` (the last restore step's node), ``primary`` (whichever is primary now) or a
-    node name."""
-
-    step: Literal["repoint"]
-    to: str = "restored"
-
-    def node_refs(self) -> list[str]:
-        return [] if self.to in ("restored", "primary") else [self.to]
-
-
-class WaitForLeaderStep(RetryPolicy):
-    """Wait until Patroni has elected a new leader (not the one of the moment the fault struck)
-    that accepts writes through the client path; record it and its timeline."""
-
-    step: Literal["wait-for-leader"]
-    timeout_seconds: float = Field(120.0, gt=0, le=3600)
-
-
-class SwitchoverStep(RetryPolicy):
-    """A planned switchover through Patroni's REST API, to ``candidate`` or any healthy one."""
-
-    step: Literal["switchover"]
-    candidate: str | None = None
-    timeout_seconds: float = Field(120.0, gt=0, le=3600)
-
-    def node_refs(self) -> list[str]:
-        return [] if self.candidate is None else [self.candidate]
-
-
-class RejoinStep(RetryPolicy):
-    """Bring a former primary back as a replica of the current one: ``pg_rewind`` onto the new
-    timeline, then stream (Patroni does both itself once the node is started). Default node:
-    the one the first fault struck."""
-
-    step: Literal["rejoin"]
-    node: str | None = None
-    timeout_seconds: float = Field(120.0, gt=0, le=3600)
-
-    def node_refs(self) -> list[str]:
-        return [] if self.node is None else [self.node]

@@ -25,6 +25,7 @@ __all__ = [
     "MAX_INT_DIGITS",
     "MAX_NODES",
     "InputRejected",
+    "read_text",
     "read_yaml",
 ]
 
@@ -166,6 +167,12 @@ def _expanded_size(root: Node) -> None:
         for c in children:
             if id(c) in active:
                 raise InputRejected(_line(c), "a recursive alias (a value that contains itself)")
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of a regular file of at most :data:`MAX_FILE_BYTES`; raises
+    :class:`InputRejected` otherwise."""
+    return _read_text(path)
 
 
 def _read_text(path: Path) -> str:

@@ -11,9 +11,17 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from drillkit.spec.settings import (
+    REDIS_CONTROLLED,
+    SENTINEL_CONTROLLED,
+    check_redis_settings,
+    problems,
+)
 
 __all__ = [
+    "REDIS_ENGINE_VERSIONS",
     "RedisPromoteStep",
     "RedisRestoreStep",
     "RedisTopology",
@@ -23,6 +31,11 @@ __all__ = [
 
 _SAVE = re.compile(r"^\s*[0-9]+\s+[0-9]+(\s+[0-9]+\s+[0-9]+)*\s*$")
 REDIS_DEFAULT_SAVE = "3600 1 300 100 60 10000"  # Redis 7's own default save points
+
+
+# The engines and versions a drill can run (each from one Debian suite, see
+# drillkit.images.catalog); an engine's first version is its default.
+REDIS_ENGINE_VERSIONS: dict[str, tuple[int, ...]] = {"redis": (7, 8), "valkey": (8,)}
 
 
 class _Strict(BaseModel):
@@ -42,14 +55,22 @@ class RedisTopology(_Strict):
     """
 
     kind: Literal["redis"]
+    engine: Literal["redis", "valkey"] = Field(
+        "redis", description="redis, or valkey (the Redis-compatible fork; its own Sentinel)"
+    )
+    version: Literal[7, 8] = Field(
+        7,
+        description="major version: redis 7 (Debian bookworm, default) or 8 (trixie); valkey 8 "
+        "(trixie, the default for engine: valkey); its image is built the first time",
+    )
     replicas: int = Field(2, ge=1, le=5, description="number of replicas")
     sentinels: int = Field(3, ge=1, le=7, description="number of Sentinels")
     quorum: int = Field(2, ge=1, le=7, description="Sentinels that must agree the master is down")
     down_after_ms: int = Field(
-        5000, ge=100, le=600_000, description="Sentinel down-after-milliseconds (default 30000)"
+        30_000, ge=100, le=600_000, description="Sentinel down-after-milliseconds (its default)"
     )
     failover_timeout_ms: int = Field(
-        60_000, ge=1000, le=3_600_000, description="Sentinel failover-timeout (default 180000)"
+        180_000, ge=1000, le=3_600_000, description="Sentinel failover-timeout (its default)"
     )
     persistence: Literal["none", "rdb", "aof-everysec", "aof-always"] = Field(
         "rdb", description="none, rdb (save points), or AOF with appendfsync everysec / always"
@@ -76,8 +97,50 @@ class RedisTopology(_Strict):
         "clients verify the run's CA",
     )
 
+    redis: dict[str, str] = Field(
+        default_factory=dict,
+        description="redis.conf directives of every data node, e.g. {maxmemory: 256mb}; "
+        "upstream defaults otherwise",
+    )
+    redis_conf_file: str | None = Field(
+        None, description="a redis.conf relative to the drill file; the redis mapping overrides it"
+    )
+    sentinel: dict[str, str] = Field(
+        default_factory=dict,
+        description="Sentinel directives; per-master ones (parallel-syncs, ...) apply to the "
+        "monitored master",
+    )
+
+    @field_validator("redis", "sentinel", mode="before")
+    @classmethod
+    def _settings(cls, v: Any) -> Any:
+        return check_redis_settings(v) if isinstance(v, dict) else v
+
+    def setting_problems(self) -> list[tuple[str, str, str]]:
+        """(field, setting, problem) for each value drillkit cannot accept."""
+        return [("redis", n, p) for n, p in problems(self.redis, REDIS_CONTROLLED, self)] + [
+            ("sentinel", n, p) for n, p in problems(self.sentinel, SENTINEL_CONTROLLED, self)
+        ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_default_version(cls, data: Any) -> Any:
+        """An engine without a version runs that engine's default one (valkey: 8)."""
+        if isinstance(data, dict) and "version" not in data:
+            versions = REDIS_ENGINE_VERSIONS.get(str(data.get("engine", "redis")))
+            if versions:
+                return {**data, "version": versions[0]}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> RedisTopology:
+        versions = REDIS_ENGINE_VERSIONS[self.engine]
+        if self.version not in versions:
+            raise ValueError(
+                f"{self.engine} {self.version} is not available: drillkit runs {self.engine} "
+                f"{' or '.join(map(str, versions))} (Debian's packages); set version: "
+                f"{versions[-1]}, or engine: redis for Redis {self.version}"
+            )
         if self.quorum > self.sentinels:
             raise ValueError(
                 f"quorum ({self.quorum}) exceeds sentinels ({self.sentinels}): "

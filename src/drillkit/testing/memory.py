@@ -175,10 +175,18 @@ class MemoryCluster:
     def evidence(self, directory: Path) -> dict[str, Any]:
         directory.mkdir(parents=True, exist_ok=True)
         nodes: dict[str, Any] = {}
+        # A running node "reads back" the drill's settings, as pg_settings would show them.
+        settings = dict(getattr(self.spec, "postgresql", {}) or {})
         for n in self.nodes:
             (directory / f"{n.name}.log").write_text(n.logs(), encoding="utf-8")
             nodes[n.name] = {"role": n.role, "status": n.status(), "image": self.IMAGE}
-        return {"nodes": nodes}
+            if n.is_running():
+                nodes[n.name]["in_recovery"] = n.role != "primary"
+                nodes[n.name]["non_default"] = {
+                    k: {"value": v, "default": None, "source": "configuration file"}
+                    for k, v in settings.items()
+                }
+        return {"kind": "postgres", "nodes": nodes}
 
 
 class MemoryPlatform:

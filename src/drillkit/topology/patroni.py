@@ -28,7 +28,9 @@ from drillkit.topology.node import Node
 from drillkit.topology.patroni_provision import PatroniProvisioning
 from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, REST_SECRET
 from drillkit.topology.pg_admin import PG_PORT
+from drillkit.topology.pg_evidence import node_settings
 from drillkit.topology.tls_evidence import pg_tls_evidence
+from drillkit.upstream import patroni_non_default
 from drillkit.wait import WaitTimeout, wait_until
 
 __all__ = ["HAPROXY_PORT", "REST_PORT", "PatroniCluster"]
@@ -67,7 +69,8 @@ class PatroniCluster(PatroniProvisioning):
             if (
                 found is not None
                 and found[0].name != name
-                and me.get("state") == "running"
+                # A replica's state: "running" under Patroni 3.0, "streaming" under Patroni 4.
+                and me.get("state") in ("running", "streaming")
                 and me.get("timeline") == found[1]
                 and name in {r["application_name"] for r in self.streaming(found[0])}
             ):
@@ -142,13 +145,17 @@ class PatroniCluster(PatroniProvisioning):
 
     def evidence(self, directory: Path) -> dict[str, Any]:
         """Every node's container log under ``directory``; Patroni's view of the cluster."""
-        nodes = self.node_evidence(directory, lambda _node, _status: {})
+        nodes = self.node_evidence(
+            directory,
+            lambda n, status: node_settings(self, n, status) if n in self.members() else {},
+        )
         return {
             "kind": "patroni",
             "ttl": self.spec.ttl,
             "loop_wait": self.spec.loop_wait,
             "retry_timeout": self.spec.retry_timeout,
             "cluster": self.cluster_state(),
+            **self.dynamic_configuration(),
             "nodes": nodes,
             "tls": {
                 **pg_tls_evidence(self, self.members(), enabled=self.tls is not None),
@@ -156,6 +163,23 @@ class PatroniCluster(PatroniProvisioning):
                 "etcd": self.rest_scheme,
             },
         }
+
+    def dynamic_configuration(self) -> dict[str, Any]:
+        """Patroni's ``/config`` as a member serves it, and what in it differs from Patroni's
+        defaults (``patroni_non_default``); ``patroni_config_error`` if no member answered."""
+        for n in self.running():
+            if n not in self.members():
+                continue
+            try:
+                config = self.rest(n, "/config").json()
+            except (requests.RequestException, ValueError):
+                continue
+            if isinstance(config, dict):
+                return {
+                    "patroni_config": config,
+                    "patroni_non_default": patroni_non_default(config),
+                }
+        return {"patroni_config_error": "no member answered GET /config"}
 
     def shell_environment(self, *, inside: bool) -> dict[str, str]:
         """For custom runbook steps (runbook.custom.ShellTopology)."""

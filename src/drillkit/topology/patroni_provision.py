@@ -4,6 +4,7 @@ streaming."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -17,9 +18,42 @@ from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, REST_SECRET,
 from drillkit.topology.pg_admin import PG_PORT, PGDATA
 from drillkit.topology.tls_evidence import replication_tls
 
-__all__ = ["ETCD_MEMBERS", "PatroniProvisioning"]
+__all__ = ["DCS_FILE", "DEFAULT_PARAMETERS", "ETCD_MEMBERS", "PatroniProvisioning", "dcs_config"]
 
 ETCD_MEMBERS = 3
+DCS_FILE = "patroni-dcs.json"  # in each member's secrets directory; the entrypoint embeds it
+# drillkit's defaults under the drill's own parameters (topology.postgresql); timeouts are
+# PostgreSQL's unless the drill sets them.
+DEFAULT_PARAMETERS: dict[str, str] = {
+    "wal_level": "replica",
+    "hot_standby": "on",
+    "wal_log_hints": "on",
+    "max_wal_senders": "10",
+    "max_replication_slots": "10",
+    "max_connections": "200",
+    "wal_keep_size": "256MB",
+    "password_encryption": "scram-sha-256",
+}
+
+
+def dcs_config(spec: Any) -> dict[str, Any]:
+    """Patroni's bootstrap dynamic configuration for a :class:`PatroniTopology`."""
+    return {
+        "ttl": spec.ttl,
+        "loop_wait": spec.loop_wait,
+        "retry_timeout": spec.retry_timeout,
+        "maximum_lag_on_failover": spec.maximum_lag_on_failover,
+        "synchronous_mode": spec.replication == "sync",
+        "postgresql": {
+            "use_pg_rewind": True,
+            "use_slots": True,
+            "parameters": {
+                **DEFAULT_PARAMETERS,
+                "synchronous_commit": spec.synchronous_commit,
+                **spec.postgresql,
+            },
+        },
+    }
 
 
 class PatroniProvisioning(PatroniView):
@@ -58,12 +92,6 @@ class PatroniProvisioning(PatroniView):
         member_env = {
             "DK_SERVICE": "patroni",
             "DK_ETCD_HOSTS": ",".join(f"{self.container_name(e)}:2379" for e in etcd),
-            "DK_TTL": str(self.spec.ttl),
-            "DK_LOOP_WAIT": str(self.spec.loop_wait),
-            "DK_RETRY_TIMEOUT": str(self.spec.retry_timeout),
-            "DK_MAXIMUM_LAG_ON_FAILOVER": str(self.spec.maximum_lag_on_failover),
-            "DK_SYNCHRONOUS_MODE": "true" if self.spec.replication == "sync" else "false",
-            "DK_SYNCHRONOUS_COMMIT": self.spec.synchronous_commit,
         }
         for name in self.spec.member_names():
             volume = create_volume(self.client, f"{self._prefix}-{name}-data", self.labels)
@@ -78,6 +106,7 @@ class PatroniProvisioning(PatroniView):
                     "postgres": self.secrets["postgres"],
                     "replicator": self.secrets["replicator"],
                     REST_SECRET: self.secrets[REST_SECRET],
+                    DCS_FILE: json.dumps(dcs_config(self.spec)),
                 },
             )
         if self.spec.haproxy:

@@ -13,7 +13,7 @@ from drillkit.backend.node import NodeError
 from drillkit.topology.node import Node
 from drillkit.topology.pg_admin import PGDATA, PgAdmin
 
-__all__ = ["DATA_LOSS_SETTINGS", "configured_settings", "node_settings"]
+__all__ = ["DATA_LOSS_SETTINGS", "NON_DEFAULT_SQL", "configured_settings", "node_settings"]
 
 # Settings recorded in the evidence: together they decide what an acknowledged commit survives.
 DATA_LOSS_SETTINGS = (
@@ -33,8 +33,34 @@ DATA_LOSS_SETTINGS = (
 )
 
 
+# Every setting whose value is not the server's built-in (upstream) default, as the running server
+# reports it: the proof that what a drill file (or the team's postgresql.conf) said took effect.
+# Settings of drillkit's own admin session (source client/session) describe the connection, not
+# the server. ``sourcefile`` says which file set it (drillkit-user.conf: the drill's settings).
+NON_DEFAULT_SQL = (
+    "SELECT name, setting, unit, boot_val, source, sourcefile FROM pg_settings"
+    " WHERE source NOT IN ('default', 'client', 'session')"
+    " AND setting IS DISTINCT FROM boot_val ORDER BY name"
+)
+
+
+def non_default_settings(admin: PgAdmin, n: Node) -> dict[str, dict[str, Any]]:
+    """``{name: {value, unit, default, source, file}}`` of a running node (pg_settings)."""
+    return {
+        r["name"]: {
+            "value": r["setting"],
+            "unit": r["unit"],
+            "default": r["boot_val"],
+            "source": r["source"],
+            "file": r["sourcefile"],
+        }
+        for r in admin.query(n, NON_DEFAULT_SQL)
+    }
+
+
 def node_settings(admin: PgAdmin, n: Node, status: str) -> dict[str, Any]:
-    """Data-loss settings as the server reports them, or as configured if it is down."""
+    """Data-loss settings as the server reports them, or as configured if it is down; a running
+    node also lists every setting that differs from PostgreSQL's default (``non_default``)."""
     if status == "running":
         try:
             rows = admin.query(
@@ -45,6 +71,7 @@ def node_settings(admin: PgAdmin, n: Node, status: str) -> dict[str, Any]:
             return {
                 "settings": {r["name"]: r["setting"] for r in rows},
                 "in_recovery": admin.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"],
+                "non_default": non_default_settings(admin, n),
             }
         except psycopg.Error as e:
             return {"settings_error": str(e).strip()}

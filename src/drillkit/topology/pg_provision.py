@@ -10,6 +10,7 @@ import psycopg
 from drillkit.backend.docker import DEFAULT_LIMITS, run_once, size_bytes, start_detached
 from drillkit.backend.docker import create_volume as new_volume
 from drillkit.errors import InfrastructureError
+from drillkit.spec.settings import pg_conf_text
 from drillkit.topology.node import Node
 from drillkit.topology.pg_admin import PG_PORT, PGDATA
 from drillkit.topology.pg_replication import SYNC_STATES, PgReplication
@@ -18,7 +19,10 @@ from drillkit.topology.rewind import pg_secret_files
 from drillkit.topology.tls_conf import pg_ssl_conf, tls_conninfo_env
 from drillkit.topology.tls_evidence import replication_tls
 
-__all__ = ["PgProvisioning"]
+__all__ = ["USER_CONF", "PgProvisioning"]
+
+# The drill's own settings, in each node's secrets directory; postgresql.conf includes it last.
+USER_CONF = "drillkit-user.conf"
 
 
 class PgProvisioning(PgReplication):
@@ -94,7 +98,10 @@ class PgProvisioning(PgReplication):
                 volume: {"bind": PGDATA, "mode": "rw"},
                 **(self.repo.mount() if self.repo else {}),
             },
-            secrets=pg_secret_files(self.secrets.values),
+            secrets={
+                **pg_secret_files(self.secrets.values),
+                USER_CONF: pg_conf_text(self.spec.postgresql),
+            },
             # tmpfs pages the node writes count against its memory limit
             limits=DEFAULT_LIMITS.plus_memory(size_bytes(size) if size else 0),
         )

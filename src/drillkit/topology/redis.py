@@ -19,7 +19,7 @@ from drillkit.topology.base import Health
 from drillkit.topology.containers import write_private_file
 from drillkit.topology.node import Node
 from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_PORT
-from drillkit.topology.redis_evidence import node_settings
+from drillkit.topology.redis_evidence import engine_defaults, node_settings
 from drillkit.topology.redis_provision import RedisProvisioning
 from drillkit.topology.redis_roles import no_retry
 from drillkit.topology.tls_evidence import redis_tls_evidence
@@ -91,10 +91,15 @@ class RedisCluster(RedisProvisioning):
         """Write each node's container log under ``directory``; return the configuration
         fingerprint per node: role, image, and the settings that decide data loss (persistence,
         min-replicas, Sentinel timings). A node that does not answer is recorded as such."""
-        nodes = self.node_evidence(directory, lambda n, status: node_settings(self, n, status))
+        data = [n for n in self.running() if n.role != "sentinel"]
+        defaults = engine_defaults(data[0]) if data else None
+        nodes = self.node_evidence(
+            directory, lambda n, status: node_settings(self, n, status, defaults)
+        )
         return {
             "kind": "redis",
             "master_name": MASTER_NAME,
+            "redis_defaults": defaults,
             "nodes": nodes,
             "tls": redis_tls_evidence(self, enabled=self.tls is not None),
         }
@@ -107,7 +112,10 @@ class RedisCluster(RedisProvisioning):
                 continue
             try:
                 with self.redis(n) as r:
-                    out["redis"] = str(r.info("server")["redis_version"])
+                    server = r.info("server")
+                # Valkey also reports redis_version (the Redis API it implements, 7.2.4).
+                engine = "valkey" if "valkey_version" in server else "redis"
+                out[engine] = str(server[f"{engine}_version"])
                 break
             except RedisError:
                 continue

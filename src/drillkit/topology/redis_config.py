@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from drillkit.backend.docker import SECRETS_DIR
 from drillkit.spec.redis import RedisTopology
+from drillkit.spec.settings import redis_conf_lines
 
 __all__ = [
     "BACKUP_DIR",
@@ -61,7 +62,30 @@ def redis_conf(spec: RedisTopology, password: str, master_ip: str | None) -> str
     ]
     if master_ip is not None:
         lines.append(f"replicaof {master_ip} {REDIS_PORT}")
+    # The drill's own directives (topology.redis / redis_conf_file) last, so they win; the ones
+    # drillkit controls were refused at validation unless they agree with the lines above.
+    lines += redis_conf_lines(spec.redis)
     return "\n".join(lines) + "\n"
+
+
+# Sentinel directives that apply to one monitored master: ``sentinel <name> <master> <value>``.
+PER_MASTER = frozenset(
+    {"parallel-syncs", "master-reboot-down-after-period", "auth-user", "quorum"}
+    | {"down-after-milliseconds", "failover-timeout"}
+)
+# Global Sentinel directives written as ``sentinel <name> <value>``.
+SENTINEL_GLOBAL = frozenset(
+    {"resolve-hostnames", "announce-hostnames", "announce-ip", "announce-port"}
+    | {"deny-scripts-reconfig", "sentinel-user"}
+)
+
+
+def _sentinel_line(name: str, value: str) -> str:
+    if name in PER_MASTER:
+        return f"sentinel {name} {MASTER_NAME} {value}"
+    if name in SENTINEL_GLOBAL:
+        return f"sentinel {name} {value}"
+    return f"{name} {value}"
 
 
 def sentinel_conf(spec: RedisTopology, password: str, master_ip: str) -> str:
@@ -80,6 +104,7 @@ def sentinel_conf(spec: RedisTopology, password: str, master_ip: str) -> str:
                 f"sentinel down-after-milliseconds {name} {spec.down_after_ms}",
                 f"sentinel failover-timeout {name} {spec.failover_timeout_ms}",
                 f"sentinel parallel-syncs {name} 1",
+                *(_sentinel_line(k, v) for k, v in spec.sentinel.items()),
             ]
         )
         + "\n"

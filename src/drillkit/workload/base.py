@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from drillkit.history import History
     from drillkit.spec import SteadyState, WorkloadSpec
 
-__all__ = ["Client", "Pacer", "Workload", "writes_problem"]
+__all__ = ["Client", "Disposable", "Pacer", "Workload", "writes_problem"]
 
 
 @runtime_checkable
@@ -73,6 +73,15 @@ class Client(Protocol):
     def read_ids(self) -> list[int]: ...
 
     def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None: ...
+
+
+@runtime_checkable
+class Disposable(Protocol):
+    """A client whose data must not outlive the run (a probe table on a stack drillkit did not
+    create). The runner calls ``dispose`` in ``finally``, after the workload stopped, also after
+    Ctrl-C; it never raises and returns None, or what was left over and why."""
+
+    def dispose(self) -> str | None: ...
 
 
 def writes_problem(workload: Workload, spec: SteadyState) -> str | None:

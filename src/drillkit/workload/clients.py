@@ -14,19 +14,30 @@ from pydantic import BaseModel
 from drillkit.endpoints import PgEndpoints, RedisEndpoints
 from drillkit.registry import REGISTRY, Capability, Registry
 from drillkit.workload.base import Client
-from drillkit.workload.pg_writer import PgClient
+from drillkit.workload.pg_writer import PgClient, probe_name
 from drillkit.workload.redis_writer import RedisClient
 
 __all__ = ["CLIENTS", "client_for", "client_for_topology"]
 
 
-def _pg(endpoints: object) -> Client:
+def _pg(endpoints: object, run_id: str) -> Client:
     if not isinstance(endpoints, PgEndpoints):
         raise TypeError(f"a SQL topology hands out PgEndpoints, not {type(endpoints).__name__}")
     return PgClient(endpoints)
 
 
-def _redis(endpoints: object) -> Client:
+def _pg_probe(endpoints: object, run_id: str) -> Client:
+    """A stack drillkit did not create: a table of the run's own, dropped at the end."""
+    if not isinstance(endpoints, PgEndpoints):
+        raise TypeError(
+            f"a probe-table topology hands out PgEndpoints, not {type(endpoints).__name__}"
+        )
+    if not run_id:
+        raise ValueError("a probe table is named after the run: give run_id")
+    return PgClient(endpoints, table=probe_name(run_id), drop=True)
+
+
+def _redis(endpoints: object, run_id: str) -> Client:
     if not isinstance(endpoints, RedisEndpoints):
         raise TypeError(
             f"a Redis topology hands out RedisEndpoints, not {type(endpoints).__name__}"
@@ -35,24 +46,26 @@ def _redis(endpoints: object) -> Client:
 
 
 # In order: the first capability the topology provides decides the client.
-CLIENTS: tuple[tuple[Capability, Callable[[object], Client]], ...] = (
+CLIENTS: tuple[tuple[Capability, Callable[[object, str], Client]], ...] = (
     (Capability.SQL, _pg),
     (Capability.REDIS, _redis),
+    (Capability.PROBE_TABLE, _pg_probe),
 )
 
 
-def client_for(provides: Collection[Capability], endpoints: object) -> Client:
-    """The client for a topology that provides ``provides`` and hands out ``endpoints``."""
+def client_for(provides: Collection[Capability], endpoints: object, run_id: str = "") -> Client:
+    """The client for a topology that provides ``provides`` and hands out ``endpoints``
+    (``run_id`` names a probe table)."""
     for capability, make in CLIENTS:
         if capability in provides:
-            return make(endpoints)
+            return make(endpoints, run_id)
     names = ", ".join(sorted(provides)) or "nothing"
     raise ValueError(f"no workload client for a topology that provides {names}")
 
 
 def client_for_topology(
-    topology: BaseModel, endpoints: object, registry: Registry = REGISTRY
+    topology: BaseModel, endpoints: object, registry: Registry = REGISTRY, *, run_id: str = ""
 ) -> Client:
     """The client for a drill file's ``topology`` (as configured), reached at ``endpoints``."""
     entry = registry.topologies[str(getattr(topology, "kind", ""))]
-    return client_for(entry.provided(topology), endpoints)
+    return client_for(entry.provided(topology), endpoints, run_id)

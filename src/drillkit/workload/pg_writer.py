@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from drillkit.endpoints import PgEndpoints
 from drillkit.history import History, OpType
@@ -21,15 +23,25 @@ from drillkit.spec import SteadyState, WorkloadSpec
 from drillkit.workload.base import Workload, writes_problem
 from drillkit.workload.deadline import DeadlineWriter
 
-__all__ = ["TABLE", "PgClient", "PgWriter", "classify_error", "create_table", "read_ids"]
+__all__ = [
+    "PROBE_PREFIX",
+    "TABLE",
+    "PgClient",
+    "PgWriter",
+    "classify_error",
+    "create_table",
+    "drop_probe_tables",
+    "probe_name",
+    "read_ids",
+]
 
-TABLE = "drillkit_writes"
-INSERT = f"INSERT INTO {TABLE} (id, writer) VALUES (%s, %s)"
-READ_BACK = f"SELECT id FROM {TABLE} WHERE id = ANY(%s)"
+TABLE = "drillkit_writes"  # drillkit's own topologies (the whole database is the run's)
+PROBE_PREFIX = "drillkit_probe_"  # a stack drillkit did not create: one table per run, dropped
 
 # Server errors that may arrive after the statement already committed (the connection or server
 # is going away): the outcome is unknown, never 'fail'.
 _UNKNOWN_SQLSTATE_PREFIXES = ("08", "57P", "58", "XX")
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def classify_error(error: BaseException, *, sent: bool) -> OpType:
@@ -42,18 +54,52 @@ def classify_error(error: BaseException, *, sent: bool) -> OpType:
     return OpType.INFO
 
 
-def create_table(conninfo: str) -> None:
+def probe_name(run_id: str) -> str:
+    """The probe table (or key prefix) of run ``run_id`` on a stack drillkit did not create:
+    ``drillkit_probe_<run>``, a valid unquoted identifier of at most 63 characters."""
+    token = re.sub(r"[^a-z0-9]+", "_", run_id.lower()).strip("_")
+    return PROBE_PREFIX + token[-(63 - len(PROBE_PREFIX)) :]
+
+
+def _table(name: str) -> sql.Identifier:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"{name!r} is not a table name drillkit writes")
+    return sql.Identifier(name)
+
+
+def create_table(conninfo: str, table: str = TABLE) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {TABLE} (id bigint PRIMARY KEY, writer text NOT NULL,"
-            " written_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id bigint PRIMARY KEY, writer text NOT NULL,"
+                " written_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+            ).format(_table(table))
         )
 
 
-def read_ids(conninfo: str) -> list[int]:
+def read_ids(conninfo: str, table: str = TABLE) -> list[int]:
     """Every id present, for the final read."""
+    query = sql.SQL("SELECT id FROM {} ORDER BY id").format(_table(table))
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        return [int(r[0]) for r in conn.execute(f"SELECT id FROM {TABLE} ORDER BY id")]
+        return [int(r[0]) for r in conn.execute(query)]
+
+
+def drop_probe_tables(
+    conninfo: str, only: str | None = None, *, dry_run: bool = False
+) -> list[str]:
+    """Drop ``only`` (a probe table), or every ``drillkit_probe_*`` table of the current
+    schema; the tables dropped (with ``dry_run``: found, none dropped). Nothing else is ever
+    dropped."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            " AND starts_with(tablename, %s) ORDER BY tablename",
+            (PROBE_PREFIX,),
+        ).fetchall()
+        names = [str(r[0]) for r in rows if only is None or r[0] == only]
+        for name in [] if dry_run else names:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_table(name)))
+    return names
 
 
 class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
@@ -66,9 +112,12 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
         spec: WorkloadSpec,
         *,
         first_id: int = 1,
+        table: str = TABLE,
     ) -> None:
         super().__init__(history, spec, first_id=first_id)
         self._conninfo = conninfo
+        self._insert = sql.SQL("INSERT INTO {} (id, writer) VALUES (%s, %s)").format(_table(table))
+        self._read_back = sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(_table(table))
 
     async def connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(self._conninfo(), autocommit=True)
@@ -77,10 +126,10 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
         return not conn.closed
 
     async def write(self, conn: psycopg.AsyncConnection[Any], wid: int, process: str) -> None:
-        await conn.execute(INSERT, (wid, process))
+        await conn.execute(self._insert, (wid, process))
 
     async def read(self, conn: psycopg.AsyncConnection[Any], ids: list[int]) -> list[int]:
-        cursor = await conn.execute(READ_BACK, (ids,))
+        cursor = await conn.execute(self._read_back, (ids,))
         return [int(row[0]) for row in await cursor.fetchall()]
 
     def classify(self, error: BaseException, *, sent: bool) -> OpType:
@@ -99,23 +148,38 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
 
 
 class PgClient:
-    """The workload's side of PostgreSQL (a :class:`~drillkit.workload.base.Client`): the
-    ``drillkit_writes`` table, created and read back through the application's write path."""
+    """The workload's side of PostgreSQL (a :class:`~drillkit.workload.base.Client`): its table
+    (``drillkit_writes`` on drillkit's own topologies, ``drillkit_probe_<run>`` on a stack it did
+    not create), created and read back through the application's write path. With ``drop``,
+    :meth:`dispose` drops the table at the end of the run."""
 
-    def __init__(self, endpoints: PgEndpoints) -> None:
+    def __init__(self, endpoints: PgEndpoints, *, table: str = TABLE, drop: bool = False) -> None:
+        _table(table)
         self.endpoints = endpoints
+        self.table = table
+        self.drop = drop
 
     def prepare(self) -> None:
-        create_table(self.endpoints.client())
+        create_table(self.endpoints.client(), self.table)
 
     def make_workload(self, history: History, spec: WorkloadSpec) -> PgWriter:
-        return PgWriter(self.endpoints.client, history, spec)
+        return PgWriter(self.endpoints.client, history, spec, table=self.table)
+
+    def dispose(self) -> str | None:
+        """Drop the table if this client owns it (``drop``); None, or why it is left over."""
+        if not self.drop:
+            return None
+        try:
+            drop_probe_tables(self.endpoints.running_client(), only=self.table)
+        except (psycopg.Error, RuntimeError) as e:
+            return f"probe table {self.table} left over: {str(e).strip()}"
+        return None
 
     def read_ids(self) -> list[int]:
         """Every surviving id, through the running nodes of the write path (a dropped table
         holds none)."""
         try:
-            return read_ids(self.endpoints.running_client())
+            return read_ids(self.endpoints.running_client(), self.table)
         except psycopg.errors.UndefinedTable:
             return []
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from drillkit.history import History, OpType
+from drillkit.queries import READER_PROCESS
 from drillkit.spec import WorkloadSpec
 from drillkit.workload.base import Pacer
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PROCESS", "READ_BACK", "AckedIds", "ReadBack", "late_read"]
 
-PROCESS = "reader-0"
+PROCESS = READER_PROCESS
 READ_BACK = "read-back"
 
 C = TypeVar("C")

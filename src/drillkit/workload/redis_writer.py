@@ -86,9 +86,11 @@ class RedisWriter(DeadlineWriter[Connection]):
         spec: WorkloadSpec,
         *,
         first_id: int = 1,
+        key: str = KEY,
     ) -> None:
         super().__init__(history, spec, first_id=first_id)
         self._endpoints = endpoints
+        self._key = key
         self._published: dict[Address, Address] = {}
         self._sentinel: Sentinel | None = None
         # Sockets time out well inside the per-write deadline, so a dead Sentinel is skipped
@@ -144,11 +146,11 @@ class RedisWriter(DeadlineWriter[Connection]):
         return conn
 
     async def write(self, conn: Connection, wid: int, process: str) -> None:
-        await conn.send_command("SADD", KEY, wid)
+        await conn.send_command("SADD", self._key, wid)
         await conn.read_response()
 
     async def read(self, conn: Connection, ids: list[int]) -> list[int]:
-        await conn.send_command("SMISMEMBER", KEY, *ids)
+        await conn.send_command("SMISMEMBER", self._key, *ids)
         flags = await conn.read_response()
         if not isinstance(flags, list) or len(flags) != len(ids):
             raise RuntimeError(f"SMISMEMBER answered {flags!r} for {len(ids)} ids")
@@ -171,16 +173,17 @@ class RedisWriter(DeadlineWriter[Connection]):
 
 class RedisClient:
     """The workload's side of Redis (a :class:`~drillkit.workload.base.Client`): the set
-    ``drillkit:ids``, written through Sentinel and read back from the master."""
+    ``drillkit:ids`` (``key``), written through Sentinel and read back from the master."""
 
-    def __init__(self, endpoints: RedisEndpoints) -> None:
+    def __init__(self, endpoints: RedisEndpoints, *, key: str = KEY) -> None:
         self.endpoints = endpoints
+        self.key = key
 
     def prepare(self) -> None:
         """Nothing to create: the set springs into being with its first SADD."""
 
     def make_workload(self, history: History, spec: WorkloadSpec) -> RedisWriter:
-        return RedisWriter(self.endpoints, history, spec)
+        return RedisWriter(self.endpoints, history, spec, key=self.key)
 
     def read_ids(self) -> list[int]:
         """Every id in the set, from the master the Sentinels name (else the only master)."""
@@ -199,7 +202,7 @@ class RedisClient:
             **({"ssl": True, **tls.redis_kwargs()} if (tls := self.endpoints.tls) else {}),
         )
         with client as r:
-            return sorted(int(v) for v in r.smembers(KEY))
+            return sorted(int(v) for v in r.smembers(self.key))
 
     def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None:
         return writes_problem(workload, spec)

@@ -9,7 +9,6 @@ order: fault timing was calibrated against them.
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ from drillkit.backend.clock import rfc3339_ns
 from drillkit.backend.docker.hardening import HELPER_LIMITS, size_bytes
 from drillkit.backend.docker.helper import HELPER_LABEL, run_helper_container
 from drillkit.backend.node import ExecResult, HelperResult, Moment, NodeError
+from drillkit.wait import WaitTimeout, wait_until
 
 __all__ = ["LOOPBACK", "DockerNode"]
 
@@ -55,12 +55,12 @@ class DockerNode:
         return str(self.container.status)
 
     def wait_status(self, wanted: str, timeout: float = 30.0, poll: float = 0.01) -> str:
-        deadline = time.monotonic() + timeout
-        status = self.status()
-        while status != wanted and time.monotonic() < deadline:
-            time.sleep(poll)
-            status = self.status()
-        return status
+        try:
+            return wait_until(
+                self.status, until=lambda s: s == wanted, timeout=timeout, interval=poll
+            )
+        except WaitTimeout as e:
+            return str(e.last_value)
 
     def is_running(self) -> bool:
         return self.status() == "running"

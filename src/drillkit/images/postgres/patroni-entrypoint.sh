@@ -32,7 +32,6 @@ start_etcd() {
 
 start_patroni() {
   : "${DK_ADVERTISE:?}" "${DK_ETCD_HOSTS:?}"
-  : "${DK_TTL:?}" "${DK_LOOP_WAIT:?}" "${DK_RETRY_TIMEOUT:?}"
   superuser_password=$(cat "$DK_SECRETS/postgres")
   replication_password=$(cat "$DK_SECRETS/replicator")
   rest_password=$(cat "$DK_SECRETS/patroni-rest")
@@ -73,27 +72,9 @@ ${tls_etcd}
 watchdog:
   mode: "off"
 bootstrap:
-  dcs:
-    ttl: ${DK_TTL}
-    loop_wait: ${DK_LOOP_WAIT}
-    retry_timeout: ${DK_RETRY_TIMEOUT}
-    maximum_lag_on_failover: ${DK_MAXIMUM_LAG_ON_FAILOVER:-1048576}
-    synchronous_mode: ${DK_SYNCHRONOUS_MODE:-false}
-    postgresql:
-      use_pg_rewind: true
-      use_slots: true
-      parameters:
-        wal_level: replica
-        hot_standby: "on"
-        wal_log_hints: "on"
-        max_wal_senders: 10
-        max_replication_slots: 10
-        max_connections: 200
-        wal_keep_size: 256MB
-        password_encryption: scram-sha-256
-        synchronous_commit: "${DK_SYNCHRONOUS_COMMIT:-on}"
-        wal_sender_timeout: 5s
-        wal_receiver_timeout: 5s
+  # Patroni's dynamic configuration (ttl, loop_wait, ..., postgresql.parameters) as JSON, which
+  # is YAML: written by drillkit from the drill file into the secrets directory.
+  dcs: $(cat "$DK_SECRETS/patroni-dcs.json")
   initdb:
     - encoding: UTF8
     - data-checksums
@@ -101,7 +82,7 @@ postgresql:
   listen: 0.0.0.0:5432
   connect_address: ${DK_ADVERTISE}:5432
   data_dir: /var/lib/postgresql/data
-  bin_dir: /usr/lib/postgresql/15/bin
+  bin_dir: /usr/lib/postgresql/${PG_MAJOR:-15}/bin
   pgpass: /var/lib/postgresql/patroni.pgpass
   authentication:
     superuser:

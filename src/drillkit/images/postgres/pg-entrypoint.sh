@@ -32,14 +32,14 @@ max_connections = 200
 shared_buffers = 128MB
 log_line_prefix = '%m [%p] '
 cluster_name = '${NODE}'
-# Replication liveness is explicit and short, so a cut link is noticed in seconds, not a minute;
 # wal_keep_size keeps segments for replicas that take their base backups at the same time.
-wal_sender_timeout = '5s'
-wal_receiver_timeout = '5s'
-wal_retrieve_retry_interval = '500ms'
+# Timeouts stay at PostgreSQL's defaults unless the drill sets them (topology.postgresql).
 wal_keep_size = '256MB'
 ${DK_EXTRA_CONF:-}
 ${DK_TLS_CONF:-}
+# The drill's own settings (topology.postgresql / postgresql_conf_file), written by drillkit
+# into the secrets directory before the container started; last, so they win.
+include_if_exists = '$DK_SECRETS/drillkit-user.conf'
 CONF
   cat > "$PGDATA/pg_hba.conf" <<HBA
 local all all trust

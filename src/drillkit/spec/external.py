@@ -1,0 +1,168 @@
+"""Drill-file models for stacks drillkit did not create: a Docker Compose project
+(``kind: compose``) or containers chosen by name or label (``kind: containers``).
+
+drillkit never starts, removes or labels these containers: it finds them (a Compose project by its
+``com.docker.compose.project`` label, drillkit never runs ``compose up``/``down``), discovers the
+roles (``pg_is_in_recovery()``), reaches each node at the port it publishes, and writes only into
+a probe table of its own that it drops at the end. Credentials come from a file or an
+environment variable, never from the drill file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "ClientEndpoint",
+    "ComposeTopology",
+    "ContainersTopology",
+    "ExternalCredentials",
+    "ExternalTopology",
+]
+
+_NODE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_LABEL = re.compile(r"^[A-Za-z0-9._/-]{1,128}(=[^\s]{0,256})?$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class ExternalCredentials(_Strict):
+    """How drillkit logs in: a user and a password read from a file or an environment variable
+    when the drill starts (never stored in the drill file, the history or the evidence)."""
+
+    user: str = Field("postgres", min_length=1, max_length=63, description="database user")
+    database: str = Field(
+        "postgres", min_length=1, max_length=63, description="database the probe table goes in"
+    )
+    password_file: Path | None = Field(
+        None, description="a file holding the password (its first line)"
+    )
+    password_env: str | None = Field(
+        None, description="name of an environment variable holding the password"
+    )
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and (not _ENV_NAME.match(v) or v.startswith("DRILLKIT_")):
+            raise ValueError(f"{v!r} is not an environment variable name drillkit may read")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ExternalCredentials:
+        if self.password_file is not None and self.password_env is not None:
+            raise ValueError("give password_file or password_env, not both")
+        return self
+
+
+class ClientEndpoint(_Strict):
+    """The application's write path as the application sees it (e.g. pgbouncer or HAProxy on a
+    port the stack publishes). Default: every node, ``target_session_attrs=read-write``."""
+
+    host: str = Field("127.0.0.1", min_length=1, max_length=253)
+    port: int = Field(ge=1, le=65535)
+
+
+class _External(_Strict):
+    engine: Literal["postgres"] = Field(
+        "postgres", description="the database the nodes run (postgres; redis is not yet supported)"
+    )
+    port: int = Field(
+        5432, ge=1, le=65535, description="the nodes' database port inside the containers"
+    )
+    credentials: ExternalCredentials = ExternalCredentials()
+    client: ClientEndpoint | None = Field(
+        None, description="the application's endpoint (default: every node, read-write)"
+    )
+    allow_promote: Literal[True] | None = Field(
+        None,
+        description="true: the promote step may run pg_promote() on the most advanced replica "
+        "(default: refused; restore with your own shell step)",
+    )
+
+    def node_names(self) -> list[str]:
+        """The node names the drill may refer to (declared; discovery finds the rest)."""
+        return []
+
+
+def _node_names(names: list[str], what: str) -> list[str]:
+    for name in names:
+        if not _NODE.match(name):
+            raise ValueError(
+                f"{what} {name!r} cannot be a node name; use lowercase letters, digits and '-'"
+            )
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what}s are listed twice")
+    return names
+
+
+class ComposeTopology(_External):
+    """The database containers of a running Docker Compose project, found by the
+    ``com.docker.compose.project`` label; a node is named after its service."""
+
+    kind: Literal["compose"]
+    project: str = Field(description="the Compose project name (docker compose ls)")
+    file: Path | None = Field(
+        None, description="the Compose file, only to name (and hash) it in the evidence"
+    )
+    services: list[str] = Field(
+        default_factory=list,
+        description="the services that are database nodes (default: every service that "
+        "publishes the database port)",
+    )
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, v: str) -> str:
+        if not _PROJECT.match(v):
+            raise ValueError(f"{v!r} is not a Compose project name")
+        return v
+
+    @field_validator("services")
+    @classmethod
+    def _services(cls, v: list[str]) -> list[str]:
+        return _node_names(v, "service")
+
+    def node_names(self) -> list[str]:
+        return list(self.services)
+
+
+class ContainersTopology(_External):
+    """Existing containers, chosen by name (``names``) or by a label (``label: key=value``); a
+    node is named after its container."""
+
+    kind: Literal["containers"]
+    names: list[str] = Field(default_factory=list, description="the containers' names")
+    label: str | None = Field(None, description="select every container with this label")
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        return _node_names(v, "container name")
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, v: str | None) -> str | None:
+        if v is not None and (not _LABEL.match(v) or v.startswith("drillkit.")):
+            raise ValueError(f"{v!r} is not a label selector (key or key=value)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> ContainersTopology:
+        if bool(self.names) == (self.label is not None):
+            raise ValueError("select the containers by names or by label (one of them)")
+        return self
+
+    def node_names(self) -> list[str]:
+        return list(self.names)
+
+
+ExternalTopology = ComposeTopology | ContainersTopology
