@@ -184,3 +184,29 @@ def test_rejoin_rewinds_over_tls(tmp_path: Path, docker_client: Any, images: Nod
     assert any(e["event"] == "runbook:rejoin" for e in report["timeline"])
     replication = report["configuration"]["tls"]["replication"]
     assert replication and all(r["ssl"] for r in replication)
+
+
+@pytest.mark.parametrize(
+    ("drill", "engine"),
+    [("failover", {"version": 17}), ("redis-failover", {"engine": "valkey", "version": 8})],
+    ids=["postgres-17", "valkey-8"],
+)
+def test_tls_on_the_other_engine_versions(
+    drill: str, engine: dict[str, Any], tmp_path: Path, docker_client: Any, images: NodeImages
+) -> None:
+    spec = _with_tls(drill)
+    topology = type(spec.topology).model_validate(
+        {**spec.topology.model_dump(exclude_unset=True), **engine, "tls": True}
+    )
+    result = run_drill(
+        spec.model_copy(update={"topology": topology}),
+        drill_file=f"drills/{drill}.yaml",
+        report_root=tmp_path,
+        progress=lambda _m: None,
+    )
+    assert result.error is None, result.error
+    report = json.loads((result.report_dir / "report.json").read_text())
+    assert report["verdict"] == "pass", report["measured"]
+    assert report["configuration"]["tls"]["enabled"]
+    version = report["versions"].get("postgresql") or report["versions"].get("valkey") or ""
+    assert version.startswith(("17.", "8.")), report["versions"]
