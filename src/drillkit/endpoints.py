@@ -11,10 +11,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Address", "PgEndpoints", "RedisEndpoints"]
+__all__ = ["Address", "PgEndpoints", "RedisEndpoints", "TlsClient"]
 
 Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class TlsClient:
+    """What a client needs to reach a TLS-only deployment (``topology.tls``): the run's CA to
+    verify servers (and their names) with, and a client certificate for servers that ask for
+    one. Paths of 0600 files in the run's private directory."""
+
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def redis_kwargs(self) -> dict[str, Any]:
+        """redis-py ``Redis``/``SSLConnection`` keyword arguments: verify the CA and hostname."""
+        return {
+            "ssl_ca_certs": self.ca_file,
+            "ssl_certfile": self.cert_file,
+            "ssl_keyfile": self.key_file,
+            "ssl_check_hostname": True,
+            "ssl_cert_reqs": "required",
+        }
 
 
 @dataclass(frozen=True)
@@ -46,3 +68,5 @@ class RedisEndpoints:
     master: Callable[[], str | None]
     """The data node that is master now: the one the Sentinels' majority names, else the only
     node that reports itself master; None if neither names a single one."""
+    tls: TlsClient | None = None
+    """Set when the deployment speaks TLS only: every connection (Sentinels, nodes) uses it."""

@@ -39,6 +39,7 @@ from typing import Any, Protocol, runtime_checkable
 from drillkit.backend.node import Node
 from drillkit.secrets import Secrets
 from drillkit.spec.steps import ShellStep as ShellStepSpec
+from drillkit.tls import CA_FILE
 
 __all__ = [
     "HOST_ENV_ALLOW",
@@ -148,11 +149,15 @@ class Shell:
         return nodes[0]
 
     def _env(self, *, inside: bool, secret_dir: str) -> dict[str, str]:
+        topology = self.topology.shell_environment(inside=inside)
+        # topology.tls: libpq verifies servers with the run's CA among the secret files
+        tls = {"PGSSLROOTCERT": f"{secret_dir}/{CA_FILE}"} if "PGSSLMODE" in topology else {}
         return {
             **self.spec.env,
-            **self.topology.shell_environment(inside=inside),
+            **topology,
             "DK_SECRETS_DIR": secret_dir,
             "PGPASSFILE": f"{secret_dir}/pgpass",
+            **tls,
         }
 
     # -- on the harness host -------------------------------------------------------------------

@@ -191,6 +191,11 @@ class PostgresTopology(PostgresOptions):
         description="size-limited (tmpfs, RAM-backed) data volumes, e.g. 256m; needed by "
         "fill-disk; at least 64m, and all nodes' volumes together at most half the host's memory",
     )
+    tls: bool = Field(
+        False,
+        description="TLS on every connection: a per-run CA, ssl=on, clients and replication "
+        "with sslmode=verify-full (plain connections refused)",
+    )
 
     @field_validator("data_volume_size")
     @classmethod
@@ -245,6 +250,11 @@ class PatroniTopology(PgSettings):
     synchronous_commit: SyncCommit = "on"
     haproxy: bool = Field(
         True, description="clients connect through HAProxy (else straight to the members)"
+    )
+    tls: bool = Field(
+        False,
+        description="TLS everywhere: a per-run CA; PostgreSQL ssl=on with verify-full clients "
+        "and replication, Patroni's REST API over https, etcd client and peer TLS",
     )
 
     @field_validator("synchronous_commit", mode="before")

@@ -91,6 +91,11 @@ class RedisTopology(_Strict):
     min_replicas_max_lag: int = Field(
         10, ge=1, le=3600, description="seconds since a replica's last ack for it to count"
     )
+    tls: bool = Field(
+        False,
+        description="TLS only: tls-port (plain port off), tls-replication, Sentinels over TLS, "
+        "clients verify the run's CA",
+    )
 
     redis: dict[str, str] = Field(
         default_factory=dict,

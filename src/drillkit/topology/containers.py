@@ -18,6 +18,7 @@ from drillkit.backend.docker import create_network
 from drillkit.errors import InfrastructureError
 from drillkit.resources import sweep
 from drillkit.secrets import Secrets
+from drillkit.tls import RunTls
 from drillkit.topology.node import Node, start_node
 from drillkit.wait import WaitTimeout, is_none, wait_until
 
@@ -58,6 +59,9 @@ class ContainerTopology:
         self.ready_seconds: float | None = None
         self.keep = False  # leave the topology running on exit (drillkit run --keep)
         self._prefix = f"dk-{run_id[-12:]}"
+        # topology.tls: the run's CA; every node gets a certificate (start_container)
+        self.tls: RunTls | None = RunTls(run_id) if getattr(spec, "tls", False) else None
+        self.tls_at_ready: list[dict[str, Any]] | None = None  # replication TLS once ready
         self.init_state()
 
     def init_state(self) -> None:
@@ -88,6 +92,8 @@ class ContainerTopology:
         self.before_stop()
         sweep(self.client, self.run_id)
         self.nodes = [n for n in self.nodes if n.status() != "removed"]
+        if self.tls is not None:
+            self.tls.close()  # the client's CA file and key go with the run
 
     def create_network(self) -> Any:
         self.network = create_network(self.client, f"{self._prefix}-net", self.labels)
@@ -97,7 +103,11 @@ class ContainerTopology:
         self, name: str, role: str, ports: list[int], environment: dict[str, str], **kw: Any
     ) -> Node:
         """A container of this run (its image, on its network, labelled, named after ``name``)
-        publishing ``ports`` on 127.0.0.1; ``kw`` goes to the backend (volumes, command)."""
+        publishing ``ports`` on 127.0.0.1; ``kw`` goes to the backend (volumes, command,
+        secrets). With TLS on, its certificate, key and the CA join its secrets files."""
+        if self.tls is not None:
+            tls_files = self.tls.node_files(self.container_name(name), [name])
+            kw["secrets"] = {**(kw.get("secrets") or {}), **tls_files}
         return start_node(
             self.client,
             name=name,

@@ -29,6 +29,7 @@ from drillkit.topology.patroni_provision import PatroniProvisioning
 from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, REST_SECRET
 from drillkit.topology.pg_admin import PG_PORT
 from drillkit.topology.pg_evidence import node_settings
+from drillkit.topology.tls_evidence import pg_tls_evidence
 from drillkit.upstream import patroni_non_default
 from drillkit.wait import WaitTimeout, wait_until
 
@@ -156,6 +157,11 @@ class PatroniCluster(PatroniProvisioning):
             "cluster": self.cluster_state(),
             **self.dynamic_configuration(),
             "nodes": nodes,
+            "tls": {
+                **pg_tls_evidence(self, self.members(), enabled=self.tls is not None),
+                "rest_api": self.rest_scheme,
+                "etcd": self.rest_scheme,
+            },
         }
 
     def dynamic_configuration(self) -> dict[str, Any]:
@@ -181,11 +187,12 @@ class PatroniCluster(PatroniProvisioning):
         env = self.node_environment(members, lambda _n: PG_PORT, self.leader(), inside=inside)
         for n in members:
             key = "DK_" + n.name.upper().replace("-", "_")
-            env[f"{key}_REST"] = "http://{}:{}".format(*self.address(n, REST_PORT, inside=inside))
+            host, port = self.address(n, REST_PORT, inside=inside)
+            env[f"{key}_REST"] = f"{self.rest_scheme}://{host}:{port}"
         if self.spec.haproxy:
             host, port = self.address(self.node("haproxy"), HAPROXY_PORT, inside=inside)
             env["DK_CLIENT_HOST"], env["DK_CLIENT_PORT"] = host, str(port)
-        return {**env, "PGUSER": "postgres", "PGDATABASE": "postgres"}
+        return {**env, "PGUSER": "postgres", "PGDATABASE": "postgres", **self.tls_step_env()}
 
     def secret_files(self, *, inside: bool) -> dict[str, str]:
         lines = []
@@ -197,7 +204,11 @@ class PatroniCluster(PatroniProvisioning):
             lines.append(f"{host}:{p}:*:postgres:{self.secrets['postgres']}")
             lines.append(f"{host}:{p}:*:replicator:{self.secrets['replicator']}")
         user, password = self.rest_auth  # a curl config: curl -K "$DK_SECRETS_DIR/patroni-rest"
-        return {"pgpass": "\n".join(lines) + "\n", REST_SECRET: f'user = "{user}:{password}"\n'}
+        return {
+            "pgpass": "\n".join(lines) + "\n",
+            REST_SECRET: f'user = "{user}:{password}"\n',
+            **self.tls_step_files(),
+        }
 
     def keep_instructions(self, credentials_dir: Path) -> list[str]:
         path = write_private_file(
@@ -205,7 +216,7 @@ class PatroniCluster(PatroniProvisioning):
         )
         lines = [
             f"{n.name} ({n.status()}): PGPASSFILE={path} psql -h {n.host} -p {n.port(PG_PORT)} "
-            f"-U postgres; REST http://{n.host}:{n.port(REST_PORT)}/cluster"
+            f"-U postgres; REST {self.rest_scheme}://{n.host}:{n.port(REST_PORT)}/cluster"
             for n in self.members()
         ]
         if self.spec.haproxy:

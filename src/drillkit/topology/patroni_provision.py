@@ -16,6 +16,7 @@ from drillkit.errors import InfrastructureError
 from drillkit.topology.node import Node
 from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, REST_SECRET, PatroniView
 from drillkit.topology.pg_admin import PG_PORT, PGDATA
+from drillkit.topology.tls_evidence import replication_tls
 
 __all__ = ["DCS_FILE", "DEFAULT_PARAMETERS", "ETCD_MEMBERS", "PatroniProvisioning", "dcs_config"]
 
@@ -64,6 +65,8 @@ class PatroniProvisioning(PatroniView):
         self, name: str, role: str, ports: list[int], env: dict[str, str], **kw: Any
     ) -> Node:
         env = {"DK_NODE_NAME": name, "DK_ADVERTISE": self.container_name(name), **env}
+        if self.tls is not None:
+            env["DK_TLS"] = "on"
         node = self.start_container(name, role, ports, env, **kw)
         self.nodes.append(node)
         return node
@@ -72,7 +75,8 @@ class PatroniProvisioning(PatroniView):
         started = time.monotonic()
         self.create_network()
         etcd = [f"etcd{i}" for i in range(ETCD_MEMBERS)]
-        initial = ",".join(f"{e}=http://{self.container_name(e)}:2380" for e in etcd)
+        scheme = self.rest_scheme  # topology.tls: etcd peers over TLS too
+        initial = ",".join(f"{e}={scheme}://{self.container_name(e)}:2380" for e in etcd)
         for name in etcd:
             self.progress(f"starting {name} (etcd)")
             self._start(
@@ -117,6 +121,9 @@ class PatroniProvisioning(PatroniView):
         self.progress("waiting for a leader and every replica streaming")
         self._wait_ready()
         self.ready_seconds = time.monotonic() - started
+        # TLS as the servers report it once ready, before any fault: the report's proof that
+        # replication was encrypted while it mattered (after a failover the walsenders differ)
+        self.tls_at_ready = replication_tls(self, self.members())
 
     def _wait_ready(self) -> None:
         def problem() -> str | None:

@@ -33,9 +33,25 @@ class PatroniView(PgAdmin, ContainerTopology):
     def members(self) -> list[Node]:
         return [n for n in self.nodes if n.role == "member"]
 
+    @property
+    def rest_scheme(self) -> str:
+        """``https`` with topology.tls (REST API and etcd), else ``http``."""
+        return "https" if self.tls is not None else "http"
+
+    def rest_url(self, node: Node, path: str) -> str:
+        return f"{self.rest_scheme}://{node.host}:{node.port(REST_PORT)}{path}"
+
+    @property
+    def rest_verify(self) -> str | bool:
+        """What requests verifies the REST API's certificate with: the run's CA."""
+        return str(self.tls.ca_file) if self.tls is not None else True
+
     def rest(self, node: Node, path: str, timeout: float = _REST_TIMEOUT) -> requests.Response:
         return requests.get(
-            f"http://{node.host}:{node.port(REST_PORT)}{path}", timeout=timeout, auth=self.rest_auth
+            self.rest_url(node, path),
+            timeout=timeout,
+            auth=self.rest_auth,
+            verify=self.rest_verify,
         )
 
     def rest_post(
@@ -43,7 +59,8 @@ class PatroniView(PgAdmin, ContainerTopology):
     ) -> requests.Response:
         """An authenticated ``POST`` to ``node``'s REST API (e.g. ``/switchover``)."""
         return requests.post(
-            f"http://{node.host}:{node.port(REST_PORT)}{path}",
+            self.rest_url(node, path),
+            verify=self.rest_verify,
             json=body,
             timeout=timeout,
             auth=self.rest_auth,

@@ -9,6 +9,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from drillkit.secrets import Secrets
+from drillkit.tls import CA_FILE, RunTls
 from drillkit.topology.node import Node
 
 __all__ = ["PGDATA", "PG_PORT", "PgAdmin"]
@@ -22,9 +23,14 @@ class PgAdmin:
     superuser password is ``secrets["postgres"]``."""
 
     secrets: Secrets
+    tls: RunTls | None = None
 
     def conninfo(self, nodes: list[Node], port: int = PG_PORT, **params: Any) -> str:
-        """A libpq connection string; several nodes give a multi-host string, as real apps use."""
+        """A libpq connection string; several nodes give a multi-host string, as real apps use.
+        With TLS on, it verifies the server against the run's CA and its name
+        (``sslmode=verify-full``): every conninfo drillkit hands out or uses goes through here."""
+        if self.tls is not None:
+            params = {"sslmode": "verify-full", "sslrootcert": str(self.tls.ca_file), **params}
         return make_conninfo(
             host=",".join(n.host for n in nodes),
             port=",".join(str(n.port(port)) for n in nodes),
@@ -33,6 +39,15 @@ class PgAdmin:
             dbname="postgres",
             **params,
         )
+
+    def tls_step_env(self) -> dict[str, str]:
+        """For custom steps, with topology.tls: libpq verifies servers (``PGSSLMODE``); the
+        step's runner points ``PGSSLROOTCERT`` at ``tls-ca.crt`` (:meth:`tls_step_files`)."""
+        return {"PGSSLMODE": "verify-full"} if self.tls is not None else {}
+
+    def tls_step_files(self) -> dict[str, str]:
+        """The run's CA certificate among a custom step's secret files (topology.tls)."""
+        return {CA_FILE: self.tls.ca_pem} if self.tls is not None else {}
 
     def connect(self, node: Node, *, statement_timeout_ms: int = 10_000) -> psycopg.Connection[Any]:
         """An autocommit admin connection to one node with a server-side statement timeout."""

@@ -16,6 +16,8 @@ from drillkit.topology.pg_admin import PG_PORT, PGDATA
 from drillkit.topology.pg_replication import SYNC_STATES, PgReplication
 from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError
 from drillkit.topology.rewind import pg_secret_files
+from drillkit.topology.tls_conf import pg_ssl_conf, tls_conninfo_env
+from drillkit.topology.tls_evidence import replication_tls
 
 __all__ = ["USER_CONF", "PgProvisioning"]
 
@@ -48,6 +50,7 @@ class PgProvisioning(PgReplication):
         self._node_env = {
             "DK_EXTRA_CONF": "\n".join(self._extra_conf()),
             **(self.repo.environment() if self.repo else {}),
+            **self._tls_env(),
         }
         if self.repo is not None:
             self.repo.create_volume()
@@ -69,6 +72,9 @@ class PgProvisioning(PgReplication):
             except PgBackRestError as e:
                 raise InfrastructureError(f"the backup repository did not come up: {e}") from None
         self.ready_seconds = time.monotonic() - started
+        # TLS as the servers report it once ready, before any fault: the report's proof that
+        # replication was encrypted while it mattered (after a failover the walsenders differ)
+        self.tls_at_ready = replication_tls(self, self.nodes)
 
     def start_pg_node(
         self, name: str, role: str, volume: str, extra_env: dict[str, str] | None = None
@@ -104,6 +110,13 @@ class PgProvisioning(PgReplication):
         """postgresql.conf lines every node shares (a replica copies the primary's file)."""
         lines = [f"synchronous_commit = '{self.spec.synchronous_commit}'"]
         return lines + (self.repo.conf_lines() if self.repo else [])
+
+    def _tls_env(self) -> dict[str, str]:
+        """topology.tls: the ssl settings (a block of their own in postgresql.conf), hostssl
+        in pg_hba.conf, and verify-full for replication. Certificates are secrets files."""
+        if self.tls is None:
+            return {}
+        return {"DK_TLS": "on", "DK_TLS_CONF": "\n".join(pg_ssl_conf()), **tls_conninfo_env()}
 
     def create_volume(self, node: str) -> str:
         """The name of the node's data volume: a Docker volume, or a size-limited tmpfs when

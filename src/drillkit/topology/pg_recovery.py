@@ -12,6 +12,7 @@ import psycopg
 
 from drillkit.backend.node import Node
 from drillkit.secrets import Secrets
+from drillkit.tls import RunTls
 from drillkit.topology.pg_storage import data_volume, fast_shutdown, run_helper
 from drillkit.topology.pgbackrest import BackupRepo, restore_environment
 from drillkit.topology.rewind import rewind
@@ -29,6 +30,7 @@ class RecoveryCluster(Protocol):
     repo: BackupRepo | None
     client_path: list[str] | None  # nodes the client connects to; None: all
     restored: list[str]  # nodes made by restores, oldest first
+    tls: RunTls | None  # topology.tls: the run's CA
     progress: Callable[[str], None]
 
     def node(self, name: str) -> Node: ...
@@ -127,6 +129,7 @@ def rejoin(cluster: RecoveryCluster, name: str, timeout: float) -> dict[str, Any
         slot=slot,
         secrets=cluster.secrets.values,
         timeout=max(1.0, deadline - time.monotonic()),
+        tls_ca=cluster.tls.ca_pem if cluster.tls is not None else None,
     )
     node.start()
     timeline = int(

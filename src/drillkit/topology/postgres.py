@@ -25,6 +25,7 @@ from drillkit.topology.pg_admin import PG_PORT
 from drillkit.topology.pg_evidence import node_settings
 from drillkit.topology.pg_provision import PgProvisioning
 from drillkit.topology.pg_replication import SYNC_STATES, sync_standby_names
+from drillkit.topology.tls_evidence import pg_tls_evidence
 
 __all__ = ["PG_PORT", "SYNC_STATES", "PostgresCluster", "sync_standby_names"]
 
@@ -123,16 +124,17 @@ class PostgresCluster(PgProvisioning):
         env = self.node_environment(
             self.nodes, lambda _n: PG_PORT, self.current_primary(), inside=inside
         )
-        return {**env, "PGUSER": "postgres", "PGDATABASE": "postgres"}
+        return {**env, "PGUSER": "postgres", "PGDATABASE": "postgres", **self.tls_step_env()}
 
     def secret_files(self, *, inside: bool) -> dict[str, str]:
-        """A libpq password file for the superuser and the replication role, on every node."""
+        """A libpq password file for the superuser and the replication role, on every node
+        (and the run's CA, ``tls-ca.crt``, with topology.tls)."""
         lines = []
         for n in self.nodes:
             host, port = self.address(n, PG_PORT, inside=inside)
             lines.append(f"{host}:{port}:*:postgres:{self.secrets['postgres']}")
             lines.append(f"{host}:{port}:*:replicator:{self.secrets['replicator']}")
-        return {"pgpass": "\n".join(lines) + "\n"}
+        return {"pgpass": "\n".join(lines) + "\n", **self.tls_step_files()}
 
     def write_pgpass(self, path: Path) -> Path:
         """A libpq password file (mode 0600) for a kept topology; never part of the evidence."""
@@ -147,7 +149,12 @@ class PostgresCluster(PgProvisioning):
         fingerprint (image ids, server version, the settings that decide data loss) per node.
         A node that is not running is recorded with its status (settings are the same image's)."""
         nodes = self.node_evidence(directory, lambda n, status: node_settings(self, n, status))
-        return {"kind": "postgres", "replication": self.spec.replication, "nodes": nodes}
+        return {
+            "kind": "postgres",
+            "replication": self.spec.replication,
+            "nodes": nodes,
+            "tls": pg_tls_evidence(self, self.nodes, enabled=self.tls is not None),
+        }
 
     def versions(self) -> dict[str, str]:
         """Server version (and backups taken), for the evidence; the runner adds the image."""

@@ -22,6 +22,7 @@ from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_POR
 from drillkit.topology.redis_evidence import engine_defaults, node_settings
 from drillkit.topology.redis_provision import RedisProvisioning
 from drillkit.topology.redis_roles import no_retry
+from drillkit.topology.tls_evidence import redis_tls_evidence
 
 __all__ = ["REDIS_PORT", "SENTINEL_PORT", "RedisCluster", "no_retry"]
 
@@ -100,6 +101,7 @@ class RedisCluster(RedisProvisioning):
             "master_name": MASTER_NAME,
             "redis_defaults": defaults,
             "nodes": nodes,
+            "tls": redis_tls_evidence(self, enabled=self.tls is not None),
         }
 
     def versions(self) -> dict[str, str]:

@@ -22,6 +22,7 @@ from drillkit.topology.redis_config import (
     sentinel_conf,
 )
 from drillkit.topology.redis_roles import RedisRoles
+from drillkit.topology.tls_conf import redis_tls_conf, sentinel_tls_conf
 
 __all__ = ["RedisProvisioning"]
 
@@ -39,7 +40,8 @@ class RedisProvisioning(RedisRoles):
         for name in self.spec.data_node_names():
             role = "replica" if master_ip else "primary"
             self.progress(f"starting {name} ({role})")
-            node = self._start_data_node(name, role, redis_conf(self.spec, password, master_ip))
+            text = redis_conf(self.spec, password, master_ip) + self._tls_conf(REDIS_PORT)
+            node = self._start_data_node(name, role, text)
             self.nodes.append(node)
             master_ip = master_ip or node.ip(self.network_name)
         assert master_ip is not None
@@ -49,7 +51,8 @@ class RedisProvisioning(RedisRoles):
         # master's INFO, which it asks for every 10 s after the first time.
         for name in self.spec.sentinel_names():
             self.progress(f"starting {name} (sentinel)")
-            conf = {"sentinel.conf": sentinel_conf(self.spec, password, master_ip)}
+            text = sentinel_conf(self.spec, password, master_ip) + self._tls_conf(SENTINEL_PORT)
+            conf = {"sentinel.conf": text}
             self.nodes.append(
                 self.start_container(
                     name, "sentinel", [SENTINEL_PORT], {}, command=sentinel_command(), secrets=conf
@@ -58,6 +61,12 @@ class RedisProvisioning(RedisRoles):
         self.progress(f"waiting for {self.spec.sentinels} Sentinel(s) to agree")
         self._wait(self._sentinel_problem)
         self.ready_seconds = time.monotonic() - started
+
+    def _tls_conf(self, port: int) -> str:
+        """topology.tls: the TLS block appended to a node's or Sentinel's file (else nothing)."""
+        if self.tls is None:
+            return ""
+        return sentinel_tls_conf(port) if port == SENTINEL_PORT else redis_tls_conf(port)
 
     def _start_data_node(self, name: str, role: str, conf: str) -> Node:
         volumes = {self._volume(name, "data"): {"bind": DATA_DIR, "mode": "rw"}}

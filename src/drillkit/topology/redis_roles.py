@@ -17,7 +17,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from drillkit.endpoints import Address, RedisEndpoints
+from drillkit.endpoints import Address, RedisEndpoints, TlsClient
 from drillkit.spec.redis import RedisTopology
 from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node
@@ -61,6 +61,7 @@ class RedisRoles(ContainerTopology):
             socket_connect_timeout=timeout,
             retry=no_retry(),
             decode_responses=decode,
+            **self.tls_kwargs(),
         )
 
     def node_at(self, ip: str) -> Node:
@@ -94,7 +95,21 @@ class RedisRoles(ContainerTopology):
             publish=self.publish,
             node=self._node_address,
             master=self._master_name,
+            tls=self.tls_client(),
         )
+
+    def tls_client(self) -> TlsClient | None:
+        """topology.tls: the run's CA and drillkit's client certificate (0600 files in the
+        run's private directory), for every client of this deployment."""
+        if self.tls is None:
+            return None
+        cert, key = self.tls.client_files()
+        return TlsClient(str(self.tls.ca_file), str(cert), str(key))
+
+    def tls_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments that make a redis-py ``Redis`` client speak TLS (none if off)."""
+        client = self.tls_client()
+        return {"ssl": True, **client.redis_kwargs()} if client is not None else {}
 
     def _node_address(self, name: str) -> Address:
         node = self.node(name)

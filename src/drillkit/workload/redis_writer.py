@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import redis
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
@@ -102,6 +103,7 @@ class RedisWriter(DeadlineWriter[Connection]):
             "socket_timeout": self._socket_timeout,
             "socket_connect_timeout": self._socket_timeout,
             "retry": no_retry(),
+            **self._tls_kwargs(),
         }
         self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
             self._endpoints.sentinels, sentinel_kwargs=options
@@ -123,15 +125,22 @@ class RedisWriter(DeadlineWriter[Connection]):
             self._published[address] = await asyncio.to_thread(self._endpoints.publish, *address)
         return self._published[address]
 
+    def _tls_kwargs(self) -> dict[str, Any]:
+        """topology.tls: every connection verifies the run's CA and the server's name."""
+        tls = self._endpoints.tls
+        return {"ssl": True, **tls.redis_kwargs()} if tls is not None else {}
+
     async def connect(self) -> Connection:
         host, port = await self._master()
-        conn = Connection(
+        tls = self._endpoints.tls
+        conn = (Connection if tls is None else SSLConnection)(
             host=host,
             port=port,
             password=self._endpoints.password,
             socket_timeout=self._socket_timeout,
             socket_connect_timeout=self._socket_timeout,
             retry=no_retry(),
+            **(tls.redis_kwargs() if tls is not None else {}),
         )
         await conn.connect()  # type: ignore[no-untyped-call]
         return conn
@@ -190,6 +199,7 @@ class RedisClient:
             socket_connect_timeout=5.0,
             retry=sync_no_retry(),
             decode_responses=True,
+            **({"ssl": True, **tls.redis_kwargs()} if (tls := self.endpoints.tls) else {}),
         )
         with client as r:
             return sorted(int(v) for v in r.smembers(self.key))

@@ -8,12 +8,24 @@ set -euo pipefail
 NODE="${DK_NODE_NAME:-$(hostname)}"
 DK_SECRETS=/run/drillkit
 umask 077
+# topology.tls (DK_TLS=on): the node's certificate, key and the run's CA are 0600 files in
+# $DK_SECRETS. etcd (client and peer, both ways verified), Patroni's REST API, PostgreSQL and
+# HAProxy's health checks then speak TLS only; every connection verifies the peer's name.
+SCHEME=http
+TLS_CA="$DK_SECRETS/tls-ca.crt" TLS_CERT="$DK_SECRETS/tls-node.crt" TLS_KEY="$DK_SECRETS/tls-node.key"
+if [ "${DK_TLS:-}" = on ]; then SCHEME=https; fi
 
 start_etcd() {
   : "${DK_ADVERTISE:?}" "${DK_ETCD_INITIAL_CLUSTER:?}" "${DK_ETCD_TOKEN:?}"
-  exec etcd --name "$NODE" --data-dir /var/lib/postgresql/etcd \
-    --listen-client-urls http://0.0.0.0:2379 --advertise-client-urls "http://$DK_ADVERTISE:2379" \
-    --listen-peer-urls http://0.0.0.0:2380 --initial-advertise-peer-urls "http://$DK_ADVERTISE:2380" \
+  tls=()
+  if [ "$SCHEME" = https ]; then
+    tls=(--cert-file "$TLS_CERT" --key-file "$TLS_KEY" --trusted-ca-file "$TLS_CA"
+      --client-cert-auth --peer-cert-file "$TLS_CERT" --peer-key-file "$TLS_KEY"
+      --peer-trusted-ca-file "$TLS_CA" --peer-client-cert-auth)
+  fi
+  exec etcd --name "$NODE" --data-dir /var/lib/postgresql/etcd "${tls[@]}" \
+    --listen-client-urls $SCHEME://0.0.0.0:2379 --advertise-client-urls "$SCHEME://$DK_ADVERTISE:2379" \
+    --listen-peer-urls $SCHEME://0.0.0.0:2380 --initial-advertise-peer-urls "$SCHEME://$DK_ADVERTISE:2380" \
     --initial-cluster "$DK_ETCD_INITIAL_CLUSTER" --initial-cluster-state new \
     --initial-cluster-token "$DK_ETCD_TOKEN" --heartbeat-interval 100 --election-timeout 1000
 }
@@ -24,6 +36,23 @@ start_patroni() {
   replication_password=$(cat "$DK_SECRETS/replicator")
   rest_password=$(cat "$DK_SECRETS/patroni-rest")
   config=/var/lib/postgresql/patroni.yml
+  hba_host=host tls_rest="" tls_etcd="" tls_pg="" tls_conn=""
+  if [ "$SCHEME" = https ]; then
+    hba_host=hostssl
+    tls_rest="  certfile: $TLS_CERT
+  keyfile: $TLS_KEY
+  cafile: $TLS_CA"
+    tls_etcd="  protocol: https
+  cacert: $TLS_CA
+  cert: $TLS_CERT
+  key: $TLS_KEY"
+    tls_pg="    ssl: 'on'
+    ssl_cert_file: $TLS_CERT
+    ssl_key_file: $TLS_KEY
+    ssl_ca_file: $TLS_CA"
+    tls_conn="      sslmode: verify-full
+      sslrootcert: $TLS_CA"
+  fi
   # Passwords are YAML single-quoted scalars: generated ones never contain a quote. The REST API
   # asks for them on every unsafe request (POST /switchover, PATCH /config, ...); GETs (the
   # HAProxy health check, /cluster) stay open.
@@ -36,8 +65,10 @@ restapi:
   authentication:
     username: drillkit
     password: '${rest_password}'
+${tls_rest}
 etcd3:
   hosts: ${DK_ETCD_HOSTS}
+${tls_etcd}
 watchdog:
   mode: "off"
 bootstrap:
@@ -57,16 +88,19 @@ postgresql:
     superuser:
       username: postgres
       password: '${superuser_password}'
+${tls_conn}
     replication:
       username: replicator
       password: '${replication_password}'
+${tls_conn}
   parameters:
     unix_socket_directories: /var/run/postgresql
     log_line_prefix: '%m [%p] '
+${tls_pg}
   pg_hba:
     - local all all trust
-    - host replication replicator all scram-sha-256
-    - host all all all scram-sha-256
+    - ${hba_host} replication replicator all scram-sha-256
+    - ${hba_host} all all all scram-sha-256
 tags: {}
 YAML
   exec patroni "$config"
@@ -96,7 +130,9 @@ listen primary
   default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
 CFG
   for member in $DK_PATRONI_MEMBERS; do
-    echo "  server ${member%%=*} ${member#*=}:5432 check port 8008" >> "$config"
+    check="check port 8008"
+    if [ "$SCHEME" = https ]; then check="$check check-ssl verify required ca-file $TLS_CA"; fi
+    echo "  server ${member%%=*} ${member#*=}:5432 $check" >> "$config"
   done
   exec haproxy -db -f "$config"
 }

@@ -10,6 +10,10 @@ if [ -n "${DK_SERVICE:-}" ]; then exec /usr/local/bin/drillkit-patroni-entrypoin
 DK_SECRETS=/run/drillkit
 PASSFILE="$DK_SECRETS/pgpass"
 NODE="${DK_NODE_NAME:-$(hostname)}"
+# topology.tls: DK_TLS=on; DK_TLS_CONF holds the ssl settings, DK_TLS_CONNINFO what this node's
+# own libpq connections (replication) add (sslmode=verify-full and the run's CA).
+HBA_HOST=host
+if [ "${DK_TLS:-}" = on ]; then HBA_HOST=hostssl; fi
 
 configure_primary() {
   # Data checksums: a flipped bit in a data file is reported on read instead of returned as
@@ -32,14 +36,15 @@ cluster_name = '${NODE}'
 # Timeouts stay at PostgreSQL's defaults unless the drill sets them (topology.postgresql).
 wal_keep_size = '256MB'
 ${DK_EXTRA_CONF:-}
+${DK_TLS_CONF:-}
 # The drill's own settings (topology.postgresql / postgresql_conf_file), written by drillkit
 # into the secrets directory before the container started; last, so they win.
 include_if_exists = '$DK_SECRETS/drillkit-user.conf'
 CONF
   cat > "$PGDATA/pg_hba.conf" <<HBA
 local all all trust
-host replication replicator all scram-sha-256
-host all all all scram-sha-256
+$HBA_HOST replication replicator all scram-sha-256
+$HBA_HOST all all all scram-sha-256
 HBA
   # Single-user mode: create the replication role before the server accepts any connection.
   # Dollar quoting keeps the password out of any log line.
@@ -55,7 +60,7 @@ configure_replica() {
     sleep 0.1
   done
   slot="${NODE//-/_}"
-  conninfo="host=$DK_PRIMARY_HOST port=5432 user=replicator passfile=$PASSFILE connect_timeout=2"
+  conninfo="host=$DK_PRIMARY_HOST port=5432 user=replicator passfile=$PASSFILE connect_timeout=2${DK_TLS_CONNINFO:+ $DK_TLS_CONNINFO}"
   # Not -R: it would write the password it used into primary_conninfo (postgresql.auto.conf).
   pg_basebackup -d "$conninfo" -D "$PGDATA" -X stream -C -S "$slot" --checkpoint=fast \
     --no-password
