@@ -42,6 +42,7 @@ class Calibrated:
     observer: Observer
     probe: PgProbe | None
     redis_probe: RedisReadProbe | None = None
+    reconnect_s: float | None = None  # one new client connection, measured before teardown
 
     @property
     def measured(self) -> dict[str, Any]:
@@ -63,6 +64,7 @@ def calibrate(
     *,
     probe_rate: float = 0,
     redis_reader: bool = False,
+    reconnect: bool = False,
 ) -> Calibrated:
     """Run calibration drill ``name`` under the observer (and a by-hand client at ``probe_rate``
     writes/s if > 0); read logs before teardown; tear down with drillkit's sweep."""
@@ -72,6 +74,7 @@ def calibrate(
     observer = Observer(docker_client, drill=spec.name)
     probe: PgProbe | None = None
     reader = RedisReadProbe(observer) if redis_reader else None
+    reconnect_s: float | None = None
     try:
         with observer:
             probe = PgProbe(observer, rate=probe_rate) if probe_rate > 0 else None
@@ -94,6 +97,8 @@ def calibrate(
                     reader.stop()
             observer.attach(result.run_id)
             observer.collect_logs()
+            if reconnect:
+                reconnect_s = PgProbe(observer).reconnect_seconds()
             if probe is not None:
                 try:
                     probe.final_read()
@@ -102,7 +107,7 @@ def calibrate(
     finally:
         observer.teardown()
     report = json.loads((result.report_dir / "report.json").read_text())
-    return Calibrated(name, report, observer, probe, reader)
+    return Calibrated(name, report, observer, probe, reader, reconnect_s)
 
 
 # -- the summary table ---------------------------------------------------------------------------

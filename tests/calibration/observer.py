@@ -401,6 +401,23 @@ class PgProbe(_Background):
             with contextlib.suppress(Exception):
                 conn.close()
 
+    def reconnect_seconds(self, samples: int = 5) -> float | None:
+        """What one new connection costs a client right now (connect, authenticate, one
+        statement), the slowest of ``samples``: drillkit's RTO after a pause is late by one such
+        reconnection (its writer abandoned the frozen connection at its deadline)."""
+        import psycopg
+
+        conninfo = self._conninfo()
+        if conninfo is None:
+            return None
+        worst = 0.0
+        for _ in range(samples):
+            t0 = time.monotonic()
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute("SELECT 1")
+            worst = max(worst, time.monotonic() - t0)
+        return worst
+
     def final_read(self) -> set[int]:
         """Every id of ``calib_probe`` on the node that takes writes now (before teardown)."""
         import psycopg

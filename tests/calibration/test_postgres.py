@@ -20,15 +20,24 @@ def _s(t: int | None) -> float | None:
 
 
 def test_a_pause_rto_matches_docker_events(reports: Path, docker_client: Any) -> None:
-    cal = calibrate("calib-pause", reports, docker_client)
+    cal = calibrate("calib-pause", reports, docker_client, reconnect=True)
     obs = cal.observer
     pause, truth = _docker_pause(obs)
     eff = effective_ns(cal.report, "pause")
     record_row(
         "a pause 3 s", "pause effective - Docker pause", _s(eff and eff - pause.time_ns), 0.0, TOL
     )
-    ok = record_row("a pause 3 s", "RTO", cal.measured["rto_seconds"], truth, TOL)
+    ok = record_row("a pause 3 s", "RTO", cal.measured["rto_seconds"], truth, _pause_tol(cal))
     assert ok, f"RTO {cal.measured['rto_seconds']} vs Docker pause->unpause {truth:.4f}"
+
+
+def _pause_tol(cal: Any) -> float:
+    """RTO after a pause is late by one reconnection (docs/calibration.md): the writer abandoned
+    the frozen connection at its deadline and the first write after the unpause opens a new one.
+    The tolerance is 50 ms plus one reconnection as the observer measured it on this machine."""
+    assert cal.reconnect_s is not None, "the observer could not measure a reconnection"
+    record_row(cal.name, "one new connection (observer)", cal.reconnect_s, None, None)
+    return float(TOL + cal.reconnect_s)
 
 
 def _docker_pause(obs: Any) -> tuple[Any, float]:
@@ -166,7 +175,7 @@ def test_g_partition_then_unmarked_kill_rpo_from_the_kill(
 
 
 def test_h_pause_after_a_harmless_isolate(reports: Path, docker_client: Any) -> None:
-    cal = calibrate("calib-isolate-pause", reports, docker_client)
+    cal = calibrate("calib-isolate-pause", reports, docker_client, reconnect=True)
     obs = cal.observer
     _pause, truth = _docker_pause(obs)
     scen = "h isolate, then pause 1.2 s"
@@ -174,7 +183,7 @@ def test_h_pause_after_a_harmless_isolate(reports: Path, docker_client: Any) -> 
     record_row(scen, "pause held (report) vs Docker pause->unpause", held, truth, TOL)
     isolated = fault_row(cal.report, "isolate")["actual_duration_seconds"]
     record_row(scen, "isolate held vs declared 2 s", isolated, 2.0, TOL)
-    ok = record_row(scen, "RTO", cal.measured["rto_seconds"], truth, TOL)
+    ok = record_row(scen, "RTO", cal.measured["rto_seconds"], truth, _pause_tol(cal))
     assert cal.report["incident"]["kind"] == "pause", cal.report["incident"]
     assert ok, f"RTO {cal.measured['rto_seconds']} vs Docker pause->unpause {truth:.4f}"
     assert abs(truth - 1.2) <= TOL, f"the pause was held {truth:.3f}s, declared 1.2 s"
