@@ -8,7 +8,6 @@ fails), leaving removes every container, network and volume carrying the run's l
 from __future__ import annotations
 
 import os
-import random
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -19,7 +18,7 @@ from drillkit.errors import InfrastructureError
 from drillkit.resources import sweep
 from drillkit.secrets import Secrets
 from drillkit.tls import RunTls
-from drillkit.topology.node import Node, start_node
+from drillkit.topology.node import Node, NodeLookup, start_node
 from drillkit.wait import WaitTimeout, is_none, wait_until
 
 __all__ = ["ContainerTopology", "write_private_file"]
@@ -27,7 +26,7 @@ __all__ = ["ContainerTopology", "write_private_file"]
 Progress = Callable[[str], None]
 
 
-class ContainerTopology:
+class ContainerTopology(NodeLookup):
     """Nodes in labelled containers on one private network created for the run."""
 
     SECRET_NAMES: tuple[str, ...] = ()
@@ -152,15 +151,6 @@ class ContainerTopology:
     def helper_image(self) -> str:
         return self.image
 
-    def running(self) -> list[Node]:
-        return [n for n in self.nodes if n.is_running()]
-
-    def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
-
     def node_evidence(
         self, directory: Path, settings: Callable[[Node, str], dict[str, Any]]
     ) -> dict[str, Any]:
@@ -177,43 +167,6 @@ class ContainerTopology:
             info.update(settings(n, status))
             nodes[n.name] = info
         return nodes
-
-    def role_pool(self) -> list[Node]:
-        """The data nodes that ``primary``/``replica``/``random`` choose among (not Sentinels,
-        etcd or proxies)."""
-        return list(self.nodes)
-
-    def current_primary(self) -> Node | None:
-        """The node that takes writes right now, if exactly one does."""
-        raise NotImplementedError
-
-    def resolve_special(self, target: str) -> list[Node] | None:
-        """Roles only this topology has (e.g. ``sentinels``, ``etcd``); None if not one."""
-        return None
-
-    def resolve(self, target: str) -> list[Node]:
-        """The nodes ``target`` designates right now: a role follows failovers, a name is fixed."""
-        special = self.resolve_special(target)
-        if special is not None:
-            return special
-        if target == "all":
-            return list(self.nodes)
-        if target == "random":
-            running = [n for n in self.role_pool() if n.is_running()]
-            if not running:
-                raise RuntimeError("no running data node to target")
-            return [random.choice(running)]
-        if target in ("primary", "replica", "replicas"):
-            primary = self.current_primary()
-            if target == "primary":
-                if primary is None:
-                    raise RuntimeError("no single running primary to target")
-                return [primary]
-            replicas = [n for n in self.role_pool() if n.is_running() and n is not primary]
-            if not replicas:
-                raise RuntimeError("no running replica to target")
-            return replicas if target == "replicas" else replicas[:1]
-        return [self.node(target)]
 
     def address(self, node: Node, port: int, *, inside: bool) -> tuple[str, int]:
         """Where ``node``'s ``port`` is reached: by container name from inside the run's network,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +19,6 @@ from typing import Any, Self
 
 import psycopg
 from psycopg.conninfo import make_conninfo
-from psycopg.rows import dict_row
 
 from drillkit.backend.docker.attach import (
     Found,
@@ -36,7 +34,8 @@ from drillkit.secrets import Secrets
 from drillkit.spec import SteadyState
 from drillkit.spec.external import ComposeTopology, ContainersTopology, ExternalCredentials
 from drillkit.topology.base import Health
-from drillkit.topology.node import Node
+from drillkit.topology.node import Node, NodeLookup
+from drillkit.topology.pg_admin import PgSession
 
 __all__ = ["ExternalPostgres", "read_password"]
 
@@ -65,7 +64,7 @@ def read_password(
     return ""
 
 
-class ExternalPostgres:
+class ExternalPostgres(PgSession, NodeLookup):
     """The :class:`~drillkit.topology.base.System` of an existing PostgreSQL stack."""
 
     SECRET_NAMES: tuple[str, ...] = ()
@@ -184,18 +183,6 @@ class ExternalPostgres:
             host=host, port=port, user=credentials.user, dbname=credentials.database, **params
         )
 
-    def connect(self, node: Node, *, statement_timeout_ms: int = 10_000) -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            self.conninfo([node], connect_timeout=2),
-            autocommit=True,
-            options=f"-c statement_timeout={statement_timeout_ms}",
-        )
-
-    def query(self, node: Node, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
-            return list(cur.fetchall()) if cur.description else []
-
     # -- what faults, steps and the runner see ---------------------------------------------------
     @property
     def network_name(self) -> str:
@@ -205,46 +192,9 @@ class ExternalPostgres:
     def helper_image(self) -> str:
         return self.image
 
-    def running(self) -> list[Node]:
-        return [n for n in self.nodes if n.is_running()]
-
-    def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(name)
-
     def current_primary(self) -> Node | None:
         """The running node that is not in recovery (None if none is, or several are)."""
-        primaries = []
-        for n in self.running():
-            try:
-                if not self.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"]:
-                    primaries.append(n)
-            except psycopg.Error:
-                continue
-        return primaries[0] if len(primaries) == 1 else None
-
-    def resolve(self, target: str) -> list[Node]:
-        """Roles follow failovers (asked of the servers when the fault is injected)."""
-        if target == "all":
-            return list(self.nodes)
-        if target == "random":
-            running = self.running()
-            if not running:
-                raise RuntimeError("no running node to target")
-            return [random.choice(running)]
-        if target in ("primary", "replica", "replicas"):
-            primary = self.current_primary()
-            if target == "primary":
-                if primary is None:
-                    raise RuntimeError("no single running primary to target")
-                return [primary]
-            replicas = [n for n in self.running() if n is not primary]
-            if not replicas:
-                raise RuntimeError("no running replica to target")
-            return replicas if target == "replicas" else replicas[:1]
-        return [self.node(target)]
+        return self.sole_primary(self.running())
 
     def endpoints(self) -> PgEndpoints:
         return PgEndpoints(

@@ -12,13 +12,47 @@ from drillkit.secrets import Secrets
 from drillkit.tls import CA_FILE, RunTls
 from drillkit.topology.node import Node
 
-__all__ = ["PGDATA", "PG_PORT", "PgAdmin"]
+__all__ = ["PGDATA", "PG_PORT", "PgAdmin", "PgSession"]
 
 PG_PORT = 5432
 PGDATA = "/var/lib/postgresql/data"  # the data directory in drillkit's postgres image
 
 
-class PgAdmin:
+class PgSession:
+    """``connect`` and ``query`` on one node, and which running node is the primary, for any
+    PostgreSQL topology that says how to reach its nodes (:meth:`conninfo`): drillkit's own
+    (:class:`PgAdmin`) and a stack drillkit did not create (``topology.external``)."""
+
+    def conninfo(self, nodes: list[Node], **params: Any) -> str:
+        raise NotImplementedError
+
+    def connect(self, node: Node, *, statement_timeout_ms: int = 10_000) -> psycopg.Connection[Any]:
+        """An autocommit admin connection to one node with a server-side statement timeout."""
+        return psycopg.connect(
+            self.conninfo([node], connect_timeout=2),
+            autocommit=True,
+            options=f"-c statement_timeout={statement_timeout_ms}",
+        )
+
+    def query(self, node: Node, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Run one statement on one node; its rows as dicts (none for a statement without)."""
+        with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
+            return list(cur.fetchall()) if cur.description else []
+
+    def sole_primary(self, nodes: list[Node]) -> Node | None:
+        """The one node of ``nodes`` that is not in recovery (None if none is, or several are)."""
+        primaries = []
+        for n in nodes:
+            try:
+                if not self.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"]:
+                    primaries.append(n)
+            except psycopg.Error:
+                continue
+        return primaries[0] if len(primaries) == 1 else None
+
+
+class PgAdmin(PgSession):
     """libpq connection strings, ``connect`` and ``query`` for nodes of a topology whose
     superuser password is ``secrets["postgres"]``."""
 
@@ -48,20 +82,6 @@ class PgAdmin:
     def tls_step_files(self) -> dict[str, str]:
         """The run's CA certificate among a custom step's secret files (topology.tls)."""
         return {CA_FILE: self.tls.ca_pem} if self.tls is not None else {}
-
-    def connect(self, node: Node, *, statement_timeout_ms: int = 10_000) -> psycopg.Connection[Any]:
-        """An autocommit admin connection to one node with a server-side statement timeout."""
-        return psycopg.connect(
-            self.conninfo([node], connect_timeout=2),
-            autocommit=True,
-            options=f"-c statement_timeout={statement_timeout_ms}",
-        )
-
-    def query(self, node: Node, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """Run one statement on one node; its rows as dicts (none for a statement without)."""
-        with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
-            return list(cur.fetchall()) if cur.description else []
 
     def replication_status(self, primary: Node) -> list[dict[str, Any]]:
         """``pg_stat_replication`` on ``primary``: each standby's name, state, sync_state and

@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import psycopg
-
 from drillkit.spec.postgres import PostgresTopology
 from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node
@@ -89,11 +87,4 @@ class PgReplication(PgAdmin, ContainerTopology):
 
     def current_primary(self) -> Node | None:
         """The running node that is not in recovery (None if there is none, or more than one)."""
-        primaries = []
-        for n in self.running():
-            try:
-                if not self.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"]:
-                    primaries.append(n)
-            except psycopg.Error:
-                continue
-        return primaries[0] if len(primaries) == 1 else None
+        return self.sole_primary(self.running())
