@@ -1,16 +1,19 @@
-"""Measure drillkit's failover path against its speed goals and print measured vs goal.
+"""Measure drillkit's speed against its goals, beside by-hand floors measured in the same run.
 
     .venv/bin/python bench/bench_failover.py [--repeat N | --quick] [--verbose]
 
 Figures (images already built; goals are for a 2-core machine):
 
-1. topology ready: a primary plus one streaming replica, provisioned with PostgresCluster
-2. the whole failover drill (drills/failover.yaml), provisioning to teardown
-3. acknowledged writes/s of one unthrottled PgWriter against one primary, and its resolution
-   (median gap between consecutive acknowledgements)
-4. RTO minus its floor: declared runbook delay + the promote step's duration + one reconnect
+1. topology ready: a primary plus one streaming replica, provisioned with PostgresCluster, beside
+   the same pair started by hand (docker SDK + psycopg, initdb at start, pg_basebackup -R)
+2. Patroni and Redis + Sentinel topologies ready, as the shipped drills declare them
+3. acknowledged writes/s of one unthrottled PgWriter against a bare psycopg loop on the same
+   table, alternating rounds, and the writer's resolution (median gap between acknowledgements)
+4. the whole failover drill (drills/failover.yaml), provisioning to teardown, minus the time it
+   declares (warm-up + runbook delays + observation), and the harness's CPU share meanwhile
+5. RTO minus its floor: declared runbook delay + the promote step's duration + one reconnect
    (a fresh multi-host connect, timed after a real kill-and-promote on the writer cluster)
-5. the harness's peak RSS during the drill (the drill runs in a child process; RUSAGE_CHILDREN)
+6. the harness's peak RSS during the drill (the drill runs in a child process; RUSAGE_CHILDREN)
 
 A benchmark never fails CI: the exit status is 0 whatever was measured (130 on Ctrl-C). Every
 resource is labelled ``drillkit.run=<id>`` and swept afterwards, also on Ctrl-C or SIGTERM.
@@ -45,6 +48,7 @@ from drillkit.drill import run_drill
 from drillkit.faults import make_fault
 from drillkit.history import History, OpType, read_history
 from drillkit.images import ensure_images
+from drillkit.platform import DockerPlatform
 from drillkit.resources import PID_LABEL, RUN_LABEL, connect_engine, labels_for, sweep
 from drillkit.runbook import make_step
 from drillkit.secrets import Secrets
@@ -57,12 +61,14 @@ ROOT = Path(__file__).resolve().parent.parent
 DRILL_REL = "drills/failover.yaml"
 NS = 1_000_000_000
 
-READY_GOAL_S = 5.0
-DRILL_GOAL_S = 15.0
-WRITES_GOAL_PER_S = 1_000.0
+# The speed goals (issue "drills whose cost is the time they declare"), for a 2-core machine.
+READY_GOAL_S = 1.5  # primary + 1 streaming replica
+DRILL_OVERHEAD_GOAL_S = 2.0  # the whole failover drill minus the time it declares
+WRITES_RATIO_GOAL = 0.9  # acked writes/s of one PgWriter vs a by-hand psycopg loop, same run
 RESOLUTION_GOAL_MS = 1.0
 RTO_EXCESS_GOAL_MS = 100.0
-RSS_GOAL_MB = 150.0
+RSS_GOAL_MB = 100.0
+CPU_SHARE_GOAL = 0.5  # the harness's CPU time over the drill's wall time (of one core)
 
 WRITER_WARMUP_S = 0.5  # connect and settle before the counting window opens
 RECONNECT_SAMPLES = 5
@@ -139,8 +145,69 @@ def _median_max(values: list[float]) -> tuple[float, float]:
 
 
 # -- 1. topology ready ------------------------------------------------------------------------
+# By hand: what a person would write with the docker SDK and psycopg alone, on the same image:
+# initdb at start, trust auth, a replica cloned with pg_basebackup -R, polled until it streams.
+_BY_HAND_PRIMARY = (
+    "initdb -D /tmp/pgdata -U postgres --auth=trust >/dev/null"
+    " && echo \"listen_addresses = '*'\" >> /tmp/pgdata/postgresql.conf"
+    " && echo 'host all all all trust' >> /tmp/pgdata/pg_hba.conf"
+    " && echo 'host replication all all trust' >> /tmp/pgdata/pg_hba.conf"
+    " && exec postgres -D /tmp/pgdata"
+)
+_BY_HAND_REPLICA = (
+    "until pg_isready -q -h {primary}; do sleep 0.1; done"
+    " && pg_basebackup -h {primary} -U postgres -D /tmp/pgdata -R -X stream --checkpoint=fast"
+    " && chmod 700 /tmp/pgdata && exec postgres -D /tmp/pgdata"
+)
+
+
+def by_hand_topology(bench: Bench) -> float:
+    """Seconds until a by-hand primary has one streaming replica (then everything is removed)."""
+    run_id = f"bench-byhand-{secrets.token_hex(6)}"
+    bench.run_ids.append(run_id)
+    labels = labels_for(run_id, "bench-byhand")
+    prefix = f"bh-{run_id[-12:]}"
+    started = time.perf_counter()
+    net = bench.client.networks.create(f"{prefix}-net", labels=labels)
+    common: dict[str, Any] = {
+        "network": net.name,
+        "labels": labels,
+        "detach": True,
+        "entrypoint": ["bash", "-c"],
+    }
+    primary = bench.client.containers.run(
+        bench.image,
+        [_BY_HAND_PRIMARY],
+        name=f"{prefix}-pg0",
+        ports={"5432/tcp": ("127.0.0.1", None)},
+        **common,
+    )
+    bench.client.containers.run(
+        bench.image,
+        [_BY_HAND_REPLICA.format(primary=f"{prefix}-pg0")],
+        name=f"{prefix}-pg1",
+        **common,
+    )
+    primary.reload()
+    port = int(primary.ports["5432/tcp"][0]["HostPort"])
+    conninfo = f"host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=1"
+    while time.perf_counter() - started < 60:
+        try:
+            with psycopg.connect(conninfo) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+                ).fetchone()
+            if row and row[0] >= 1:
+                return time.perf_counter() - started
+        except psycopg.Error:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("the by-hand replica did not stream within 60 s")
+
+
 def bench_topology(bench: Bench, repeat: int) -> list[Row]:
     ready: list[float] = []
+    by_hand: list[float] = []
     teardown: list[float] = []
     for i in range(repeat):
         started = time.perf_counter()
@@ -148,20 +215,62 @@ def bench_topology(bench: Bench, repeat: int) -> list[Row]:
             ready.append(time.perf_counter() - started)
             stopping = time.perf_counter()
         teardown.append(time.perf_counter() - stopping)
+        by_hand.append(by_hand_topology(bench))
+        bench.sweep_all()
         bench.progress(
-            f"topology ready {i + 1}/{repeat}: {ready[-1]:.2f} s (teardown {teardown[-1]:.2f} s)"
+            f"topology ready {i + 1}/{repeat}: {ready[-1]:.2f} s (teardown {teardown[-1]:.2f} s;"
+            f" by hand {by_hand[-1]:.2f} s)"
         )
     med, worst = _median_max(ready)
     return [
         Row(
             "topology ready (primary + 1 streaming replica)",
-            f"median {med:.2f} s, max {worst:.2f} s (n={repeat}; teardown median "
+            f"median {med:.2f} s, max {worst:.2f} s (n={repeat}; by hand: median "
+            f"{statistics.median(by_hand):.2f} s; teardown median "
             f"{statistics.median(teardown):.2f} s)",
             f"<= {READY_GOAL_S:g} s",
             med <= READY_GOAL_S,
             "" if worst <= READY_GOAL_S else f"max {worst:.2f} s is over the goal",
         )
     ]
+
+
+def bench_other_topologies(bench: Bench, repeat: int) -> list[Row]:
+    """Patroni (3 etcd, 2 members, HAProxy) and Redis (master, replica, 3 Sentinels) as the
+    shipped drills declare them: seconds until each is ready, as the drill's report has it."""
+    platform = DockerPlatform(lambda: bench.client)
+    rows: list[Row] = []
+    for drill_file, what in (
+        ("drills/patroni-failover.yaml", "Patroni topology ready (leader + replica streaming)"),
+        ("drills/redis-failover.yaml", "Redis + Sentinel topology ready (Sentinels agree)"),
+    ):
+        spec = load_drill(ROOT / drill_file)
+        platform.prepare(spec.topology, lambda m: None)
+        times: list[float] = []
+        for _ in range(repeat):
+            run_id = f"bench-topo-{secrets.token_hex(6)}"
+            bench.run_ids.append(run_id)
+            started = time.perf_counter()
+            system = platform.topology(
+                spec.topology,
+                run_id=run_id,
+                labels=labels_for(run_id, "bench-topology"),
+                secrets=Secrets.generate(*platform.secret_names(spec.topology)),
+                progress=bench.quiet,
+            )
+            with system:
+                times.append(time.perf_counter() - started)
+        bench.progress(f"{drill_file}: ready in " + ", ".join(f"{t:.2f}" for t in times) + " s")
+        med, worst = _median_max(times)
+        rows.append(
+            Row(
+                what,
+                f"median {med:.2f} s, max {worst:.2f} s (n={repeat})",
+                "reported",
+                True,
+            )
+        )
+    return rows
 
 
 # -- 3. writer throughput and resolution, then one real reconnect ------------------------------
@@ -229,38 +338,76 @@ def measure_reconnect(bench: Bench, cluster: PostgresCluster) -> list[float]:
     return samples
 
 
-def bench_writer(bench: Bench, seconds: float) -> tuple[list[Row], float | None]:
+def by_hand_writer(conninfo: str, seconds: float, first_id: int) -> tuple[float, int]:
+    """The floor: a bare psycopg loop (no history, deadlines or pacing) inserting the same rows
+    into the same table for ``seconds``; acknowledged writes/s and the next free id."""
+    wid = first_id
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        insert = "INSERT INTO drillkit_writes (id, writer) VALUES (%s, %s)"
+        for _ in range(50):  # warm up as the PgWriter does (connection, prepared statement)
+            conn.execute(insert, (wid, "by-hand"))
+            wid += 1
+        started = time.perf_counter()
+        acked = 0
+        while (elapsed := time.perf_counter() - started) < seconds:
+            conn.execute(insert, (wid, "by-hand"))
+            wid += 1
+            acked += 1
+    return acked / elapsed, wid
+
+
+def bench_writer(bench: Bench, seconds: float, rounds: int) -> tuple[list[Row], float | None]:
     rows: list[Row] = []
     reconnect: float | None = None
     with bench.cluster("writer") as cluster:
         create_table(cluster.conninfo([cluster.nodes[0]], connect_timeout=2))
         next_id = 1
-        for writers in (1, 2):
-            fig = measure_writer(bench, cluster, writers, seconds, next_id)
+        # one writer against the by-hand loop, alternating so both see the same machine
+        ours: list[float] = []
+        theirs: list[float] = []
+        resolution: list[float] = []
+        for n in range(rounds):
+            rate, next_id = by_hand_writer(cluster.client_conninfo(), seconds, next_id)
+            theirs.append(rate)
+            fig = measure_writer(bench, cluster, 1, seconds, next_id)
             next_id = fig.next_id
+            ours.append(fig.per_second)
+            if fig.resolution_ms is not None:
+                resolution.append(fig.resolution_ms)
             bench.progress(
-                f"writer x{writers}: {fig.ok} acks in {seconds:g} s "
-                f"({fig.per_second:,.0f}/s), {fig.not_ok} not ok"
+                f"writer round {n + 1}/{rounds}: PgWriter {fig.per_second:,.0f}/s "
+                f"({fig.not_ok} not ok), by hand {rate:,.0f}/s"
             )
-            extra = f", {fig.not_ok} not ok" if fig.not_ok else ""
-            rows.append(
-                Row(
-                    f"writer throughput, writers={writers}, rate=0",
-                    f"{fig.per_second:,.0f} acked writes/s ({fig.ok} in {seconds:g} s{extra})",
-                    f">= {WRITES_GOAL_PER_S:,.0f}/s",
-                    fig.per_second >= WRITES_GOAL_PER_S,
-                )
+        ratio = statistics.median(ours) / statistics.median(theirs)
+        rows.append(
+            Row(
+                "writer throughput, 1 writer, rate=0, vs a by-hand psycopg loop",
+                f"{statistics.median(ours):,.0f} vs {statistics.median(theirs):,.0f} acked "
+                f"writes/s = {ratio:.2f}x (medians of {rounds} alternating {seconds:g} s rounds)",
+                f">= {WRITES_RATIO_GOAL:g}x",
+                ratio >= WRITES_RATIO_GOAL,
             )
-            res = fig.resolution_ms
-            rows.append(
-                Row(
-                    f"writer resolution, writers={writers}",
-                    "n/a" if res is None else f"{res:.3f} ms median gap between acks",
-                    f"<= {RESOLUTION_GOAL_MS:g} ms",
-                    None if res is None else res <= RESOLUTION_GOAL_MS,
-                    "fewer than two acknowledgements" if res is None else "",
-                )
+        )
+        res = statistics.median(resolution) if resolution else None
+        rows.append(
+            Row(
+                "writer resolution, 1 writer",
+                "n/a" if res is None else f"{res:.3f} ms median gap between acks",
+                f"<= {RESOLUTION_GOAL_MS:g} ms",
+                None if res is None else res <= RESOLUTION_GOAL_MS,
+                "fewer than two acknowledgements" if res is None else "",
             )
+        )
+        fig = measure_writer(bench, cluster, 2, seconds, next_id)
+        bench.progress(f"writer x2: {fig.per_second:,.0f}/s, {fig.not_ok} not ok")
+        rows.append(
+            Row(
+                "writer throughput, 2 writers, rate=0",
+                f"{fig.per_second:,.0f} acked writes/s ({fig.ok} in {seconds:g} s)",
+                "reported",
+                True,
+            )
+        )
         try:
             samples = measure_reconnect(bench, cluster)
         except Exception as e:  # the floor falls back on the history's estimate
@@ -294,18 +441,30 @@ def drill_child(out: Path, report_root: Path, verbose: bool) -> None:
             print(f"  drill: {message}", file=sys.stderr, flush=True)
 
     started = time.perf_counter()
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     result = run_drill(spec, drill_file=DRILL_REL, report_root=report_root, progress=progress)
     seconds = time.perf_counter() - started
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = used.ru_utime - cpu.ru_utime + used.ru_stime - cpu.ru_stime
     out.write_text(
         json.dumps(
             {
                 "seconds": seconds,
+                "cpu_seconds": cpu_s,
+                "declared_seconds": declared_seconds(spec),
                 "report_dir": str(result.report_dir),
                 "exit_code": result.exit_code,
                 "error": result.error,
             }
         )
     )
+
+
+def declared_seconds(spec: DrillSpec) -> float:
+    """What the drill itself asks for: writing before the fault, the runbook's delays, and the
+    observation after it (the failover drill: 2 + 1 + 4 = 7 s). Everything else is overhead."""
+    delays = sum(float(getattr(s, "delay_seconds", 0.0) or 0.0) for s in spec.runbook)
+    return spec.workload.warmup_seconds + delays + spec.workload.observe_seconds
 
 
 @dataclass(frozen=True)
@@ -315,6 +474,8 @@ class DrillRun:
     delay_s: float
     promote_s: float | None
     error: str | None = None
+    cpu_s: float | None = None  # the harness's CPU time (user + system) during the drill
+    declared_s: float | None = None  # warm-up + runbook delays + observation
     # From the history, in seconds after the fault took effect as the RTO checker dates it:
     kill_confirmed_s: float | None = None  # Docker reported the exit; the runbook starts here
     promote_end_s: float | None = None  # pg_promote(wait => true) returned
@@ -401,6 +562,8 @@ def run_one_drill(bench: Bench, tmp: Path, n: int) -> DrillRun:
         delay_s=delay,
         promote_s=None if promote is None else float(promote["duration_seconds"]),
         error=figures["error"] if figures["exit_code"] not in (0, 1) else None,
+        cpu_s=figures.get("cpu_seconds"),
+        declared_s=figures.get("declared_seconds"),
         **_from_history(bench.drill, report_dir),
     )
 
@@ -425,27 +588,35 @@ def bench_drill(
     rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e6
     good = [r for r in runs if r.error is None]
     rows: list[Row] = []
+    figure = "failover drill: wall time minus what it declares (provisioning to teardown)"
+    goal = f"<= {DRILL_OVERHEAD_GOAL_S:g} s"
     if good:
-        med, worst = _median_max([r.seconds for r in good])
+        over = [r.seconds - (r.declared_s or 0.0) for r in good]
+        med, worst = _median_max(over)
+        walls = ", ".join(f"{r.seconds:.2f}" for r in good)
         rows.append(
             Row(
-                "failover drill, provisioning to teardown",
-                f"median {med:.2f} s, max {worst:.2f} s (n={len(good)})",
-                f"<= {DRILL_GOAL_S:g} s",
-                med <= DRILL_GOAL_S,
-                "" if worst <= DRILL_GOAL_S else f"max {worst:.2f} s is over the goal",
+                figure,
+                f"median {med:.2f} s, max {worst:.2f} s (n={len(good)}; wall {walls} s, "
+                f"declared {good[0].declared_s:g} s)",
+                goal,
+                med <= DRILL_OVERHEAD_GOAL_S,
+                "" if worst <= DRILL_OVERHEAD_GOAL_S else f"max {worst:.2f} s is over the goal",
             )
         )
+        shares = [r.cpu_s / r.seconds for r in good if r.cpu_s is not None and r.seconds]
+        if shares:
+            share = statistics.median(shares)
+            rows.append(
+                Row(
+                    "harness CPU share during the drill (CPU time / wall time, one core = 100 %)",
+                    f"median {share:.0%} (n={len(shares)})",
+                    f"<= {CPU_SHARE_GOAL:.0%}",
+                    share <= CPU_SHARE_GOAL,
+                )
+            )
     else:
-        rows.append(
-            Row(
-                "failover drill, provisioning to teardown",
-                "error",
-                f"<= {DRILL_GOAL_S:g} s",
-                None,
-                "no drill run completed",
-            )
-        )
+        rows.append(Row(figure, "error", goal, None, "no drill run completed"))
     rows.append(_rto_row(good, reconnect_s))
     rows.append(
         Row(
@@ -584,9 +755,10 @@ def main(argv: list[str] | None = None) -> int:
         drill = load_drill(ROOT / DRILL_REL)
         bench = owned = Bench(client, images.postgres, drill, args.verbose)
         rows += _guarded("topology ready", lambda: bench_topology(owned, repeat))
+        rows += _guarded("other topologies", lambda: bench_other_topologies(owned, repeat))
         reconnect: float | None = None
         try:
-            writer_rows, reconnect = bench_writer(owned, args.writer_seconds)
+            writer_rows, reconnect = bench_writer(owned, args.writer_seconds, max(3, repeat))
             rows += writer_rows
         except Exception as e:
             rows.append(Row("writer throughput / resolution", "error", "", None, _describe(e)))

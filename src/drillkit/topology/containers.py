@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -119,6 +120,20 @@ class ContainerTopology(NodeLookup):
             container_name=self.container_name(name),
             **kw,
         )
+
+    def start_nodes(self, starts: dict[str, Callable[[], Node]]) -> list[Node]:
+        """Run every ``starts`` callable at once (one thread each) and add the nodes to
+        ``self.nodes`` in the order given. The Docker API round trips of a node's start (create,
+        secrets, start: ~0.3-0.5 s) then overlap instead of adding up; a node that needs another
+        waits for it by itself. If any start fails, the first error is raised once every start
+        has returned (a started node is in the run's sweep by its labels)."""
+        if not starts:
+            return []
+        with ThreadPoolExecutor(max_workers=len(starts)) as pool:
+            futures = [pool.submit(start) for start in starts.values()]
+        nodes = [f.result() for f in futures]
+        self.nodes.extend(nodes)
+        return nodes
 
     def container_name(self, node: str) -> str:
         """The container's name, which is also its DNS name on the run's network."""

@@ -4,6 +4,7 @@ node shares, and waiting until the replicas stream."""
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import psycopg
 
@@ -55,10 +56,15 @@ class PgProvisioning(PgReplication):
         if self.repo is not None:
             self.repo.create_volume()
         names = ["pg0"] + [f"pg{i}" for i in range(1, self.spec.replicas + 1)]
-        for name in names:
-            role = "primary" if name == "pg0" else "replica"
-            self.progress(f"starting {name} ({role})")
-            self.nodes.append(self.start_pg_node(name, role, self.create_volume(name)))
+        # Every node at once: a replica's entrypoint waits for the primary by itself.
+        roles = {name: "primary" if name == "pg0" else "replica" for name in names}
+        self.progress("starting " + ", ".join(f"{n} ({r})" for n, r in roles.items()))
+        self.start_nodes(
+            {
+                n: partial(lambda n: self.start_pg_node(n, roles[n], self.create_volume(n)), n)
+                for n in names
+            }
+        )
         self.progress(f"waiting for {self.spec.replicas} replica(s) to stream")
         self._wait_ready()
         if self.spec.replication == "sync":

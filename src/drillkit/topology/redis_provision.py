@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from redis.exceptions import RedisError
 
@@ -36,28 +37,44 @@ class RedisProvisioning(RedisRoles):
         started = time.monotonic()
         self.create_network()
         password = self.secrets["redis"]
-        master_ip: str | None = None
-        for name in self.spec.data_node_names():
-            role = "replica" if master_ip else "primary"
-            self.progress(f"starting {name} ({role})")
-            text = redis_conf(self.spec, password, master_ip) + self._tls_conf(REDIS_PORT)
-            node = self._start_data_node(name, role, text)
-            self.nodes.append(node)
-            master_ip = master_ip or node.ip(self.network_name)
-        assert master_ip is not None
+        # The master first (a replica's replicaof names its address, which Sentinel announces),
+        # then every replica at once.
+        first, *others = self.spec.data_node_names()
+        self.progress(f"starting {first} (primary)")
+        text = redis_conf(self.spec, password, None) + self._tls_conf(REDIS_PORT)
+        (master,) = self.start_nodes({first: lambda: self._start_data_node(first, "primary", text)})
+        master_ip = master.ip(self.network_name)
+        replica_text = redis_conf(self.spec, password, master_ip) + self._tls_conf(REDIS_PORT)
+        if others:
+            self.progress("starting " + ", ".join(f"{n} (replica)" for n in others))
+        self.start_nodes(
+            {n: partial(self._start_data_node, n, "replica", replica_text) for n in others}
+        )
         self.progress(f"waiting for {self.spec.replicas} replica(s) to sync")
         self._wait(self._replication_problem)
         # Sentinels start once the replicas are online: a Sentinel learns replicas from the
         # master's INFO, which it asks for every 10 s after the first time.
-        for name in self.spec.sentinel_names():
-            self.progress(f"starting {name} (sentinel)")
-            text = sentinel_conf(self.spec, password, master_ip) + self._tls_conf(SENTINEL_PORT)
-            conf = {"sentinel.conf": text}
-            self.nodes.append(
-                self.start_container(
-                    name, "sentinel", [SENTINEL_PORT], {}, command=sentinel_command(), secrets=conf
+        names = self.spec.sentinel_names()
+        if names:
+            self.progress("starting " + ", ".join(f"{n} (sentinel)" for n in names))
+        conf = {
+            "sentinel.conf": sentinel_conf(self.spec, password, master_ip)
+            + self._tls_conf(SENTINEL_PORT)
+        }
+        self.start_nodes(
+            {
+                n: partial(
+                    self.start_container,
+                    n,
+                    "sentinel",
+                    [SENTINEL_PORT],
+                    {},
+                    command=sentinel_command(),
+                    secrets=conf,
                 )
-            )
+                for n in names
+            }
+        )
         self.progress(f"waiting for {self.spec.sentinels} Sentinel(s) to agree")
         self._wait(self._sentinel_problem)
         self.ready_seconds = time.monotonic() - started

@@ -18,8 +18,10 @@ if [ "${DK_TLS:-}" = on ]; then HBA_HOST=hostssl; fi
 configure_primary() {
   # Data checksums: a flipped bit in a data file is reported on read instead of returned as
   # data (the corrupt fault relies on it), and pg_rewind works without wal_log_hints.
-  initdb -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
-    --pwfile="$DK_SECRETS/postgres" --encoding=UTF8 --data-checksums --no-instructions >/dev/null
+  # The image's template was made by initdb at build time (UTF8, checksums); copying it is
+  # the same cluster a fresh initdb makes, minus ~0.8 s. Its pg_hba.conf is replaced below and
+  # the superuser's password set in single-user mode.
+  cp -a /usr/local/share/drillkit/pgdata-template/. "$PGDATA"/
   cat >> "$PGDATA/postgresql.conf" <<CONF
 listen_addresses = '*'
 wal_level = replica
@@ -46,9 +48,11 @@ local all all trust
 $HBA_HOST replication replicator all scram-sha-256
 $HBA_HOST all all all scram-sha-256
 HBA
-  # Single-user mode: create the replication role before the server accepts any connection.
+  # Single-user mode: the passwords and the replication role before the server accepts any
+  # connection.
   # Dollar quoting keeps the password out of any log line.
   postgres --single -D "$PGDATA" postgres >/dev/null <<SQL
+ALTER ROLE postgres WITH PASSWORD \$dkpw\$$(cat "$DK_SECRETS/postgres")\$dkpw\$;
 CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD \$dkpw\$$(cat "$DK_SECRETS/replicator")\$dkpw\$;
 SQL
 }
@@ -62,8 +66,10 @@ configure_replica() {
   slot="${NODE//-/_}"
   conninfo="host=$DK_PRIMARY_HOST port=5432 user=replicator passfile=$PASSFILE connect_timeout=2${DK_TLS_CONNINFO:+ $DK_TLS_CONNINFO}"
   # Not -R: it would write the password it used into primary_conninfo (postgresql.auto.conf).
+  # --no-sync: the copy stays in the host's page cache, which outlives any container fault a
+  # drill injects (only a host crash would lose it); the fsync of every file cost ~0.5 s.
   pg_basebackup -d "$conninfo" -D "$PGDATA" -X stream -C -S "$slot" --checkpoint=fast \
-    --no-password
+    --no-password --no-sync
   touch "$PGDATA/standby.signal"
   cat >> "$PGDATA/postgresql.auto.conf" <<CONF
 primary_conninfo = '$conninfo'
