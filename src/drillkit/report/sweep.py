@@ -98,12 +98,12 @@ def summary_csv(result: SweepResult) -> str:
     return buf.getvalue()
 
 
-def _panel(column: Column, cells: list[CellSummary], width: int = 640) -> str:
+def _panel(column: Column, cells: list[CellSummary], width: int = 900) -> str:
     """One column's chart: a row per run cell (bar p50, tick p95, dot per run)."""
     rows = [s for s in cells if s.skipped is None]
     values = [v for s in rows for r in s.runs if (v := r.values.get(column.key)) is not None]
     top = max(values, default=0.0) or 1.0
-    left, right, row_h, head = 40, 150, 26, 24
+    left, right, row_h, head = 40, 400, 26, 24
     pw = width - left - right
     height = head + row_h * max(len(rows), 1) + 8
 
@@ -143,13 +143,18 @@ def _panel(column: Column, cells: list[CellSummary], width: int = 640) -> str:
                 )
         parts.append(
             f'<text x="{width - right + 6}" y="{y + 17}" fill="{INK}">'
-            f"{escape(stat_text(st, column))}</text>"
+            f"{escape(stat_text(st, column))}"
+            f'<tspan fill="#555"> {escape(_short(s.cell.name))}</tspan></text>'
         )
     return (
         f'<svg class="sweep-chart" role="img" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" font-size="13" font-family="system-ui,sans-serif">'
         f"<title>{escape(header(column))} per cell</title>{''.join(parts)}</svg>"
     )
+
+
+def _short(name: str, limit: int = 36) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
 def _row(s: CellSummary) -> list[str]:
