@@ -283,3 +283,11 @@ def test_ctrl_c_stops_the_sweep_and_still_writes_the_summary(tmp_path: Path, whe
     finished = 2 if where == "during a run" else 1
     assert sum(len(c["runs"]) for c in summary["cells"]) == finished
     assert "interrupted" in (folder / "summary.html").read_text()
+
+
+def test_an_unreadable_signing_key_is_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRILLKIT_SIGNING_KEY_FILE", str(tmp_path / "missing.pem"))
+    code, _out, err = _sweep(tmp_path, ["topology.replication=async,sync"], 1, runner=None)
+    assert code == 2 and "DRILLKIT_SIGNING_KEY_FILE" in err

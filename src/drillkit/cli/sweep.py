@@ -18,6 +18,7 @@ from rich.table import Table
 
 from drillkit.drill import DrillResult, new_run_id, run_drill
 from drillkit.errors import EXIT_BAD_INPUT, InfrastructureError
+from drillkit.report.bundle import SigningKeyError, current_signing_key
 from drillkit.report.sweep import header, stat_text
 from drillkit.safetext import markup
 from drillkit.spec import DrillFileError, DrillSpec
@@ -98,7 +99,8 @@ def sweep_command(
     """Validate every cell, take the host lock, run the matrix, print and write the summary."""
     try:
         plan = plan_sweep(req.drill_file, req.sets)
-    except (SweepError, DrillFileError) as e:
+        current_signing_key()  # an unreadable DRILLKIT_SIGNING_KEY(_FILE) is bad input too
+    except (SweepError, DrillFileError, SigningKeyError) as e:
         err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
         return EXIT_BAD_INPUT
     problems = plan.problem_lines()
