@@ -291,3 +291,28 @@ def test_an_unreadable_signing_key_is_bad_input(
     monkeypatch.setenv("DRILLKIT_SIGNING_KEY_FILE", str(tmp_path / "missing.pem"))
     code, _out, err = _sweep(tmp_path, ["topology.replication=async,sync"], 1, runner=None)
     assert code == 2 and "DRILLKIT_SIGNING_KEY_FILE" in err
+
+
+def test_the_command_is_registered_and_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from drillkit.cli.main import app
+
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["sweep", "no-such-drill", "--drills-dir", str(REPO / "drills")])
+    assert unknown.exit_code == 2 and "no such drill" in unknown.output
+    zero = runner.invoke(app, ["sweep", str(FAILOVER), "--repeat", "0"])
+    assert zero.exit_code == 2
+    bad = runner.invoke(
+        app,
+        [
+            "sweep",
+            str(FAILOVER),
+            "--set",
+            "topology.replication=async,bogus",
+            "--report-dir",
+            str(tmp_path),
+        ],
+    )
+    assert bad.exit_code == 2 and "cell 'replication=bogus'" in bad.output
+    assert list(tmp_path.iterdir()) == []
