@@ -168,7 +168,7 @@ def sweep(
 ) -> None:
     """Run a drill over the cartesian product of --set alternatives, --repeat times per cell;
     print and write (HTML with a chart, CSV, JSON) p50/p95 of RPO, RTO, lost writes and
-    throughput per cell ([docs/sweeps.md])."""
+    throughput per cell (see docs/sweeps.md)."""
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, _interrupt_once)
     try:

@@ -19,6 +19,7 @@ from rich.table import Table
 from drillkit.drill import DrillResult, new_run_id, run_drill
 from drillkit.errors import EXIT_BAD_INPUT, InfrastructureError
 from drillkit.report.bundle import SigningKeyError, current_signing_key
+from drillkit.report.format import fmt
 from drillkit.report.sweep import header, stat_text
 from drillkit.safetext import markup
 from drillkit.spec import DrillFileError, DrillSpec
@@ -118,8 +119,8 @@ def sweep_command(
         out.print(
             markup(
                 f"{summary.cell.name} #{summary.runs[-1].n}: {result.model.outcome}, "
-                f"RPO {m.rpo_seconds} s, RTO {m.rto_seconds} s, lost {m.lost_writes}; "
-                f"{result.report_dir}"
+                f"RPO {fmt(m.rpo_seconds, ' s')}, RTO {fmt(m.rto_seconds, ' s')}, "
+                f"lost {fmt(m.lost_writes)}; {result.report_dir}"
             ),
             highlight=False,
         )
