@@ -4,7 +4,7 @@
 is a matrix of four *cells*; each cell is the drill with those overrides, run ``repeat`` times.
 This module is the pure part: parsing the axes (:func:`parse_axes`), expanding the matrix
 (:func:`expand`), the columns of the summary (:data:`COLUMNS`, read from ``report.json`` fields)
-and the aggregation of runs into per-cell statistics (:func:`summarize`). Running the cells is
+and the aggregation of runs into per-cell statistics (:class:`CellSummary`). Running the cells is
 :mod:`drillkit.sweep_run`; rendering the summary is :mod:`drillkit.report.sweep`.
 """
 
@@ -30,7 +30,6 @@ __all__ = [
     "column_value",
     "expand",
     "parse_axes",
-    "summarize",
 ]
 
 VERDICTS = ("pass", "fail", "unknown")
@@ -241,8 +240,3 @@ class CellSummary:
             "stats": {c.key: vars(self.stat(c)) for c in COLUMNS},
             "runs": [vars(r) for r in self.runs],
         }
-
-
-def summarize(cells: Sequence[Cell], skipped: dict[int, str]) -> list[CellSummary]:
-    """An empty summary per cell (runs are appended as they finish)."""
-    return [CellSummary(c, skipped.get(c.index)) for c in cells]

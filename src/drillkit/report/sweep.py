@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PALETTE",
+    "header",
     "number",
     "stat_text",
     "summary_csv",
