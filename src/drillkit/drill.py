@@ -280,6 +280,7 @@ def run_drill(
     keep: bool = False,
     platform: Platform | None = None,
     run_id: str | None = None,
+    report_dir: Path | None = None,
 ) -> DrillResult:
     """Run ``spec`` and return its result; ``report.json`` is written in every case.
 
@@ -287,13 +288,15 @@ def run_drill(
     runs spare it) and its connection details are printed; ``drillkit cleanup --run ID``
     removes it.
     ``platform`` is where the topology runs (default: Docker); ``run_id`` defaults to
-    :func:`new_run_id`. The runner only records what
-    happened (errors included, see :mod:`drillkit.checkers.run_ops`); ``analyze`` judges it.
+    :func:`new_run_id`; ``report_dir`` (default: ``<report_root>/<drill>-<start time>``) is
+    the evidence folder, e.g. ``reports/<sweep>/<cell>/<n>`` for ``drillkit sweep``. The runner
+    only records what happened (errors included, see :mod:`drillkit.checkers.run_ops`);
+    ``analyze`` judges it.
     """
     platform = DockerPlatform() if platform is None else platform
     started = datetime.now(UTC)
     run_id = run_id or new_run_id(spec.name, started)
-    report_dir = _report_dir(report_root, spec.name, started)
+    report_dir = report_dir or _report_dir(report_root, spec.name, started)
     history = History(report_dir / "history.jsonl")
     history.append(
         DRILL_PROCESS,

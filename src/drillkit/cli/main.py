@@ -15,6 +15,7 @@ import typer
 from drillkit import __version__
 from drillkit.cli import read
 from drillkit.cli import run as rn
+from drillkit.cli import sweep as sw
 from drillkit.cli.compare import compare_config
 from drillkit.cli.evidence import evidence_app
 from drillkit.cli.history import history
@@ -151,6 +152,32 @@ def run(
         controls=controls,
     )
     raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
+
+
+@app.command()
+def sweep(
+    drill: Annotated[str, typer.Argument(help="drill NAME (drills/NAME.yaml) or PATH to a file")],
+    sets: sw.SweepSetOpt = None,
+    repeat: sw.RepeatOpt = 1,
+    report_dir: Annotated[
+        Path, typer.Option(help="where the sweep's folder (summary + every run) is written")
+    ] = Path("reports"),
+    drills_dir: DrillsDir = None,
+    skip_invalid: sw.SkipInvalidOpt = False,
+    lock_wait: rn.LockWaitOpt = 0.0,
+) -> None:
+    """Run a drill over the cartesian product of --set alternatives, --repeat times per cell;
+    print and write (HTML with a chart, CSV, JSON) p50/p95 of RPO, RTO, lost writes and
+    throughput per cell (see docs/sweeps.md)."""
+    signal.signal(signal.SIGINT, _interrupt_once)
+    signal.signal(signal.SIGTERM, _interrupt_once)
+    try:
+        path = read.find_drill(drill, drills_home(drills_dir))
+    except DrillFileError as e:
+        err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    request = sw.SweepRequest(path, sets or [], repeat, report_dir, skip_invalid, lock_wait)
+    raise typer.Exit(sw.sweep_command(request, out=out, err=err, progress=_progress()))
 
 
 @images_app.command("build")

@@ -32,7 +32,13 @@ from drillkit.report.model import (
 )
 from drillkit.spec import DrillSpec
 
-__all__ = ["SCHEMA_VERSION", "WallClock", "build_report", "write_report"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "WallClock",
+    "build_report",
+    "steady_writes_per_second",
+    "write_report",
+]
 
 
 class WallClock:
@@ -174,6 +180,22 @@ def _faults(analysis: Analysis, clock: WallClock) -> list[FaultRow]:
     return out
 
 
+def steady_writes_per_second(ops: list[Op], incident_ns: int | None) -> float | None:
+    """Acknowledged writes per second before the incident: the ``ok`` writes acknowledged
+    before it took effect (every ``ok`` write if none did), counted from the first to the last
+    acknowledgement, ``(count - 1) / (last - first)``; None with fewer than two."""
+    acks = sorted(
+        op.time_ns
+        for op in ops
+        if op.f == "write"
+        and op.type is OpType.OK
+        and (incident_ns is None or op.time_ns < incident_ns)
+    )
+    if len(acks) < 2 or acks[-1] == acks[0]:
+        return None
+    return round((len(acks) - 1) * NS / (acks[-1] - acks[0]), 1)
+
+
 def _measured(ops: list[Op], analysis: Analysis) -> Measured:
     lost = analysis.lost
     rpo = analysis.rpo
@@ -210,6 +232,7 @@ def _measured(ops: list[Op], analysis: Analysis) -> Measured:
         write_interval_seconds=res.write_interval_s if res else None,
         write_latency_seconds=res.write_latency_s if res else None,
         read_interval_seconds=res.read_interval_s if res else None,
+        steady_writes_per_second=steady_writes_per_second(ops, analysis.fault_ns),
         rpo_resolution_seconds=analysis.measured.rpo_resolution_s,
         rto_resolution_seconds=analysis.measured.rto_resolution_s,
     )
@@ -230,6 +253,9 @@ def _definitions(spec: DrillSpec) -> dict[str, str]:
         "begins a stable run of reads serving every surviving pre-incident id sampled; the "
         "later of the two",
         "lost_writes": "acknowledged (ok) writes absent from the final read",
+        "steady_writes_per_second": "acknowledged writes per second before the incident: "
+        "the ok writes acknowledged before it took effect (all of them if no fault did), "
+        "(count - 1) / (last acknowledgement - first acknowledgement)",
         "resolution": "RPO: write interval + write latency (exact when nothing was lost); "
         "RTO: the larger of that and the read-back interval + latency when read-backs "
         "decide; a target tighter than the resolution, or a value within one resolution of "

@@ -98,6 +98,11 @@ class Measured(_Model):
     write_interval_seconds: NonNegative | None = None
     write_latency_seconds: NonNegative | None = None
     read_interval_seconds: NonNegative | None = None
+    steady_writes_per_second: NonNegative | None = Field(
+        None,
+        description="acknowledged writes per second before the incident took effect "
+        "(throughput in steady state)",
+    )
     rpo_resolution_seconds: NonNegative | None = Field(
         None, description="null when exact (nothing lost)"
     )
