@@ -234,7 +234,7 @@ def _drill(tmp_path: Path, project: str) -> Path:
             """
         )
         + textwrap.indent(PROMOTE, " " * 6)
-        + "\ntargets: {rpo_seconds: 5, rto_seconds: 30}\n"
+        + f"\ntargets: {{rpo_seconds: 5, rto_seconds: 30}}\nexternal: {{confirm: {project}}}\n"
     )
     return path
 
@@ -255,7 +255,11 @@ def test_a_compose_failover_drill_measures_and_leaves_no_trace(
     labels_before = {s: dict(c.labels) for s, c in stack.containers.items()}
 
     result = run_drill(
-        load_drill(path), drill_file=str(path), report_root=tmp_path, progress=lambda _m: None
+        load_drill(path),
+        drill_file=str(path),
+        report_root=tmp_path,
+        progress=lambda _m: None,
+        target=stack.project,
     )
 
     assert result.error is None, result.error
@@ -340,12 +344,17 @@ def test_pause_and_isolate_are_healed_exactly(
               - {{kind: pause, target: primary, duration: 1.5, incident: true}}
               - {{kind: isolate, target: replica, duration: 1.5}}
             targets: {{rto_seconds: 10, max_lost_writes: 0}}
+            external: {{confirm: {stack.project}}}
             """
         )
     )
 
     result = run_drill(
-        load_drill(path), drill_file=str(path), report_root=tmp_path, progress=lambda _m: None
+        load_drill(path),
+        drill_file=str(path),
+        report_root=tmp_path,
+        progress=lambda _m: None,
+        target=stack.project,
     )
 
     assert result.error is None, result.error
@@ -378,12 +387,17 @@ def test_the_promote_step_when_the_drill_allows_it(stack: Stack, tmp_path: Path)
             faults: [{{kind: kill, target: primary}}]
             runbook: [{{step: promote}}]
             targets: {{rto_seconds: 30}}
+            external: {{confirm: {stack.project}}}
             """
         )
     )
 
     result = run_drill(
-        load_drill(path), drill_file=str(path), report_root=tmp_path, progress=lambda _m: None
+        load_drill(path),
+        drill_file=str(path),
+        report_root=tmp_path,
+        progress=lambda _m: None,
+        target=stack.project,
     )
 
     assert result.error is None, result.error

@@ -39,6 +39,7 @@ def drill(topology: dict[str, Any] | None = None, **fields: Any) -> dict[str, An
         "topology": {"kind": "compose", "project": "staging", **(topology or {})},
         "faults": [{"kind": "kill", "target": "primary"}],
         "targets": {"rto_seconds": 5},
+        "external": {"confirm": "staging"},
     }
     doc.update(fields)
     return doc

@@ -125,6 +125,7 @@ def run(
     environment: rn.EnvironmentOpt = None,
     stands_in_for: rn.StandsInForOpt = None,
     controls: rn.ControlsOpt = None,
+    target: rn.TargetOpt = None,
 ) -> None:
     """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
@@ -149,6 +150,7 @@ def run(
         environment=environment,
         stands_in_for=stands_in_for,
         controls=controls,
+        targets=target or [],
     )
     raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
 
