@@ -19,6 +19,7 @@ from drillkit.cli.compare import compare_config
 from drillkit.cli.evidence import evidence_app
 from drillkit.cli.history import history
 from drillkit.cli.output import console
+from drillkit.cli.plan import plan
 from drillkit.cli.read import DrillsDir, SetOpt
 from drillkit.cli.report import report_app
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_LOCKED, InfrastructureError
@@ -45,6 +46,7 @@ app.command("list")(read.list_drills)
 app.command("validate")(read.validate)
 app.command("faults")(read.faults)
 app.command("schema")(read.schema)
+app.command("plan")(plan)
 
 out = console()
 err = console(stderr=True)
