@@ -61,20 +61,27 @@ start() {
     mkdir -p "$DATA" "$EXEC"
     # an empty config file: never the main daemon's /etc/docker/daemon.json (hosts, data-root)
     echo '{}' >"$EXEC.json"
-    setsid dockerd \
-      --config-file "$EXEC.json" \
-      --data-root "$DATA" \
-      --exec-root "$EXEC" \
-      --pidfile "$PIDFILE" \
-      -H "unix://$SOCK" -H "$HOST" \
-      --containerd-namespace "$NAME" \
-      --containerd-plugins-namespace "$NAME-plugins" \
-      --bridge none --iptables=false --ip-masq=false --ip-forward=false \
-      --default-address-pool "base=$POOL,size=24" \
-      --storage-driver overlay2 \
-      >"$LOG" 2>&1 3>&- &
-    # 3>&-: under `flock LOCK scripts/second-dockerd.sh start` fd 3 is the lock, and a daemon
-    # that inherited it would hold the lock for as long as it runs.
+    (
+      # Close every inherited descriptor above 2: under `flock LOCK scripts/second-dockerd.sh
+      # start` one of them is the lock, and a daemon that inherited it would hold the shared
+      # drills lock for as long as it runs (it did, once: ~15 minutes).
+      for fd in /proc/$BASHPID/fd/*; do
+        fd=${fd##*/}
+        if [[ $fd -gt 2 ]]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+      done
+      exec setsid nohup dockerd \
+        --config-file "$EXEC.json" \
+        --data-root "$DATA" \
+        --exec-root "$EXEC" \
+        --pidfile "$PIDFILE" \
+        -H "unix://$SOCK" -H "$HOST" \
+        --containerd-namespace "$NAME" \
+        --containerd-plugins-namespace "$NAME-plugins" \
+        --bridge none --iptables=false --ip-masq=false --ip-forward=false \
+        --default-address-pool "base=$POOL,size=24" \
+        --storage-driver overlay2 \
+        >"$LOG" 2>&1 </dev/null
+    ) &
     local pid=$!  # the pid file appears only once it is initialized
     for _ in $(seq 1 60); do
       second version >/dev/null 2>&1 && break
