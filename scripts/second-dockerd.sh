@@ -2,7 +2,9 @@
 # A second Docker daemon on this machine, standing in for a remote Docker host:
 # DOCKER_HOST=tcp://127.0.0.1:$PORT (and a unix socket). It shares nothing with the main daemon
 # (/var/run/docker.sock): its own data root, exec root (and so its own containerd), pid file,
-# containerd namespace, no default bridge and no iptables management. Its user-defined networks
+# containerd namespace, no default bridge and no iptables management. Not its own engine ID:
+# Engine 20.10 derives it from /etc/docker/key.json, shared by both daemons on one machine (its
+# --deprecated-key-path is not in Debian's build), so the evidence also names the root dir. Its user-defined networks
 # take addresses from $POOL only.
 #
 #   scripts/second-dockerd.sh start [IMAGE...]   start it; copy IMAGEs from the main daemon

@@ -424,7 +424,7 @@ def test_the_engine_is_named_by_its_endpoint_id_and_version() -> None:
     from drillkit.backend.docker.attach import engine_identity
 
     engine = SimpleNamespace(
-        info=lambda: {"ID": "ABCD:EF", "Name": "dockerhost"},
+        info=lambda: {"ID": "ABCD:EF", "Name": "dockerhost", "DockerRootDir": "/var/lib/docker"},
         version=lambda: {"Version": "20.10.24", "ApiVersion": "1.41"},
     )
 
@@ -433,6 +433,7 @@ def test_the_engine_is_named_by_its_endpoint_id_and_version() -> None:
         "daemon_id": "ABCD:EF",
         "daemon_name": "dockerhost",
         "daemon_version": "20.10.24",
+        "root_dir": "/var/lib/docker",
         "api_version": "1.41",
     }
     assert engine_identity(engine, {})["endpoint"] == "unix:///var/run/docker.sock"

@@ -157,5 +157,6 @@ def engine_identity(client: Any, environ: Mapping[str, str] | None = None) -> di
         "daemon_id": str(info.get("ID", "")),
         "daemon_name": str(info.get("Name", "")),
         "daemon_version": str(version.get("Version", "")),
+        "root_dir": str(info.get("DockerRootDir", "")),
         "api_version": str(version.get("ApiVersion", "")),
     }
