@@ -11,7 +11,7 @@ import logging
 import secrets
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +43,7 @@ from drillkit.resources import labels_for
 from drillkit.runbook import RunbookResult, make_step, run_runbook
 from drillkit.secrets import Secrets
 from drillkit.spec import DrillSpec
+from drillkit.spec.external import UnconfirmedTarget, target_problem
 from drillkit.steady_state import await_steady_state
 from drillkit.topology import System
 from drillkit.workload.base import Client, Disposable
@@ -281,6 +282,7 @@ def run_drill(
     platform: Platform | None = None,
     run_id: str | None = None,
     report_dir: Path | None = None,
+    target: str | Sequence[str] = (),
 ) -> DrillResult:
     """Run ``spec`` and return its result; ``report.json`` is written in every case.
 
@@ -292,7 +294,17 @@ def run_drill(
     the evidence folder, e.g. ``reports/<sweep>/<cell>/<n>`` for ``drillkit sweep``. The runner
     only records what happened (errors included, see :mod:`drillkit.checkers.run_ops`);
     ``analyze`` judges it.
+
+    A stack drillkit did not create (``kind: compose``/``containers``) is struck only when
+    ``target`` (``drillkit run --target``) names its ``external.confirm``; otherwise
+    :class:`~drillkit.spec.external.UnconfirmedTarget` is raised before anything is touched
+    (no engine call, no report directory).
     """
+    targets = [target] if isinstance(target, str) else list(target)
+    confirm = spec.external.confirm if spec.external is not None else None
+    unconfirmed = target_problem(drill_file, spec.topology, confirm, targets)
+    if unconfirmed is not None:
+        raise UnconfirmedTarget(unconfirmed)
     platform = DockerPlatform() if platform is None else platform
     started = datetime.now(UTC)
     run_id = run_id or new_run_id(spec.name, started)

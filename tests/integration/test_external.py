@@ -23,7 +23,7 @@ import psycopg
 import pytest
 
 from drillkit.backend.docker import free_port
-from drillkit.backend.docker.attach import COMPOSE_PROJECT, COMPOSE_SERVICE
+from drillkit.backend.docker.attach import COMPOSE_PROJECT, COMPOSE_SERVICE, DEFAULT_ENGINE
 from drillkit.backend.docker.hardening import put_secrets
 from drillkit.drill import run_drill
 from drillkit.images import NodeImages
@@ -234,7 +234,7 @@ def _drill(tmp_path: Path, project: str) -> Path:
             """
         )
         + textwrap.indent(PROMOTE, " " * 6)
-        + "\ntargets: {rpo_seconds: 5, rto_seconds: 30}\n"
+        + f"\ntargets: {{rpo_seconds: 5, rto_seconds: 30}}\nexternal: {{confirm: {project}}}\n"
     )
     return path
 
@@ -255,7 +255,11 @@ def test_a_compose_failover_drill_measures_and_leaves_no_trace(
     labels_before = {s: dict(c.labels) for s, c in stack.containers.items()}
 
     result = run_drill(
-        load_drill(path), drill_file=str(path), report_root=tmp_path, progress=lambda _m: None
+        load_drill(path),
+        drill_file=str(path),
+        report_root=tmp_path,
+        progress=lambda _m: None,
+        target=stack.project,
     )
 
     assert result.error is None, result.error
@@ -286,6 +290,13 @@ def test_a_compose_failover_drill_measures_and_leaves_no_trace(
     assert {n: v["container_id"] for n, v in config["nodes"].items()} == ids_before
     assert config["nodes"]["pga"]["status"] == "exited"
     assert config["docker"]["daemon_id"] and config["docker"]["daemon_version"]
+    assert config["docker"]["endpoint"] == os.environ.get("DOCKER_HOST", DEFAULT_ENGINE)
+    for service, node in config["nodes"].items():
+        assert node["image_id"].startswith("sha256:") and node["created"] and node["started_at"]
+        compose_hash = labels_before[service].get("com.docker.compose.config-hash")
+        assert node.get("config_hash") == compose_hash  # set by docker-compose, not by the SDK
+    assert report["configuration"] == config  # report.json carries the same
+    assert report["spec"]["external"] == {"confirm": stack.project}
     # the password never reached the evidence
     for file in result.report_dir.rglob("*"):
         if file.is_file():
@@ -340,12 +351,17 @@ def test_pause_and_isolate_are_healed_exactly(
               - {{kind: pause, target: primary, duration: 1.5, incident: true}}
               - {{kind: isolate, target: replica, duration: 1.5}}
             targets: {{rto_seconds: 10, max_lost_writes: 0}}
+            external: {{confirm: {stack.project}}}
             """
         )
     )
 
     result = run_drill(
-        load_drill(path), drill_file=str(path), report_root=tmp_path, progress=lambda _m: None
+        load_drill(path),
+        drill_file=str(path),
+        report_root=tmp_path,
+        progress=lambda _m: None,
+        target=stack.project,
     )
 
     assert result.error is None, result.error
@@ -378,12 +394,17 @@ def test_the_promote_step_when_the_drill_allows_it(stack: Stack, tmp_path: Path)
             faults: [{{kind: kill, target: primary}}]
             runbook: [{{step: promote}}]
             targets: {{rto_seconds: 30}}
+            external: {{confirm: {stack.project}}}
             """
         )
     )
 
     result = run_drill(
-        load_drill(path), drill_file=str(path), report_root=tmp_path, progress=lambda _m: None
+        load_drill(path),
+        drill_file=str(path),
+        report_root=tmp_path,
+        progress=lambda _m: None,
+        target=stack.project,
     )
 
     assert result.error is None, result.error
@@ -392,3 +413,68 @@ def test_the_promote_step_when_the_drill_allows_it(stack: Stack, tmp_path: Path)
     with psycopg.connect(stack.conninfo("pgb")) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
     assert _probe_tables(stack.conninfo("pgb")) == []
+
+
+def _snapshot(client: Any, stack: Stack) -> dict[str, Any]:
+    """What a read-only command must leave exactly as it was."""
+    out: dict[str, Any] = {}
+    for service, container in stack.containers.items():
+        container.reload()
+        state = container.attrs["State"]
+        out[service] = (
+            container.id,
+            container.status,
+            state["StartedAt"],
+            container.attrs["RestartCount"],
+            dict(container.labels),
+        )
+    out["drillkit"] = [
+        c.id for c in client.containers.list(all=True, filters={"label": "drillkit.run"})
+    ]
+    out["networks"] = sorted(n.name for n in client.networks.list())
+    return out
+
+
+@pytest.mark.parametrize("stack", ["sdk"], indirect=True)
+def test_plan_and_an_unconfirmed_run_touch_nothing(
+    stack: Stack, docker_client: Any, tmp_path: Path
+) -> None:
+    """``drillkit plan`` names the containers struck from read-only discovery; ``drillkit run``
+    without ``--target`` exits 2. Neither changes a container, starts one or writes a table."""
+    path = _drill(tmp_path, stack.project)
+    before = _snapshot(docker_client, stack)
+    env = {**_env(), PASSWORD_ENV: stack.password}
+
+    def drillkit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "drillkit", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    planned = drillkit("plan", str(path), "--json")
+    refused = drillkit("run", str(path), "--report-dir", str(tmp_path / "reports"))
+
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    nodes = {n["name"]: n for n in plan["nodes"]}
+    assert {n: (v["role"], v["container_id"]) for n, v in nodes.items()} == {
+        "pga": ("primary", stack.containers["pga"].id),
+        "pgb": ("replica", stack.containers["pgb"].id),
+    }
+    [kill] = plan["injections"]
+    assert (kill["kind"], kill["nodes"], kill["containers"]) == (
+        "kill",
+        ["pga"],
+        [stack.containers["pga"].name],
+    )
+    assert plan["engine"]["daemon_id"]
+    assert refused.returncode == 2, refused.stderr
+    assert "--target " + stack.project in " ".join(refused.stderr.split())
+    assert not (tmp_path / "reports").exists()
+    assert stack.password not in planned.stdout + planned.stderr + refused.stderr
+    assert _snapshot(docker_client, stack) == before
+    assert _probe_tables(stack.conninfo("pga")) == []

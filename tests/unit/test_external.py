@@ -39,6 +39,7 @@ def drill(topology: dict[str, Any] | None = None, **fields: Any) -> dict[str, An
         "topology": {"kind": "compose", "project": "staging", **(topology or {})},
         "faults": [{"kind": "kill", "target": "primary"}],
         "targets": {"rto_seconds": 5},
+        "external": {"confirm": "staging"},
     }
     doc.update(fields)
     return doc
@@ -416,3 +417,43 @@ def test_the_runner_disposes_of_the_probe_table_and_reports_a_leftover(
     ops = read_history(result.report_dir / "history.jsonl")
     leftovers = [o for o in ops if o.f == "dispose"]
     assert [o.error for o in leftovers] == ["probe table drillkit_probe_x left over: down"]
+
+
+# -- evidence: which engine, which Compose configuration -----------------------------------------
+def test_the_engine_is_named_by_its_endpoint_id_and_version() -> None:
+    from drillkit.backend.docker.attach import engine_identity
+
+    engine = SimpleNamespace(
+        info=lambda: {"ID": "ABCD:EF", "Name": "dockerhost", "DockerRootDir": "/var/lib/docker"},
+        version=lambda: {"Version": "20.10.24", "ApiVersion": "1.41"},
+    )
+
+    assert engine_identity(engine, {"DOCKER_HOST": "tcp://127.0.0.1:23750"}) == {
+        "endpoint": "tcp://127.0.0.1:23750",
+        "daemon_id": "ABCD:EF",
+        "daemon_name": "dockerhost",
+        "daemon_version": "20.10.24",
+        "root_dir": "/var/lib/docker",
+        "api_version": "1.41",
+    }
+    assert engine_identity(engine, {})["endpoint"] == "unix:///var/run/docker.sock"
+
+
+def test_compose_labels_name_the_configuration_compose_ran() -> None:
+    from drillkit.backend.docker.attach import compose_labels
+
+    c = compose("db")
+    c.attrs["Config"]["Labels"].update(
+        {
+            "com.docker.compose.config-hash": "9f2c",
+            "com.docker.compose.project.config_files": "/srv/staging/compose.yaml",
+            "com.docker.compose.version": "1.29.2",
+        }
+    )
+
+    assert compose_labels(c) == {
+        "config_hash": "9f2c",
+        "config_files": "/srv/staging/compose.yaml",
+        "compose_version": "1.29.2",
+    }
+    assert compose_labels(container("plain", {})) == {}

@@ -316,3 +316,23 @@ def test_the_command_is_registered_and_refuses_bad_input_with_exit_2(tmp_path: P
     )
     assert bad.exit_code == 2 and "cell 'replication=bogus'" in bad.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sweep_of_a_stack_drillkit_did_not_create_needs_its_target(tmp_path: Path) -> None:
+    """As for ``drillkit run``: without ``--target`` naming ``external.confirm`` nothing runs."""
+    drill = tmp_path / "staging.yaml"
+    drill.write_text(
+        "name: staging\ntopology: {kind: compose, project: staging}\n"
+        "external: {confirm: staging}\nfaults: [{kind: kill, target: primary}]\n"
+        "targets: {rto_seconds: 5}\n",
+        encoding="utf-8",
+    )
+    calls: list[DrillSpec] = []
+    out, err, _out_text, err_text = _consoles()
+    req = SweepRequest(drill, ["workload.rate=100,200"], 1, tmp_path / "reports")
+    code = sweep_command(
+        req, out=out, err=err, progress=lambda _m: None, runner=_memory_runner(calls)
+    )
+    assert code == 2 and calls == []
+    assert "--target staging" in err_text.getvalue() and "nothing ran" in err_text.getvalue()
+    assert not (tmp_path / "reports").exists()

@@ -20,6 +20,7 @@ from drillkit.cli.compare import compare_config
 from drillkit.cli.evidence import evidence_app
 from drillkit.cli.history import history
 from drillkit.cli.output import console
+from drillkit.cli.plan import plan
 from drillkit.cli.read import DrillsDir, SetOpt
 from drillkit.cli.report import report_app
 from drillkit.errors import EXIT_BAD_INPUT, EXIT_INFRA, EXIT_LOCKED, InfrastructureError
@@ -46,6 +47,7 @@ app.command("list")(read.list_drills)
 app.command("validate")(read.validate)
 app.command("faults")(read.faults)
 app.command("schema")(read.schema)
+app.command("plan")(plan)
 
 out = console()
 err = console(stderr=True)
@@ -126,6 +128,7 @@ def run(
     environment: rn.EnvironmentOpt = None,
     stands_in_for: rn.StandsInForOpt = None,
     controls: rn.ControlsOpt = None,
+    target: rn.TargetOpt = None,
 ) -> None:
     """Run a drill (or --all, or a --suite) end to end and judge it against its targets."""
     signal.signal(signal.SIGINT, _interrupt_once)
@@ -150,6 +153,7 @@ def run(
         environment=environment,
         stands_in_for=stands_in_for,
         controls=controls,
+        targets=target or [],
     )
     raise typer.Exit(rn.run_command(request, out=out, err=err, progress=_progress))
 
@@ -165,6 +169,7 @@ def sweep(
     drills_dir: DrillsDir = None,
     skip_invalid: sw.SkipInvalidOpt = False,
     lock_wait: rn.LockWaitOpt = 0.0,
+    target: rn.TargetOpt = None,
 ) -> None:
     """Run a drill over the cartesian product of --set alternatives, --repeat times per cell;
     print and write (HTML with a chart, CSV, JSON) p50/p95 of RPO, RTO, lost writes and
@@ -176,7 +181,9 @@ def sweep(
     except DrillFileError as e:
         err.print(f"[red]error:[/red] {markup(e)}", highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    request = sw.SweepRequest(path, sets or [], repeat, report_dir, skip_invalid, lock_wait)
+    request = sw.SweepRequest(
+        path, sets or [], repeat, report_dir, skip_invalid, lock_wait, target or []
+    )
     raise typer.Exit(sw.sweep_command(request, out=out, err=err, progress=_progress()))
 
 

@@ -24,6 +24,7 @@ from drillkit.report.production import ProductionDumpError, production_config, r
 from drillkit.runbook.custom import host_steps
 from drillkit.safetext import markup
 from drillkit.spec import DrillFileError, DrillSpec, load_drill
+from drillkit.spec.external import target_problem
 from drillkit.suite import (
     EXIT_LOCKED,
     LockHeld,
@@ -34,7 +35,7 @@ from drillkit.suite import (
     run_suite,
 )
 
-__all__ = ["RunRequest", "refuse_host_steps", "run_command"]
+__all__ = ["RunRequest", "refuse_host_steps", "run_command", "unconfirmed_targets"]
 
 # Options of `drillkit run` (declared here so cli/main.py stays short).
 AllOpt = Annotated[bool, typer.Option("--all", help="run every drill in the drills directory")]
@@ -81,6 +82,15 @@ LockWaitOpt = Annotated[
     float, typer.Option(help="seconds to wait for another drillkit run on this host to finish")
 ]
 
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        help="confirm the stack a drill of kind compose or containers strikes: its "
+        "external.confirm (the Compose project); repeatable for a suite",
+    ),
+]
+
 OperatorOpt = Annotated[
     str | None,
     typer.Option(
@@ -124,6 +134,7 @@ class RunRequest:
     environment: str | None = None
     stands_in_for: str | None = None
     controls: str | None = None
+    targets: list[str] = field(default_factory=list)
 
     def audit(self) -> AuditInput:
         """The audit fields declared on the command line."""
@@ -145,6 +156,31 @@ def refuse_host_steps(specs: list[tuple[Path, DrillSpec]]) -> list[str]:
         for path, spec in specs
         for step in host_steps(spec.runbook)
     ]
+
+
+def unconfirmed_targets(specs: list[tuple[Path, DrillSpec]], targets: list[str]) -> list[str]:
+    """One error per drill that would strike a stack drillkit did not create without a matching
+    ``--target``, and per ``--target`` that names no drill's target."""
+    problems = [
+        problem
+        for path, spec in specs
+        if (
+            problem := target_problem(
+                str(path),
+                spec.topology,
+                spec.external.confirm if spec.external is not None else None,
+                targets,
+            )
+        )
+        is not None
+    ]
+    confirmed = {spec.external.confirm for _, spec in specs if spec.external is not None}
+    problems += [
+        f"--target {t}: no drill given confirms it (external.confirm); nothing was touched"
+        for t in targets
+        if t not in confirmed
+    ]
+    return problems
 
 
 def _paths(req: RunRequest) -> list[Path]:
@@ -226,6 +262,8 @@ def run_command(
             specs, errors = _load(_paths(req), req.overrides)
             if req.no_host_steps:
                 errors += refuse_host_steps(specs)
+            if not errors:
+                errors += unconfirmed_targets(specs, req.targets)
             key = _signing_key(req)
             dumps = [read_dump(p) for p in req.production or []]
         except (DrillFileError, SigningKeyError, ProductionDumpError) as e:
@@ -265,7 +303,7 @@ def run_command(
         if log is not None:
             log.context = {"drill": spec.name, "run_id": run_id}
         try:
-            return run_drill(spec, run_id=run_id, **kwargs)
+            return run_drill(spec, run_id=run_id, target=req.targets, **kwargs)
         finally:
             if log is not None:
                 log.context = {}

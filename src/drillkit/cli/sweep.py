@@ -7,8 +7,8 @@ input, exit 2, unless ``--skip-invalid``), the host lock is held for the whole s
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +23,7 @@ from drillkit.report.format import fmt
 from drillkit.report.sweep import header, stat_text
 from drillkit.safetext import markup
 from drillkit.spec import DrillFileError, DrillSpec
+from drillkit.spec.external import target_problem
 from drillkit.suite import EXIT_LOCKED, LockHeld, run_lock
 from drillkit.sweep import COLUMNS, CellSummary, SweepError
 from drillkit.sweep_run import Runner, SweepResult, plan_sweep, run_sweep
@@ -57,6 +58,7 @@ class SweepRequest:
     report_dir: Path = Path("reports")
     skip_invalid: bool = False
     lock_wait: float = 0.0
+    targets: list[str] = field(default_factory=list)  # --target: confirms an external stack
 
 
 def table(result: SweepResult) -> Table:
@@ -76,11 +78,14 @@ def table(result: SweepResult) -> Table:
     return t
 
 
-def default_runner(drill_file: Path, progress: Callable[[str], None]) -> Runner:
+def default_runner(
+    drill_file: Path, progress: Callable[[str], None], targets: Sequence[str] = ()
+) -> Runner:
     def runner(spec: DrillSpec, folder: Path) -> DrillResult:
         return run_drill(
             spec,
             drill_file=str(drill_file),
+            target=list(targets),
             report_dir=folder,
             progress=progress,
             run_id=new_run_id(spec.name),
@@ -113,6 +118,12 @@ def sweep_command(
         return EXIT_BAD_INPUT
     for line in problems:
         err.print(f"[yellow]skipped:[/yellow] {markup(line)}", highlight=False)
+    for spec in list(plan.specs.values())[:1]:  # an external stack: each cell strikes it
+        confirm = spec.external.confirm if spec.external is not None else None
+        problem = target_problem(str(req.drill_file), spec.topology, confirm, req.targets)
+        if problem is not None:
+            err.print(f"[red]error:[/red] {markup(problem)}; nothing ran", highlight=False)
+            return EXIT_BAD_INPUT
 
     def show(summary: CellSummary, result: DrillResult) -> None:
         m = result.model.measured
@@ -130,7 +141,7 @@ def sweep_command(
             result = run_sweep(
                 plan,
                 repeat=req.repeat,
-                runner=runner or default_runner(req.drill_file, progress),
+                runner=runner or default_runner(req.drill_file, progress, req.targets),
                 report_root=req.report_dir,
                 progress=progress,
                 on_run=show,

@@ -11,23 +11,30 @@ environment variable, never from the drill file.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from drillkit.errors import EXIT_BAD_INPUT, DrillkitError
+
 __all__ = [
     "ClientEndpoint",
     "ComposeTopology",
     "ContainersTopology",
+    "ExternalConfirm",
     "ExternalCredentials",
     "ExternalTopology",
+    "UnconfirmedTarget",
+    "target_problem",
 ]
 
 _NODE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _LABEL = re.compile(r"^[A-Za-z0-9._/-]{1,128}(=[^\s]{0,256})?$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+_TARGET = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
 
 class _Strict(BaseModel):
@@ -92,6 +99,23 @@ class _External(_Strict):
         """The node names the drill may refer to (declared; discovery finds the rest)."""
         return []
 
+    def describe(self) -> str:
+        """What the drill strikes, for messages (``compose project 'staging'``)."""
+        return "a stack"
+
+    def confirmation_problem(self, confirm: str | None) -> str | None:
+        """Why ``external.confirm`` does not confirm this stack (None: it does)."""
+        if confirm is None:
+            return (
+                f"missing; this drill strikes {self.describe()}, which drillkit did not "
+                f"create: add external: {{confirm: {self._example()}}} and run it with "
+                f"--target {self._example()}"
+            )
+        return None
+
+    def _example(self) -> str:
+        return "NAME"
+
 
 def _node_names(names: list[str], what: str) -> list[str]:
     for name in names:
@@ -134,6 +158,20 @@ class ComposeTopology(_External):
     def node_names(self) -> list[str]:
         return list(self.services)
 
+    def describe(self) -> str:
+        return f"compose project {self.project!r}"
+
+    def confirmation_problem(self, confirm: str | None) -> str | None:
+        if confirm is not None and confirm != self.project:
+            return (
+                f"{confirm!r} is not the Compose project this drill strikes; "
+                f"write confirm: {self.project} (topology.project)"
+            )
+        return super().confirmation_problem(confirm)
+
+    def _example(self) -> str:
+        return self.project
+
 
 class ContainersTopology(_External):
     """Existing containers, chosen by name (``names``) or by a label (``label: key=value``); a
@@ -163,6 +201,57 @@ class ContainersTopology(_External):
 
     def node_names(self) -> list[str]:
         return list(self.names)
+
+    def describe(self) -> str:
+        if self.label is not None:
+            return f"the containers labelled {self.label!r}"
+        return f"the containers {', '.join(self.names)}"
+
+
+class ExternalConfirm(_Strict):
+    """The operator's confirmation that a drill may strike a stack drillkit did not create:
+    ``confirm`` names the target (for ``kind: compose``, the project), and ``drillkit run``
+    starts only with ``--target`` equal to it."""
+
+    confirm: str = Field(
+        pattern=_TARGET,
+        description="the target's name: the Compose project (kind compose), or a name you give "
+        "the containers (kind containers); drillkit run needs --target with the same name",
+    )
+
+
+class UnconfirmedTarget(DrillkitError):
+    """A drill would strike a stack drillkit did not create without a matching ``--target``
+    (``target=`` of :func:`~drillkit.drill.run_drill`); nothing was started."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+def target_problem(
+    path: str, topology: object, confirm: str | None, targets: Sequence[str]
+) -> str | None:
+    """Why ``drillkit run --target ...`` may not start the drill at ``path`` (None: it may, or the
+    topology is drillkit's own and needs no confirmation)."""
+    describe = getattr(topology, "describe", None)
+    if describe is None:
+        return None
+    if confirm is None:  # validation refuses this; a DrillSpec built in Python may skip it
+        return (
+            f"{path}: external.confirm: missing; {describe()} is not drillkit's: "
+            "add external: {confirm: NAME}"
+        )
+    if not targets:
+        return (
+            f"{path}: external.confirm: this drill strikes {describe()}, which drillkit did not "
+            f"create; confirm the target on the command line: --target {confirm}"
+        )
+    if confirm not in targets:
+        given = ", ".join(repr(t) for t in targets)
+        return (
+            f"{path}: external.confirm is {confirm!r} but --target is {given}; "
+            f"run it with --target {confirm} if {describe()} is the stack you mean to strike"
+        )
+    return None
 
 
 ExternalTopology = ComposeTopology | ContainersTopology

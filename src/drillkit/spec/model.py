@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
 from drillkit.registry import REGISTRY, Registry, tagged_union
+from drillkit.spec.external import ExternalConfirm
 from drillkit.spec.faults import FaultBase, fault_nodes, schedule_problems
 
 __all__ = [
@@ -117,6 +118,12 @@ class DrillSpec(_Strict):
     faults: list[FaultSpec] = Field(min_length=1)
     runbook: list[RunbookStep] = Field(default_factory=list)
     targets: Targets
+    external: ExternalConfirm | None = Field(
+        None,
+        description="a stack drillkit did not create (topology kind compose or containers) is "
+        "struck only when the drill confirms it: external: {confirm: NAME} and drillkit run "
+        "--target NAME",
+    )
     expect: Literal["pass", "fail"] = Field(
         "pass",
         description="the verdict this drill should reach: fail for a drill that demonstrates a "
@@ -177,12 +184,31 @@ def _topology_union(registry: Registry) -> Any:
 _STEP_ROLES = ("primary", "replica")
 
 
+def _confirmation_problems(spec: DrillSpec) -> Iterator[tuple[str, str]]:
+    """A stack drillkit did not create needs ``external.confirm``; drillkit's own, none."""
+    confirm = spec.external.confirm if spec.external is not None else None
+    check = getattr(spec.topology, "confirmation_problem", None)
+    if check is None:
+        if spec.external is not None:
+            yield (
+                "external",
+                f"only for a stack drillkit did not create (topology kind compose or "
+                f"containers); kind {spec.topology.kind} is drillkit's own and needs no "
+                "confirmation: remove external",
+            )
+        return
+    problem = check(confirm)
+    if problem is not None:
+        yield ("external.confirm" if spec.external is not None else "external"), problem
+
+
 def reference_problems(spec: DrillSpec, registry: Registry) -> Iterator[tuple[str, str]]:
     """(field, problem) of what the topology cannot serve: a kind whose requirements it does not
     provide (from the registry), a role it lacks, a node it does not have."""
     topology = spec.topology
     nodes = topology.node_names()
     roles = registry.topologies[topology.kind].roles
+    yield from _confirmation_problems(spec)
     for i, fault in enumerate(spec.faults):
         problem = registry.requirement_problem(
             fault.kind, registry.faults[fault.kind].requires, topology

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -24,10 +25,12 @@ from drillkit.backend.docker.attach import (
     Found,
     attach_node,
     compose_containers,
+    compose_labels,
     engine_identity,
     named_containers,
     published_port,
 )
+from drillkit.backend.docker.node import LOOPBACK
 from drillkit.endpoints import PgEndpoints
 from drillkit.errors import InfrastructureError
 from drillkit.secrets import Secrets
@@ -37,7 +40,7 @@ from drillkit.topology.base import Health
 from drillkit.topology.node import Node, NodeLookup
 from drillkit.topology.pg_admin import PgSession
 
-__all__ = ["ExternalPostgres", "read_password"]
+__all__ = ["ExternalPostgres", "Surveyed", "read_password"]
 
 Progress = Callable[[str], None]
 
@@ -62,6 +65,20 @@ def read_password(
             )
         return env[credentials.password_env]
     return ""
+
+
+@dataclass(frozen=True)
+class Surveyed:
+    """One container of the stack as ``drillkit plan`` sees it (read-only)."""
+
+    name: str
+    container: str
+    container_id: str
+    image: str
+    status: str
+    role: str  # primary, replica, or unknown (with ``note`` saying why)
+    host_port: int | None
+    note: str = ""
 
 
 class ExternalPostgres(PgSession, NodeLookup):
@@ -154,6 +171,43 @@ class ExternalPostgres(PgSession, NodeLookup):
             return named_containers(self.client, self.spec.names, self.spec.label)
         except LookupError as e:
             raise InfrastructureError(str(e)) from None
+
+    def survey(self) -> list[Surveyed]:
+        """The containers a run would attach to, each with its state and (when running and
+        reachable) its role, for ``drillkit plan``: read-only Docker calls (list, inspect) and
+        read-only SQL (``pg_is_in_recovery()``); nothing is attached, started or written. A
+        missing password or an unreachable node leaves the role unknown, with a note."""
+        try:
+            self._password = read_password(self.spec.credentials, self.environ)
+            if self._password:
+                self.secrets.add("external", self._password)
+            credentials = ""
+        except InfrastructureError as e:
+            credentials = str(e)
+        out = []
+        for f in self._find():
+            c = f.container
+            status, port = str(c.status), published_port(c, self.spec.port)
+            role, note = "unknown", credentials
+            if status != "running":
+                note = f"{status}: a run would refuse to start"
+            elif port is None:
+                note = f"port {self.spec.port} not published on 127.0.0.1: a run would refuse"
+            elif not credentials:
+                role, note = self._survey_role(f, port)
+            image = str((c.attrs.get("Config") or {}).get("Image", ""))
+            out.append(Surveyed(f.name, str(c.name), str(c.id), image, status, role, port, note))
+        return out
+
+    def _survey_role(self, found: Found, port: int) -> tuple[str, str]:
+        conninfo = self._conninfo(LOOPBACK, str(port), connect_timeout=2)
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.read_only = True
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        except psycopg.Error as e:
+            return "unknown", self.secrets.redact(f"cannot query: {str(e).strip()}")
+        return ("replica" if row and row[0] else "primary"), ""
 
     def _discover_roles(self) -> None:
         for n in self.nodes:
@@ -321,6 +375,9 @@ class ExternalPostgres(PgSession, NodeLookup):
                 info["image"] = str(container.attrs["Config"].get("Image", ""))
                 info["image_id"] = n.image_id()
                 info["image_digests"] = list(container.image.attrs.get("RepoDigests") or [])
+                info["created"] = str(container.attrs.get("Created", ""))
+                info["started_at"] = str((container.attrs.get("State") or {}).get("StartedAt", ""))
+                info.update(compose_labels(container))
             nodes[n.name] = info
         out: dict[str, Any] = {"kind": self.spec.kind, "nodes": nodes}
         if isinstance(self.spec, ComposeTopology):

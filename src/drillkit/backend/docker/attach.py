@@ -8,6 +8,8 @@ attached node (network faults) carry the run's labels: they are drillkit's, the 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +18,15 @@ import docker.errors
 from drillkit.backend.docker.node import LOOPBACK, DockerNode
 
 __all__ = [
+    "COMPOSE_EVIDENCE",
     "COMPOSE_NUMBER",
     "COMPOSE_PROJECT",
     "COMPOSE_SERVICE",
+    "DEFAULT_ENGINE",
     "Found",
     "attach_node",
     "compose_containers",
+    "compose_labels",
     "engine_identity",
     "named_containers",
     "published_port",
@@ -30,6 +35,14 @@ __all__ = [
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
 COMPOSE_NUMBER = "com.docker.compose.container-number"
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"
+# Compose's own labels that identify what it ran: evidence, never changed (drillkit labels nothing)
+COMPOSE_EVIDENCE = {
+    "config_hash": "com.docker.compose.config-hash",  # per service: its resolved configuration
+    "config_files": "com.docker.compose.project.config_files",
+    "working_dir": "com.docker.compose.project.working_dir",
+    "compose_version": "com.docker.compose.version",
+}
 _ANY_ADDRESS = ("", "0.0.0.0", LOOPBACK)  # bindings the harness reaches on 127.0.0.1
 
 
@@ -127,13 +140,23 @@ def attach_node(
     )
 
 
-def engine_identity(client: Any) -> dict[str, str]:
-    """The Docker daemon's ID, name and version, for the evidence."""
+def compose_labels(container: Any) -> dict[str, str]:
+    """What Compose recorded on ``container`` about its project (:data:`COMPOSE_EVIDENCE`)."""
+    labels = (container.attrs.get("Config") or {}).get("Labels") or {}
+    return {k: str(labels[label]) for k, label in COMPOSE_EVIDENCE.items() if label in labels}
+
+
+def engine_identity(client: Any, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Which engine: the endpoint drillkit reached (``DOCKER_HOST``, else the local socket),
+    the daemon's ID, name and version, for the evidence."""
     info = client.info()
     version = client.version()
+    env = os.environ if environ is None else environ
     return {
+        "endpoint": env.get("DOCKER_HOST") or DEFAULT_ENGINE,
         "daemon_id": str(info.get("ID", "")),
         "daemon_name": str(info.get("Name", "")),
         "daemon_version": str(version.get("Version", "")),
+        "root_dir": str(info.get("DockerRootDir", "")),
         "api_version": str(version.get("ApiVersion", "")),
     }
