@@ -74,6 +74,15 @@ def test_the_cluster_was_rebuilt_through_patronis_custom_bootstrap(pitr: Run) ->
     verify = runbook_event(report, "verify-restore")["value"]
     assert restore["node"] == "pg0" and restore["timeline"] == 2
     assert restore["backup_set"].endswith("F")
+    phases = restore["seconds"]["phases"]
+    assert list(phases) == [
+        "stop_patroni",
+        "remove_from_dcs_and_empty",
+        "bootstrap_to_leader",
+        "replicas",
+    ]
+    assert sum(phases.values()) <= restore["seconds"]["total"]
+    assert phases["bootstrap_to_leader"] >= restore["seconds"]["restore_copy"]
     pg0, pg1 = _log(pitr, "pg0"), _log(pitr, "pg1")
     # One container log spans the incident and the restore: the member was stopped and started.
     assert _DROP.search(pg0) is not None

@@ -112,7 +112,13 @@ class PatroniCluster(PatroniProvisioning):
 
     def restore(self, *, onto: str, kind: str, target: str | None, timeout: float) -> Node:
         """Rebuild the cluster from the repository; see :func:`patroni_restore.restore_cluster`."""
-        return restore_cluster(self, onto=onto, kind=kind, target=target, timeout=timeout)
+        done = restore_cluster(self, onto=onto, kind=kind, target=target, timeout=timeout)
+        self._restore_phases[done.node.name] = done.seconds
+        return done.node
+
+    def restore_phases(self, node: str) -> dict[str, float]:
+        """How long each phase of the restore that made ``node`` took (for the step's value)."""
+        return dict(self._restore_phases.get(node, {}))
 
     def endpoints(self) -> PgEndpoints:
         """The client path (HAProxy, or every member) and each member's own conninfo."""

@@ -66,6 +66,7 @@ class PatroniProvisioning(PatroniView):
 
     def init_state(self) -> None:
         self.restored: list[str] = []  # members that bootstrapped from the repository
+        self._restore_phases: dict[str, dict[str, float]] = {}  # member -> phase -> seconds
         self.repo: BackupRepo | None = None
         if self.spec.pgbackrest is not None:
             self.repo = BackupRepo(

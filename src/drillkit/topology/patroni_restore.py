@@ -19,6 +19,7 @@ import shlex
 import tarfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
@@ -32,6 +33,7 @@ from drillkit.wait import WaitTimeout, is_none, wait_until
 __all__ = [
     "SCOPE",
     "RestorableCluster",
+    "RestoredCluster",
     "patronictl_remove_script",
     "request_text",
     "restore_cluster",
@@ -86,21 +88,31 @@ def patronictl_remove_script(etcd_hosts: list[str], scheme: str) -> str:
     return f"set -e; {write}; {answers} | patronictl -c {config} remove {SCOPE}"
 
 
+@dataclass(frozen=True)
+class RestoredCluster:
+    """The member that bootstrapped the cluster, and how long each phase took (seconds)."""
+
+    node: Node
+    seconds: dict[str, float]
+
+
 def restore_cluster(
     cluster: RestorableCluster, *, onto: str, kind: str, target: str | None, timeout: float
-) -> Node:
+) -> RestoredCluster:
     """Rebuild the whole cluster from the repository; ``onto`` (``primary``: the leader now, or a
-    member's name) bootstraps it. Returns that member once it leads and accepts writes; the other
-    members are back as streaming replicas before this returns."""
+    member's name) bootstraps it. Returns once that member leads and accepts writes and the other
+    members are back as streaming replicas."""
     if cluster.repo is None:
         raise RuntimeError("this topology has no backup repository")
     deadline = time.monotonic() + timeout
+    marks = [time.monotonic()]
     env = restore_environment(kind, target)
     members = cluster.members()
     leader = cluster.leader()
     name = (leader.name if leader else members[0].name) if onto == "primary" else onto
     cluster.progress("stopping Patroni on every member")
     _stop_all(members)
+    marks.append(time.monotonic())
     cluster.progress(f"removing the cluster '{SCOPE}' from the DCS (patronictl remove)")
     _remove_from_dcs(cluster)
     for member in members:
@@ -108,18 +120,23 @@ def restore_cluster(
         # Only the bootstrapping member's configuration names the method (and a stale request
         # from an earlier restore is overwritten).
         write_request(member, env if member.name == name else {})
+    marks.append(time.monotonic())
     to = f"to {target}" if target else "every archived segment"
     cluster.progress(f"{name} bootstraps the cluster from the repository ({kind}: {to})")
     node = cluster.node(name)
     node.start()
     cluster.restored.append(name)
     _await(cluster, lambda: _leads(cluster, node), deadline, f"{name} does not lead")
+    marks.append(time.monotonic())
     for member in members:
         if member.name != name:
             cluster.progress(f"{member.name} rejoins (Patroni clones it from {name})")
             member.start()
     _await(cluster, cluster.not_ready, deadline, "the rebuilt cluster is not ready")
-    return node
+    marks.append(time.monotonic())
+    phases = ("stop_patroni", "remove_from_dcs_and_empty", "bootstrap_to_leader", "replicas")
+    seconds = {p: round(b - a, 3) for p, a, b in zip(phases, marks[:-1], marks[1:], strict=True)}
+    return RestoredCluster(node, seconds)
 
 
 def request_text(env: dict[str, str]) -> str:
