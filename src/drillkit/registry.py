@@ -255,6 +255,9 @@ _STEPS = (
     Entry(rd.RedisRestoreStep, "drillkit.runbook.redis_steps:RedisRestore", (C.REDIS,)),
 )
 
+_PGBACKREST = Option(
+    "pgbackrest", "a backup repository", "e.g. pgbackrest: {archive_timeout_seconds: 5}"
+)
 _TOPOLOGIES = (
     TopologyEntry(
         pg.PostgresTopology,
@@ -262,9 +265,7 @@ _TOPOLOGIES = (
         provides=(C.SQL, *_DATA, C.POSTGRES_REPLICATION, C.MANUAL_FAILOVER, C.CLIENT_REPOINT),
         roles=f.ROLES,
         options={
-            C.BACKUP_REPOSITORY: Option(
-                "pgbackrest", "a backup repository", "e.g. pgbackrest: {archive_timeout_seconds: 5}"
-            ),
+            C.BACKUP_REPOSITORY: _PGBACKREST,
             C.SIZED_DATA_VOLUME: Option(
                 "data_volume_size", "a size-limited data volume", "e.g. 256m"
             ),
@@ -275,6 +276,7 @@ _TOPOLOGIES = (
         "drillkit.topology.patroni:PatroniCluster",
         provides=(C.SQL, *_DATA, C.POSTGRES_REPLICATION, C.PATRONI, C.ETCD),
         roles=(*f.ROLES, "etcd"),
+        options={C.BACKUP_REPOSITORY: _PGBACKREST},
     ),
     TopologyEntry(
         rd.RedisTopology,

@@ -1,5 +1,6 @@
 """Shipped drills on other engine versions, end to end on real containers: failover and
-patroni-failover on PostgreSQL 17 (Debian trixie, Patroni 4), the Sentinel failover on Valkey 8.
+patroni-failover on PostgreSQL 17 (Debian trixie, Patroni 4), the Sentinel failover on Valkey 8
+and on Redis 8.
 
 The versions in each report are read from the running servers, not echoed from the drill file.
 The first run on a machine builds the trixie base and images (see docs/operations.md).
@@ -68,3 +69,13 @@ def test_redis_failover_on_valkey_8(tmp_path: Path, docker_client: Any) -> None:
     assert versions["valkey"].startswith("8."), versions
     assert "redis" not in versions  # Valkey's redis_version (the API it implements) is not it
     assert versions["redis_image"].startswith("drillkit/redis:valkey8-")
+
+
+def test_redis_failover_on_redis_8(tmp_path: Path, docker_client: Any) -> None:
+    doc = yaml.safe_load((REPO / "drills" / "redis-failover.yaml").read_text(encoding="utf-8"))
+    report = run_on(tmp_path, "redis-failover", {**doc["topology"], "version": 8})
+
+    versions = report["versions"]
+    assert versions["redis"].startswith("8."), versions  # INFO server's redis_version
+    assert "valkey" not in versions
+    assert versions["redis_image"].startswith("drillkit/redis:redis8-")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drillkit.spec.postgres import PatroniTopology
 from drillkit.topology.patroni import PatroniCluster
 
 
@@ -15,6 +16,7 @@ class _Member:
 
 def _cluster(state: dict[str, Any]) -> PatroniCluster:
     cluster = PatroniCluster.__new__(PatroniCluster)
+    cluster.spec = PatroniTopology(kind="patroni")
     cluster.init_state()
     cluster.nodes = [_Member("pg0"), _Member("pg1")]  # type: ignore[list-item]
     cluster.cluster_state = lambda exclude=(): state  # type: ignore[method-assign]

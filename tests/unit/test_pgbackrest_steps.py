@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 from builders import ms
 
@@ -116,3 +117,35 @@ def test_the_backup_set_is_read_from_the_restore_log() -> None:
 
     assert restored_backup_set(log) == "20261125-090331F_20261125-090337I"
     assert restored_backup_set("") is None
+
+
+class _RestoredNode:
+    name = "pg0"
+
+    def logs(self, tail: object = "all") -> str:
+        return "drillkit: pgbackrest restore took 1.250s\n"
+
+
+class FakePatroniRestorable(FakeRestorable):
+    """A topology whose restore has phases (as PatroniCluster's)."""
+
+    def restore(self, **_: object) -> _RestoredNode:  # type: ignore[override]
+        return _RestoredNode()
+
+    def connect(self, node: object) -> None:
+        raise psycopg.OperationalError("not in a unit test")
+
+    def restore_phases(self, node: str) -> dict[str, float]:
+        return {"stop_patroni": 1.5, "replicas": 2.0} if node == "pg0" else {}
+
+
+def test_a_restore_with_phases_reports_them_beside_the_copy() -> None:
+    spec = RestoreStep(step="restore", type="latest", onto="primary", flush_wal=False)
+    step = Restore(spec, FakePatroniRestorable())  # type: ignore[arg-type]
+    step.observe(started_history())
+
+    out = step.run()
+
+    assert out["node"] == "pg0" and out["timeline"] is None
+    assert out["seconds"]["restore_copy"] == 1.25
+    assert out["seconds"]["phases"] == {"stop_patroni": 1.5, "replicas": 2.0}

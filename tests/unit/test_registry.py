@@ -152,7 +152,11 @@ def test_every_requirement_is_provided_by_some_topology_kind() -> None:
 @pytest.mark.parametrize(
     ("topology", "entry", "problem"),
     [
-        ({"kind": "patroni"}, {"step": "restore"}, "restore needs topology.kind: postgres"),
+        (
+            {"kind": "redis"},
+            {"step": "restore"},
+            "restore needs topology.kind: postgres or patroni",
+        ),
         ({"kind": "redis"}, {"step": "rejoin"}, "rejoin needs topology.kind: postgres or patroni"),
         ({"kind": "patroni"}, {"step": "repoint"}, "repoint needs topology.kind: postgres"),
         ({"kind": "redis"}, {"step": "redis-promote"}, None),

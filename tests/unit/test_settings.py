@@ -13,7 +13,12 @@ from typer.testing import CliRunner
 
 from drillkit.spec import load_drill
 from drillkit.spec.redis import RedisTopology
-from drillkit.spec.settings import parse_postgresql_conf, parse_redis_conf, pg_conf_text
+from drillkit.spec.settings import (
+    parse_postgresql_conf,
+    parse_redis_conf,
+    parse_sentinel_conf,
+    pg_conf_text,
+)
 from drillkit.topology.patroni_provision import dcs_config
 from drillkit.topology.redis_config import redis_conf, sentinel_conf
 
@@ -216,3 +221,141 @@ def test_every_controlled_setting_is_documented() -> None:
         if f"`{name}`" not in guide
     ]
     assert not missing, f"docs/production-config.md does not explain {missing}"
+
+
+def test_patroni_with_pgbackrest_archives_through_its_parameters(tmp_path: Path) -> None:
+    topology = {
+        "kind": "patroni",
+        "pgbackrest": {"archive_timeout_seconds": 7},
+        "postgresql": {"log_statement": "ddl"},
+    }
+    spec = load_drill(write(tmp_path, drill(topology=topology))).topology
+
+    parameters = dcs_config(spec)["postgresql"]["parameters"]
+    assert parameters["archive_mode"] == "on"
+    assert parameters["archive_command"] == "pgbackrest archive-push %p"
+    assert parameters["archive_timeout"] == "7s"
+    assert parameters["log_statement"] == "ddl"
+    without = load_drill(write(tmp_path, drill(topology={"kind": "patroni"}))).topology
+    assert "archive_command" not in dcs_config(without)["postgresql"]["parameters"]
+
+
+def test_patroni_with_pgbackrest_refuses_its_own_archive_command(tmp_path: Path) -> None:
+    topology = {
+        "kind": "patroni",
+        "pgbackrest": {},
+        "postgresql": {"archive_command": "cp %p /somewhere/%f"},
+    }
+    e = error(write(tmp_path, drill(topology=topology)))
+
+    assert e.field == "topology.postgresql.archive_command"
+    assert "pgBackRest's archive-push" in e.problem
+
+
+SENTINEL_PROD = """\
+# production sentinel.conf, as Sentinel rewrote it
+port 26379
+sentinel monitor mymaster 10.1.2.3 6379 2
+sentinel down-after-milliseconds mymaster 30000
+sentinel parallel-syncs mymaster 3
+sentinel resolve-hostnames yes
+sentinel myid 0123456789abcdef0123456789abcdef01234567
+sentinel config-epoch mymaster 7
+sentinel known-replica mymaster 10.1.2.4 6379
+sentinel current-epoch 7
+"""
+
+
+def _sentinel_drill(tmp_path: Path, conf: str, **topology: object) -> Path:
+    (tmp_path / "drills").mkdir(exist_ok=True)
+    (tmp_path / "drills" / "sentinel.conf").write_text(conf, encoding="utf-8")
+    fields = {"kind": "redis", "sentinel_conf_file": "sentinel.conf", **topology}
+    return write(tmp_path, drill(topology=fields))
+
+
+def test_a_sentinel_conf_file_is_read_as_the_sentinel_mapping(tmp_path: Path) -> None:
+    path = _sentinel_drill(tmp_path, SENTINEL_PROD, sentinel={"parallel-syncs": 1})
+    spec = load_drill(path).topology
+
+    # the mapping wins; monitor gives the quorum; state Sentinel wrote itself is skipped
+    assert spec.sentinel == {
+        "port": "26379",
+        "quorum": "2",
+        "down-after-milliseconds": "30000",
+        "parallel-syncs": "1",
+        "resolve-hostnames": "yes",
+    }
+    # written as topology.sentinel is; the quorum stays on drillkit's monitor line
+    written = sentinel_conf(spec, "pw", "10.0.0.2").splitlines()
+    assert written[-4:] == [
+        "port 26379",
+        "sentinel down-after-milliseconds drillkit 30000",
+        "sentinel parallel-syncs drillkit 1",
+        "sentinel resolve-hostnames yes",
+    ]
+    assert "sentinel monitor drillkit 10.0.0.2 6379 2" in written
+    assert not any(line.startswith("sentinel quorum") for line in written)
+
+
+def test_a_sentinel_conf_file_takes_the_topologys_timings(tmp_path: Path) -> None:
+    path = _sentinel_drill(tmp_path, SENTINEL_PROD, down_after_ms=30000)
+
+    assert load_drill(path).topology.sentinel["down-after-milliseconds"] == "30000"
+
+
+@pytest.mark.parametrize(
+    ("conf", "line", "says"),
+    [
+        (
+            SENTINEL_PROD.replace("mymaster 30000", "mymaster 5000"),
+            4,
+            "down-after-milliseconds: down-after-milliseconds = '5000' conflicts with a setting "
+            "drillkit controls (topology.down_after_ms decides it); use topology.down_after_ms",
+        ),
+        (
+            "sentinel monitor mymaster 10.1.2.3 6379 3\n",
+            1,
+            "quorum: quorum = '3' conflicts with a setting drillkit controls (topology.quorum",
+        ),
+        ("port 26379\nsentinel auth-pass mymaster s3cret\n", 2, "auth-pass: auth-pass = "),
+        ("sentinel notification-script mymaster /x.sh\n", 1, "notification-script"),
+    ],
+)
+def test_a_conflicting_sentinel_conf_line_is_refused_by_file_and_line(
+    tmp_path: Path, conf: str, line: int, says: str
+) -> None:
+    path = _sentinel_drill(tmp_path, conf)
+
+    result = CliRunner().invoke(cli.app, ["validate", str(path)])
+
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'drills' / 'sentinel.conf'}: line {line}: {says}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("conf", "says"),
+    [
+        (
+            "sentinel monitor a 10.0.0.1 6379 2\nsentinel parallel-syncs b 1\n",
+            "line 2: a second master 'b' (line 1 names 'a'); drillkit's Sentinels monitor one "
+            "master: keep its lines only",
+        ),
+        ("sentinel monitor a 10.0.0.1 2\n", "line 1: expected 'sentinel monitor NAME HOST PORT"),
+        ("sentinel parallel-syncs a\n", "line 1: expected 'sentinel parallel-syncs MASTER VALUE'"),
+    ],
+)
+def test_a_malformed_sentinel_conf_is_refused_by_line(tmp_path: Path, conf: str, says: str) -> None:
+    path = _sentinel_drill(tmp_path, conf, quorum=2)
+
+    e = error(path)
+
+    assert str(e.path) == str(tmp_path / "drills" / "sentinel.conf")
+    assert says in str(e)
+
+
+def test_parse_sentinel_conf_skips_state_and_keeps_line_numbers() -> None:
+    parsed = parse_sentinel_conf(SENTINEL_PROD)
+
+    assert parsed["parallel-syncs"] == ("3", 5)
+    assert parsed["quorum"] == ("2", 3)
+    assert not {"myid", "config-epoch", "known-replica", "current-epoch"} & set(parsed)

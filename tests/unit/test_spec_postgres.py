@@ -242,3 +242,61 @@ def test_host_memory_is_read_from_meminfo(tmp_path: Path) -> None:
     meminfo.write_text("MemTotal:       24117248 kB\nMemFree: 1 kB\n")
     assert postgres_spec.host_memory_bytes(meminfo) == 23 * 1024**3
     assert postgres_spec.host_memory_bytes(tmp_path / "none") is None
+
+
+PATRONI_PGBACKREST = {"kind": "patroni", "pgbackrest": {"archive_timeout_seconds": 5}}
+
+
+def test_a_patroni_restore_drill_with_a_repository(tmp_path: Path) -> None:
+    spec = load_drill(
+        write(
+            tmp_path,
+            drill(
+                topology=PATRONI_PGBACKREST,
+                faults=[{"kind": "drop-table"}],
+                runbook=[{"step": "restore", "onto": "primary"}, {"step": "verify-restore"}],
+            ),
+        )
+    )
+
+    pgbackrest = spec.topology.pgbackrest
+    assert pgbackrest is not None and pgbackrest.archive_timeout_seconds == 5
+    assert spec.runbook[0].onto == "primary"
+
+
+@pytest.mark.parametrize(
+    ("topology", "step", "message"),
+    [
+        (
+            {"kind": "patroni"},
+            {"step": "restore", "onto": "pg0"},
+            "runbook[0].step: restore needs a backup repository: set topology.pgbackrest "
+            "(e.g. pgbackrest: {archive_timeout_seconds: 5})",
+        ),
+        (
+            PATRONI_PGBACKREST,
+            {"step": "restore"},
+            "runbook[0].onto: under Patroni every member is rebuilt in place (Patroni's custom "
+            "bootstrap from the repository); name the member that bootstraps: primary (the "
+            "leader when the step runs) or one of pg0, pg1, pg2",
+        ),
+        (
+            PATRONI_PGBACKREST,
+            {"step": "restore", "onto": "etcd0"},
+            "runbook[0].onto: under Patroni every member is rebuilt in place (Patroni's custom "
+            "bootstrap from the repository); name the member that bootstraps: primary (the "
+            "leader when the step runs) or one of pg0, pg1, pg2",
+        ),
+        (
+            PGBACKREST,
+            {"step": "restore", "onto": "primary"},
+            "runbook[0].onto: 'primary' is for Patroni; use fresh or a node name",
+        ),
+    ],
+)
+def test_patroni_restores_name_the_bootstrapping_member(
+    tmp_path: Path, topology: dict[str, Any], step: dict[str, Any], message: str
+) -> None:
+    path = write(tmp_path, drill(topology=topology, runbook=[step]))
+
+    assert str(error(path)) == f"{path}: {message}"

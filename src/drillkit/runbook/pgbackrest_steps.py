@@ -30,7 +30,7 @@ from drillkit.topology.pgbackrest import (
     restored_backup_set,
 )
 
-__all__ = ["Restorable", "Restore", "VerifyError", "VerifyRestore", "wall_time"]
+__all__ = ["ExplainsRestore", "Restorable", "Restore", "VerifyError", "VerifyRestore", "wall_time"]
 
 NS = 1_000_000_000
 _STOPPED = re.compile(r"recovery stopping (before|after) (commit|abort) of transaction [^\n]*")
@@ -51,6 +51,14 @@ class Restorable(Protocol):
     def node(self, name: str) -> Node: ...
 
     def connect(self, node: Node) -> psycopg.Connection[Any]: ...
+
+
+@runtime_checkable
+class ExplainsRestore(Protocol):
+    """A topology whose restore has phases of its own (Patroni: stop, remove from the DCS,
+    bootstrap, replicas), reported beside the copy."""
+
+    def restore_phases(self, node: str) -> dict[str, float]: ...
 
 
 def _restorable(topology: Any, step: str) -> Restorable:
@@ -147,6 +155,8 @@ class Restore(_RepositoryStep):
                 "total": round(promoted - started, 3),
             },
         )
+        if isinstance(self.cluster, ExplainsRestore):
+            out["seconds"]["phases"] = self.cluster.restore_phases(node.name)
         return out
 
     def _flush(self) -> str:

@@ -23,7 +23,7 @@ from drillkit.shipped import scenarios_for
 from drillkit.spec.model import DrillSpec, drill_model, reference_problems, scenario_model
 from drillkit.spec.overrides import OverrideError, apply_overrides, parse_overrides
 from drillkit.spec.reader import InputRejected, read_text, read_yaml
-from drillkit.spec.settings import parse_postgresql_conf, parse_redis_conf
+from drillkit.spec.settings import parse_postgresql_conf, parse_redis_conf, parse_sentinel_conf
 
 __all__ = ["DrillFileError", "load_drill", "parse_drill", "resolve_drill_path"]
 
@@ -169,6 +169,7 @@ def _load_yaml(path: Path) -> Any:
 _CONF_FILES = {
     "postgresql_conf_file": ("postgresql", parse_postgresql_conf),
     "redis_conf_file": ("redis", parse_redis_conf),
+    "sentinel_conf_file": ("sentinel", parse_sentinel_conf),
 }
 Origins = dict[tuple[str, str], tuple[Path, int]]
 

@@ -251,6 +251,12 @@ class PatroniTopology(PgSettings):
     haproxy: bool = Field(
         True, description="clients connect through HAProxy (else straight to the members)"
     )
+    pgbackrest: PgBackRestOptions | None = Field(
+        None,
+        description="a backup repository: the leader archives WAL (archive_command in "
+        "Patroni's postgresql.parameters), a full backup once the cluster is up; restore "
+        "steps rebuild the cluster from it (Patroni's custom bootstrap)",
+    )
     tls: bool = Field(
         False,
         description="TLS everywhere: a per-run CA; PostgreSQL ssl=on with verify-full clients "

@@ -110,6 +110,11 @@ class RedisTopology(_Strict):
         description="Sentinel directives; per-master ones (parallel-syncs, ...) apply to the "
         "monitored master",
     )
+    sentinel_conf_file: str | None = Field(
+        None,
+        description="a sentinel.conf relative to the drill file (one master; its monitor line "
+        "gives the quorum); the sentinel mapping overrides it",
+    )
 
     @field_validator("redis", "sentinel", mode="before")
     @classmethod

@@ -3,8 +3,8 @@ settings drillkit must control itself.
 
 A drill sets servers' settings with a mapping (``topology.postgresql``, ``topology.redis``,
 ``topology.sentinel``) or the team's own file (``postgresql_conf_file``, ``redis_conf_file``,
-read relative to the drill file by :mod:`drillkit.spec.load`); they are applied over drillkit's
-defaults as a file inside each container, never argv or the environment.
+``sentinel_conf_file``, read relative to the drill file by :mod:`drillkit.spec.load`); they are
+applied over drillkit's defaults as a file inside each container, never argv or the environment.
 
 A few settings make drillkit work (ports, addresses, data directories, the replication user,
 archive_command when pgBackRest is on, ...): each has one :class:`Controlled` entry saying why
@@ -24,12 +24,15 @@ __all__ = [
     "PG_CONTROLLED",
     "REDIS_CONTROLLED",
     "SENTINEL_CONTROLLED",
+    "SENTINEL_GLOBAL",
+    "SENTINEL_STATE",
     "Controlled",
     "SettingValue",
     "check_pg_settings",
     "check_redis_settings",
     "parse_postgresql_conf",
     "parse_redis_conf",
+    "parse_sentinel_conf",
     "pg_conf_text",
     "problems",
     "redis_conf_lines",
@@ -152,6 +155,61 @@ def parse_redis_conf(text: str) -> dict[str, tuple[str, int]]:
         if name == "save" and name in out and args not in ('""', "''", ""):
             args = f"{out[name][0]} {args}".strip()
         out[name] = (args, number)
+    return out
+
+
+# Global Sentinel directives, written ``sentinel <name> <value>``; every other ``sentinel``
+# directive names the master (``sentinel <name> <master> <value>``).
+SENTINEL_GLOBAL = frozenset(
+    {"resolve-hostnames", "announce-hostnames", "announce-ip", "announce-port"}
+    | {"deny-scripts-reconfig", "sentinel-user", "sentinel-pass"}
+)
+# State Sentinel writes into its own file (CONFIG REWRITE): who it is and what it has seen of
+# production, not settings; a sentinel.conf copied from production has them, drillkit skips them.
+SENTINEL_STATE = frozenset(
+    {"myid", "current-epoch", "config-epoch", "leader-epoch", "known-replica", "known-slave"}
+    | {"known-sentinel"}
+)
+
+
+def parse_sentinel_conf(text: str) -> dict[str, tuple[str, int]]:
+    """``{directive: (arguments, line number)}`` of a sentinel.conf, named as ``topology.sentinel``
+    names them: ``sentinel parallel-syncs mymaster 1`` is ``parallel-syncs: 1``, ``sentinel
+    monitor NAME HOST PORT QUORUM`` gives ``quorum`` (the address is production's), state lines
+    Sentinel writes itself are skipped. One master only: a second name is refused, by line."""
+    out: dict[str, tuple[str, int]] = {}
+    master: tuple[str, int] | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0].lower() != "sentinel":
+            out[words[0].lower()] = (" ".join(words[1:]), number)
+            continue
+        if len(words) < 3:
+            raise ValueError(f"line {number}: expected 'sentinel DIRECTIVE ...', got {line!r}")
+        name = words[1].lower()
+        if name in SENTINEL_STATE:
+            continue
+        if name in SENTINEL_GLOBAL:
+            out[name] = (" ".join(words[2:]), number)
+            continue
+        if master is not None and words[2] != master[0]:
+            raise ValueError(
+                f"line {number}: a second master {words[2]!r} (line {master[1]} names "
+                f"{master[0]!r}); drillkit's Sentinels monitor one master: keep its lines only"
+            )
+        master = master or (words[2], number)
+        if name == "monitor":
+            if len(words) != 6:
+                raise ValueError(
+                    f"line {number}: expected 'sentinel monitor NAME HOST PORT QUORUM'"
+                )
+            out["quorum"] = (words[5], number)
+            continue
+        if len(words) < 4:
+            raise ValueError(f"line {number}: expected 'sentinel {name} MASTER VALUE'")
+        out[name] = (" ".join(words[3:]), number)
     return out
 
 

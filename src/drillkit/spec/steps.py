@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -149,7 +149,11 @@ class RestoreStep(RetryPolicy):
         None, description="ISO 8601 with a time zone; default: just before the first fault"
     )
     before_fault_seconds: float = Field(0.0, ge=0, le=86400)
-    onto: str = Field("fresh", description="fresh (a new node) or the name of a node to rebuild")
+    onto: str = Field(
+        "fresh",
+        description="fresh (a new node) or the name of a node to rebuild; under Patroni the "
+        "member that bootstraps the rebuilt cluster: primary (the leader) or a member's name",
+    )
     flush_wal: bool = True
     timeout_seconds: float = Field(180.0, gt=0, le=3600)
 
@@ -164,7 +168,23 @@ class RestoreStep(RetryPolicy):
         return self
 
     def node_refs(self) -> list[str]:
-        return [] if self.onto == "fresh" else [self.onto]
+        return [] if self.onto in ("fresh", "primary") else [self.onto]
+
+    def topology_problem(self, topology: Any) -> tuple[str, str] | None:
+        """Under Patroni the cluster is rebuilt in place (every member on its own volume, one
+        of them bootstrapping from the repository): ``onto`` names that member."""
+        if getattr(topology, "kind", None) != "patroni":
+            if self.onto == "primary":
+                return "onto", "'primary' is for Patroni; use fresh or a node name"
+            return None
+        members = topology.member_names()
+        if self.onto not in ("primary", *members):
+            return "onto", (
+                "under Patroni every member is rebuilt in place (Patroni's custom bootstrap "
+                "from the repository); name the member that bootstraps: primary (the leader "
+                f"when the step runs) or one of {', '.join(members)}"
+            )
+        return None
 
 
 class VerifyRestoreStep(RetryPolicy):

@@ -26,9 +26,11 @@ from drillkit.topology.base import Health
 from drillkit.topology.containers import write_private_file
 from drillkit.topology.node import Node
 from drillkit.topology.patroni_provision import PatroniProvisioning
+from drillkit.topology.patroni_restore import restore_cluster
 from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, REST_SECRET
 from drillkit.topology.pg_admin import PG_PORT
 from drillkit.topology.pg_evidence import node_settings
+from drillkit.topology.pgbackrest import archiving_problem
 from drillkit.topology.tls_evidence import pg_tls_evidence
 from drillkit.upstream import patroni_non_default
 from drillkit.wait import WaitTimeout, wait_until
@@ -100,7 +102,23 @@ class PatroniCluster(PatroniProvisioning):
         }
 
     def prepare(self) -> None:
-        """Nothing runs in the background beyond Patroni itself."""
+        """Start pgBackRest's incremental backups on the leader of the moment, if scheduled."""
+        if self.repo is not None:
+            self.repo.start_schedule(self.current_primary)
+
+    def before_stop(self) -> None:
+        if self.repo is not None:
+            self.repo.stop_schedule()
+
+    def restore(self, *, onto: str, kind: str, target: str | None, timeout: float) -> Node:
+        """Rebuild the cluster from the repository; see :func:`patroni_restore.restore_cluster`."""
+        done = restore_cluster(self, onto=onto, kind=kind, target=target, timeout=timeout)
+        self._restore_phases[done.node.name] = done.seconds
+        return done.node
+
+    def restore_phases(self, node: str) -> dict[str, float]:
+        """How long each phase of the restore that made ``node`` took (for the step's value)."""
+        return dict(self._restore_phases.get(node, {}))
 
     def endpoints(self) -> PgEndpoints:
         """The client path (HAProxy, or every member) and each member's own conninfo."""
@@ -130,6 +148,8 @@ class PatroniCluster(PatroniProvisioning):
                 f"replica lag {lag} bytes > max_replica_lag_bytes {spec.max_replica_lag_bytes}"
             )
             return Health(lagging, roles)
+        if self.repo is not None:
+            return Health(archiving_problem(self.query, leader), roles)
         return Health(None, roles)
 
     def versions(self) -> dict[str, str]:
@@ -141,6 +161,10 @@ class PatroniCluster(PatroniProvisioning):
                 break
             except (psycopg.Error, requests.RequestException, ValueError, KeyError):
                 continue
+        if self.repo is not None:
+            out["pgbackrest_backups"] = "; ".join(
+                f"{b.type} {b.label} on {b.node} in {b.seconds:.1f}s" for b in self.repo.backups
+            )
         return out
 
     def evidence(self, directory: Path) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from drillkit.errors import InfrastructureError
 from drillkit.topology.node import Node
 from drillkit.topology.patroni_view import HAPROXY_PORT, REST_PORT, REST_SECRET, PatroniView
 from drillkit.topology.pg_admin import PG_PORT, PGDATA
+from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError, archive_parameters
 from drillkit.topology.tls_evidence import replication_tls
 
 __all__ = ["DCS_FILE", "DEFAULT_PARAMETERS", "ETCD_MEMBERS", "PatroniProvisioning", "dcs_config"]
@@ -51,6 +52,8 @@ def dcs_config(spec: Any) -> dict[str, Any]:
                 **DEFAULT_PARAMETERS,
                 "synchronous_commit": spec.synchronous_commit,
                 **spec.postgresql,
+                # topology.pgbackrest: the leader archives (settings.py refuses other values)
+                **(archive_parameters(spec.pgbackrest) if spec.pgbackrest else {}),
             },
         },
     }
@@ -60,6 +63,19 @@ class PatroniProvisioning(PatroniView):
     """Start etcd, the members and HAProxy on the run's network; wait until usable."""
 
     READY_TIMEOUT = 120.0
+
+    def init_state(self) -> None:
+        self.restored: list[str] = []  # members that bootstrapped from the repository
+        self._restore_phases: dict[str, dict[str, float]] = {}  # member -> phase -> seconds
+        self.repo: BackupRepo | None = None
+        if self.spec.pgbackrest is not None:
+            self.repo = BackupRepo(
+                self.client,
+                self.spec.pgbackrest,
+                volume_name=f"{self._prefix}-pgbackrest",
+                labels=self.labels,
+                progress=self.progress,
+            )
 
     def _start(
         self, name: str, role: str, ports: list[int], env: dict[str, str], **kw: Any
@@ -89,26 +105,12 @@ class PatroniProvisioning(PatroniView):
                     "DK_ETCD_TOKEN": self.run_id,
                 },
             )
-        member_env = {
-            "DK_SERVICE": "patroni",
-            "DK_ETCD_HOSTS": ",".join(f"{self.container_name(e)}:2379" for e in etcd),
-        }
+        if self.repo is not None:
+            self.repo.create_volume()
         for name in self.spec.member_names():
-            volume = create_volume(self.client, f"{self._prefix}-{name}-data", self.labels)
+            create_volume(self.client, self.member_volume(name), self.labels)
             self.progress(f"starting {name} (Patroni member)")
-            self._start(
-                name,
-                "member",
-                [PG_PORT, REST_PORT],
-                member_env,
-                volumes={volume: {"bind": PGDATA, "mode": "rw"}},
-                secrets={
-                    "postgres": self.secrets["postgres"],
-                    "replicator": self.secrets["replicator"],
-                    REST_SECRET: self.secrets[REST_SECRET],
-                    DCS_FILE: json.dumps(dcs_config(self.spec)),
-                },
-            )
+            self.start_member(name)
         if self.spec.haproxy:
             members = " ".join(f"{m}={self.container_name(m)}" for m in self.spec.member_names())
             self.progress("starting haproxy (routes to the leader: GET /primary)")
@@ -120,10 +122,47 @@ class PatroniProvisioning(PatroniView):
             )
         self.progress("waiting for a leader and every replica streaming")
         self._wait_ready()
+        if self.repo is not None:
+            leader = self.leader()
+            assert leader is not None  # _wait_ready saw one
+            self.progress(f"pgbackrest: stanza-create and a full backup on {leader.name}")
+            try:
+                self.repo.init(leader)
+            except PgBackRestError as e:
+                raise InfrastructureError(f"the backup repository did not come up: {e}") from None
         self.ready_seconds = time.monotonic() - started
         # TLS as the servers report it once ready, before any fault: the report's proof that
         # replication was encrypted while it mattered (after a failover the walsenders differ)
         self.tls_at_ready = replication_tls(self, self.members())
+
+    def member_volume(self, name: str) -> str:
+        """The Docker volume holding member ``name``'s data directory."""
+        return f"{self._prefix}-{name}-data"
+
+    def start_member(self, name: str) -> Node:
+        """Start Patroni member ``name`` on its data volume (and the repository's, if any)."""
+        etcd = [n for n in self.spec.node_names() if n.startswith("etcd")]
+        env = {
+            "DK_SERVICE": "patroni",
+            "DK_ETCD_HOSTS": ",".join(f"{self.container_name(e)}:2379" for e in etcd),
+            **(self.repo.environment() if self.repo else {}),
+        }
+        return self._start(
+            name,
+            "member",
+            [PG_PORT, REST_PORT],
+            env,
+            volumes={
+                self.member_volume(name): {"bind": PGDATA, "mode": "rw"},
+                **(self.repo.mount() if self.repo else {}),
+            },
+            secrets={
+                "postgres": self.secrets["postgres"],
+                "replicator": self.secrets["replicator"],
+                REST_SECRET: self.secrets[REST_SECRET],
+                DCS_FILE: json.dumps(dcs_config(self.spec)),
+            },
+        )
 
     def _wait_ready(self) -> None:
         def problem() -> str | None:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from drillkit.backend.docker import create_volume
 from drillkit.backend.node import Node
 from drillkit.spec.postgres import PgBackRestOptions
@@ -32,6 +34,8 @@ __all__ = [
     "Backup",
     "BackupRepo",
     "PgBackRestError",
+    "archive_parameters",
+    "archiving_problem",
     "restore_environment",
     "restore_seconds",
     "restored_backup_set",
@@ -88,6 +92,36 @@ def restored_backup_set(log: str) -> str | None:
     return found.group(1).rstrip(",") if found else None
 
 
+def archive_parameters(spec: PgBackRestOptions) -> dict[str, str]:
+    """Archive every completed segment and switch at least every ``archive_timeout_seconds``
+    (under Patroni: its ``postgresql.parameters``, which only the leader acts on)."""
+    return {
+        "archive_mode": "on",
+        "archive_command": "pgbackrest archive-push %p",
+        "archive_timeout": f"{spec.archive_timeout_seconds}s",
+    }
+
+
+def archiving_problem(
+    query: Callable[[Node, str], list[dict[str, Any]]], primary: Node
+) -> str | None:
+    """What is wrong with WAL archiving on ``primary`` (``pg_stat_archiver``), if anything."""
+    try:
+        row = query(
+            primary,
+            "SELECT last_archived_wal, last_failed_wal,"
+            " coalesce(last_failed_time > coalesce(last_archived_time, 'epoch'), false)"
+            " AS failing FROM pg_stat_archiver",
+        )[0]
+    except psycopg.Error as e:
+        return f"cannot read pg_stat_archiver: {e}".strip()
+    if row["failing"]:
+        return f"WAL archiving is failing (last failed segment {row['last_failed_wal']})"
+    if row["last_archived_wal"] is None:
+        return "no WAL segment archived yet"
+    return None
+
+
 class BackupRepo:
     """The repository volume, the settings that archive into it, and the commands that use it."""
 
@@ -131,13 +165,13 @@ class BackupRepo:
             "PGBACKREST_LOG_LEVEL_STDERR": "warn",
         }
 
+    def archive_parameters(self) -> dict[str, str]:
+        return archive_parameters(self.spec)
+
     def conf_lines(self) -> list[str]:
-        """postgresql.conf: archive every completed segment, switch at least this often, and
-        let any recovery fetch from the repository what pg_wal lacks."""
-        return [
-            "archive_mode = on",
-            "archive_command = 'pgbackrest archive-push %p'",
-            f"archive_timeout = '{self.spec.archive_timeout_seconds}s'",
+        """postgresql.conf: :meth:`archive_parameters`, and let any recovery fetch from the
+        repository what pg_wal lacks."""
+        return [f"{k} = '{v}'" for k, v in self.archive_parameters().items()] + [
             "restore_command = 'pgbackrest archive-get %f \"%p\"'",
         ]
 

@@ -25,6 +25,7 @@ from drillkit.topology.pg_admin import PG_PORT
 from drillkit.topology.pg_evidence import node_settings
 from drillkit.topology.pg_provision import PgProvisioning
 from drillkit.topology.pg_replication import SYNC_STATES, sync_standby_names
+from drillkit.topology.pgbackrest import archiving_problem
 from drillkit.topology.tls_evidence import pg_tls_evidence
 
 __all__ = ["PG_PORT", "SYNC_STATES", "PostgresCluster", "sync_standby_names"]
@@ -76,29 +77,12 @@ class PostgresCluster(PgProvisioning):
                     f"(sync_state: {', '.join(str(r['sync_state']) for r in streaming)})"
                 )
         if self.repo is not None:
-            problem = self._archiving_problem(primary)
+            problem = archiving_problem(self.query, primary)
             if problem:
                 return problem
         lag = max((int(r["lag_bytes"] or 0) for r in streaming), default=0)
         if lag > spec.max_replica_lag_bytes:
             return f"replica lag {lag} bytes > max_replica_lag_bytes {spec.max_replica_lag_bytes}"
-        return None
-
-    def _archiving_problem(self, primary: Node) -> str | None:
-        """What is wrong with WAL archiving into the repository, if anything."""
-        try:
-            row = self.query(
-                primary,
-                "SELECT last_archived_wal, last_failed_wal,"
-                " coalesce(last_failed_time > coalesce(last_archived_time, 'epoch'), false)"
-                " AS failing FROM pg_stat_archiver",
-            )[0]
-        except psycopg.Error as e:
-            return f"cannot read pg_stat_archiver: {e}".strip()
-        if row["failing"]:
-            return f"WAL archiving is failing (last failed segment {row['last_failed_wal']})"
-        if row["last_archived_wal"] is None:
-            return "no WAL segment archived yet"
         return None
 
     def restore(self, *, onto: str, kind: str, target: str | None, timeout: float) -> Node:

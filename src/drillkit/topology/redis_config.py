@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from drillkit.backend.docker import SECRETS_DIR
 from drillkit.spec.redis import RedisTopology
-from drillkit.spec.settings import redis_conf_lines
+from drillkit.spec.settings import SENTINEL_GLOBAL, redis_conf_lines
 
 __all__ = [
     "BACKUP_DIR",
@@ -73,11 +73,6 @@ PER_MASTER = frozenset(
     {"parallel-syncs", "master-reboot-down-after-period", "auth-user", "quorum"}
     | {"down-after-milliseconds", "failover-timeout"}
 )
-# Global Sentinel directives written as ``sentinel <name> <value>``.
-SENTINEL_GLOBAL = frozenset(
-    {"resolve-hostnames", "announce-hostnames", "announce-ip", "announce-port"}
-    | {"deny-scripts-reconfig", "sentinel-user"}
-)
 
 
 def _sentinel_line(name: str, value: str) -> str:
@@ -104,7 +99,9 @@ def sentinel_conf(spec: RedisTopology, password: str, master_ip: str) -> str:
                 f"sentinel down-after-milliseconds {name} {spec.down_after_ms}",
                 f"sentinel failover-timeout {name} {spec.failover_timeout_ms}",
                 f"sentinel parallel-syncs {name} 1",
-                *(_sentinel_line(k, v) for k, v in spec.sentinel.items()),
+                # quorum is the monitor line's (a user's value must equal it): Sentinel has
+                # no "sentinel quorum" directive
+                *(_sentinel_line(k, v) for k, v in spec.sentinel.items() if k != "quorum"),
             ]
         )
         + "\n"

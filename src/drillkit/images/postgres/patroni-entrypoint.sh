@@ -4,6 +4,22 @@
 # passwords come as 0600 files in $DK_SECRETS (never the environment), are copied only into
 # Patroni's 0600 configuration outside the data directory, and never echoed.
 set -euo pipefail
+# Patroni's custom bootstrap (bootstrap.method: pgbackrest, below) calls this script with
+# "restore": restore the data directory from the pgBackRest repository (PGBACKREST_* settings in
+# the environment) with the recovery settings pgBackRest writes (keep_existing_recovery_conf):
+# to DK_RESTORE_TARGET, then promote (type time), or to the end of the archive (type default).
+if [ "${1:-}" = restore ]; then
+  args=(--type="${DK_RESTORE_TYPE:-default}")
+  if [ "${DK_RESTORE_TYPE:-default}" = time ]; then
+    args+=(--target="${DK_RESTORE_TARGET:?a time restore needs DK_RESTORE_TARGET}")
+    args+=(--target-action=promote)
+  fi
+  started=$(date +%s.%N)
+  pgbackrest restore --log-level-console=info "${args[@]}"
+  echo "drillkit: pgbackrest restore took $(awk "BEGIN { printf \"%.3f\", $(date +%s.%N) - $started }")s"
+  chmod 700 "$PGDATA"
+  exit 0
+fi
 : "${DK_SERVICE:?DK_SERVICE must be etcd, patroni or haproxy}"
 NODE="${DK_NODE_NAME:-$(hostname)}"
 DK_SECRETS=/run/drillkit
@@ -56,6 +72,20 @@ start_patroni() {
   # Passwords are YAML single-quoted scalars: generated ones never contain a quote. The REST API
   # asks for them on every unsafe request (POST /switchover, PATCH /config, ...); GETs (the
   # HAProxy health check, /cluster) stay open.
+  # A restore step leaves its request here (the operator's edit of bootstrap.method) while
+  # the member is stopped; empty: none.
+  if [ -s "$DK_SECRETS/restore-request" ]; then . "$DK_SECRETS/restore-request"; fi
+  # DK_RESTORE_TYPE: this member bootstraps the cluster from the repository (Patroni's custom
+  # bootstrap; it runs only on the member that takes the initialize key, i.e. once the cluster
+  # was removed from the DCS) instead of initdb.
+  bootstrap_method=""
+  if [ -n "${DK_RESTORE_TYPE:-}" ]; then
+    bootstrap_method="  method: pgbackrest
+  pgbackrest:
+    command: /usr/local/bin/drillkit-patroni-entrypoint restore
+    no_params: true
+    keep_existing_recovery_conf: true"
+  fi
   cat > "$config" <<YAML
 scope: drillkit
 name: ${NODE}
@@ -72,6 +102,7 @@ ${tls_etcd}
 watchdog:
   mode: "off"
 bootstrap:
+${bootstrap_method}
   # Patroni's dynamic configuration (ttl, loop_wait, ..., postgresql.parameters) as JSON, which
   # is YAML: written by drillkit from the drill file into the secrets directory.
   dcs: $(cat "$DK_SECRETS/patroni-dcs.json")
