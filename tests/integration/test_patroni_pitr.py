@@ -72,7 +72,11 @@ def test_the_cluster_was_rebuilt_through_patronis_custom_bootstrap(pitr: Run) ->
     _, report, _ = pitr
     restore = runbook_event(report, "restore")["value"]
     verify = runbook_event(report, "verify-restore")["value"]
-    assert restore["node"] == "pg0" and restore["timeline"] == 2
+    # 'onto: primary' is whichever member led when the restore began (either may win the
+    # initial leader race); the other is cloned from it.
+    node = restore["node"]
+    other = {"pg0": "pg1", "pg1": "pg0"}[node]
+    assert restore["timeline"] == 2
     assert restore["backup_set"].endswith("F")
     phases = restore["seconds"]["phases"]
     assert list(phases) == [
@@ -83,13 +87,13 @@ def test_the_cluster_was_rebuilt_through_patronis_custom_bootstrap(pitr: Run) ->
     ]
     assert sum(phases.values()) <= restore["seconds"]["total"]
     assert phases["bootstrap_to_leader"] >= restore["seconds"]["restore_copy"]
-    pg0, pg1 = _log(pitr, "pg0"), _log(pitr, "pg1")
+    restored, cloned = _log(pitr, node), _log(pitr, other)
     # One container log spans the incident and the restore: the member was stopped and started.
-    assert _DROP.search(pg0) is not None
-    assert "Running custom bootstrap script: /usr/local/bin/drillkit-patroni-entrypoint" in pg0
-    assert "replica has been created using basebackup" in pg1
+    assert _DROP.search(restored) is not None
+    assert "Running custom bootstrap script: /usr/local/bin/drillkit-patroni-entrypoint" in restored
+    assert "replica has been created using basebackup" in cloned
     members = {m["name"]: m for m in report["configuration"]["cluster"]["members"]}
-    assert members["pg0"]["role"] == "leader" and members["pg1"]["timeline"] == 2
+    assert members[node]["role"] == "leader" and members[other]["timeline"] == 2
     assert verify["expected_rows"] > 100
     assert verify["expected_present"] == verify["expected_rows"]
     assert verify["checksum_restored"] == verify["checksum_expected"]
@@ -99,11 +103,11 @@ def test_rpo_agrees_with_postgresqls_own_log(pitr: Run) -> None:
     """The DROP's time and where recovery stopped, both from the restored member's log, give the
     RPO without the history; drillkit's RPO from the history must agree."""
     _, report, ops = pitr
-    pg0 = _log(pitr, "pg0")
-    drop, stopped, last = _DROP.search(pg0), _STOPPED.search(pg0), _LAST.search(pg0)
+    restore = runbook_event(report, "restore")["value"]
+    log = _log(pitr, restore["node"])  # the member that bootstrapped from the repository
+    drop, stopped, last = _DROP.search(log), _STOPPED.search(log), _LAST.search(log)
     assert drop and stopped and last, "the log lacks the DROP or where recovery stopped"
     dropped_at, first_lost, last_kept = (_utc(m.group(1)) for m in (drop, stopped, last))
-    restore = runbook_event(report, "restore")["value"]
     target = datetime.fromisoformat(restore["target_time"])
     # The server brackets the target: the last replayed commit before it, the first skipped after.
     assert last_kept <= target <= first_lost <= dropped_at
