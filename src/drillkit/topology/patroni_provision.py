@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -77,15 +79,13 @@ class PatroniProvisioning(PatroniView):
                 progress=self.progress,
             )
 
-    def _start(
+    def _container(
         self, name: str, role: str, ports: list[int], env: dict[str, str], **kw: Any
     ) -> Node:
         env = {"DK_NODE_NAME": name, "DK_ADVERTISE": self.container_name(name), **env}
         if self.tls is not None:
             env["DK_TLS"] = "on"
-        node = self.start_container(name, role, ports, env, **kw)
-        self.nodes.append(node)
-        return node
+        return self.start_container(name, role, ports, env, **kw)
 
     def start(self) -> None:
         started = time.monotonic()
@@ -93,33 +93,38 @@ class PatroniProvisioning(PatroniView):
         etcd = [f"etcd{i}" for i in range(ETCD_MEMBERS)]
         scheme = self.rest_scheme  # topology.tls: etcd peers over TLS too
         initial = ",".join(f"{e}={scheme}://{self.container_name(e)}:2380" for e in etcd)
-        for name in etcd:
-            self.progress(f"starting {name} (etcd)")
-            self._start(
-                name,
-                "etcd",
-                [],
-                {
-                    "DK_SERVICE": "etcd",
-                    "DK_ETCD_INITIAL_CLUSTER": initial,
-                    "DK_ETCD_TOKEN": self.run_id,
-                },
-            )
+        # The etcd members at once (each waits for its peers by itself); then the first member,
+        # which so usually wins the initial leader race as before; then the other members and
+        # HAProxy at once.
+        self.progress("starting " + ", ".join(f"{e} (etcd)" for e in etcd))
+        etcd_env = {
+            "DK_SERVICE": "etcd",
+            "DK_ETCD_INITIAL_CLUSTER": initial,
+            "DK_ETCD_TOKEN": self.run_id,
+        }
+        self.start_nodes({e: partial(self._container, e, "etcd", [], etcd_env) for e in etcd})
         if self.repo is not None:
             self.repo.create_volume()
-        for name in self.spec.member_names():
+        first, *others = self.spec.member_names()
+        for name in (first, *others):
             create_volume(self.client, self.member_volume(name), self.labels)
-            self.progress(f"starting {name} (Patroni member)")
-            self.start_member(name)
+        self.progress(f"starting {first} (Patroni member)")
+        self.start_member(first)
+        rest: dict[str, Callable[[], Node]] = {
+            m: partial(self._member_container, m) for m in others
+        }
         if self.spec.haproxy:
             members = " ".join(f"{m}={self.container_name(m)}" for m in self.spec.member_names())
-            self.progress("starting haproxy (routes to the leader: GET /primary)")
-            self._start(
-                "haproxy",
-                "haproxy",
-                [HAPROXY_PORT],
-                {"DK_SERVICE": "haproxy", "DK_PATRONI_MEMBERS": members},
+            haproxy_env = {"DK_SERVICE": "haproxy", "DK_PATRONI_MEMBERS": members}
+            rest["haproxy"] = partial(
+                self._container, "haproxy", "haproxy", [HAPROXY_PORT], haproxy_env
             )
+        self.progress(
+            "starting "
+            + ", ".join(f"{n} (Patroni member)" for n in others)
+            + (", haproxy (routes to the leader: GET /primary)" if self.spec.haproxy else "")
+        )
+        self.start_nodes(rest)
         self.progress("waiting for a leader and every replica streaming")
         self._wait_ready()
         if self.repo is not None:
@@ -141,13 +146,18 @@ class PatroniProvisioning(PatroniView):
 
     def start_member(self, name: str) -> Node:
         """Start Patroni member ``name`` on its data volume (and the repository's, if any)."""
+        node = self._member_container(name)
+        self.nodes.append(node)
+        return node
+
+    def _member_container(self, name: str) -> Node:
         etcd = [n for n in self.spec.node_names() if n.startswith("etcd")]
         env = {
             "DK_SERVICE": "patroni",
             "DK_ETCD_HOSTS": ",".join(f"{self.container_name(e)}:2379" for e in etcd),
             **(self.repo.environment() if self.repo else {}),
         }
-        return self._start(
+        return self._container(
             name,
             "member",
             [PG_PORT, REST_PORT],
