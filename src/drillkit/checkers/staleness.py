@@ -1,0 +1,332 @@
+"""What readers saw: staleness, monotonic-read violations and convergence (docs/consistency.md).
+
+A reader (:mod:`drillkit.workload.latest`, ``f="read-latest"``) records the highest write id its
+source served. A read *sees* every id up to that highest one: exact with one writer (ids commit
+in order), and with several an id still in flight below the highest counts as seen. Only writes
+that survived (are in the final read; without one, every acknowledged write) are owed to a
+reader: a lost write is RPO's, and no source can ever serve it.
+
+- **staleness** of an ``ok`` read invoked at ``t``: the surviving writes acknowledged before
+  ``t`` that it did not see: how many (``writes``), and ``t`` minus the acknowledgement of the
+  oldest of them (``seconds``; 0 when it saw them all). Reported as p50/p95/max per phase:
+  ``steady`` (invoked before the incident took effect), ``fault`` (from then until the later of
+  the incident's heal and the RTO restoration) and ``after`` (from then on).
+- **monotonic reads**: a violation is one (reader process, id) pair: an id the process had seen
+  and a later read of the same process no longer saw (its highest fell below it). Ids whose
+  write certainly failed are never counted. ``regressions`` counts the reads that went back.
+- **convergence**: for each replica source, from recovery (the ``after`` phase start) to the
+  completion of its first read invoked since then that saw every surviving write acknowledged
+  before recovery; the drill's convergence is the slowest source's, unknown if any never did.
+
+Resolution: a reader learns the state only when a read runs, so staleness and convergence are
+known to within a reader's interval plus a read's latency (medians), and staleness's clock
+starts at acknowledgements, one write interval apart: ``staleness_s`` adds the write interval.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from drillkit.checkers.writes import WriteOutcomes
+from drillkit.history import Op, OpType
+
+__all__ = [
+    "PHASES",
+    "READ_LATEST",
+    "Convergence",
+    "LatestRead",
+    "Monotonic",
+    "PhaseStaleness",
+    "Staleness",
+    "convergence",
+    "latest_reads",
+    "monotonic",
+    "staleness",
+]
+
+READ_LATEST = "read-latest"
+PHASES = ("steady", "fault", "after")
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class LatestRead:
+    """One reader operation: ``highest`` is set for ``ok`` reads only."""
+
+    process: str
+    source: str
+    via: str  # replica | client
+    invoked_ns: int
+    completed_ns: int | None
+    type: OpType
+    highest: int | None
+
+
+def latest_reads(ops: Iterable[Op]) -> list[LatestRead]:
+    """Every reader operation in invocation order (one never completed is ``info``)."""
+    pending: dict[str, Op] = {}
+    reads: list[LatestRead] = []
+    for op in ops:
+        if op.f != READ_LATEST:
+            continue
+        if op.type is OpType.INVOKE:
+            pending[op.process] = op
+            continue
+        inv = pending.pop(op.process, None)
+        if inv is None:
+            continue
+        highest = op.value if op.type is OpType.OK and isinstance(op.value, int) else None
+        kind = OpType.INFO if op.type is OpType.OK and highest is None else op.type
+        reads.append(_read(inv, op.time_ns, kind, highest))
+    reads += [_read(inv, None, OpType.INFO, None) for inv in pending.values()]
+    reads.sort(key=lambda r: r.invoked_ns)
+    return reads
+
+
+def _read(inv: Op, done: int | None, kind: OpType, highest: int | None) -> LatestRead:
+    source = str(inv.extra.get("source", inv.process))
+    via = str(inv.extra.get("via", "replica"))
+    return LatestRead(inv.process, source, via, inv.time_ns, done, kind, highest)
+
+
+@dataclass(frozen=True)
+class PhaseStaleness:
+    reads: int  # ok reads judged
+    unanswered: int  # reads that failed or went unanswered
+    p50_s: float | None = None
+    p95_s: float | None = None
+    max_s: float | None = None
+    p50_writes: float | None = None
+    p95_writes: float | None = None
+    max_writes: int | None = None
+
+
+@dataclass(frozen=True)
+class Staleness:
+    phases: dict[str, PhaseStaleness]
+    max_s: float | None  # over every ok read; None when no read was answered
+    max_writes: int | None
+    fault_ns: int | None
+    recovered_ns: int | None  # the after phase's start
+    resolution_s: float | None
+    read_interval_s: float | None
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Monotonic:
+    violations: int  # (process, id) pairs seen, then no longer seen
+    regressions: int  # reads whose highest fell below the process's earlier highest
+    per_process: dict[str, int]
+    readers: int
+
+
+@dataclass(frozen=True)
+class Convergence:
+    seconds: float | None  # the slowest replica source; None if any never converged
+    recovered_ns: int | None
+    needed_id: int | None  # the highest surviving id acknowledged before recovery
+    per_source: dict[str, float | None]
+    resolution_s: float | None
+    notes: list[str] = field(default_factory=list)
+
+
+class _Counts:
+    """A Fenwick tree over id ranks: how many acknowledged ids above a bound are in so far."""
+
+    def __init__(self, size: int) -> None:
+        self._tree = [0] * (size + 1)
+        self.total = 0
+
+    def add(self, rank: int) -> None:
+        self.total += 1
+        i = rank + 1
+        while i < len(self._tree):
+            self._tree[i] += 1
+            i += i & -i
+
+    def up_to(self, rank: int) -> int:
+        """How many added have a rank below ``rank``."""
+        total, i = 0, rank
+        while i > 0:
+            total += self._tree[i]
+            i -= i & -i
+        return total
+
+
+def _acked(outcomes: WriteOutcomes, survivors: set[int] | None) -> list[tuple[int, int]]:
+    """(ack time, id) of every surviving acknowledged write, in ack order."""
+    return sorted(
+        (outcomes.completed_ns[i], i)
+        for i in outcomes.acknowledged
+        if i in outcomes.completed_ns and (survivors is None or i in survivors)
+    )
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _phase(t: int, fault_ns: int | None, recovered_ns: int | None) -> str:
+    if fault_ns is None or t < fault_ns:
+        return "steady"
+    if recovered_ns is None or t < recovered_ns:
+        return "fault"
+    return "after"
+
+
+def read_interval(reads: list[LatestRead]) -> float | None:
+    """The median gap between consecutive reads of one process, plus the median latency."""
+    gaps: list[int] = []
+    for _, group in itertools.groupby(
+        sorted(reads, key=lambda r: (r.process, r.invoked_ns)), key=lambda r: r.process
+    ):
+        times = [r.invoked_ns for r in group]
+        gaps += [b - a for a, b in itertools.pairwise(times)]
+    if not gaps:
+        return None
+    latency = [r.completed_ns - r.invoked_ns for r in reads if r.completed_ns is not None]
+    return (statistics.median(gaps) + (statistics.median(latency) if latency else 0)) / NS
+
+
+def staleness(
+    reads: list[LatestRead],
+    outcomes: WriteOutcomes,
+    survivors: Iterable[int] | None,
+    *,
+    fault_ns: int | None,
+    recovered_ns: int | None,
+    write_interval_s: float | None,
+) -> Staleness:
+    """Each ok read's staleness, summarised per phase (see the module docstring)."""
+    acked = _acked(outcomes, None if survivors is None else set(survivors))
+    ids = sorted(i for _, i in acked)
+    oldest_above = [0] * (len(ids) + 1)  # min ack time among ids of rank >= r
+    ack_of = {i: t for t, i in acked}
+    oldest_above[len(ids)] = 2**63
+    for r in range(len(ids) - 1, -1, -1):
+        oldest_above[r] = min(oldest_above[r + 1], ack_of[ids[r]])
+    counts = _Counts(len(ids))
+    seconds: dict[str, list[float]] = {p: [] for p in PHASES}
+    behind: dict[str, list[int]] = {p: [] for p in PHASES}
+    unanswered = dict.fromkeys(PHASES, 0)
+    nxt = 0
+    for read in sorted(reads, key=lambda r: r.invoked_ns):
+        phase = _phase(read.invoked_ns, fault_ns, recovered_ns)
+        if read.type is not OpType.OK or read.highest is None:
+            unanswered[phase] += 1
+            continue
+        while nxt < len(acked) and acked[nxt][0] < read.invoked_ns:
+            counts.add(bisect.bisect_left(ids, acked[nxt][1]))
+            nxt += 1
+        rank = bisect.bisect_right(ids, read.highest)  # ids of rank >= this were not seen
+        missed = counts.total - counts.up_to(rank)
+        oldest = oldest_above[rank]
+        behind[phase].append(missed)
+        seconds[phase].append(max(0, read.invoked_ns - oldest) / NS if missed else 0.0)
+    phases = {
+        p: PhaseStaleness(
+            len(seconds[p]),
+            unanswered[p],
+            *(
+                (
+                    round(_pct(seconds[p], 0.5), 6),
+                    round(_pct(seconds[p], 0.95), 6),
+                    round(max(seconds[p]), 6),
+                    _pct([float(b) for b in behind[p]], 0.5),
+                    _pct([float(b) for b in behind[p]], 0.95),
+                    max(behind[p]),
+                )
+                if seconds[p]
+                else ()
+            ),
+        )
+        for p in PHASES
+    }
+    every = [s for p in PHASES for s in seconds[p]]
+    interval = read_interval(reads)
+    res = None if interval is None else interval + (write_interval_s or 0.0)
+    return Staleness(
+        phases=phases,
+        max_s=round(max(every), 6) if every else None,
+        max_writes=max((b for p in PHASES for b in behind[p]), default=None) if every else None,
+        fault_ns=fault_ns,
+        recovered_ns=recovered_ns,
+        resolution_s=None if res is None else round(res, 6),
+        read_interval_s=None if interval is None else round(interval, 6),
+        sources=sorted({r.source for r in reads}),
+    )
+
+
+def monotonic(reads: list[LatestRead], outcomes: WriteOutcomes) -> Monotonic:
+    """Ids each reader process saw and later no longer saw (see the module docstring)."""
+    written = sorted(i for i, t in outcomes.outcome.items() if t is not OpType.FAIL)
+    unseen: dict[str, set[int]] = {}
+    regressions = 0
+    done = [r for r in reads if r.type is OpType.OK and r.highest is not None]
+    done.sort(key=lambda r: (r.process, r.completed_ns or r.invoked_ns))
+    for process, group in itertools.groupby(done, key=lambda r: r.process):
+        ids = unseen.setdefault(process, set())
+        high = None
+        for read in group:
+            seen = read.highest or 0
+            if high is not None and seen < high:
+                regressions += 1
+                lo, hi = bisect.bisect_right(written, seen), bisect.bisect_right(written, high)
+                ids.update(written[lo:hi])
+            high = seen if high is None else max(high, seen)
+    per = {p: len(s) for p, s in sorted(unseen.items())}
+    return Monotonic(sum(per.values()), regressions, per, len({r.process for r in reads}))
+
+
+def convergence(
+    reads: list[LatestRead],
+    outcomes: WriteOutcomes,
+    survivors: Iterable[int] | None,
+    recovered_ns: int | None,
+) -> Convergence:
+    """From recovery until every replica source served every surviving write acknowledged
+    before it (see the module docstring)."""
+    replica = [r for r in reads if r.via == "replica"]
+    res = read_interval(replica)
+    resolution = None if res is None else round(res, 6)
+    sources = sorted({r.source for r in replica})
+    if not sources:
+        return Convergence(None, recovered_ns, None, {}, resolution, ["no replica readers"])
+    if recovered_ns is None:
+        note = "no recovery time (the incident was neither healed nor recovered from)"
+        return Convergence(None, None, None, dict.fromkeys(sources), resolution, [note])
+    needed = max((i for t, i in _acked(outcomes, _set(survivors)) if t < recovered_ns), default=0)
+    per: dict[str, float | None] = {}
+    notes: list[str] = []
+    for source in sources:
+        after = [r for r in replica if r.source == source and r.invoked_ns >= recovered_ns]
+        hit = next(
+            (
+                r
+                for r in after
+                if r.type is OpType.OK and (r.highest or 0) >= needed and r.completed_ns
+            ),
+            None,
+        )
+        if hit is None or hit.completed_ns is None:
+            per[source] = None
+            best = max((r.highest or 0 for r in after if r.type is OpType.OK), default=None)
+            notes.append(
+                f"{source} never served every surviving write acknowledged before recovery "
+                f"(needed id {needed}; {len(after)} reads after recovery, highest seen {best})"
+            )
+        else:
+            per[source] = round((hit.completed_ns - recovered_ns) / NS, 6)
+    values = list(per.values())
+    worst = None if any(v is None for v in values) else max(v for v in values if v is not None)
+    return Convergence(worst, recovered_ns, needed, per, resolution, notes)
+
+
+def _set(ids: Iterable[int] | None) -> set[int] | None:
+    return None if ids is None else set(ids)
