@@ -240,3 +240,30 @@ def test_readers_are_postgresql_only(tmp_path: Path) -> None:
     assert "workload.readers: readers are implemented for PostgreSQL topologies only" in str(
         error(path)
     )
+
+
+def test_the_report_carries_what_readers_saw_and_older_reports_do_not_change() -> None:
+    from test_report_evidence import report_of, started
+
+    from drillkit.report.html import render_html
+
+    ops = started(paused_replica()).ops()
+    report = report_of(ops)
+    readers = report.readers
+    assert readers is not None
+    assert readers.sources == ["pg1"]
+    assert readers.phases["fault"].max_seconds == pytest.approx(2.979)
+    assert readers.phases["fault"].max_writes == 298
+    assert readers.max_staleness_by_source == {"pg1": pytest.approx(2.979)}
+    assert readers.fault_phase_seconds == [0, pytest.approx(3.0)]
+    assert report.measured.staleness_seconds == pytest.approx(2.979)
+    assert report.measured.monotonic_violations == 0
+    html = render_html(report, ops)
+    assert 'id="readers"' in html
+    assert "2.979s" in html
+
+    plain = report_of(started(Script().writes([1, 2], start=0).final_read([1, 2], 500)).ops())
+    doc = plain.as_json()
+    assert "readers" not in doc
+    assert "staleness_seconds" not in doc["measured"]
+    assert "max_staleness_seconds" not in doc["targets"]

@@ -30,6 +30,7 @@ import itertools
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from drillkit.checkers.writes import WriteOutcomes
 from drillkit.history import Op, OpType
@@ -48,6 +49,7 @@ __all__ = [
     "staleness",
 ]
 
+T = TypeVar("T", int, float)
 READ_LATEST = "read-latest"
 PHASES = ("steady", "fault", "after")
 NS = 1_000_000_000
@@ -100,8 +102,8 @@ class PhaseStaleness:
     p50_s: float | None = None
     p95_s: float | None = None
     max_s: float | None = None
-    p50_writes: float | None = None
-    p95_writes: float | None = None
+    p50_writes: int | None = None
+    p95_writes: int | None = None
     max_writes: int | None = None
 
 
@@ -115,6 +117,7 @@ class Staleness:
     resolution_s: float | None
     read_interval_s: float | None
     sources: list[str] = field(default_factory=list)
+    max_by_source: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,8 @@ def _acked(outcomes: WriteOutcomes, survivors: set[int] | None) -> list[tuple[in
     )
 
 
-def _pct(values: list[float], q: float) -> float:
+def _pct(values: list[T], q: float) -> T:
+    """The nearest-rank quantile: always one of ``values``."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -215,6 +219,7 @@ def staleness(
     seconds: dict[str, list[float]] = {p: [] for p in PHASES}
     behind: dict[str, list[int]] = {p: [] for p in PHASES}
     unanswered = dict.fromkeys(PHASES, 0)
+    by_source: dict[str, float] = {}
     nxt = 0
     for read in sorted(reads, key=lambda r: r.invoked_ns):
         phase = _phase(read.invoked_ns, fault_ns, recovered_ns)
@@ -228,7 +233,9 @@ def staleness(
         missed = counts.total - counts.up_to(rank)
         oldest = oldest_above[rank]
         behind[phase].append(missed)
-        seconds[phase].append(max(0, read.invoked_ns - oldest) / NS if missed else 0.0)
+        age = max(0, read.invoked_ns - oldest) / NS if missed else 0.0
+        seconds[phase].append(age)
+        by_source[read.source] = max(by_source.get(read.source, 0.0), round(age, 6))
     phases = {
         p: PhaseStaleness(
             len(seconds[p]),
@@ -238,8 +245,8 @@ def staleness(
                     round(_pct(seconds[p], 0.5), 6),
                     round(_pct(seconds[p], 0.95), 6),
                     round(max(seconds[p]), 6),
-                    _pct([float(b) for b in behind[p]], 0.5),
-                    _pct([float(b) for b in behind[p]], 0.95),
+                    _pct(behind[p], 0.5),
+                    _pct(behind[p], 0.95),
                     max(behind[p]),
                 )
                 if seconds[p]
@@ -260,6 +267,7 @@ def staleness(
         resolution_s=None if res is None else round(res, 6),
         read_interval_s=None if interval is None else round(interval, 6),
         sources=sorted({r.source for r in reads}),
+        max_by_source=dict(sorted(by_source.items())),
     )
 
 

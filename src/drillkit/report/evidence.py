@@ -254,6 +254,7 @@ def _readers(analysis: Analysis) -> Readers | None:
             if name in ("steady", "fault", "after")
         },
         fault_phase_seconds=[0 if stale.fault_ns is not None else None, end],
+        max_staleness_by_source=stale.max_by_source,
         read_interval_seconds=stale.read_interval_s,
         staleness_resolution_seconds=stale.resolution_s,
         monotonic_violations=mono.violations,

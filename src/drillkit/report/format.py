@@ -149,10 +149,12 @@ def reader_summary(report: Report) -> str:
     if r is None:
         return ""
     conv = ", ".join(f"{k} {fmt(v, 's')}" for k, v in r.convergence_by_source.items())
+    worst = ", ".join(f"{k} {fmt(v, 's')}" for k, v in r.max_staleness_by_source.items())
     end = r.fault_phase_seconds[1]
     return (
         f"readers of {', '.join(r.sources) or 'nothing'} every "
         f"{fmt(r.read_interval_seconds, 's')}; fault phase 0 to {fmt(end, 's')}; "
+        f"largest staleness {worst or '-'}; "
         f"monotonic-read violations {r.monotonic_violations} "
         f"({r.monotonic_regressions} reads went back); "
         f"convergence {conv or '-'}"

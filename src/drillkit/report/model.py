@@ -124,8 +124,8 @@ class ReaderPhase(_Model):
     p50_seconds: NonNegative | None = None
     p95_seconds: NonNegative | None = None
     max_seconds: NonNegative | None = None
-    p50_writes: NonNegative | None = None
-    p95_writes: NonNegative | None = None
+    p50_writes: Count | None = None
+    p95_writes: Count | None = None
     max_writes: Count | None = None
 
 
@@ -137,6 +137,9 @@ class Readers(_Model):
     fault_phase_seconds: Annotated[list[Number | None], Field(min_length=2, max_length=2)] = Field(
         description="[start, end] of the fault phase relative to the incident (0 and the "
         "later of the heal and the RTO restoration; end null if neither is known)"
+    )
+    max_staleness_by_source: dict[str, NonNegative] = Field(
+        description="the largest staleness of each source's answered reads"
     )
     read_interval_seconds: NonNegative | None
     staleness_resolution_seconds: NonNegative | None
