@@ -118,3 +118,27 @@ def test_pg_readers_per_source_as_read_from_says() -> None:
         ("reader-client-1", "client", "client"),
     ]
     assert asyncio.run(PgWriter(endpoints.client, History(), SPEC).latest_readers()) == []
+
+
+def test_replicas_that_cannot_be_found_are_recorded_not_fatal() -> None:
+    from drillkit.endpoints import PgEndpoints
+    from drillkit.workload.pg_writer import PgWriter
+
+    def boom() -> list[str]:
+        raise OSError("engine gone")
+
+    endpoints = PgEndpoints(
+        client=lambda: "host=a",
+        running_client=lambda: "host=a",
+        node=lambda name: f"host={name}",
+        replicas=boom,
+    )
+    history = History()
+    spec = SPEC.model_copy(update={"read_from": ["replicas", "client"]})
+    readers = asyncio.run(
+        PgWriter(endpoints.client, history, spec, endpoints=endpoints).latest_readers()
+    )
+
+    assert [r.source for r in readers] == ["client"]
+    [op] = history.ops()
+    assert (op.f, op.type, op.error) == ("find-replicas", OpType.INFO, "OSError('engine gone')")
