@@ -267,3 +267,21 @@ def test_the_report_carries_what_readers_saw_and_older_reports_do_not_change() -
     assert "readers" not in doc
     assert "staleness_seconds" not in doc["measured"]
     assert "max_staleness_seconds" not in doc["targets"]
+
+
+def test_the_console_summary_and_markdown_show_the_readers_rows() -> None:
+    from rich.console import Console
+    from test_report_evidence import report_of, started
+
+    from drillkit.report.console import print_summary
+    from drillkit.report.markdown import render_markdown
+
+    report = report_of(started(paused_replica()).ops())
+    console = Console(record=True, width=200)
+    print_summary(report, "reports/x", console)
+    text = console.export_text()
+
+    assert "staleness" in text and "2.979s" in text
+    assert "fault: 150 reads (0 unanswered), staleness p50/p95/max" in text
+    assert "monotonic-read violations 0" in text and "convergence pg1 0.002s" in text
+    assert "| staleness |" in render_markdown(report)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from drillkit.report.format import fmt, reader_phase_rows, reader_summary, target_rows
+from drillkit.report.format import fmt, reader_phase_rows, reader_summary, reader_target_rows
 from drillkit.report.model import Report
 from drillkit.safetext import markup
 
@@ -50,7 +50,7 @@ def print_summary(report: Report, report_path: str, console: Console) -> None:
         "exact",
         _styled(verdict),
     )
-    for row in target_rows(report)[3:]:  # the readers' rows, when readers ran
+    for row in reader_target_rows(report):
         table.add_row(row.label, row.target, row.measured, row.resolution, _styled(row.verdict))
     console.print(table)
     for phase in reader_phase_rows(report):

@@ -14,6 +14,7 @@ __all__ = [
     "fmt",
     "reader_phase_rows",
     "reader_summary",
+    "reader_target_rows",
     "target_rows",
 ]
 
@@ -47,7 +48,12 @@ class TargetRow:
 
 
 def target_rows(report: Report) -> list[TargetRow]:
-    """RPO, RTO and lost writes: target, measurement, resolution and the check's verdict."""
+    """RPO, RTO and lost writes, then the readers' rows (:func:`reader_target_rows`): target,
+    measurement, resolution and the check's verdict."""
+    return [*_core_rows(report), *reader_target_rows(report)]
+
+
+def _core_rows(report: Report) -> list[TargetRow]:
     measured, targets = report.measured, report.targets
     rows = []
     for label, key, target, value, res, unit in (
@@ -76,7 +82,14 @@ def target_rows(report: Report) -> list[TargetRow]:
         rows.append(
             TargetRow(label, fmt(target, unit), fmt(value, unit), resolution, verdict, reason)
         )
-    if report.readers is not None:  # the readers' measurements, judged or not
+    return rows
+
+
+def reader_target_rows(report: Report) -> list[TargetRow]:
+    """Staleness, monotonic violations and convergence, when readers ran (judged or not)."""
+    measured, targets = report.measured, report.targets
+    rows: list[TargetRow] = []
+    if report.readers is not None:
         for label, key, target, value, res, unit in (
             (
                 "staleness",
