@@ -39,7 +39,12 @@ def paused_replica(pause_at: float = 2000, resume_at: float = 5000) -> Script:
     acknowledged before the read, except those acknowledged while replay was paused."""
     s = Script().add(0, "nemesis", OK, "start", tolerance_s=0.05)
     s.writes(range(1, 601), start=0, every=10, latency=2)
-    tags = {"fault_entry": 0, "fault_slot": 0, "incident": False}
+    tags = {
+        "fault_entry": 0,
+        "fault_slot": 0,
+        "incident": False,
+        "declared_duration": (resume_at - pause_at) / 1000,
+    }
     s.add(pause_at - 5, "fault", INVOKE, "replay-pause", {"target": "replica"}, **tags)
     s.add(
         pause_at,
@@ -99,6 +104,18 @@ def test_convergence_is_the_first_read_after_recovery_that_sees_every_survivor()
     assert conv.needed_id == 500  # acked 4992 ms, the last before the heal at 5000
     assert conv.per_source == {"pg1": pytest.approx(0.002)}  # read at 5001, done 5002
     assert conv.seconds == pytest.approx(0.002)
+
+
+def test_a_heal_without_a_declared_duration_is_not_recovery() -> None:
+    # A kill's heal ("nothing to undo") is recorded when the run ends: recovery is RTO's.
+    s = async_failover()
+    s.add(1990, "fault", INVOKE, "heal-kill", {"target": "primary"})
+    s.add(1995, "fault", OK, "heal-kill", {"target": "primary"}, effective_ns=ms(1995))
+    analysis = analyze(s.ops(), Targets(rpo_seconds=1), 0.1)
+
+    assert analysis.rto is not None and analysis.rto.restored_ns == ms(1502)
+    assert analysis.staleness is not None
+    assert analysis.staleness.recovered_ns == ms(1502)
 
 
 def test_convergence_unknown_when_a_replica_never_caught_up() -> None:

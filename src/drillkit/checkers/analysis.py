@@ -246,13 +246,15 @@ class ResolutionChecker:
 
 def recovered_ns(analysis: Analysis) -> int | None:
     """When the fault phase of a reader's view ends: the later of the incident's heal and the
-    RTO restoration (whichever are known); None if neither is."""
+    RTO restoration, whichever are known. A heal counts only when the drill gave the fault a
+    ``duration``: without one it is recorded when the run ends (a kill's "nothing to undo"), so
+    recovery is the RTO restoration, or that heal if service never came back."""
     injection = analysis.incident.injection if analysis.incident else None
-    ends = [
-        analysis.rto.restored_ns if analysis.rto else None,
-        injection.healed_ns if injection else None,
-    ]
-    known = [t for t in ends if t is not None]
+    restored = analysis.rto.restored_ns if analysis.rto else None
+    healed = injection.healed_ns if injection else None
+    if injection is not None and injection.declared_duration is None and restored is not None:
+        healed = None
+    known = [t for t in (restored, healed) if t is not None]
     return max(known) if known else None
 
 

@@ -9,8 +9,9 @@ reader: a lost write is RPO's, and no source can ever serve it.
 - **staleness** of an ``ok`` read invoked at ``t``: the surviving writes acknowledged before
   ``t`` that it did not see: how many (``writes``), and ``t`` minus the acknowledgement of the
   oldest of them (``seconds``; 0 when it saw them all). Reported as p50/p95/max per phase:
-  ``steady`` (invoked before the incident took effect), ``fault`` (from then until the later of
-  the incident's heal and the RTO restoration) and ``after`` (from then on).
+  ``steady`` (invoked before the incident took effect), ``fault`` (from then until recovery:
+  the later of the incident's heal, when it had a declared ``duration``, and the RTO
+  restoration; :func:`drillkit.checkers.analysis.recovered_ns`) and ``after`` (from then on).
 - **monotonic reads**: a violation is one (reader process, id) pair: an id the process had seen
   and a later read of the same process no longer saw (its highest fell below it). Ids whose
   write certainly failed are never counted. ``regressions`` counts the reads that went back.
