@@ -180,11 +180,13 @@ class DrillSpec(_Strict):
         t = self.targets
         wanted = [
             name
-            for name in ("max_staleness_seconds", "max_monotonic_violations")
+            for name in (
+                "max_staleness_seconds",
+                "max_monotonic_violations",
+                "max_convergence_seconds",
+            )
             if getattr(t, name) is not None
         ]
-        if t.max_convergence_seconds is not None:
-            wanted.append("max_convergence_seconds")
         if wanted and self.workload.readers == 0:
             raise ValueError(f"targets.{wanted[0]} needs readers: set workload.readers (e.g. 1)")
         if t.max_convergence_seconds is not None and "replicas" not in self.workload.read_from:
