@@ -302,3 +302,20 @@ def test_the_console_summary_and_markdown_show_the_readers_rows() -> None:
     assert "fault: 150 reads (0 unanswered), staleness p50/p95/max" in text
     assert "monotonic-read violations 0" in text and "convergence pg1 0.002s" in text
     assert "| staleness |" in render_markdown(report)
+
+
+def test_lost_writes_are_owed_until_recovery_and_not_after() -> None:
+    # Writes 91..100 (acked 902..992) are lost; service is back at 1502 (write 101 acked).
+    s = Script().writes(range(1, 101), start=0, every=10, latency=2)
+    s.fault(requested=998, effective=1000)
+    s.writes(range(101, 121), start=1500, every=10, latency=2)
+    read(s, "reader-pg2-0", 1400, 90, source="pg2")  # before recovery: 10 lost writes behind
+    read(s, "reader-pg3-0", 1600, 90, source="pg3")  # after: only 101..110 are owed
+    s.final_read([*range(1, 91), *range(101, 121)], at=2000)
+    analysis = analyze(s.ops(), Targets(rpo_seconds=1), 0.1)
+
+    stale = analysis.staleness
+    assert stale is not None and stale.recovered_ns == ms(1502)
+    assert (stale.phases["fault"].max_writes, stale.phases["fault"].max_s) == (10, 0.498)
+    assert stale.phases["after"].max_writes == 10
+    assert stale.phases["after"].max_s == pytest.approx(0.098)  # not 0.698 (write 91's ack)

@@ -2,13 +2,13 @@
 
 A reader (:mod:`drillkit.workload.latest`, ``f="read-latest"``) records the highest write id its
 source served. A read *sees* every id up to that highest one: exact with one writer (ids commit
-in order), and with several an id still in flight below the highest counts as seen. Only writes
-that survived (are in the final read; without one, every acknowledged write) are owed to a
-reader: a lost write is RPO's, and no source can ever serve it.
+in order), and with several an id still in flight below the highest counts as seen.
 
-- **staleness** of an ``ok`` read invoked at ``t``: the surviving writes acknowledged before
-  ``t`` that it did not see: how many (``writes``), and ``t`` minus the acknowledgement of the
-  oldest of them (``seconds``; 0 when it saw them all). Reported as p50/p95/max per phase:
+- **staleness** of an ``ok`` read invoked at ``t``: the writes acknowledged before ``t`` that it
+  did not see: how many (``writes``), and ``t`` minus the acknowledgement of the oldest of them
+  (``seconds``; 0 when it saw them all). A write later lost is owed until recovery (clients were
+  told it was committed; a replica cut off from it is that far behind), not after it (it is
+  RPO's then, and no source can ever serve it). Reported as p50/p95/max per phase:
   ``steady`` (invoked before the incident took effect), ``fault`` (from then until recovery:
   the later of the incident's heal, when it had a declared ``duration``, and the RTO
   restoration; :func:`drillkit.checkers.analysis.recovered_ns`) and ``after`` (from then on).
@@ -16,7 +16,7 @@ reader: a lost write is RPO's, and no source can ever serve it.
   and a later read of the same process no longer saw (its highest fell below it). Ids whose
   write certainly failed are never counted. ``regressions`` counts the reads that went back.
 - **convergence**: for each replica source, from recovery (the ``after`` phase start) to the
-  completion of its first read invoked since then that saw every surviving write acknowledged
+  completion of its first read invoked since then that saw every *surviving* write acknowledged
   before recovery; the drill's convergence is the slowest source's, unknown if any never did.
 
 Resolution: a reader learns the state only when a read runs, so staleness and convergence are
@@ -199,6 +199,30 @@ def read_interval(reads: list[LatestRead]) -> float | None:
     return (statistics.median(gaps) + (statistics.median(latency) if latency else 0)) / NS
 
 
+def _behind(
+    reads: list[LatestRead], acked: list[tuple[int, int]]
+) -> list[tuple[LatestRead, int, float]]:
+    """(read, writes behind, seconds behind) of each ok read against ``acked`` ((ack time, id)
+    in ack order): a Fenwick sweep over the reads in invocation order."""
+    ids = sorted(i for _, i in acked)
+    ack_of = {i: t for t, i in acked}
+    oldest_above = [2**63] * (len(ids) + 1)  # the earliest ack among ids of rank >= r
+    for r in range(len(ids) - 1, -1, -1):
+        oldest_above[r] = min(oldest_above[r + 1], ack_of[ids[r]])
+    counts = _Counts(len(ids))
+    out: list[tuple[LatestRead, int, float]] = []
+    nxt = 0
+    for read in sorted(reads, key=lambda r: r.invoked_ns):
+        while nxt < len(acked) and acked[nxt][0] < read.invoked_ns:
+            counts.add(bisect.bisect_left(ids, acked[nxt][1]))
+            nxt += 1
+        rank = bisect.bisect_right(ids, read.highest or 0)  # ids of rank >= this: not seen
+        missed = counts.total - counts.up_to(rank)
+        age = max(0, read.invoked_ns - oldest_above[rank]) / NS if missed else 0.0
+        out.append((read, missed, age))
+    return out
+
+
 def staleness(
     reads: list[LatestRead],
     outcomes: WriteOutcomes,
@@ -209,32 +233,24 @@ def staleness(
     write_interval_s: float | None,
 ) -> Staleness:
     """Each ok read's staleness, summarised per phase (see the module docstring)."""
-    acked = _acked(outcomes, None if survivors is None else set(survivors))
-    ids = sorted(i for _, i in acked)
-    oldest_above = [0] * (len(ids) + 1)  # min ack time among ids of rank >= r
-    ack_of = {i: t for t, i in acked}
-    oldest_above[len(ids)] = 2**63
-    for r in range(len(ids) - 1, -1, -1):
-        oldest_above[r] = min(oldest_above[r + 1], ack_of[ids[r]])
-    counts = _Counts(len(ids))
+    answered = [r for r in reads if r.type is OpType.OK and r.highest is not None]
+    if survivors is None or recovered_ns is None:
+        judged = _behind(answered, _acked(outcomes, None))
+    else:  # lost writes are owed until recovery, then gone for good (RPO's)
+        before = [r for r in answered if r.invoked_ns < recovered_ns]
+        after = [r for r in answered if r.invoked_ns >= recovered_ns]
+        judged = _behind(before, _acked(outcomes, None))
+        judged += _behind(after, _acked(outcomes, set(survivors)))
     seconds: dict[str, list[float]] = {p: [] for p in PHASES}
     behind: dict[str, list[int]] = {p: [] for p in PHASES}
     unanswered = dict.fromkeys(PHASES, 0)
     by_source: dict[str, float] = {}
-    nxt = 0
-    for read in sorted(reads, key=lambda r: r.invoked_ns):
-        phase = _phase(read.invoked_ns, fault_ns, recovered_ns)
+    for read in reads:
         if read.type is not OpType.OK or read.highest is None:
-            unanswered[phase] += 1
-            continue
-        while nxt < len(acked) and acked[nxt][0] < read.invoked_ns:
-            counts.add(bisect.bisect_left(ids, acked[nxt][1]))
-            nxt += 1
-        rank = bisect.bisect_right(ids, read.highest)  # ids of rank >= this were not seen
-        missed = counts.total - counts.up_to(rank)
-        oldest = oldest_above[rank]
+            unanswered[_phase(read.invoked_ns, fault_ns, recovered_ns)] += 1
+    for read, missed, age in judged:
+        phase = _phase(read.invoked_ns, fault_ns, recovered_ns)
         behind[phase].append(missed)
-        age = max(0, read.invoked_ns - oldest) / NS if missed else 0.0
         seconds[phase].append(age)
         by_source[read.source] = max(by_source.get(read.source, 0.0), round(age, 6))
     phases = {
