@@ -25,10 +25,13 @@ def read(
     via: str = "replica",
     latency: float = 1,
     outcome: str = "ok",
+    **counts: int,
 ) -> Script:
     s.add(at, process, INVOKE, "read-latest", source=source, via=via)
     if outcome == "ok":
-        return s.add(at + latency, process, OK, "read-latest", highest, source=source, via=via)
+        return s.add(
+            at + latency, process, OK, "read-latest", highest, source=source, via=via, **counts
+        )
     kind = FAIL if outcome == "fail" else INFO
     return s.add(at + latency, process, kind, "read-latest", error="down", source=source, via=via)
 
@@ -319,3 +322,23 @@ def test_lost_writes_are_owed_until_recovery_and_not_after() -> None:
     assert (stale.phases["fault"].max_writes, stale.phases["fault"].max_s) == (10, 0.498)
     assert stale.phases["after"].max_writes == 10
     assert stale.phases["after"].max_s == pytest.approx(0.098)  # not 0.698 (write 91's ack)
+
+
+def test_counted_reads_catch_a_lost_range_that_newer_ids_hide() -> None:
+    """Writes 1..100 acked on the old primary (91..100 lost); after the promotion write 130 is
+    already in when the client reader reconnects, so its highest id never goes back: only the
+    row counts show the 10 rows it had seen are gone."""
+    s = Script().writes(range(1, 101), start=0, every=10, latency=2)
+    s.fault(requested=998, effective=1000)
+    s.writes(range(130, 141), start=1500, every=10, latency=2)
+    c = {"source": "client", "via": "client"}
+    read(s, "reader-client-0", 995, 100, rows=100, upto=99, present=99, **c)
+    read(s, "reader-client-0", 1505, 130, rows=91, upto=100, present=90, **c)  # 91..100 gone
+    read(s, "reader-client-0", 1520, 132, rows=93, upto=130, present=91, **c)
+    s.final_read([*range(1, 91), *range(130, 141)], at=2000)
+    analysis = analyze(s.ops(), Targets(max_monotonic_violations=0), 0.1)
+
+    assert analysis.lost is not None and analysis.lost.count == 10
+    assert analysis.monotonic is not None
+    assert analysis.monotonic.per_process == {"reader-client-0": 10}
+    assert analysis.monotonic.regressions == 1

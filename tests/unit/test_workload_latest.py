@@ -39,14 +39,15 @@ class Readers(FakeClient):
     """Three sources: ``good`` sees every row, ``frozen`` never answers, ``broken`` errors."""
 
     async def latest_readers(self) -> list[LatestReader[Any]]:
-        async def good(conn: FakeConn) -> Seen:
-            return Seen(max(self.rows, default=0), True)
+        async def good(conn: FakeConn, upto: int) -> Seen:
+            present = sum(1 for i in self.rows if i <= upto)
+            return Seen(max(self.rows, default=0), True, len(self.rows), present)
 
-        async def frozen(conn: FakeConn) -> Seen:
+        async def frozen(conn: FakeConn, upto: int) -> Seen:
             await asyncio.sleep(10)
             return Seen(0)
 
-        async def broken(conn: FakeConn) -> Seen:
+        async def broken(conn: FakeConn, upto: int) -> Seen:
             raise FakePgError("42P01", 'relation "drillkit_writes" does not exist')
 
         return [
@@ -82,7 +83,11 @@ def test_readers_record_what_they_saw_under_the_deadline() -> None:
     assert by["broken"] and all(r.type is OpType.FAIL for r in by["broken"])
     first = next(op for op in history.ops() if op.f == "read-latest" and op.type is OpType.OK)
     assert first.process == "reader-good-0"
-    assert first.extra == {"source": "good", "via": "replica", "in_recovery": True}
+    assert first.extra["source"] == "good" and first.extra["in_recovery"] is True
+    assert first.extra["upto"] == 0 and first.extra["present"] == 0
+    later = [op for op in history.ops() if op.process == "reader-good-0" and op.type is OpType.OK]
+    assert later[-1].extra["upto"] == later[-2].value  # the highest seen before it
+    assert later[-1].extra["present"] == later[-1].extra["upto"]  # every row up to it is there
 
 
 def test_no_readers_unless_asked() -> None:

@@ -67,6 +67,9 @@ class LatestRead:
     completed_ns: int | None
     type: OpType
     highest: int | None
+    rows: int | None = None  # rows the source held (counting readers)
+    upto: int | None = None  # the reader's highest id before this read
+    present: int | None = None  # rows with id <= upto the source held
 
 
 def latest_reads(ops: Iterable[Op]) -> list[LatestRead]:
@@ -84,16 +87,24 @@ def latest_reads(ops: Iterable[Op]) -> list[LatestRead]:
             continue
         highest = op.value if op.type is OpType.OK and isinstance(op.value, int) else None
         kind = OpType.INFO if op.type is OpType.OK and highest is None else op.type
-        reads.append(_read(inv, op.time_ns, kind, highest))
-    reads += [_read(inv, None, OpType.INFO, None) for inv in pending.values()]
+        extra = op.extra if highest is not None else {}
+        reads.append(_read(inv, op.time_ns, kind, highest, extra))
+    reads += [_read(inv, None, OpType.INFO, None, {}) for inv in pending.values()]
     reads.sort(key=lambda r: r.invoked_ns)
     return reads
 
 
-def _read(inv: Op, done: int | None, kind: OpType, highest: int | None) -> LatestRead:
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _read(
+    inv: Op, done: int | None, kind: OpType, highest: int | None, extra: dict[str, object]
+) -> LatestRead:
     source = str(inv.extra.get("source", inv.process))
     via = str(inv.extra.get("via", "replica"))
-    return LatestRead(inv.process, source, via, inv.time_ns, done, kind, highest)
+    counts = (_int(extra.get("rows")), _int(extra.get("upto")), _int(extra.get("present")))
+    return LatestRead(inv.process, source, via, inv.time_ns, done, kind, highest, *counts)
 
 
 @dataclass(frozen=True)
@@ -291,22 +302,56 @@ def staleness(
 def monotonic(reads: list[LatestRead], outcomes: WriteOutcomes) -> Monotonic:
     """Ids each reader process saw and later no longer saw (see the module docstring)."""
     written = sorted(i for i, t in outcomes.outcome.items() if t is not OpType.FAIL)
-    unseen: dict[str, set[int]] = {}
+    per: dict[str, int] = {}
     regressions = 0
     done = [r for r in reads if r.type is OpType.OK and r.highest is not None]
     done.sort(key=lambda r: (r.process, r.completed_ns or r.invoked_ns))
     for process, group in itertools.groupby(done, key=lambda r: r.process):
-        ids = unseen.setdefault(process, set())
-        high = None
-        for read in group:
-            seen = read.highest or 0
-            if high is not None and seen < high:
-                regressions += 1
-                lo, hi = bisect.bisect_right(written, seen), bisect.bisect_right(written, high)
-                ids.update(written[lo:hi])
-            high = seen if high is None else max(high, seen)
-    per = {p: len(s) for p, s in sorted(unseen.items())}
+        mine = list(group)
+        counted = all(r.present is not None and r.rows is not None for r in mine)
+        found, back = _counted(mine) if counted else _by_highest(mine, written)
+        per[process] = found
+        regressions += back
+    per = dict(sorted(per.items()))
     return Monotonic(sum(per.values()), regressions, per, len({r.process for r in reads}))
+
+
+def _counted(reads: list[LatestRead]) -> tuple[int, int]:
+    """Exact, from row counts: the read that first saw highest id ``H`` held ``rows(H)`` rows,
+    all with ids up to ``H``; a later read holding only ``present`` of the rows up to ``H`` no
+    longer sees ``rows(H) - present`` of them (the largest such deficit per ``H`` counts)."""
+    baseline: dict[int, int] = {}
+    deficit: dict[int, int] = {}
+    high, back = -1, 0
+    for read in reads:
+        seen = read.highest or 0
+        upto = read.upto if read.upto is not None else high
+        if upto in baseline and read.present is not None:
+            missing = baseline[upto] - read.present
+            if missing > 0:
+                back += 1
+                deficit[upto] = max(deficit.get(upto, 0), missing)
+            elif seen < upto:
+                back += 1
+        if seen > high:
+            high = seen
+            baseline[seen] = read.rows or 0
+    return sum(deficit.values()), back
+
+
+def _by_highest(reads: list[LatestRead], written: list[int]) -> tuple[int, int]:
+    """From highest ids alone (no counts): a read whose highest fell below the process's
+    earlier highest no longer sees the written ids in between."""
+    ids: set[int] = set()
+    high, back = None, 0
+    for read in reads:
+        seen = read.highest or 0
+        if high is not None and seen < high:
+            back += 1
+            lo, hi = bisect.bisect_right(written, seen), bisect.bisect_right(written, high)
+            ids.update(written[lo:hi])
+        high = seen if high is None else max(high, seen)
+    return len(ids), back
 
 
 def convergence(

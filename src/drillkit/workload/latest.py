@@ -11,7 +11,10 @@ a write, and is recorded as:
 - invoke: process ``reader-<source>-<k>``, ``f="read-latest"``, ``extra.source`` = the node
   name or ``client``, ``extra.via`` = ``replica`` or ``client``;
 - ``ok``: ``value`` = the highest id visible (0: none), ``extra.in_recovery`` = whether the
-  server that answered was a standby;
+  server that answered was a standby, ``extra.rows`` = how many rows it holds, ``extra.upto`` =
+  the highest id this reader had seen before the read, ``extra.present`` = how many of the rows
+  have an id up to ``upto`` (a later read holding fewer of them than the read that first saw
+  ``upto`` held rows is a monotonic-read violation: rows it had seen are gone);
 - ``fail``: the server answered with an error; ``info``: the deadline passed or the connection
   broke or never opened (both carry ``error``).
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from drillkit.history import History, OpType
 from drillkit.workload.base import Pacer
@@ -40,10 +43,14 @@ C = TypeVar("C")
 
 @dataclass(frozen=True, slots=True)
 class Seen:
-    """What one read saw: the highest id visible (0: none) and whether a standby answered."""
+    """What one read saw: the highest id visible (0: none), whether a standby answered, and
+    (when the source can count) how many rows it holds and how many of them have an id up to
+    the reader's highest id so far (``upto``)."""
 
     highest: int
     in_recovery: bool | None = None
+    rows: int | None = None
+    present: int | None = None
 
 
 def reader_process(source: str, k: int) -> str:
@@ -61,7 +68,7 @@ class LatestReader(Generic[C]):
         *,
         process: str,
         source: str,
-        read: Callable[[C], Awaitable[Seen]],
+        read: Callable[[C, int], Awaitable[Seen]],
         classify: Callable[[BaseException], OpType],
         rate: float,
         stop: threading.Event,
@@ -74,6 +81,7 @@ class LatestReader(Generic[C]):
         self._classify = classify
         self._rate = rate
         self._stop = stop
+        self._upto = 0  # the highest id this reader has seen so far
 
     @property
     def via(self) -> str:
@@ -98,9 +106,19 @@ class LatestReader(Generic[C]):
         def classify(error: BaseException, sent: bool) -> OpType:
             return self._classify(error)
 
-        outcome = await self._lane.run(self._read, classify, late_read)
+        upto = self._upto
+
+        async def read(conn: C) -> Seen:
+            return await self._read(conn, upto)
+
+        outcome = await self._lane.run(read, classify, late_read)
         seen = outcome.result
         if outcome.type is OpType.OK and seen is not None:
+            counted: dict[str, Any] = {}
+            if seen.rows is not None:
+                counted.update(rows=seen.rows, upto=upto)
+            if seen.present is not None:
+                counted["present"] = seen.present
             self._history.complete(
                 invocation,
                 OpType.OK,
@@ -108,7 +126,9 @@ class LatestReader(Generic[C]):
                 source=self.source,
                 via=self.via,
                 in_recovery=seen.in_recovery,
+                **counted,
             )
+            self._upto = max(self._upto, seen.highest)
         else:
             kind = OpType.INFO if outcome.type is OpType.OK else outcome.type
             self._history.complete(

@@ -122,9 +122,10 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
         self._endpoints = endpoints
         self._insert = sql.SQL("INSERT INTO {} (id, writer) VALUES (%s, %s)").format(_table(table))
         self._read_back = sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(_table(table))
-        self._latest = sql.SQL("SELECT coalesce(max(id), 0), pg_is_in_recovery() FROM {}").format(
-            _table(table)
-        )
+        self._latest = sql.SQL(
+            "SELECT coalesce(max(id), 0), count(*), count(*) FILTER (WHERE id <= %s),"
+            " pg_is_in_recovery() FROM {}"
+        ).format(_table(table))
 
     async def connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(self._conninfo(), autocommit=True)
@@ -139,12 +140,12 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
         cursor = await conn.execute(self._read_back, (ids,))
         return [int(row[0]) for row in await cursor.fetchall()]
 
-    async def read_latest(self, conn: psycopg.AsyncConnection[Any]) -> Seen:
-        cursor = await conn.execute(self._latest)
+    async def read_latest(self, conn: psycopg.AsyncConnection[Any], upto: int) -> Seen:
+        cursor = await conn.execute(self._latest, (upto,))
         row = await cursor.fetchone()
         if row is None:
             return Seen(0)
-        return Seen(int(row[0]), bool(row[1]))
+        return Seen(int(row[0]), bool(row[3]), int(row[1]), int(row[2]))
 
     async def latest_readers(self) -> list[LatestReader[Any]]:
         """``readers`` per source: each replica when the workload starts (read directly), and
