@@ -51,6 +51,9 @@ class PgEndpoints:
     is): for the final read, when a stopped node would only cost a connection attempt."""
     node: Callable[[str], str] = field(repr=False)
     """One node's conninfo, by node name (superuser, ``connect_timeout=2``)."""
+    replicas: Callable[[], list[str]] = field(default=list, repr=False)
+    """The names of the running data nodes that are not the primary now (readers read them);
+    [] if none is, or the topology cannot tell."""
 
 
 @dataclass(frozen=True)

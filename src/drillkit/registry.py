@@ -223,6 +223,7 @@ _FAULTS = (
     Entry(f.BandwidthFault, "drillkit.faults.network:Bandwidth"),
     Entry(f.ReplicationLagFault, "drillkit.faults.network:ReplicationLag"),
     Entry(f.DropTableFault, "drillkit.faults.data:DropTable", (C.SQL,)),
+    Entry(f.ReplayPauseFault, "drillkit.faults.replay:ReplayPause", (C.SQL,)),
     Entry(f.TruncateFault, "drillkit.faults.data:Truncate", (C.SQL,)),
     Entry(f.DeleteRangeFault, "drillkit.faults.data:DeleteRange", (C.SQL,)),
     Entry(f.WipeDataFault, "drillkit.faults.disk:WipeData", _DATA),

@@ -53,7 +53,7 @@ class Column:
     definition: str
 
 
-# The summary's columns, in order. A new measurement (e.g. staleness) is one more entry.
+# The summary's columns, in order. A new measurement is one more entry.
 COLUMNS: tuple[Column, ...] = (
     Column(
         "rpo",
@@ -86,6 +86,14 @@ COLUMNS: tuple[Column, ...] = (
         "writes/s",
         "acknowledged writes per second before the incident took effect "
         "(measured.steady_writes_per_second): (count - 1) / (last - first acknowledgement)",
+    ),
+    Column(
+        "staleness",
+        "staleness",
+        "measured.staleness_seconds",
+        "s",
+        "the largest staleness of any reader's read (measured.staleness_seconds; only when the "
+        "drill runs readers, see docs/consistency.md)",
     ),
 )
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.calibration.observer import Observer, PgProbe, RedisReadProbe
+from tests.calibration.observer import Observer, PgProbe, RedisReadProbe, ReplayAgeProbe
 
 REPO = Path(__file__).resolve().parents[2]
 DRILLS = Path(__file__).resolve().parent / "drills"
@@ -43,6 +43,7 @@ class Calibrated:
     probe: PgProbe | None
     redis_probe: RedisReadProbe | None = None
     reconnect_s: float | None = None  # one new client connection, measured before teardown
+    replay_age: ReplayAgeProbe | None = None
 
     @property
     def measured(self) -> dict[str, Any]:
@@ -54,6 +55,8 @@ def load_spec(name: str) -> tuple[Any, Path]:
     from drillkit.spec import load_drill
 
     path = DRILLS / f"{name}.yaml"
+    if not path.exists():  # a shipped drill, calibrated as users run it
+        path = REPO / "drills" / f"{name}.yaml"
     return load_drill(path, scenarios_dir=REPO / "scenarios"), path
 
 
@@ -65,6 +68,7 @@ def calibrate(
     probe_rate: float = 0,
     redis_reader: bool = False,
     reconnect: bool = False,
+    replay_age: bool = False,
 ) -> Calibrated:
     """Run calibration drill ``name`` under the observer (and a by-hand client at ``probe_rate``
     writes/s if > 0); read logs before teardown; tear down with drillkit's sweep."""
@@ -74,6 +78,7 @@ def calibrate(
     observer = Observer(docker_client, drill=spec.name)
     probe: PgProbe | None = None
     reader = RedisReadProbe(observer) if redis_reader else None
+    ages = ReplayAgeProbe(observer) if replay_age else None
     reconnect_s: float | None = None
     try:
         with observer:
@@ -82,6 +87,8 @@ def calibrate(
                 probe.__enter__()
             if reader is not None:
                 reader.__enter__()
+            if ages is not None:
+                ages.__enter__()
             try:
                 result = run_drill(
                     spec,
@@ -95,6 +102,8 @@ def calibrate(
                     probe.stop()
                 if reader is not None:
                     reader.stop()
+                if ages is not None:
+                    ages.stop()
             observer.attach(result.run_id)
             observer.collect_logs()
             if reconnect:
@@ -107,7 +116,7 @@ def calibrate(
     finally:
         observer.teardown()
     report = json.loads((result.report_dir / "report.json").read_text())
-    return Calibrated(name, report, observer, probe, reader, reconnect_s)
+    return Calibrated(name, report, observer, probe, reader, reconnect_s, ages)
 
 
 # -- the summary table ---------------------------------------------------------------------------

@@ -46,6 +46,7 @@ __all__ = [
     "Observer",
     "PgProbe",
     "ProbeOp",
+    "ReplayAgeProbe",
     "iso_ns",
 ]
 
@@ -568,3 +569,75 @@ class RedisReadProbe(_Background):
             ),
             None,
         )
+
+
+@dataclass
+class ReplayAgeProbe(_Background):
+    """A hand-written client of the replica: every ``interval`` seconds it asks the replica how
+    old its newest replayed transaction is, by the server's own clocks
+    (``clock_timestamp() - pg_last_xact_replay_timestamp()``: the commit time the primary wrote
+    into the WAL, as replayed). With writes arriving every few milliseconds that age is how far
+    behind the replica serves; its largest value is the staleness of a paused replay.
+
+    It finds the replica's port from Docker (``drillkit.role=replica``, published on 127.0.0.1)
+    and the password in the file drillkit leaves for a kept topology (``<run>.pgpass``).
+    """
+
+    observer: Observer
+    interval: float = 0.01
+    ages: list[tuple[int, float]] = field(default_factory=list)  # (wall ns, age in seconds)
+    error: str | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _conninfo(self) -> str | None:
+        run_id = self.observer.run_id
+        if run_id is None:
+            return None
+        passfile = CREDENTIALS_DIR / f"{run_id}.pgpass"
+        if not passfile.exists():
+            return None
+        flt = {"label": [f"{RUN_LABEL}={run_id}", "drillkit.role=replica"]}
+        for c in self.observer.client.containers.list(filters=flt):
+            for p in (c.ports or {}).get("5432/tcp") or []:
+                if p.get("HostIp") == "127.0.0.1":
+                    return (
+                        f"host=127.0.0.1 port={p['HostPort']} user=postgres dbname=postgres "
+                        f"passfile={passfile} connect_timeout=2"
+                    )
+        return None
+
+    def _loop(self) -> None:
+        import psycopg
+
+        conninfo = None
+        while conninfo is None and not self._stop.is_set():
+            self.observer.run_seen.wait(0.2)
+            conninfo = self._conninfo()
+            if conninfo is None:
+                time.sleep(0.1)
+        if conninfo is None:
+            return
+        query = (
+            "SELECT extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8"
+        )
+        conn: Any = None
+        while not self._stop.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg.connect(conninfo, autocommit=True)
+                row = conn.execute(query).fetchone()
+                if row is not None and row[0] is not None:
+                    self.ages.append((time.time_ns(), float(row[0])))
+            except psycopg.Error:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                conn = None
+            time.sleep(self.interval)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def largest_age(self) -> float | None:
+        return max((age for _, age in self.ages), default=None)

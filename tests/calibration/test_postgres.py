@@ -187,3 +187,30 @@ def test_h_pause_after_a_harmless_isolate(reports: Path, docker_client: Any) -> 
     assert cal.report["incident"]["kind"] == "pause", cal.report["incident"]
     assert ok, f"RTO {cal.measured['rto_seconds']} vs Docker pause->unpause {truth:.4f}"
     assert abs(truth - 1.2) <= TOL, f"the pause was held {truth:.3f}s, declared 1.2 s"
+
+
+def test_j_replay_pause_staleness_matches_the_replicas_replay_clock(
+    reports: Path, docker_client: Any
+) -> None:
+    """The shipped drill drills/replica-staleness.yaml: WAL replay paused 3 s on the replica.
+    drillkit's staleness (its readers against its writers' acknowledgements) against the age of
+    the replica's newest replayed commit, by the servers' own clocks, read by a hand-written
+    client of the replica. Tolerance: 50 ms, plus drillkit's stated staleness resolution (its
+    reader interval, read latency and write interval), plus the observer's own poll interval."""
+    cal = calibrate("replica-staleness", reports, docker_client, replay_age=True)
+    ages = cal.replay_age
+    assert ages is not None and ages.error is None, ages and ages.error
+    truth = ages.largest_age()
+    assert truth is not None, "the observer read no replay timestamp from the replica"
+    m = cal.measured
+    tol = TOL + float(m["staleness_resolution_seconds"]) + ages.interval
+    ok = record_row("j replay pause 3 s", "staleness", m["staleness_seconds"], truth, tol)
+    record_row(
+        "j replay pause 3 s", "staleness vs declared pause", m["staleness_seconds"], 3.0, None
+    )
+    assert ok, f"staleness {m['staleness_seconds']} vs replica's replay age {truth:.4f}"
+    readers = cal.report["readers"]
+    assert readers["max_staleness_by_source"]["client"] < 0.1  # the primary stayed current
+    assert m["monotonic_violations"] == 0
+    assert m["convergence_seconds"] is not None and m["convergence_seconds"] < 1
+    assert cal.report["verdict"] == "pass"

@@ -174,7 +174,8 @@ def test_empty_targets(tmp_path: Path) -> None:
     path = write(tmp_path, drill(targets={}))
 
     assert str(error(path)) == (
-        f"{path}: targets: declare at least one of rpo_seconds, rto_seconds, max_lost_writes"
+        f"{path}: targets: declare at least one of rpo_seconds, rto_seconds, max_lost_writes, "
+        "max_staleness_seconds, max_monotonic_violations, max_convergence_seconds"
     )
 
 

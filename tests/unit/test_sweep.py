@@ -209,7 +209,13 @@ def test_sweep_runs_every_cell_repeat_times_and_writes_the_summary(tmp_path: Pat
             assert report["overrides"]["topology.replication"] == cell.rsplit("-", 1)[-1]
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["interrupted"] is False and summary["exit_code"] == 0
-    assert [c["key"] for c in summary["columns"]] == ["rpo", "rto", "lost_writes", "throughput"]
+    assert [c["key"] for c in summary["columns"]] == [
+        "rpo",
+        "rto",
+        "lost_writes",
+        "throughput",
+        "staleness",
+    ]
     first = summary["cells"][0]
     assert first["cell"] == "replication=async" and first["verdicts"]["pass"] == 2
     assert first["stats"]["rto"]["n"] == 2 and first["stats"]["rto"]["p50"] > 0

@@ -21,6 +21,15 @@ from drillkit.checkers.resolution import Resolution, resolution
 from drillkit.checkers.rpo import Rpo, rpo
 from drillkit.checkers.rto import Rto, rto
 from drillkit.checkers.run_ops import run_problems
+from drillkit.checkers.staleness import (
+    Convergence,
+    Monotonic,
+    Staleness,
+    convergence,
+    latest_reads,
+    monotonic,
+    staleness,
+)
 from drillkit.checkers.verdict import Check, Measured, Verdict, judge, merge
 from drillkit.checkers.writes import LostWrites, WriteOutcomes, lost_writes, write_outcomes
 from drillkit.history import Op, OpType
@@ -59,11 +68,15 @@ class Analysis:
     incident: Incident | None = None
     faults: list[FaultWindow] = field(default_factory=list)
     resolution: Resolution | None = None
+    staleness: Staleness | None = None
+    monotonic: Monotonic | None = None
+    convergence: Convergence | None = None
 
     @property
     def measured(self) -> Measured:
         exact_rpo = self.lost is not None and self.lost.count == 0
         res = self.resolution
+        stale, mono, conv = self.staleness, self.monotonic, self.convergence
         return Measured(
             rpo_seconds=self.rpo.seconds if self.rpo else None,
             rto_seconds=self.rto.seconds if self.rto else None,
@@ -72,6 +85,11 @@ class Analysis:
             stable_window_s=self.stable_window_s,
             rpo_resolution_s=None if exact_rpo or res is None else res.rpo_s,
             rto_resolution_s=None if res is None else res.rto_s,
+            staleness_seconds=stale.max_s if stale else None,
+            staleness_resolution_s=stale.resolution_s if stale else None,
+            monotonic_violations=mono.violations if mono and mono.readers else None,
+            convergence_seconds=conv.seconds if conv else None,
+            convergence_resolution_s=conv.resolution_s if conv else None,
         )
 
 
@@ -226,6 +244,54 @@ class ResolutionChecker:
         analysis.resolution = None
 
 
+def recovered_ns(analysis: Analysis) -> int | None:
+    """When the fault phase of a reader's view ends: the later of the incident's heal and the
+    RTO restoration, whichever are known. A heal counts only when the drill gave the fault a
+    ``duration``: without one it is recorded when the run ends (a kill's "nothing to undo"), so
+    recovery is the RTO restoration, or that heal if service never came back."""
+    injection = analysis.incident.injection if analysis.incident else None
+    restored = analysis.rto.restored_ns if analysis.rto else None
+    healed = injection.healed_ns if injection else None
+    if injection is not None and injection.declared_duration is None and restored is not None:
+        healed = None
+    known = [t for t in (restored, healed) if t is not None]
+    return max(known) if known else None
+
+
+class ReadersChecker:
+    """What the readers saw: staleness, monotonic-read violations, convergence."""
+
+    name = "readers"
+    unknown_on_crash = False
+
+    def check(self, inputs: Inputs, analysis: Analysis) -> None:
+        reads = latest_reads(inputs.ops)
+        if not reads:
+            return
+        recovered = recovered_ns(analysis) if analysis.fault_ns is not None else None
+        res = analysis.resolution
+        analysis.staleness = staleness(
+            reads,
+            inputs.outcomes,
+            inputs.final,
+            fault_ns=analysis.fault_ns,
+            recovered_ns=recovered,
+            write_interval_s=res.write_interval_s if res else None,
+        )
+        analysis.monotonic = monotonic(reads, inputs.outcomes)
+        analysis.convergence = convergence(reads, inputs.outcomes, inputs.final, recovered)
+        if inputs.final is None:
+            analysis.notes.append(
+                "readers judged against every acknowledged write (no final read): lost writes "
+                "count as unseen"
+            )
+        if inputs.targets.max_convergence_seconds is not None:
+            analysis.notes += [f"convergence: {n}" for n in analysis.convergence.notes]
+
+    def reset(self, inputs: Inputs, analysis: Analysis) -> None:
+        analysis.staleness = analysis.monotonic = analysis.convergence = None
+
+
 CHECKERS: tuple[Checker, ...] = (
     LostWritesChecker(),
     ReadBackChecker(),
@@ -233,6 +299,7 @@ CHECKERS: tuple[Checker, ...] = (
     RpoChecker(),
     RtoChecker(),
     ResolutionChecker(),
+    ReadersChecker(),
 )
 
 

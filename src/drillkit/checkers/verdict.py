@@ -49,6 +49,11 @@ class Measured:
     stable_window_s: float = 0.0
     rpo_resolution_s: float | None = None  # None: exact (e.g. RPO 0 because nothing was lost)
     rto_resolution_s: float | None = None
+    staleness_seconds: float | None = None  # the largest over every reader's ok reads
+    staleness_resolution_s: float | None = None
+    monotonic_violations: int | None = None
+    convergence_seconds: float | None = None
+    convergence_resolution_s: float | None = None
 
 
 def _bound(
@@ -126,4 +131,26 @@ def judge(targets: Targets, measured: Measured) -> list[Check]:
             f"(target {targets.rto_seconds:g}s)",
         )
     checks.append(rto)
+    checks += [
+        _bound(
+            "max_staleness_seconds",
+            targets.max_staleness_seconds,
+            measured.staleness_seconds,
+            "s",
+            measured.staleness_resolution_s,
+        ),
+        _bound(
+            "max_monotonic_violations",
+            targets.max_monotonic_violations,
+            measured.monotonic_violations,
+            "",
+        ),
+        _bound(
+            "max_convergence_seconds",
+            targets.max_convergence_seconds,
+            measured.convergence_seconds,
+            "s",
+            measured.convergence_resolution_s,
+        ),
+    ]
     return [c for c in checks if c is not None]

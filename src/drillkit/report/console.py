@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from drillkit.report.format import fmt
+from drillkit.report.format import fmt, reader_phase_rows, reader_summary, reader_target_rows
 from drillkit.report.model import Report
 from drillkit.safetext import markup
 
@@ -50,7 +50,17 @@ def print_summary(report: Report, report_path: str, console: Console) -> None:
         "exact",
         _styled(verdict),
     )
+    for row in reader_target_rows(report):
+        table.add_row(row.label, row.target, row.measured, row.resolution, _styled(row.verdict))
     console.print(table)
+    for phase in reader_phase_rows(report):
+        console.print(
+            f"  {phase[0]}: {phase[1]} reads ({phase[2]} unanswered), staleness "
+            f"p50/p95/max {phase[3]}, writes behind {phase[4]}",
+            highlight=False,
+        )
+    if report.readers is not None:
+        console.print(f"  {markup(reader_summary(report))}", highlight=False)
     if report.overrides:
         shown = " ".join(f"--set {k}={v!r}" for k, v in report.overrides.items())
         console.print(f"overrides: {markup(shown)}", highlight=False)

@@ -26,6 +26,8 @@ from drillkit.report.model import (
     Incident,
     Measured,
     Phase,
+    ReaderPhase,
+    Readers,
     Report,
     Targets,
     TimelineEvent,
@@ -235,6 +237,55 @@ def _measured(ops: list[Op], analysis: Analysis) -> Measured:
         steady_writes_per_second=steady_writes_per_second(ops, analysis.fault_ns),
         rpo_resolution_seconds=analysis.measured.rpo_resolution_s,
         rto_resolution_seconds=analysis.measured.rto_resolution_s,
+        **_reader_measures(analysis),
+    )
+
+
+def _reader_measures(analysis: Analysis) -> dict[str, Any]:
+    """The readers' headline numbers, only when readers ran (older reports stay unchanged)."""
+    if analysis.staleness is None:
+        return {}
+    m = analysis.measured
+    return {
+        "staleness_seconds": m.staleness_seconds,
+        "staleness_resolution_seconds": m.staleness_resolution_s,
+        "monotonic_violations": m.monotonic_violations,
+        "convergence_seconds": m.convergence_seconds,
+        "convergence_resolution_seconds": m.convergence_resolution_s,
+    }
+
+
+def _readers(analysis: Analysis) -> Readers | None:
+    stale, mono, conv = analysis.staleness, analysis.monotonic, analysis.convergence
+    if stale is None or mono is None or conv is None:
+        return None
+    end = _rel(stale.recovered_ns, stale.fault_ns) if stale.fault_ns is not None else None
+    return Readers(
+        sources=stale.sources,
+        phases={
+            name: ReaderPhase(
+                reads=p.reads,
+                unanswered=p.unanswered,
+                p50_seconds=p.p50_s,
+                p95_seconds=p.p95_s,
+                max_seconds=p.max_s,
+                p50_writes=p.p50_writes,
+                p95_writes=p.p95_writes,
+                max_writes=p.max_writes,
+            )
+            for name, p in stale.phases.items()
+            if name in ("steady", "fault", "after")
+        },
+        fault_phase_seconds=[0 if stale.fault_ns is not None else None, end],
+        max_staleness_by_source=stale.max_by_source,
+        read_interval_seconds=stale.read_interval_s,
+        staleness_resolution_seconds=stale.resolution_s,
+        monotonic_violations=mono.violations,
+        monotonic_regressions=mono.regressions,
+        violations_by_reader=mono.per_process,
+        convergence_seconds=conv.seconds,
+        convergence_by_source=conv.per_source,
+        convergence_needed_id=conv.needed_id,
     )
 
 
@@ -273,6 +324,15 @@ def _facts(verdict: str, measured: Measured, targets: Targets) -> str:
     )
 
 
+_READER_TARGETS = ("max_staleness_seconds", "max_monotonic_violations", "max_convergence_seconds")
+
+
+def _declared(spec: DrillSpec) -> dict[str, Any]:
+    """The targets as the drill file declares them; the readers' only when declared."""
+    targets = spec.targets.model_dump()
+    return {k: v for k, v in targets.items() if v is not None or k not in _READER_TARGETS}
+
+
 def build_report(
     spec: DrillSpec,
     ops: list[Op],
@@ -291,7 +351,7 @@ def build_report(
     clock = WallClock(ops)
     rto = analysis.rto
     measured = _measured(ops, analysis)
-    targets = Targets.model_validate(spec.targets.model_dump())
+    targets = Targets.model_validate(_declared(spec))
     declared = current_audit_input()
     facts = _facts(analysis.verdict.value, measured, targets)
     return Report(
@@ -323,6 +383,7 @@ def build_report(
         fault_effective_at=clock.iso(analysis.fault_ns),
         incident=_incident(analysis, clock),
         faults=_faults(analysis, clock),
+        **({"readers": readers} if (readers := _readers(analysis)) is not None else {}),
         phases=[
             Phase(name=p.name, start_s=p.start_s, end_s=p.end_s, status=p.status)
             for p in (rto.phases if rto else [])

@@ -6,7 +6,17 @@ from dataclasses import dataclass
 
 from drillkit.report.model import Report
 
-__all__ = ["NS", "TargetRow", "cell", "fmt", "target_rows"]
+__all__ = [
+    "NS",
+    "READER_PHASE_HEADERS",
+    "TargetRow",
+    "cell",
+    "fmt",
+    "reader_phase_rows",
+    "reader_summary",
+    "reader_target_rows",
+    "target_rows",
+]
 
 NS = 1_000_000_000  # nanoseconds per second: the history's monotonic times are in ns
 
@@ -38,7 +48,12 @@ class TargetRow:
 
 
 def target_rows(report: Report) -> list[TargetRow]:
-    """RPO, RTO and lost writes: target, measurement, resolution and the check's verdict."""
+    """RPO, RTO and lost writes, then the readers' rows (:func:`reader_target_rows`): target,
+    measurement, resolution and the check's verdict."""
+    return [*_core_rows(report), *reader_target_rows(report)]
+
+
+def _core_rows(report: Report) -> list[TargetRow]:
     measured, targets = report.measured, report.targets
     rows = []
     for label, key, target, value, res, unit in (
@@ -68,3 +83,92 @@ def target_rows(report: Report) -> list[TargetRow]:
             TargetRow(label, fmt(target, unit), fmt(value, unit), resolution, verdict, reason)
         )
     return rows
+
+
+def reader_target_rows(report: Report) -> list[TargetRow]:
+    """Staleness, monotonic violations and convergence, when readers ran (judged or not)."""
+    measured, targets = report.measured, report.targets
+    rows: list[TargetRow] = []
+    if report.readers is not None:
+        for label, key, target, value, res, unit in (
+            (
+                "staleness",
+                "max_staleness_seconds",
+                targets.max_staleness_seconds,
+                measured.staleness_seconds,
+                measured.staleness_resolution_seconds,
+                "s",
+            ),
+            (
+                "monotonic violations",
+                "max_monotonic_violations",
+                targets.max_monotonic_violations,
+                measured.monotonic_violations,
+                None,
+                "",
+            ),
+            (
+                "convergence",
+                "max_convergence_seconds",
+                targets.max_convergence_seconds,
+                measured.convergence_seconds,
+                measured.convergence_resolution_seconds,
+                "s",
+            ),
+        ):
+            check = report.check(key)
+            rows.append(
+                TargetRow(
+                    label,
+                    fmt(target, unit),
+                    fmt(value, unit),
+                    "exact" if not unit else f"±{fmt(res, unit)}",
+                    check.verdict if check else "not judged",
+                    check.reason if check else "",
+                )
+            )
+    return rows
+
+
+def reader_phase_rows(report: Report) -> list[list[str]]:
+    """Per phase: reads, unanswered, staleness p50/p95/max in seconds and in writes."""
+    readers = report.readers
+    if readers is None:
+        return []
+    return [
+        [
+            name,
+            fmt(p.reads),
+            fmt(p.unanswered),
+            f"{fmt(p.p50_seconds, 's')} / {fmt(p.p95_seconds, 's')} / {fmt(p.max_seconds, 's')}",
+            f"{fmt(p.p50_writes)} / {fmt(p.p95_writes)} / {fmt(p.max_writes)}",
+        ]
+        for name, p in readers.phases.items()
+    ]
+
+
+READER_PHASE_HEADERS = [
+    "phase",
+    "reads",
+    "unanswered",
+    "staleness p50 / p95 / max",
+    "writes behind p50 / p95 / max",
+]
+
+
+def reader_summary(report: Report) -> str:
+    """One line: sources, monotonic reads and convergence per replica."""
+    r = report.readers
+    if r is None:
+        return ""
+    conv = ", ".join(f"{k} {fmt(v, 's')}" for k, v in r.convergence_by_source.items())
+    worst = ", ".join(f"{k} {fmt(v, 's')}" for k, v in r.max_staleness_by_source.items())
+    end = r.fault_phase_seconds[1]
+    return (
+        f"readers of {', '.join(r.sources) or 'nothing'} every "
+        f"{fmt(r.read_interval_seconds, 's')}; fault phase 0 to {fmt(end, 's')}; "
+        f"largest staleness {worst or '-'}; "
+        f"monotonic-read violations {r.monotonic_violations} "
+        f"({r.monotonic_regressions} reads went back); "
+        f"convergence {conv or '-'}"
+    )

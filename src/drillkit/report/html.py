@@ -14,7 +14,13 @@ from typing import Any
 from drillkit.history import Op
 from drillkit.report.audit import audit_rows
 from drillkit.report.chart import legend_html, timeline_summary, timeline_svg
-from drillkit.report.format import fmt, target_rows
+from drillkit.report.format import (
+    READER_PHASE_HEADERS,
+    fmt,
+    reader_phase_rows,
+    reader_summary,
+    target_rows,
+)
 from drillkit.report.model import Report
 
 __all__ = ["render_html", "timeline_svg"]
@@ -185,6 +191,7 @@ def render_html(report: Report, ops: list[Op]) -> str:
 <p>Writes: {escape(counts)}; one write every
 {escape(fmt(measured.write_interval_seconds, "s"))}.</p>
 {incident_html}
+{_readers_html(report)}
 <h2>Faults</h2>
 {faults_html}
 {f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}{error}
@@ -205,6 +212,17 @@ def render_html(report: Report, ops: list[Op]) -> str:
 SIGNER.pub</code> (the signer's public key from your own records).</p>
 </body></html>
 """
+
+
+def _readers_html(report: Report) -> str:
+    if report.readers is None:
+        return ""
+    rows = [[escape(c) for c in row] for row in reader_phase_rows(report)]
+    return (
+        '<h2 id="readers">What readers saw</h2>'
+        + _table(READER_PHASE_HEADERS, rows)
+        + f"<p>{escape(reader_summary(report))}.</p>"
+    )
 
 
 def _timeline_html(report: Report, ops: list[Op]) -> str:

@@ -32,6 +32,8 @@ __all__ = [
     "Measured",
     "Phase",
     "ProductionComparison",
+    "ReaderPhase",
+    "Readers",
     "Report",
     "SettingDifference",
     "Targets",
@@ -72,6 +74,9 @@ class Targets(_Model):
     rpo_seconds: NonNegative | None = None
     rto_seconds: NonNegative | None = None
     max_lost_writes: Count | None = None
+    max_staleness_seconds: NonNegative | None = None
+    max_monotonic_violations: Count | None = None
+    max_convergence_seconds: NonNegative | None = None
 
 
 class Measured(_Model):
@@ -107,6 +112,50 @@ class Measured(_Model):
         None, description="null when exact (nothing lost)"
     )
     rto_resolution_seconds: NonNegative | None = None
+    staleness_seconds: NonNegative | None = Field(
+        None, description="the largest staleness of any reader's read (present when readers ran)"
+    )
+    staleness_resolution_seconds: NonNegative | None = None
+    monotonic_violations: Count | None = None
+    convergence_seconds: NonNegative | None = None
+    convergence_resolution_seconds: NonNegative | None = None
+
+
+class ReaderPhase(_Model):
+    """Staleness of the readers' answered reads in one phase (docs/consistency.md)."""
+
+    reads: Count = Field(description="answered (ok) reads judged")
+    unanswered: Count = Field(description="reads that failed or went unanswered")
+    p50_seconds: NonNegative | None = None
+    p95_seconds: NonNegative | None = None
+    max_seconds: NonNegative | None = None
+    p50_writes: Count | None = None
+    p95_writes: Count | None = None
+    max_writes: Count | None = None
+
+
+class Readers(_Model):
+    """What the readers saw: staleness per phase, monotonic reads, convergence."""
+
+    sources: list[str] = Field(description="replica node names, and client for the app path")
+    phases: dict[Literal["steady", "fault", "after"], ReaderPhase]
+    fault_phase_seconds: Annotated[list[Number | None], Field(min_length=2, max_length=2)] = Field(
+        description="[start, end] of the fault phase relative to the incident (0 and the "
+        "later of the heal and the RTO restoration; end null if neither is known)"
+    )
+    max_staleness_by_source: dict[str, NonNegative] = Field(
+        description="the largest staleness of each source's answered reads"
+    )
+    read_interval_seconds: NonNegative | None
+    staleness_resolution_seconds: NonNegative | None
+    monotonic_violations: Count
+    monotonic_regressions: Count
+    violations_by_reader: dict[str, Count]
+    convergence_seconds: NonNegative | None
+    convergence_by_source: dict[str, NonNegative | None]
+    convergence_needed_id: int | None = Field(
+        description="the highest surviving id acknowledged before recovery"
+    )
 
 
 class Incident(_Model):
@@ -298,6 +347,7 @@ class Report(_Model):
     fault_effective_at: Timestamp | None
     incident: Incident | None = None
     faults: list[FaultRow] = []
+    readers: Readers | None = Field(None, description="present when the workload had readers")
     phases: list[Phase]
     timeline: list[TimelineEvent]
     definitions: dict[str, str]

@@ -111,6 +111,14 @@ class PauseFault(TargetedFault):
     kind: Literal["pause"]
 
 
+class ReplayPauseFault(TargetedFault):
+    """Pause WAL replay on a replica (pg_wal_replay_pause): it keeps receiving WAL and serves
+    an ever older snapshot. Heal: pg_wal_replay_resume."""
+
+    kind: Literal["replay-pause"]
+    target: str = "replica"
+
+
 class CrashRestartFault(TargetedFault):
     """SIGKILL, then start the same node on the same data (crash recovery). Heal: nothing."""
 

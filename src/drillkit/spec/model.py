@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, create_model, model_validator
 
-from drillkit.registry import REGISTRY, Registry, tagged_union
+from drillkit.registry import REGISTRY, Capability, Registry, tagged_union
 from drillkit.spec.external import ExternalConfirm
 from drillkit.spec.faults import FaultBase, fault_nodes, schedule_problems
 
@@ -46,6 +46,13 @@ else:
     RunbookStep = tagged_union((e.model for e in REGISTRY.steps.values()), "step")
 
 
+ReadSource = Literal["replicas", "client"]
+
+
+def _replicas() -> list[ReadSource]:
+    return ["replicas"]
+
+
 class WorkloadSpec(_Strict):
     """The writer: unique increasing ids, each op under its own client-side deadline."""
 
@@ -71,6 +78,23 @@ class WorkloadSpec(_Strict):
         " on; 0 = no reads",
     )
     read_sample: int = Field(20, ge=1, le=1000, description="read-back probe: ids sampled per read")
+    readers: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="readers of the newest visible write (staleness, monotonic reads,"
+        " convergence): processes per source in read_from; 0 = none (PostgreSQL)",
+    )
+    read_from: list[ReadSource] = Field(
+        default_factory=_replicas,
+        min_length=1,
+        description="where readers read: replicas (each node that was a replica when the"
+        " workload started, directly), client (the application's connection string, which"
+        " follows the primary)",
+    )
+    reader_rate: float = Field(
+        50.0, gt=0, le=1000, description="reads per second of each reader (from warmup on)"
+    )
 
     @model_validator(mode="after")
     def _window_fits(self) -> WorkloadSpec:
@@ -101,11 +125,31 @@ class Targets(_Strict):
     rpo_seconds: float | None = Field(None, ge=0, le=_MAX_TARGET_SECONDS)
     rto_seconds: float | None = Field(None, ge=0, le=_MAX_TARGET_SECONDS)
     max_lost_writes: int | None = Field(None, ge=0, le=10**12)
+    max_staleness_seconds: float | None = Field(
+        None,
+        ge=0,
+        le=_MAX_TARGET_SECONDS,
+        description="the largest staleness any reader's read may show (needs workload.readers)",
+    )
+    max_monotonic_violations: int | None = Field(
+        None,
+        ge=0,
+        le=10**12,
+        description="ids a reader saw and a later read of the same reader no longer saw"
+        " (needs workload.readers)",
+    )
+    max_convergence_seconds: float | None = Field(
+        None,
+        ge=0,
+        le=_MAX_TARGET_SECONDS,
+        description="from recovery until every replica reader sees every surviving write"
+        " acknowledged before recovery (needs workload.readers with read_from replicas)",
+    )
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Targets:
-        if self.rpo_seconds is None and self.rto_seconds is None and self.max_lost_writes is None:
-            raise ValueError("declare at least one of rpo_seconds, rto_seconds, max_lost_writes")
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError("declare at least one of " + ", ".join(type(self).model_fields))
         return self
 
 
@@ -136,6 +180,28 @@ class DrillSpec(_Strict):
     def overrides(self) -> dict[str, Any]:
         """The ``--set`` overrides applied to the file (recorded in the evidence); {} if none."""
         return dict(self._overrides)
+
+    @model_validator(mode="after")
+    def _readers_for_targets(self) -> DrillSpec:
+        """A consistency target needs readers to measure it."""
+        t = self.targets
+        wanted = [
+            name
+            for name in (
+                "max_staleness_seconds",
+                "max_monotonic_violations",
+                "max_convergence_seconds",
+            )
+            if getattr(t, name) is not None
+        ]
+        if wanted and self.workload.readers == 0:
+            raise ValueError(f"targets.{wanted[0]} needs readers: set workload.readers (e.g. 1)")
+        if t.max_convergence_seconds is not None and "replicas" not in self.workload.read_from:
+            raise ValueError(
+                "targets.max_convergence_seconds is measured by replica readers: add replicas "
+                "to workload.read_from"
+            )
+        return self
 
     @model_validator(mode="after")
     def _schedule(self) -> DrillSpec:
@@ -209,6 +275,13 @@ def reference_problems(spec: DrillSpec, registry: Registry) -> Iterator[tuple[st
     nodes = topology.node_names()
     roles = registry.topologies[topology.kind].roles
     yield from _confirmation_problems(spec)
+    provided = registry.topologies[topology.kind].provided(topology)
+    if spec.workload.readers and not provided & {Capability.SQL, Capability.PROBE_TABLE}:
+        yield (
+            "workload.readers",
+            f"readers are implemented for PostgreSQL topologies only, not {topology.kind}; "
+            "set workload.readers to 0",
+        )
     for i, fault in enumerate(spec.faults):
         problem = registry.requirement_problem(
             fault.kind, registry.faults[fault.kind].requires, topology

@@ -255,6 +255,7 @@ class ExternalPostgres(PgSession, NodeLookup):
             client=self.client_conninfo,
             running_client=self._running_client_conninfo,
             node=lambda name: self.conninfo([self.node(name)], connect_timeout=2),
+            replicas=self.replica_names,
         )
 
     def client_conninfo(self) -> str:

@@ -38,6 +38,13 @@ class NodeLookup:
         """Roles only this topology has (e.g. ``sentinels``, ``etcd``); None if not one."""
         return None
 
+    def replica_names(self) -> list[str]:
+        """The running data nodes other than the current primary, by name ([] if none)."""
+        try:
+            return [n.name for n in self.resolve("replicas")]
+        except RuntimeError:
+            return []
+
     def resolve(self, target: str) -> list[Node]:
         """The nodes ``target`` designates right now: a role follows failovers, a name is fixed."""
         special = self.resolve_special(target)

@@ -126,6 +126,7 @@ class PatroniCluster(PatroniProvisioning):
             client=self.client_conninfo,
             running_client=self.client_conninfo,
             node=lambda name: self.conninfo([self.node(name)], connect_timeout=2),
+            replicas=self.replica_names,
         )
 
     def health(self, spec: SteadyState) -> Health:

@@ -48,6 +48,7 @@ class PostgresCluster(PgProvisioning):
             client=self.client_conninfo,
             running_client=self._running_client_conninfo,
             node=lambda name: self.conninfo([self.node(name)], connect_timeout=2),
+            replicas=self.replica_names,
         )
 
     def _running_client_conninfo(self) -> str:

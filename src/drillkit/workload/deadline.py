@@ -26,6 +26,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from drillkit.history import History, OpType
 from drillkit.spec import WorkloadSpec
 from drillkit.workload.base import Pacer
+from drillkit.workload.latest import LatestReader
 from drillkit.workload.readback import AckedIds, ReadBack
 
 __all__ = ["Connections", "DeadlineWriter", "Lane", "Outcome"]
@@ -285,6 +286,18 @@ class DeadlineWriter(ABC, Generic[C]):
     async def setup(self) -> None:
         """Prepare shared client state on the workload's event loop."""
 
+    async def latest_readers(self) -> list[LatestReader[Any]]:
+        """The readers of the newest visible write (``workload.readers``), made on the loop
+        when the workload starts; a client without them returns none (the default)."""
+        return []
+
+    def lane(self, connections: Connections[Any]) -> Lane[Any]:
+        """A lane for one more process of this workload (its deadline, its abandoned tasks)."""
+        deadline = self._spec.op_timeout_seconds
+        return Lane(
+            connections, deadline, self._abandoned, patient_connect=True, patience=2 * deadline
+        )
+
     async def teardown(self) -> None:
         """Release shared client state; must not raise."""
 
@@ -342,15 +355,21 @@ class DeadlineWriter(ABC, Generic[C]):
             asyncio.create_task(self._writer(f"writer-{i}", pacer))
             for i in range(self._spec.writers)
         ]
+        readers: list[asyncio.Task[None]] = []
         try:
+            readers = [asyncio.create_task(r.run()) for r in await self.latest_readers()]
             await asyncio.gather(*writers)
             if self._reader is not None:
                 await self._reader
+            await asyncio.gather(*readers)
         finally:
             with self._loop_lock:
                 self._loop = None
             if self._reader is not None and not self._reader.done():
                 self._reader.cancel()
+            for task in readers:
+                if not task.done():
+                    task.cancel()
             for task in self._abandoned:
                 task.cancel()
             if self._abandoned:

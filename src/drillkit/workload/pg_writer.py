@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from drillkit.history import History, OpType
 from drillkit.spec import SteadyState, WorkloadSpec
 from drillkit.workload.base import Workload, writes_problem
 from drillkit.workload.deadline import DeadlineWriter
+from drillkit.workload.latest import CLIENT_SOURCE, LatestReader, Seen, reader_process
 
 __all__ = [
     "PROBE_PREFIX",
@@ -113,11 +115,17 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
         *,
         first_id: int = 1,
         table: str = TABLE,
+        endpoints: PgEndpoints | None = None,
     ) -> None:
         super().__init__(history, spec, first_id=first_id)
         self._conninfo = conninfo
+        self._endpoints = endpoints
         self._insert = sql.SQL("INSERT INTO {} (id, writer) VALUES (%s, %s)").format(_table(table))
         self._read_back = sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(_table(table))
+        self._latest = sql.SQL(
+            "SELECT coalesce(max(id), 0), count(*), count(*) FILTER (WHERE id <= %s),"
+            " pg_is_in_recovery() FROM {}"
+        ).format(_table(table))
 
     async def connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(self._conninfo(), autocommit=True)
@@ -132,6 +140,46 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
         cursor = await conn.execute(self._read_back, (ids,))
         return [int(row[0]) for row in await cursor.fetchall()]
 
+    async def read_latest(self, conn: psycopg.AsyncConnection[Any], upto: int) -> Seen:
+        cursor = await conn.execute(self._latest, (upto,))
+        row = await cursor.fetchone()
+        if row is None:
+            return Seen(0)
+        return Seen(int(row[0]), bool(row[3]), int(row[1]), int(row[2]))
+
+    async def latest_readers(self) -> list[LatestReader[Any]]:
+        """``readers`` per source: each replica when the workload starts (read directly), and
+        the application's connection string (``client``), as ``read_from`` says."""
+        spec, endpoints = self._spec, self._endpoints
+        if spec.readers == 0 or endpoints is None:
+            return []
+        sources: list[tuple[str, Callable[[], str]]] = []
+        if "replicas" in spec.read_from:
+            try:
+                names = await asyncio.to_thread(endpoints.replicas)
+            except Exception as e:  # recorded; the checkers find no replica readers
+                self._history.append(
+                    "reader-replicas", OpType.INFO, "find-replicas", error=f"{e!r}"[:300]
+                )
+                names = []
+            sources += [(name, functools.partial(endpoints.node, name)) for name in names]
+        if "client" in spec.read_from:
+            sources.append((CLIENT_SOURCE, endpoints.client))
+        return [
+            LatestReader(
+                self._history,
+                self.lane(_Source(self, conninfo)),
+                process=reader_process(source, k),
+                source=source,
+                read=self.read_latest,
+                classify=self.classify_read,
+                rate=spec.reader_rate,
+                stop=self._stop,
+            )
+            for source, conninfo in sources
+            for k in range(spec.readers)
+        ]
+
     def classify(self, error: BaseException, *, sent: bool) -> OpType:
         return classify_error(error, sent=sent)
 
@@ -145,6 +193,29 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
             return
         with contextlib.suppress(TimeoutError, psycopg.Error, OSError):
             await asyncio.wait_for(conn.close(), timeout=0.5)
+
+
+class _Source:
+    """A reader's connections: to one node, or through the client path (the writer's rules
+    for using and closing them)."""
+
+    connecting = "connecting"
+
+    def __init__(self, writer: PgWriter, conninfo: Callable[[], str]) -> None:
+        self._writer = writer
+        self._conninfo = conninfo
+
+    async def connect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(self._conninfo(), autocommit=True)
+
+    async def close(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await self._writer.close(conn)
+
+    def usable(self, conn: psycopg.AsyncConnection[Any]) -> bool:
+        return not conn.closed
+
+    def keeps_connection(self, error: BaseException) -> bool:
+        return False
 
 
 class PgClient:
@@ -163,7 +234,9 @@ class PgClient:
         create_table(self.endpoints.client(), self.table)
 
     def make_workload(self, history: History, spec: WorkloadSpec) -> PgWriter:
-        return PgWriter(self.endpoints.client, history, spec, table=self.table)
+        return PgWriter(
+            self.endpoints.client, history, spec, table=self.table, endpoints=self.endpoints
+        )
 
     def dispose(self) -> str | None:
         """Drop the table if this client owns it (``drop``); None, or why it is left over."""
