@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from drillkit.history import History
     from drillkit.spec import SteadyState, WorkloadSpec
 
-__all__ = ["Client", "Disposable", "Pacer", "Workload", "writes_problem"]
+__all__ = ["Client", "Disposable", "Pacer", "Workload", "run_paced", "writes_problem"]
 
 
 @runtime_checkable
@@ -112,3 +112,26 @@ class Pacer:
         self._next = slot + self.interval
         if slot > now:
             await asyncio.sleep(slot - now)
+
+
+class _Stop(Protocol):
+    def is_set(self) -> bool: ...
+
+
+async def run_paced(
+    rate: float,
+    stop: _Stop,
+    once: Callable[[], Awaitable[None]],
+    close: Callable[[], Awaitable[None]],
+) -> None:
+    """Run ``once`` at ``rate`` per second until ``stop`` is set; ``close`` at the end, always
+    (a reader's loop: the read-back probe and the readers)."""
+    pacer = Pacer(rate)
+    try:
+        while not stop.is_set():
+            await pacer.wait()
+            if stop.is_set():
+                break
+            await once()
+    finally:
+        await close()

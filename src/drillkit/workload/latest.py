@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from drillkit.history import History, OpType
-from drillkit.workload.base import Pacer
+from drillkit.workload.base import run_paced
 from drillkit.workload.readback import late_read
 
 if TYPE_CHECKING:
@@ -88,15 +88,7 @@ class LatestReader(Generic[C]):
         return "client" if self.source == CLIENT_SOURCE else "replica"
 
     async def run(self) -> None:
-        pacer = Pacer(self._rate)
-        try:
-            while not self._stop.is_set():
-                await pacer.wait()
-                if self._stop.is_set():
-                    break
-                await self.read_once()
-        finally:
-            await self._lane.close()
+        await run_paced(self._rate, self._stop, self.read_once, self._lane.close)
 
     async def read_once(self) -> None:
         invocation = self._history.invoke(

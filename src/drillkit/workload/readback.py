@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from drillkit.history import History, OpType
 from drillkit.queries import READER_PROCESS
 from drillkit.spec import WorkloadSpec
-from drillkit.workload.base import Pacer
+from drillkit.workload.base import run_paced
 
 if TYPE_CHECKING:
     from drillkit.workload.deadline import Lane
@@ -89,15 +89,7 @@ class ReadBack(Generic[C]):
     async def run(self) -> None:
         if not self._pool or self._spec.read_rate == 0:
             return
-        pacer = Pacer(self._spec.read_rate)
-        try:
-            while not self._stop.is_set():
-                await pacer.wait()
-                if self._stop.is_set():
-                    break
-                await self.read_once()
-        finally:
-            await self._lane.close()
+        await run_paced(self._spec.read_rate, self._stop, self.read_once, self._lane.close)
 
     async def read_once(self) -> None:
         ids = self.sample()
