@@ -451,20 +451,13 @@ def drill_child(out: Path, report_root: Path, verbose: bool) -> None:
             {
                 "seconds": seconds,
                 "cpu_seconds": cpu_s,
-                "declared_seconds": declared_seconds(spec),
+                "declared_seconds": spec.declared_seconds(),
                 "report_dir": str(result.report_dir),
                 "exit_code": result.exit_code,
                 "error": result.error,
             }
         )
     )
-
-
-def declared_seconds(spec: DrillSpec) -> float:
-    """What the drill itself asks for: writing before the fault, the runbook's delays, and the
-    observation after it (the failover drill: 2 + 1 + 4 = 7 s). Everything else is overhead."""
-    delays = sum(float(getattr(s, "delay_seconds", 0.0) or 0.0) for s in spec.runbook)
-    return spec.workload.warmup_seconds + delays + spec.workload.observe_seconds
 
 
 @dataclass(frozen=True)

@@ -282,3 +282,9 @@ def test_resolve_drill_path(tmp_path: Path) -> None:
     assert resolve_drill_path("mine.yaml", drills) == Path("mine.yaml")
     assert resolve_drill_path("mine.yml", drills) == Path("mine.yml")
     assert resolve_drill_path("elsewhere/failover", drills) == Path("elsewhere/failover")
+
+
+def test_declared_seconds_is_warm_up_plus_runbook_delays_plus_observation() -> None:
+    """What a drill asks for (the benchmarks' overhead is a run's wall time beyond it)."""
+    spec = load_drill(REPO / "drills" / "failover.yaml")
+    assert spec.declared_seconds() == 2 + 1 + 4

@@ -181,6 +181,13 @@ class DrillSpec(_Strict):
         """The ``--set`` overrides applied to the file (recorded in the evidence); {} if none."""
         return dict(self._overrides)
 
+    def declared_seconds(self) -> float:
+        """The time the drill itself asks for: writing before the fault, the runbook's delays
+        and the observation after it. What a run takes beyond it is the harness's overhead
+        (provisioning, restores' own work, evidence, teardown)."""
+        delays = sum(float(getattr(s, "delay_seconds", 0.0) or 0.0) for s in self.runbook)
+        return self.workload.warmup_seconds + delays + self.workload.observe_seconds
+
     @model_validator(mode="after")
     def _readers_for_targets(self) -> DrillSpec:
         """A consistency target needs readers to measure it."""
