@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from drillkit.images import NodeImages
+from drillkit.sweep import COLUMNS
 
 from .conftest import drillkit_cli, labelled
 
@@ -64,4 +65,4 @@ def test_sweep_of_failover_async_against_sync(
     assert server_says_sync == [False, True]
     assert summary["cells"][1]["stats"]["lost_writes"]["p95"] == 0  # sync: nothing lost
     html = (folder / "summary.html").read_text()
-    assert html.count('<svg class="sweep-chart"') == 4
+    assert html.count('<svg class="sweep-chart"') == len(COLUMNS)

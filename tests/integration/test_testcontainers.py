@@ -77,6 +77,7 @@ def test_a_testcontainers_postgres_is_drilled_in_place(
                   kind: containers
                   names: [{name}]
                   credentials: {{password_env: {PASSWORD_ENV}}}
+                external: {{confirm: testcontainers}}
                 workload: {{rate: 200, warmup_seconds: 1, observe_seconds: 2}}
                 faults:
                   - kind: pause
@@ -91,6 +92,7 @@ def test_a_testcontainers_postgres_is_drilled_in_place(
             drill_file=str(drill),
             report_root=tmp_path / "reports",
             progress=lambda _m: None,
+            target="testcontainers",  # a stack drillkit did not create: confirmed by name
         )
         measured = result.report["measured"]
         assert result.verdict.value == "pass", result.report["notes"]
