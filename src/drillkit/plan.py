@@ -292,10 +292,10 @@ def docker_survey(client: Any, environ: Mapping[str, str] | None = None) -> Surv
     running node ``pg_is_in_recovery()``, read the daemon's identity; nothing else."""
     from drillkit.backend.docker.attach import engine_identity
     from drillkit.secrets import Secrets
-    from drillkit.topology.external import ExternalPostgres
+    from drillkit.topology.external import ExternalStack
 
     def survey(topology: Any) -> tuple[list[PlannedNode], dict[str, str]]:
-        stack = ExternalPostgres(
+        stack = ExternalStack(
             client,
             topology,
             run_id="plan",

@@ -1,0 +1,213 @@
+"""A Redis (or Valkey) + Sentinel stack drillkit did not create: the drill-file fields, what the
+registry lets a drill do to it, and the workload's probe key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drillkit.endpoints import RedisEndpoints
+from drillkit.registry import REGISTRY, Capability
+from drillkit.spec import DrillFileError, load_drill
+from drillkit.workload.base import Disposable
+from drillkit.workload.clients import client_for, client_for_topology
+from drillkit.workload.redis_writer import RedisClient, probe_key
+
+SENTINEL = {"nodes": ["sentinel-1", "sentinel-2", "sentinel-3"], "master_name": "shop"}
+
+
+def drill(topology: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "name": "unit",
+        "topology": {
+            "kind": "compose",
+            "project": "staging",
+            "engine": "redis",
+            "services": ["cache-a", "cache-b"],
+            "sentinel": SENTINEL,
+            **(topology or {}),
+        },
+        "faults": [{"kind": "kill", "target": "primary"}],
+        "targets": {"rto_seconds": 5},
+        "external": {"confirm": "staging"},
+    }
+    doc.update(fields)
+    return doc
+
+
+def load(tmp_path: Path, doc: dict[str, Any]) -> Any:
+    path = tmp_path / "drill.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return load_drill(path)
+
+
+def error(tmp_path: Path, doc: dict[str, Any]) -> DrillFileError:
+    with pytest.raises(DrillFileError) as info:
+        load(tmp_path, doc)
+    return info.value
+
+
+def test_a_redis_stack_is_declared_with_its_sentinels_and_gets_the_redis_port(
+    tmp_path: Path,
+) -> None:
+    spec = load(
+        tmp_path,
+        drill(
+            faults=[
+                {"kind": "kill", "target": "primary"},
+                {"kind": "pause", "target": "sentinel-2"},
+                {"kind": "isolate", "target": "replica"},
+            ],
+            runbook=[{"step": "shell", "run": "./wait-failover.sh"}],
+        ),
+    )
+    topology = spec.topology
+    assert (topology.engine, topology.port) == ("redis", 6379)
+    assert (topology.sentinel.port, topology.sentinel.master_name) == (26379, "shop")
+    assert topology.node_names() == ["cache-a", "cache-b", *SENTINEL["nodes"]]
+    provided = REGISTRY.topologies["compose"].provided(topology)
+    assert Capability.PROBE_KEYS in provided
+    assert Capability.PROBE_TABLE not in provided
+
+
+def test_postgres_stays_the_default_engine_with_its_port(tmp_path: Path) -> None:
+    doc = drill()
+    doc["topology"] = {"kind": "compose", "project": "staging"}
+    spec = load(tmp_path, doc)
+    assert (spec.topology.engine, spec.topology.port) == ("postgres", 5432)
+    assert REGISTRY.topologies["compose"].provided(spec.topology) == {Capability.PROBE_TABLE}
+
+
+def test_an_explicit_port_wins_over_the_engines_default(tmp_path: Path) -> None:
+    assert load(tmp_path, drill({"port": 6380})).topology.port == 6380
+
+
+@pytest.mark.parametrize(
+    ("topology", "problem"),
+    [
+        ({"sentinel": None}, "engine redis needs sentinel"),
+        ({"allow_promote": True}, "allow_promote is PostgreSQL's"),
+        ({"client": {"port": 6379}}, "client is PostgreSQL's"),
+        ({"services": ["sentinel-1"]}, "both as a data node and as a sentinel"),
+        ({"engine": "postgres", "port": 5432}, "sentinel is for engine: redis"),
+        ({"engine": "mysql"}, "expected 'postgres' or 'redis'"),
+        ({"sentinel": {"nodes": []}}, "at least 1 item"),
+        ({"sentinel": {"nodes": ["Bad_Name"]}}, "cannot be a node name"),
+    ],
+)
+def test_inconsistent_redis_fields_are_refused(
+    tmp_path: Path, topology: dict[str, Any], problem: str
+) -> None:
+    doc = drill(topology)
+    doc["topology"] = {k: v for k, v in doc["topology"].items() if v is not None}
+    e = error(tmp_path, doc)
+    assert e.field.startswith("topology")
+    assert problem in e.problem
+
+
+@pytest.mark.parametrize(
+    ("faults", "runbook", "field", "needs"),
+    [
+        ([{"kind": "flushall"}], [], "faults[0].kind", "flushall needs topology.kind: redis"),
+        (
+            [{"kind": "delete-redis-files"}],
+            [],
+            "faults[0].kind",
+            "delete-redis-files needs topology.kind: redis",
+        ),
+        ([{"kind": "drop-table"}], [], "faults[0].kind", "drop-table needs topology.kind"),
+        (
+            [{"kind": "kill"}],
+            [{"step": "wait-sentinel-failover"}],
+            "runbook[0].step",
+            "wait-sentinel-failover needs topology.kind: redis",
+        ),
+        ([{"kind": "kill"}], [{"step": "redis-promote"}], "runbook[0].step", "redis-promote"),
+    ],
+)
+def test_data_faults_and_drillkit_only_steps_are_refused_on_a_redis_stack(
+    tmp_path: Path, faults: list[Any], runbook: list[Any], field: str, needs: str
+) -> None:
+    e = error(tmp_path, drill(faults=faults, runbook=runbook))
+    assert e.field == field
+    assert needs in e.problem
+
+
+def test_the_confirmation_still_names_the_project(tmp_path: Path) -> None:
+    e = error(tmp_path, drill(external={"confirm": "prod"}))
+    assert "not the Compose project this drill strikes" in e.problem
+
+
+def test_containers_select_data_nodes_and_sentinels_by_name(tmp_path: Path) -> None:
+    doc = drill()
+    doc["topology"] = {
+        "kind": "containers",
+        "names": ["r1", "r2"],
+        "engine": "redis",
+        "sentinel": {"nodes": ["s1"]},
+    }
+    spec = load(tmp_path, doc)
+    assert spec.topology.node_names() == ["r1", "r2", "s1"]
+    assert spec.topology.sentinel.master_name == "mymaster"
+
+
+def _endpoints() -> RedisEndpoints:
+    return RedisEndpoints(
+        sentinels=[("127.0.0.1", 26379)],
+        master_name="mymaster",
+        password="pw",
+        publish=lambda host, port: (host, port),
+        node=lambda name: ("127.0.0.1", 6379),
+        master=lambda: "cache-a",
+    )
+
+
+def test_the_probe_key_is_the_runs_own() -> None:
+    assert probe_key("20261201-0700-Ab12") == "drillkit_probe_20261201_0700_ab12:ids"
+    with pytest.raises(ValueError, match="cannot name a probe key"):
+        probe_key("--")
+
+
+def test_a_redis_stack_gets_a_probe_client_that_deletes_its_key(tmp_path: Path) -> None:
+    spec = load(tmp_path, drill())
+    client = client_for_topology(spec.topology, _endpoints(), run_id="r1")
+    assert isinstance(client, RedisClient)
+    assert (client.key, client.delete) == ("drillkit_probe_r1:ids", True)
+    assert isinstance(client, Disposable)
+    with pytest.raises(ValueError, match="give run_id"):
+        client_for({Capability.PROBE_KEYS}, _endpoints())
+    own = client_for({Capability.REDIS}, _endpoints())
+    assert isinstance(own, RedisClient)
+    assert (own.key, own.delete, own.dispose()) == ("drillkit:ids", False, None)
+
+
+class _FakeRedis:
+    def __init__(self, calls: list[Any], fail: bool) -> None:
+        self.calls, self.fail = calls, fail
+
+    def __enter__(self) -> _FakeRedis:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def delete(self, *keys: str) -> int:
+        if self.fail:
+            raise ConnectionError("master down")
+        self.calls.append(("DEL", *keys))
+        return 1
+
+
+def test_dispose_deletes_exactly_the_runs_key_and_reports_a_leftover(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[Any] = []
+    client = RedisClient(_endpoints(), key=probe_key("r1"), delete=True)
+    monkeypatch.setattr(client, "_master_client", lambda: _FakeRedis(calls, fail=False))
+    assert client.dispose() is None
+    assert calls == [("DEL", "drillkit_probe_r1:ids")]
+    monkeypatch.setattr(client, "_master_client", lambda: _FakeRedis(calls, fail=True))
+    assert client.dispose() == "probe key drillkit_probe_r1:ids left over: master down"
