@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from drillkit.endpoints import RedisEndpoints
+from drillkit.plan import PlannedNode, plan_drill, render_plan
 from drillkit.registry import REGISTRY, Capability
 from drillkit.spec import DrillFileError, load_drill
 from drillkit.workload.base import Disposable
@@ -211,3 +212,32 @@ def test_dispose_deletes_exactly_the_runs_key_and_reports_a_leftover(
     assert calls == [("DEL", "drillkit_probe_r1:ids")]
     monkeypatch.setattr(client, "_master_client", lambda: _FakeRedis(calls, fail=True))
     assert client.dispose() == "probe key drillkit_probe_r1:ids left over: master down"
+
+
+def test_the_plan_of_a_redis_stack_names_master_and_sentinels_and_the_probe_key(
+    tmp_path: Path,
+) -> None:
+    nodes = [
+        PlannedNode("cache-a", "primary", "staging-cache-a-1", "a" * 64, "redis", "running", 16379),
+        PlannedNode("cache-b", "replica", "staging-cache-b-1", "b" * 64, "redis", "running", 16380),
+        *(
+            PlannedNode(s, "sentinel", f"staging-{s}-1", "c" * 64, "redis", "running", 26379)
+            for s in SENTINEL["nodes"]
+        ),
+    ]
+    spec = load(
+        tmp_path,
+        drill(
+            faults=[
+                {"kind": "kill", "target": "primary"},
+                {"kind": "pause", "target": "sentinel-2", "duration": 1},
+            ]
+        ),
+    )
+
+    p = plan_drill(spec, file="x.yaml", survey=lambda _t: (nodes, {}))
+
+    kill, pause = p.injections
+    assert (kill.nodes, kill.containers) == (["cache-a"], ["staging-cache-a-1"])
+    assert (pause.nodes, pause.containers) == (["sentinel-2"], ["staging-sentinel-2-1"])
+    assert "\n".join(render_plan(p)).endswith("final read, delete the probe key")
