@@ -318,7 +318,7 @@ class ExternalRedis(ExternalPostgres):
 
     def shell_environment(self, *, inside: bool) -> dict[str, str]:
         """``DK_*`` variables (nodes, containers, the master), ``DK_MASTER_NAME``,
-        ``DK_SENTINELS``; the password only as the file ``$DK_SECRETS/redis-password``."""
+        ``DK_SENTINELS``; the password only as the file ``$DK_SECRETS_DIR/redis-auth``."""
         primary = self.current_primary()
         env = {
             "DK_RUN_ID": self.run_id,
@@ -339,4 +339,4 @@ class ExternalRedis(ExternalPostgres):
         return env
 
     def secret_files(self, *, inside: bool) -> dict[str, str]:
-        return {"redis-password": self._password + "\n"}
+        return {"redis-auth": self._password + "\n"}
