@@ -241,3 +241,112 @@ def test_the_plan_of_a_redis_stack_names_master_and_sentinels_and_the_probe_key(
     assert (kill.nodes, kill.containers) == (["cache-a"], ["staging-cache-a-1"])
     assert (pause.nodes, pause.containers) == (["sentinel-2"], ["staging-sentinel-2-1"])
     assert "\n".join(render_plan(p)).endswith("final read, delete the probe key")
+
+
+# -- discovery and the address map (a fake engine: labels, ports and networks only) -------------
+def _compose(service: str, port: int, ip: str) -> Any:
+    from types import SimpleNamespace
+
+    from drillkit.backend.docker.attach import COMPOSE_NUMBER, COMPOSE_PROJECT, COMPOSE_SERVICE
+
+    labels = {COMPOSE_PROJECT: "staging", COMPOSE_SERVICE: service, COMPOSE_NUMBER: "1"}
+    bindings = {f"{port}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port + 10000)}]}
+    c = SimpleNamespace(
+        name=f"staging-{service}-1",
+        id=f"id-{service}",
+        status="running",
+        attrs={
+            "Config": {"Labels": labels},
+            "HostConfig": {"PortBindings": bindings},
+            "NetworkSettings": {
+                "Ports": bindings,
+                "Networks": {"staging_default": {"IPAddress": ip, "Aliases": [service]}},
+            },
+        },
+    )
+    c.reload = lambda: None
+    return c
+
+
+def _redis_system(monkeypatch: pytest.MonkeyPatch, **topology: Any) -> Any:
+    from types import SimpleNamespace
+
+    from test_external import FakeContainers
+
+    from drillkit.secrets import Secrets
+    from drillkit.spec.external import ComposeTopology
+    from drillkit.topology.external import ExternalStack
+    from drillkit.topology.external_redis import ExternalRedis
+
+    containers = [
+        _compose("cache-a", 6379, "172.30.0.2"),
+        _compose("cache-b", 6379, "172.30.0.3"),
+        _compose("sentinel-1", 26379, "172.30.0.4"),
+        _compose("app", 8080, "172.30.0.5"),
+    ]
+    engine = SimpleNamespace(containers=FakeContainers(containers))
+    spec = ComposeTopology.model_validate(
+        {
+            "kind": "compose",
+            "project": "staging",
+            "engine": "redis",
+            "sentinel": {"nodes": ["sentinel-1"]},
+            "credentials": {"password_env": "PW"},
+            **topology,
+        }
+    )
+    system = ExternalStack(
+        engine,
+        spec,
+        run_id="r",
+        labels={},
+        image="",
+        secrets=Secrets(),
+        progress=lambda _m: None,
+        environ={"PW": "s3cret"},
+    )
+    assert isinstance(system, ExternalRedis)
+    roles = {"cache-a": ["master", 0, []], "cache-b": ["slave", "172.30.0.2", 6379]}
+    monkeypatch.setattr(system, "role", lambda node: roles.get(node.name))
+    return system
+
+
+def test_a_redis_stack_attaches_data_nodes_and_sentinels_and_asks_their_roles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with _redis_system(monkeypatch) as system:
+        assert [(n.name, n.role) for n in system.nodes] == [
+            ("cache-a", "primary"),
+            ("cache-b", "replica"),
+            ("sentinel-1", "sentinel"),
+        ]  # the app service publishes no Redis port: not a node
+        assert system.current_primary().name == "cache-a"
+        assert [n.name for n in system.resolve("sentinels")] == ["sentinel-1"]
+        assert [n.name for n in system.resolve("replicas")] == ["cache-b"]
+        # Sentinel announces an IP (or a hostname) on the stack's network: its published port
+        assert system.publish("172.30.0.3", 6379) == ("127.0.0.1", 16379)
+        assert system.publish("cache-b", 6379) == ("127.0.0.1", 16379)
+        with pytest.raises(KeyError):
+            system.publish("172.30.0.4", 26379)  # a Sentinel is no data node
+        endpoints = system.endpoints()
+        assert endpoints.sentinels == [("127.0.0.1", 36379)]
+        assert (endpoints.master_name, endpoints.password) == ("mymaster", "s3cret")
+        assert "s3cret" not in system.secrets.redact("pw s3cret")
+        env = system.shell_environment(inside=False)
+        assert (env["DK_PRIMARY"], env["DK_SENTINELS"], env["DK_MASTER_NAME"]) == (
+            "cache-a",
+            "sentinel-1",
+            "mymaster",
+        )
+        assert "s3cret" not in " ".join(env.values())
+        assert system.secret_files(inside=False) == {"redis-auth": "s3cret\n"}
+
+
+def test_a_declared_sentinel_that_is_missing_refuses_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from drillkit.errors import InfrastructureError
+
+    system = _redis_system(monkeypatch, sentinel={"nodes": ["sentinel-1", "sentinel-9"]})
+    with pytest.raises(InfrastructureError, match="has no service sentinel-9"):
+        system.__enter__()
