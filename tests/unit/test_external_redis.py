@@ -350,3 +350,27 @@ def test_a_declared_sentinel_that_is_missing_refuses_the_run(
     system = _redis_system(monkeypatch, sentinel={"nodes": ["sentinel-1", "sentinel-9"]})
     with pytest.raises(InfrastructureError, match="has no service sentinel-9"):
         system.__enter__()
+
+
+def test_cleanup_deletes_only_probe_keys_on_the_master(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drillkit import external_cleanup
+
+    deleted: list[Any] = []
+    patterns: list[str] = []
+
+    class Fake(_FakeRedis):
+        def scan_iter(self, match: str, count: int) -> list[str]:
+            patterns.append(match)
+            return ["drillkit_probe_r2:ids", "drillkit_probe_r1:ids"]
+
+    def attach(*args: Any, **kwargs: Any) -> Any:
+        system = _redis_system(monkeypatch)
+        monkeypatch.setattr(system, "redis", lambda node, timeout=1.0: Fake(deleted, fail=False))
+        return system
+
+    monkeypatch.setattr(external_cleanup, "ExternalStack", attach)
+    keys, _ = external_cleanup.drop_probe_leftovers(None, None, dry_run=True)  # type: ignore[arg-type]
+    assert (keys, deleted) == (["drillkit_probe_r1:ids", "drillkit_probe_r2:ids"], [])
+    keys, _ = external_cleanup.drop_probe_leftovers(None, None)  # type: ignore[arg-type]
+    assert deleted == [("DEL", "drillkit_probe_r1:ids", "drillkit_probe_r2:ids")]
+    assert patterns == ["drillkit_probe_*:ids"] * 2
