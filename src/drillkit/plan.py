@@ -89,6 +89,7 @@ class DrillPlan:
     injections: list[PlannedInjection]
     runbook: list[PlannedStep]
     engine: dict[str, str] = field(default_factory=dict)
+    probe: str = "drop the probe table"  # an external stack's last step ("delete the probe key")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -226,6 +227,11 @@ def plan_drill(spec: DrillSpec, *, file: str, survey: Survey | None = None) -> D
         injections=injections,
         runbook=steps,
         engine=engine,
+        probe=(
+            "delete the probe key"
+            if getattr(topology, "engine", "") == "redis"
+            else "drop the probe table"
+        ),
     )
 
 
@@ -282,7 +288,7 @@ def render_plan(p: DrillPlan) -> list[str]:
         lines.append(f"  runbook[{s.index}] {s.step} {s.name!r}{where}: {params}")
     lines.append(
         f"then: observe {p.observe_seconds:g} s, heal what is still injected, final read"
-        + (", drop the probe table" if p.external else ", remove the topology")
+        + (f", {p.probe}" if p.external else ", remove the topology")
     )
     return lines
 
@@ -292,10 +298,10 @@ def docker_survey(client: Any, environ: Mapping[str, str] | None = None) -> Surv
     running node ``pg_is_in_recovery()``, read the daemon's identity; nothing else."""
     from drillkit.backend.docker.attach import engine_identity
     from drillkit.secrets import Secrets
-    from drillkit.topology.external import ExternalPostgres
+    from drillkit.topology.external import ExternalStack
 
     def survey(topology: Any) -> tuple[list[PlannedNode], dict[str, str]]:
-        stack = ExternalPostgres(
+        stack = ExternalStack(
             client,
             topology,
             run_id="plan",

@@ -56,6 +56,7 @@ class Capability(StrEnum):
     REDIS = "redis"  # Redis data nodes (commands, RDB and AOF files)
     SENTINEL = "sentinel"  # Sentinels that monitor the master and fail over
     PROBE_TABLE = "probe-table"  # not drillkit's stack: the workload writes a table it drops
+    PROBE_KEYS = "probe-keys"  # not drillkit's Redis: the workload writes keys it deletes
 
 
 def _tag(model: type[BaseModel]) -> str:
@@ -109,6 +110,9 @@ class TopologyEntry:
     provides: tuple[Capability, ...]
     roles: tuple[str, ...]
     options: Mapping[Capability, Option] = field(default_factory=dict)
+    engines: Mapping[str, tuple[Capability, ...]] = field(default_factory=dict)
+    """What the topology provides besides ``provides``, by its ``engine`` field (a stack
+    drillkit did not create: a probe table on PostgreSQL, probe keys on Redis)."""
 
     @property
     def name(self) -> str:
@@ -118,12 +122,13 @@ class TopologyEntry:
         return _load(self.implementation)
 
     def could_provide(self) -> set[Capability]:
-        return {*self.provides, *self.options}
+        return {*self.provides, *self.options, *(c for cs in self.engines.values() for c in cs)}
 
     def provided(self, topology: BaseModel) -> set[Capability]:
         """What this topology, as configured, provides."""
         on = {c for c, o in self.options.items() if getattr(topology, o.field, None) is not None}
-        return {*self.provides, *on}
+        engine = self.engines.get(str(getattr(topology, "engine", "")), ())
+        return {*self.provides, *engine, *on}
 
 
 def tagged_union(models: Iterable[type[BaseModel]], tag: str) -> Any:
@@ -289,26 +294,30 @@ _TOPOLOGIES = (
 
 # A stack drillkit did not create: process and network faults and shell steps only (no SQL data
 # faults, no volume faults, no promote unless allowed: drillkit touches no data and no file of
-# the stack's).
+# the stack's). On Redis: no FLUSHALL, no file faults, no drillkit-only Redis steps (they need
+# drillkit's own topology); Sentinel fails over by itself, or the team's shell step does.
 _EXTERNAL_OPTIONS = {
     C.MANUAL_FAILOVER: Option(
         "allow_promote", "permission to promote a replica of your stack", "allow_promote: true"
     )
 }
+_EXTERNAL_ENGINES = {"postgres": (C.PROBE_TABLE,), "redis": (C.PROBE_KEYS,)}
 _EXTERNAL = (
     TopologyEntry(
         ext.ComposeTopology,
-        "drillkit.topology.external:ExternalPostgres",
-        provides=(C.PROBE_TABLE,),
+        "drillkit.topology.external:ExternalStack",
+        provides=(),
         roles=f.ROLES,
         options=_EXTERNAL_OPTIONS,
+        engines=_EXTERNAL_ENGINES,
     ),
     TopologyEntry(
         ext.ContainersTopology,
-        "drillkit.topology.external:ExternalPostgres",
-        provides=(C.PROBE_TABLE,),
+        "drillkit.topology.external:ExternalStack",
+        provides=(),
         roles=f.ROLES,
         options=_EXTERNAL_OPTIONS,
+        engines=_EXTERNAL_ENGINES,
     ),
 )
 

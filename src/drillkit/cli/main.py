@@ -297,7 +297,8 @@ def cleanup(
 
     Takes the host lock: while a drillkit run holds it, nothing is removed (exit 75). A run whose
     heartbeat is fresh is never removed; a kept (--keep) run only with --run ID or --all.
-    With --external DRILL: drop the probe tables runs left on that drill's external stack."""
+    With --external DRILL: drop the probe tables (delete the probe keys, on Redis) runs left on
+    that drill's external stack."""
     if external is not None:
         _cleanup_external(external, dry_run=dry_run, lock_wait=lock_wait)
         return
@@ -372,7 +373,7 @@ def _cleanup_external(path: Path, *, dry_run: bool, lock_wait: float) -> None:
     for table in tables:
         out.print(f"{verb}  {markup(table)}", highlight=False)
     if not tables:
-        out.print("no drillkit_probe_* table on the stack")
+        out.print("no drillkit_probe_* table or key on the stack")
 
 
 def _remove_kept_credentials(run_ids: list[str]) -> None:

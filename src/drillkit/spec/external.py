@@ -25,6 +25,7 @@ __all__ = [
     "ContainersTopology",
     "ExternalConfirm",
     "ExternalCredentials",
+    "ExternalSentinels",
     "ExternalTopology",
     "UnconfirmedTarget",
     "target_problem",
@@ -78,12 +79,45 @@ class ClientEndpoint(_Strict):
     port: int = Field(ge=1, le=65535)
 
 
+class ExternalSentinels(_Strict):
+    """The Sentinels of a Redis/Valkey stack (``engine: redis``): the application finds the
+    master through them, and so does drillkit's workload (redis-py's Sentinel client)."""
+
+    nodes: list[str] = Field(
+        min_length=1,
+        description="the Sentinels: Compose services (kind compose) or container names "
+        "(kind containers)",
+    )
+    master_name: str = Field(
+        "mymaster",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="the name the Sentinels monitor the master under",
+    )
+    port: int = Field(26379, ge=1, le=65535, description="the Sentinels' port in the containers")
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes(cls, v: list[str]) -> list[str]:
+        return _node_names(v, "sentinel")
+
+
+DEFAULT_PORTS = {"postgres": 5432, "redis": 6379}
+
+
 class _External(_Strict):
-    engine: Literal["postgres"] = Field(
-        "postgres", description="the database the nodes run (postgres; redis is not yet supported)"
+    engine: Literal["postgres", "redis"] = Field(
+        "postgres",
+        description="what the nodes run: postgres, or redis (Redis or Valkey with Sentinel; "
+        "needs sentinel)",
     )
     port: int = Field(
-        5432, ge=1, le=65535, description="the nodes' database port inside the containers"
+        5432,
+        ge=1,
+        le=65535,
+        description="the nodes' database port inside the containers (default 6379 for redis)",
+    )
+    sentinel: ExternalSentinels | None = Field(
+        None, description="engine redis: the Sentinels and the master's name (required)"
     )
     credentials: ExternalCredentials = ExternalCredentials()
     client: ClientEndpoint | None = Field(
@@ -95,9 +129,41 @@ class _External(_Strict):
         "(default: refused; restore with your own shell step)",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_port(cls, data: object) -> object:
+        if isinstance(data, dict) and "port" not in data and data.get("engine") in DEFAULT_PORTS:
+            return {**data, "port": DEFAULT_PORTS[str(data["engine"])]}
+        return data
+
+    @model_validator(mode="after")
+    def _engine_fields(self) -> _External:
+        if self.engine == "redis":
+            if self.sentinel is None:
+                raise ValueError(
+                    "engine redis needs sentinel: {nodes: [...], master_name: ...}: the "
+                    "workload finds the master through the Sentinels, as the application does"
+                )
+            if self.allow_promote is not None:
+                raise ValueError("allow_promote is PostgreSQL's (pg_promote); not for redis")
+            if self.client is not None:
+                raise ValueError("client is PostgreSQL's; a redis workload goes through sentinel")
+            if set(self.sentinel.nodes) & set(self.data_node_names()):
+                raise ValueError("a node is listed both as a data node and as a sentinel")
+        elif self.sentinel is not None:
+            raise ValueError("sentinel is for engine: redis")
+        return self
+
+    def sentinel_names(self) -> list[str]:
+        return list(self.sentinel.nodes) if self.sentinel is not None else []
+
+    def data_node_names(self) -> list[str]:
+        """The declared database nodes (not the Sentinels)."""
+        return []
+
     def node_names(self) -> list[str]:
         """The node names the drill may refer to (declared; discovery finds the rest)."""
-        return []
+        return [*self.data_node_names(), *self.sentinel_names()]
 
     def describe(self) -> str:
         """What the drill strikes, for messages (``compose project 'staging'``)."""
@@ -155,7 +221,7 @@ class ComposeTopology(_External):
     def _services(cls, v: list[str]) -> list[str]:
         return _node_names(v, "service")
 
-    def node_names(self) -> list[str]:
+    def data_node_names(self) -> list[str]:
         return list(self.services)
 
     def describe(self) -> str:
@@ -199,7 +265,7 @@ class ContainersTopology(_External):
             raise ValueError("select the containers by names or by label (one of them)")
         return self
 
-    def node_names(self) -> list[str]:
+    def data_node_names(self) -> list[str]:
         return list(self.names)
 
     def describe(self) -> str:

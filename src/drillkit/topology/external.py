@@ -40,7 +40,7 @@ from drillkit.topology.base import Health
 from drillkit.topology.node import Node, NodeLookup
 from drillkit.topology.pg_admin import PgSession
 
-__all__ = ["ExternalPostgres", "Surveyed", "read_password"]
+__all__ = ["ExternalPostgres", "ExternalStack", "Surveyed", "read_password"]
 
 Progress = Callable[[str], None]
 
@@ -394,3 +394,18 @@ class ExternalPostgres(PgSession, NodeLookup):
         except Exception as e:  # evidence never fails the run
             out["docker"] = {"error": str(e)}
         return out
+
+
+class ExternalStack:
+    """The registry's implementation of ``kind: compose`` and ``kind: containers``: an
+    :class:`ExternalPostgres`, or an ``ExternalRedis`` for ``engine: redis``."""
+
+    SECRET_NAMES: tuple[str, ...] = ()
+    IMAGE = "postgres"  # drillkit's image, for helpers only (it has iptables)
+
+    def __new__(cls, client: Any, spec: ComposeTopology | ContainersTopology, **kw: Any) -> Any:
+        if spec.engine == "redis":
+            from drillkit.topology.external_redis import ExternalRedis
+
+            return ExternalRedis(client, spec, **kw)
+        return ExternalPostgres(client, spec, **kw)

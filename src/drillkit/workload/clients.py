@@ -15,7 +15,7 @@ from drillkit.endpoints import PgEndpoints, RedisEndpoints
 from drillkit.registry import REGISTRY, Capability, Registry
 from drillkit.workload.base import Client
 from drillkit.workload.pg_writer import PgClient, probe_name
-from drillkit.workload.redis_writer import RedisClient
+from drillkit.workload.redis_writer import RedisClient, probe_key
 
 __all__ = ["CLIENTS", "client_for", "client_for_topology"]
 
@@ -45,11 +45,23 @@ def _redis(endpoints: object, run_id: str) -> Client:
     return RedisClient(endpoints)
 
 
+def _redis_probe(endpoints: object, run_id: str) -> Client:
+    """A Redis stack drillkit did not create: one key of the run's own, deleted at the end."""
+    if not isinstance(endpoints, RedisEndpoints):
+        raise TypeError(
+            f"a probe-key topology hands out RedisEndpoints, not {type(endpoints).__name__}"
+        )
+    if not run_id:
+        raise ValueError("a probe key is named after the run: give run_id")
+    return RedisClient(endpoints, key=probe_key(run_id), delete=True)
+
+
 # In order: the first capability the topology provides decides the client.
 CLIENTS: tuple[tuple[Capability, Callable[[object, str], Client]], ...] = (
     (Capability.SQL, _pg),
     (Capability.REDIS, _redis),
     (Capability.PROBE_TABLE, _pg_probe),
+    (Capability.PROBE_KEYS, _redis_probe),
 )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import Any
 
 import redis
@@ -45,9 +46,11 @@ __all__ = [
     "RedisWriter",
     "classify_error",
     "keeps_connection",
+    "probe_key",
 ]
 
 KEY = "drillkit:ids"
+PROBE_PREFIX = "drillkit_probe_"  # a stack drillkit did not create: drillkit_probe_<run>:ids
 
 
 def classify_error(error: BaseException, *, sent: bool) -> OpType:
@@ -171,27 +174,46 @@ class RedisWriter(DeadlineWriter[Connection]):
             await asyncio.wait_for(conn.disconnect(nowait=True), timeout=0.5)
 
 
+def probe_key(run_id: str) -> str:
+    """The one key a run writes on a Redis stack drillkit did not create (its keyspace
+    ``drillkit_probe_<run>:*``), deleted at the end."""
+    token = re.sub(r"[^a-z0-9]+", "_", run_id.lower()).strip("_")
+    if not token:
+        raise ValueError(f"{run_id!r} cannot name a probe key")
+    return f"{PROBE_PREFIX}{token}:ids"
+
+
 class RedisClient:
     """The workload's side of Redis (a :class:`~drillkit.workload.base.Client`): the set
-    ``drillkit:ids`` (``key``), written through Sentinel and read back from the master."""
+    ``drillkit:ids`` (``key``), written through Sentinel and read back from the master. With
+    ``delete`` (a stack drillkit did not create), :meth:`dispose` deletes exactly that key."""
 
-    def __init__(self, endpoints: RedisEndpoints, *, key: str = KEY) -> None:
+    def __init__(self, endpoints: RedisEndpoints, *, key: str = KEY, delete: bool = False) -> None:
         self.endpoints = endpoints
         self.key = key
+        self.delete = delete
 
     def prepare(self) -> None:
         """Nothing to create: the set springs into being with its first SADD."""
 
-    def make_workload(self, history: History, spec: WorkloadSpec) -> RedisWriter:
-        return RedisWriter(self.endpoints, history, spec, key=self.key)
+    def dispose(self) -> str | None:
+        """``DEL`` of this run's key on the master (only with ``delete``; never FLUSHDB or a
+        pattern); None, or why it is left over."""
+        if not self.delete:
+            return None
+        try:
+            with self._master_client() as r:
+                r.delete(self.key)
+        except (RedisError, OSError, RuntimeError) as e:
+            return f"probe key {self.key} left over: {str(e).strip()}"
+        return None
 
-    def read_ids(self) -> list[int]:
-        """Every id in the set, from the master the Sentinels name (else the only master)."""
+    def _master_client(self) -> redis.Redis:
         master = self.endpoints.master()
         if master is None:
             raise RuntimeError("neither the Sentinels nor the nodes name a single master")
         host, port = self.endpoints.node(master)
-        client = redis.Redis(
+        return redis.Redis(
             host=host,
             port=port,
             password=self.endpoints.password,
@@ -201,7 +223,13 @@ class RedisClient:
             decode_responses=True,
             **({"ssl": True, **tls.redis_kwargs()} if (tls := self.endpoints.tls) else {}),
         )
-        with client as r:
+
+    def make_workload(self, history: History, spec: WorkloadSpec) -> RedisWriter:
+        return RedisWriter(self.endpoints, history, spec, key=self.key)
+
+    def read_ids(self) -> list[int]:
+        """Every id in the set, from the master the Sentinels name (else the only master)."""
+        with self._master_client() as r:
             return sorted(int(v) for v in r.smembers(self.key))
 
     def steady_state_problem(self, workload: Workload, spec: SteadyState) -> str | None:
