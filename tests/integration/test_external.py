@@ -478,3 +478,94 @@ def test_plan_and_an_unconfirmed_run_touch_nothing(
     assert stack.password not in planned.stdout + planned.stderr + refused.stderr
     assert _snapshot(docker_client, stack) == before
     assert _probe_tables(stack.conninfo("pga")) == []
+
+
+# The application's path: HAProxy in front of the pair, as many teams run it without Patroni.
+# pgsql-check passes on the server's authentication request; pgb is the backup server, used
+# once pga is down; the team's script promotes it. Writes go through HAProxy only.
+HAPROXY_CFG = """\
+defaults
+  mode tcp
+  timeout connect 1s
+  timeout client 60s
+  timeout server 60s
+listen pg
+  bind *:6432
+  option pgsql-check user postgres
+  default-server inter 200ms fall 2 rise 1 on-marked-down shutdown-sessions
+  server pga {project}-pga-1:5432 check
+  server pgb {project}-pgb-1:5432 check backup
+"""
+
+
+HAPROXY_RUN = 'printf "%s" "$CFG" > /tmp/h.cfg && exec haproxy -db -f /tmp/h.cfg'
+
+
+def test_rpo_and_rto_are_measured_through_the_apps_haproxy(
+    docker_client: Any, images: NodeImages, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with compose_stack(docker_client, images.postgres) as stack:
+        monkeypatch.setenv(PASSWORD_ENV, stack.password)
+        port = free_port()
+        cfg = HAPROXY_CFG.format(project=stack.project)
+        proxy = docker_client.containers.run(
+            images.postgres,
+            entrypoint=[
+                "bash",
+                "-c",
+                'printf "%s" "$CFG" > /tmp/h.cfg && exec haproxy -db -f /tmp/h.cfg',
+            ],
+            environment={"CFG": cfg},
+            name=f"{stack.project}-haproxy-1",
+            detach=True,
+            network=stack.network.name,
+            labels={COMPOSE_PROJECT: stack.project, COMPOSE_SERVICE: "haproxy"},
+            ports={"6432/tcp": ("127.0.0.1", port)},
+        )
+        try:
+            stack.ports["haproxy"] = port
+            _wait_for(lambda: psycopg.connect(stack.conninfo("haproxy")).close())
+            path = _drill(tmp_path, stack.project)
+            text = path.read_text().replace(
+                "  services: [pga, pgb]\n",
+                f"  services: [pga, pgb]\n  client: {{host: 127.0.0.1, port: {port}}}\n",
+            )
+            path.write_text(text)
+            proxy_id = proxy.id
+
+            result = run_drill(
+                load_drill(path),
+                drill_file=str(path),
+                report_root=tmp_path,
+                progress=lambda _m: None,
+                target=stack.project,
+            )
+
+            assert result.error is None, result.error
+            m = result.report["measured"]
+            print(f"through HAProxy: RPO {m['rpo_seconds']} s, RTO {m['rto_seconds']} s")
+            assert result.rto_seconds is not None and result.rto_seconds < 30
+            assert m["acknowledged_writes"] > 0
+            # the promoted node took the writes after the failover, through the proxy
+            with psycopg.connect(stack.conninfo("pgb")) as conn:
+                assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+            assert _probe_tables(stack.conninfo("pgb")) == []
+            proxy.reload()
+            assert proxy.id == proxy_id and proxy.status == "running"  # never touched
+        finally:
+            with contextlib.suppress(Exception):
+                proxy.remove(force=True)
+
+
+def _wait_for(attempt: Any, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            attempt()
+            return
+        except psycopg.Error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
