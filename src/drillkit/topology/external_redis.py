@@ -32,12 +32,12 @@ from drillkit.spec.external import ComposeTopology, ExternalSentinels
 from drillkit.topology.base import Health
 from drillkit.topology.external import ExternalPostgres, Surveyed, read_password
 from drillkit.topology.node import Node
-from drillkit.topology.redis_roles import no_retry
+from drillkit.topology.redis_roles import SentinelRoles, no_retry
 
 __all__ = ["ExternalRedis"]
 
 
-class ExternalRedis(ExternalPostgres):
+class ExternalRedis(SentinelRoles, ExternalPostgres):
     """The :class:`~drillkit.topology.base.System` of an existing Redis + Sentinel stack."""
 
     @property
@@ -225,31 +225,6 @@ class ExternalRedis(ExternalPostgres):
             return None
         name, votes = Counter(named).most_common(1)[0]
         return self.node(name) if votes * 2 > len(named) else None
-
-    def current_primary(self) -> Node | None:
-        """The running data node that reports itself master; of several, the Sentinels' one."""
-        masters = [n for n in self.data_nodes if n.is_running() and self._is_master(n)]
-        if len(masters) == 1:
-            return masters[0]
-        if not masters:
-            return None
-        announced = self.sentinel_master()
-        return announced if announced in masters else None
-
-    def _is_master(self, node: Node) -> bool:
-        role = self.role(node)
-        return bool(role) and role is not None and role[0] == "master"
-
-    def role_pool(self) -> list[Node]:
-        return self.data_nodes
-
-    def resolve_special(self, target: str) -> list[Node] | None:
-        if target not in ("sentinel", "sentinels"):
-            return None
-        sentinels = [n for n in self.sentinel_nodes if n.is_running()]
-        if not sentinels:
-            raise RuntimeError("no running Sentinel to target")
-        return sentinels if target == "sentinels" else sentinels[:1]
 
     # -- what the workload and the runner see ----------------------------------------------------
     def endpoints(self) -> RedisEndpoints:  # type: ignore[override]

@@ -10,7 +10,7 @@ restarted with a new one).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -23,7 +23,7 @@ from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node
 from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_PORT
 
-__all__ = ["Address", "RedisRoles", "no_retry"]
+__all__ = ["Address", "RedisRoles", "SentinelRoles", "no_retry"]
 
 
 def no_retry() -> Retry:
@@ -31,7 +31,52 @@ def no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
-class RedisRoles(ContainerTopology):
+class SentinelRoles:
+    """Who is master among a Redis topology's data nodes, and the ``sentinel``/``sentinels``
+    targets: shared by drillkit's own Redis topology and a stack it did not create. The class
+    provides ``data_nodes``, ``sentinel_nodes``, ``role`` and ``sentinel_master``."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def data_nodes(self) -> list[Node]: ...
+
+        @property
+        def sentinel_nodes(self) -> list[Node]: ...
+
+        def role(self, node: Node) -> list[Any] | None: ...
+
+        def sentinel_master(self) -> Node | None: ...
+
+    def current_primary(self) -> Node | None:
+        """The running data node that is master; if several claim it (split brain), the one the
+        Sentinels name."""
+        masters = [n for n in self.data_nodes if n.is_running() and self._is_master(n)]
+        if len(masters) == 1:
+            return masters[0]
+        if not masters:
+            return None
+        announced = self.sentinel_master()
+        return announced if announced in masters else None
+
+    def _is_master(self, node: Node) -> bool:
+        role = self.role(node)
+        return bool(role) and role is not None and role[0] == "master"
+
+    def role_pool(self) -> list[Node]:
+        return self.data_nodes
+
+    def resolve_special(self, target: str) -> list[Node] | None:
+        """``sentinel`` is the first running Sentinel, ``sentinels`` all of them."""
+        if target not in ("sentinel", "sentinels"):
+            return None
+        sentinels = [n for n in self.sentinel_nodes if n.is_running()]
+        if not sentinels:
+            raise RuntimeError("no running Sentinel to target")
+        return sentinels if target == "sentinels" else sentinels[:1]
+
+
+class RedisRoles(SentinelRoles, ContainerTopology):
     """Data nodes and Sentinels of one run, and who is master among them right now."""
 
     spec: RedisTopology
@@ -157,33 +202,6 @@ class RedisRoles(ContainerTopology):
             return None
         name, votes = Counter(named).most_common(1)[0]
         return self.node(name) if votes * 2 > len(named) else None
-
-    def current_primary(self) -> Node | None:
-        """The running data node that is master; if several claim it (split brain), the one the
-        Sentinels name."""
-        masters = [n for n in self.running() if n.role != "sentinel" and self._is_master(n)]
-        if len(masters) == 1:
-            return masters[0]
-        if not masters:
-            return None
-        announced = self.sentinel_master()
-        return announced if announced in masters else None
-
-    def _is_master(self, node: Node) -> bool:
-        role = self.role(node)
-        return bool(role) and role is not None and role[0] == "master"
-
-    def role_pool(self) -> list[Node]:
-        return self.data_nodes
-
-    def resolve_special(self, target: str) -> list[Node] | None:
-        """``sentinel`` is the first running Sentinel, ``sentinels`` all of them."""
-        if target not in ("sentinel", "sentinels"):
-            return None
-        sentinels = [n for n in self.sentinel_nodes if n.is_running()]
-        if not sentinels:
-            raise RuntimeError("no running Sentinel to target")
-        return sentinels if target == "sentinels" else sentinels[:1]
 
     def sentinel_view_problem(self, sentinel: Node, master: Node) -> str | None:
         """What is wrong with ``sentinel``'s view of ``master`` (another master named, it is
