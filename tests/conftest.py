@@ -23,3 +23,29 @@ def docker_client() -> Iterator[Any]:
         pytest.skip(f"no Docker engine: {e}")
     yield client
     client.close()
+
+
+# Each test file's cost, visible in every run (issue: "keep each integration file's cost
+# visible"): setup + call + teardown summed per file, printed after pytest's own --durations.
+_FILE_SECONDS: dict[str, float] = {}
+_FILE_TESTS: dict[str, int] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+    if report.when == "call" or (report.when == "setup" and report.skipped):
+        _FILE_TESTS[path] = _FILE_TESTS.get(path, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _FILE_SECONDS:
+        return
+    total = sum(_FILE_SECONDS.values())
+    ranked = sorted(_FILE_SECONDS.items(), key=lambda item: item[1], reverse=True)
+    terminalreporter.write_sep("=", f"seconds per test file (top 25 of {len(ranked)})")
+    for path, seconds in ranked[:25]:
+        share = 100 * seconds / total if total else 0.0
+        tests = _FILE_TESTS.get(path, 0)
+        terminalreporter.write_line(f"{seconds:8.1f} s {share:5.1f} %  {tests:4d} tests  {path}")
+    terminalreporter.write_line(f"{total:8.1f} s in all ({len(ranked)} files)")
