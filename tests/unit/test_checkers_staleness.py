@@ -253,13 +253,15 @@ def test_readers_load_with_their_defaults(tmp_path: Path) -> None:
     assert spec.workload.reader_rate == 50.0
 
 
-def test_readers_are_postgresql_only(tmp_path: Path) -> None:
-    doc = drill(topology={"kind": "redis"}, workload={"readers": 1})
-    path = write(tmp_path, yaml.safe_load(yaml.safe_dump(doc)))
-
-    assert "workload.readers: readers are implemented for PostgreSQL topologies only" in str(
-        error(path)
+def test_readers_load_on_redis_topologies(tmp_path: Path) -> None:
+    doc = drill(
+        topology={"kind": "redis"},
+        workload={"readers": 1, "read_from": ["replicas", "client"]},
+        targets={"max_monotonic_violations": 0, "max_convergence_seconds": 1},
     )
+    spec = load_drill(write(tmp_path, yaml.safe_load(yaml.safe_dump(doc))))
+
+    assert spec.workload.readers == 1 and spec.workload.read_from == ["replicas", "client"]
 
 
 def test_the_report_carries_what_readers_saw_and_older_reports_do_not_change() -> None:
