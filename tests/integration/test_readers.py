@@ -13,6 +13,10 @@ against a hand-written observer that never reads drillkit's history (docs/consis
   as the commit is acknowledged (never missing one is what remote_apply promises), and reads the
   promoted node's table for every acknowledged id.
 
+- ``redis-replica-staleness`` (the link between the Redis master and replica r1 cut 2 s): r1's
+  staleness is how long ago the master first held the oldest id r1 lacks. The observer polls
+  ``SCARD`` on the master and on r1 directly, every few milliseconds, and computes that itself.
+
 Each drill runs with ``keep=True`` so the observer can read the nodes before drillkit's sweep
 removes them.
 """
@@ -220,6 +224,83 @@ class ReadYourWrites(_Thread):
                 time.sleep(1 / self.rate)
 
 
+@dataclass
+class RedisLag(_Thread):
+    """Polls ``SCARD drillkit:ids`` on the master and on replica ``replica`` directly, in turn,
+    every ``interval`` seconds: (monotonic ns at the middle of the round trip, count). With one
+    writer the set holds ids 1..count, so the replica's oldest missing write is count + 1, and
+    the master's first sample holding it says when it was written."""
+
+    replica: str = "r1"
+    interval: float = 0.002
+    master: list[tuple[int, int]] = field(default_factory=list)
+    copy: list[tuple[int, int]] = field(default_factory=list)
+
+    def _client(self, role: str, name: str | None = None) -> Any:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        assert self.observer is not None
+        run_id = self.observer.run_id
+        auth = CREDENTIALS_DIR / f"{run_id}.redis-auth"
+        if run_id is None or not auth.exists():
+            return None
+        flt = {"label": [f"{RUN_LABEL}={run_id}", f"drillkit.role={role}"]}
+        for c in self.observer.client.containers.list(filters=flt):
+            if name is not None and not c.name.endswith(f"-{name}"):
+                continue
+            for p in (c.ports or {}).get("6379/tcp") or []:
+                if p.get("HostIp") == "127.0.0.1":
+                    return redis.Redis(
+                        host="127.0.0.1",
+                        port=int(p["HostPort"]),
+                        password=auth.read_text().strip(),
+                        socket_timeout=0.5,
+                        socket_connect_timeout=0.5,
+                        retry=Retry(NoBackoff(), 0),
+                    )
+        return None
+
+    def loop(self) -> None:
+        import redis
+
+        assert self.observer is not None
+        master = replica = None
+        while (master is None or replica is None) and not self._stop.is_set():
+            self.observer.run_seen.wait(0.2)
+            master = self._client("primary")
+            replica = self._client("replica", self.replica)
+            time.sleep(0.05)
+        if master is None or replica is None:
+            return
+        while not self._stop.is_set():
+            for client, samples in ((master, self.master), (replica, self.copy)):
+                t0 = time.monotonic_ns()
+                try:
+                    count = int(client.scard("drillkit:ids"))
+                except redis.RedisError:
+                    continue
+                samples.append(((t0 + time.monotonic_ns()) // 2, count))
+            time.sleep(self.interval)
+        master.close()
+        replica.close()
+
+    def largest_staleness(self) -> float | None:
+        """The largest, over the replica's samples, of its time minus when the master first
+        held one more id than the replica did (seconds; None without samples)."""
+        import bisect
+
+        times = [t for t, _ in self.master]
+        counts = [n for _, n in self.master]
+        worst: float | None = None
+        for t, n in self.copy:
+            k = bisect.bisect_left(counts, n + 1)  # the master's first sample holding n + 1
+            age = 0.0 if k == len(counts) or times[k] > t else (t - times[k]) / NS
+            worst = age if worst is None else max(worst, age)
+        return worst
+
+
 # -- running a drill under the observer ----------------------------------------------------------
 @dataclass
 class Observed:
@@ -233,7 +314,13 @@ class Observed:
 
 
 def observe(
-    name: str, reports: Path, docker_client: Any, probe: _Thread, tables: tuple[str, ...] = ()
+    name: str,
+    reports: Path,
+    docker_client: Any,
+    probe: _Thread,
+    tables: tuple[str, ...] = (),
+    *,
+    postgres: bool = True,
 ) -> Observed:
     import json
 
@@ -253,6 +340,10 @@ def observe(
                     keep=True,
                 )
             observer.attach(result.run_id)
+            if not postgres:
+                report = json.loads((result.report_dir / "report.json").read_text())
+                ops = read_history(result.report_dir / "history.jsonl")
+                return Observed(result, report, ops, observer, set(), set(), extra)
             promoted = node_conninfo(observer, "replica")
             assert promoted is not None, "no replica node to read"
             promoted_ids = table_ids(promoted)
@@ -385,4 +476,40 @@ def test_sync_remote_apply_readers_see_no_staleness_and_no_violation(sync_run: A
     assert measured["staleness_seconds"] <= measured["staleness_resolution_seconds"]
     assert readers["max_staleness_by_source"]["pg1"] <= measured["staleness_resolution_seconds"]
     assert readers["phases"]["steady"]["reads"] > 50
+    assert run.report["verdict"] == "pass", run.report["checks"]
+
+
+# -- Redis: a replica cut off from its master serves what it had ---------------------------------
+@pytest.fixture(scope="module")
+def redis_run(
+    tmp_path_factory: pytest.TempPathFactory, docker_client: Any, images: NodeImages
+) -> tuple[Observed, RedisLag]:
+    lag = RedisLag()
+    run = observe(
+        "redis-replica-staleness",
+        tmp_path_factory.mktemp("reports"),
+        docker_client,
+        lag,
+        postgres=False,
+    )
+    return run, lag
+
+
+def test_redis_cut_replica_staleness_matches_the_observer(redis_run: Any) -> None:
+    run, lag = redis_run
+    assert run.result.error is None, run.result.error
+    assert lag.error is None, lag.error
+    truth = lag.largest_staleness()
+    assert truth is not None, "the observer read nothing"
+    measured = run.report["measured"]
+    readers = run.report["readers"]
+    r1 = readers["max_staleness_by_source"]["r1"]
+    # 50 ms, drillkit's stated resolution, and the observer's own sampling (its two polls).
+    tol = 0.050 + measured["staleness_resolution_seconds"] + 2 * lag.interval
+    print(f"r1 staleness: drillkit {r1}, observer {truth:.4f}, tolerance {tol:.4f}")
+    assert truth > 1.5, "the cut left r1 less stale than it should"
+    assert abs(r1 - truth) <= tol
+    assert readers["max_staleness_by_source"]["r2"] < 0.1  # the other replica stayed current
+    assert readers["max_staleness_by_source"]["client"] < 0.1
+    assert measured["monotonic_violations"] == 0 and measured["lost_writes"] == 0
     assert run.report["verdict"] == "pass", run.report["checks"]
