@@ -513,3 +513,69 @@ def test_redis_cut_replica_staleness_matches_the_observer(redis_run: Any) -> Non
     assert readers["max_staleness_by_source"]["client"] < 0.1
     assert measured["monotonic_violations"] == 0 and measured["lost_writes"] == 0
     assert run.report["verdict"] == "pass", run.report["checks"]
+
+
+# -- Redis: a stack drillkit did not create --------------------------------------------------------
+def test_readers_on_an_external_redis_stack_follow_sentinel_and_read_the_replica(
+    docker_client: Any, images: NodeImages, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stack of test_external_redis (a master, a replica, three Sentinels, Compose labels
+    only); the master killed, Sentinel fails over. The replica reader reads cache-b, which
+    ROLE says is a replica until Sentinel promotes it; the client reader follows Sentinel."""
+    import textwrap
+
+    from .test_external_redis import DATA, MASTER_NAME, PASSWORD_ENV, SENTINELS, redis_stack
+
+    with redis_stack(docker_client, images.redis) as stack:
+        monkeypatch.setenv(PASSWORD_ENV, stack.password)
+        path = tmp_path / "external-redis-readers.yaml"
+        path.write_text(
+            textwrap.dedent(
+                f"""\
+                name: external-redis-readers
+                topology:
+                  kind: compose
+                  project: {stack.project}
+                  engine: redis
+                  services: [{", ".join(DATA)}]
+                  sentinel: {{nodes: [{", ".join(SENTINELS)}], master_name: {MASTER_NAME}}}
+                  credentials: {{password_env: {PASSWORD_ENV}}}
+                workload: {{rate: 300, op_timeout_seconds: 0.5, warmup_seconds: 2,
+                            observe_seconds: 4, stable_window_seconds: 1, readers: 1,
+                            read_from: [replicas, client], reader_rate: 50}}
+                faults: [{{kind: kill, target: primary}}]
+                targets: {{rto_seconds: 15, max_monotonic_violations: 1000}}
+                external: {{confirm: {stack.project}}}
+                """
+            )
+        )
+        result = run_drill(
+            load_drill(path),
+            drill_file=str(path),
+            report_root=tmp_path,
+            progress=lambda _m: None,
+            target=stack.project,
+        )
+        assert result.error is None, result.error
+        with stack.redis("cache-b") as r:  # Sentinel's own failover, by the node itself
+            assert r.execute_command("ROLE")[0] == "master"
+            assert list(r.scan_iter(match="drillkit_probe_*")) == []
+    report = result.report
+    readers = report["readers"]
+    print(f"external redis readers: {readers['max_staleness_by_source']}, {readers['phases']}")
+    assert readers["sources"] == ["cache-b", "client"]
+    ops = read_history(result.report_dir / "history.jsonl")
+    kill = kill_effective_ns(ops)
+    steady = [
+        op for op in ops if op.f == "read-latest" and op.type is OpType.OK and op.time_ns < kill
+    ]
+    # Before the kill each node answered as what it was: cache-b a replica, the client the master.
+    by_source = {
+        src: {op.extra["in_recovery"] for op in steady if op.extra["source"] == src}
+        for src in ("cache-b", "client")
+    }
+    assert by_source == {"cache-b": {True}, "client": {False}}
+    assert readers["phases"]["steady"]["reads"] > 100
+    assert readers["violations_by_reader"]["reader-cache-b-0"] == 0  # replicas never go back
+    assert readers["monotonic_violations"] <= report["measured"]["lost_writes"]
+    assert readers["convergence_by_source"]["cache-b"] is not None
