@@ -71,5 +71,8 @@ class RedisEndpoints:
     master: Callable[[], str | None]
     """The data node that is master now: the one the Sentinels' majority names, else the only
     node that reports itself master; None if neither names a single one."""
+    replicas: Callable[[], list[str]] = field(default=list, repr=False)
+    """The names of the running data nodes that report themselves replicas now (readers read
+    them); [] if none does."""
     tls: TlsClient | None = None
     """Set when the deployment speaks TLS only: every connection (Sentinels, nodes) uses it."""

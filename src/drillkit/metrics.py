@@ -10,7 +10,13 @@ A value that was not measured (RTO of a run whose service never came back) is le
 than exported as a number that looks real; the ``drillkit_target_met`` series carries such a
 verdict instead. A declared target is ``drillkit_target_<name>`` where ``<name>`` is the
 ``target`` label of ``drillkit_target_met`` (``rto_seconds``, ``rpo_seconds``,
-``max_lost_writes``), so a target and its verdict always pair up by name.
+``max_lost_writes``, ``max_staleness_seconds``, ...), so a target and its verdict always pair up
+by name.
+
+A run with readers (docs/consistency.md) also exports what they saw: the largest staleness and
+its resolution, the staleness of each phase (``steady``, ``fault``, ``after``) at the quantiles
+0.5, 0.95 and 1 (the max; nearest rank, as the report), the monotonic-read violations and the
+convergence time; a run without readers exports none of them.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from drillkit import __version__
-from drillkit.report.model import Measured, Report, Targets
+from drillkit.report.model import Measured, ReaderPhase, Report, Targets
 
 __all__ = [
     "BUILD_INFO",
@@ -70,6 +76,35 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "drillkit_target_rto_seconds": ("declared RTO target", ()),
     "drillkit_target_rpo_seconds": ("declared RPO target", ()),
     "drillkit_target_max_lost_writes": ("declared maximum of lost writes", ()),
+    "drillkit_staleness_seconds": (
+        "the largest staleness of any reader's read in the last run (readers only)",
+        (),
+    ),
+    "drillkit_staleness_resolution_seconds": (
+        "resolution of the staleness: a reader's interval plus the write interval",
+        (),
+    ),
+    "drillkit_staleness_phase_seconds": (
+        "staleness of the readers' answered reads per phase (steady, fault, after); "
+        "quantile 0.5, 0.95 and 1 (the max), nearest rank",
+        ("phase", "quantile"),
+    ),
+    "drillkit_monotonic_violations": (
+        "monotonic-read violations of the last run: (reader, row) pairs seen, then no longer seen",
+        (),
+    ),
+    "drillkit_convergence_seconds": (
+        "recovery until every replica served every surviving acknowledged write "
+        "(absent if one never did)",
+        (),
+    ),
+    "drillkit_convergence_resolution_seconds": ("resolution of the convergence time", ()),
+    "drillkit_target_max_staleness_seconds": ("declared maximum staleness", ()),
+    "drillkit_target_max_monotonic_violations": (
+        "declared maximum of monotonic-read violations",
+        (),
+    ),
+    "drillkit_target_max_convergence_seconds": ("declared maximum convergence time", ()),
     "drillkit_run_duration_seconds": ("wall-clock duration of the last run", ()),
     "drillkit_step_duration_seconds": ("duration of each runbook step in the last run", ("step",)),
     "drillkit_last_run_timestamp_seconds": ("when the last run finished (Unix time)", ()),
@@ -87,11 +122,25 @@ _MEASURED: dict[str, Callable[[Measured], float | None]] = {
     "drillkit_detection_seconds": lambda m: m.detection_seconds,
     "drillkit_rpo_resolution_seconds": lambda m: m.rpo_resolution_seconds,
     "drillkit_rto_resolution_seconds": lambda m: m.rto_resolution_seconds,
+    "drillkit_staleness_seconds": lambda m: m.staleness_seconds,
+    "drillkit_staleness_resolution_seconds": lambda m: m.staleness_resolution_seconds,
+    "drillkit_monotonic_violations": lambda m: m.monotonic_violations,
+    "drillkit_convergence_seconds": lambda m: m.convergence_seconds,
+    "drillkit_convergence_resolution_seconds": lambda m: m.convergence_resolution_seconds,
+}
+# quantile label -> the phase's field
+_STALENESS_QUANTILES: dict[str, Callable[[ReaderPhase], float | None]] = {
+    "0.5": lambda p: p.p50_seconds,
+    "0.95": lambda p: p.p95_seconds,
+    "1": lambda p: p.max_seconds,
 }
 _TARGETS: dict[str, Callable[[Targets], float | None]] = {
     "drillkit_target_rto_seconds": lambda t: t.rto_seconds,
     "drillkit_target_rpo_seconds": lambda t: t.rpo_seconds,
     "drillkit_target_max_lost_writes": lambda t: t.max_lost_writes,
+    "drillkit_target_max_staleness_seconds": lambda t: t.max_staleness_seconds,
+    "drillkit_target_max_monotonic_violations": lambda t: t.max_monotonic_violations,
+    "drillkit_target_max_convergence_seconds": lambda t: t.max_convergence_seconds,
 }
 
 
@@ -145,6 +194,12 @@ def build_registry(
         for name, target in _TARGETS.items():
             if (value := target(report.targets)) is not None:
                 gauges[name].labels(drill).set(value)
+        if report.readers is not None:
+            staleness = gauges["drillkit_staleness_phase_seconds"]
+            for phase, row in report.readers.phases.items():
+                for quantile, of in _STALENESS_QUANTILES.items():
+                    if (value := of(row)) is not None:
+                        staleness.labels(drill, phase, quantile).set(value)
         gauges["drillkit_run_duration_seconds"].labels(drill).set(report.duration_seconds)
         seen: dict[str, int] = {}
         for event in report.steps():

@@ -253,13 +253,15 @@ def test_readers_load_with_their_defaults(tmp_path: Path) -> None:
     assert spec.workload.reader_rate == 50.0
 
 
-def test_readers_are_postgresql_only(tmp_path: Path) -> None:
-    doc = drill(topology={"kind": "redis"}, workload={"readers": 1})
-    path = write(tmp_path, yaml.safe_load(yaml.safe_dump(doc)))
-
-    assert "workload.readers: readers are implemented for PostgreSQL topologies only" in str(
-        error(path)
+def test_readers_load_on_redis_topologies(tmp_path: Path) -> None:
+    doc = drill(
+        topology={"kind": "redis"},
+        workload={"readers": 1, "read_from": ["replicas", "client"]},
+        targets={"max_monotonic_violations": 0, "max_convergence_seconds": 1},
     )
+    spec = load_drill(write(tmp_path, yaml.safe_load(yaml.safe_dump(doc))))
+
+    assert spec.workload.readers == 1 and spec.workload.read_from == ["replicas", "client"]
 
 
 def test_the_report_carries_what_readers_saw_and_older_reports_do_not_change() -> None:
@@ -342,3 +344,71 @@ def test_counted_reads_catch_a_lost_range_that_newer_ids_hide() -> None:
     assert analysis.monotonic is not None
     assert analysis.monotonic.per_process == {"reader-client-0": 10}
     assert analysis.monotonic.regressions == 1
+
+
+def two_writers() -> Script:
+    """writer-0 writes the odd ids, writer-1 the even ones; write 3 is slow: invoked at 20,
+    acked at 30, after write 4 (invoked 21, acked 25). Acks: 1@5, 2@15, 4@25, 3@30."""
+    s = Script()
+    s.write(1, 0, 5, process="writer-0")
+    s.write(2, 10, 15, process="writer-1")
+    s.write(3, 20, 30, process="writer-0")
+    s.write(4, 21, 25, process="writer-1")
+    return s
+
+
+def test_several_writers_a_missing_id_below_the_highest_is_counted_from_the_rows() -> None:
+    # At 32 the replica holds 1, 2 and 4 (highest 4, 3 rows): 3, acknowledged at 30, is missing.
+    s = two_writers()
+    read(s, "reader-pg1-0", 32, 4, rows=3, upto=0, present=0)
+    analysis = analyze(s.final_read([1, 2, 3, 4], at=100).ops(), Targets(rpo_seconds=1), 1.0)
+
+    assert analysis.staleness is not None
+    assert analysis.staleness.max_writes == 1
+    assert analysis.staleness.max_s == pytest.approx(0.002)  # 32 - the latest ack at or below 4
+
+
+def test_several_writers_without_row_counts_an_id_below_the_highest_counts_as_seen() -> None:
+    # An older history (no counts): the documented undercount, at most writers - 1 ids.
+    s = two_writers()
+    read(s, "reader-pg1-0", 32, 4)
+    analysis = analyze(s.final_read([1, 2, 3, 4], at=100).ops(), Targets(rpo_seconds=1), 1.0)
+
+    assert analysis.staleness is not None
+    assert analysis.staleness.max_writes == 0
+    assert analysis.staleness.max_s == 0.0
+
+
+def test_the_row_count_bound_never_overcounts() -> None:
+    # The replica holds 1, 2, 4 and 5 (5 committed, acknowledged only at 40) and misses 3: at
+    # 35, 4 acknowledged ids up to 5 and 4 rows: nothing proven missing. The count is a lower
+    # bound, short by at most the rows not yet acknowledged (here 5).
+    s = two_writers()
+    s.write(5, 33, 40, process="writer-1")
+    read(s, "reader-pg1-0", 35, 5, rows=4, upto=0, present=0)
+    analysis = analyze(s.final_read([1, 2, 3, 4, 5], at=100).ops(), Targets(rpo_seconds=1), 1.0)
+
+    assert analysis.staleness is not None
+    assert analysis.staleness.max_writes == 0  # truly 1 (id 3): never more than the truth
+
+
+def test_counted_reads_after_a_failover_do_not_owe_the_lost_writes_below_the_highest() -> None:
+    # The client path after the async failover: the promoted node holds 1..90 and the new
+    # 101..105 (highest 105, 95 rows). The lost 91..100 are RPO's now, not staleness: the 95
+    # surviving ids acknowledged up to 105 are all there.
+    s = Script().writes(range(1, 101), start=0, every=10, latency=2)
+    s.fault(requested=998, effective=1000)
+    s.step("promote", start=1100, end=1300, value={"promoted": "pg2"})
+    s.writes(range(101, 121), start=1500, every=10, latency=2)
+    read(s, "reader-client-0", 1545, 105, source="client", via="client", rows=95)
+    analysis = analyze(
+        s.final_read([*range(1, 91), *range(101, 121)], at=2000).ops(),
+        Targets(rpo_seconds=1),
+        0.1,
+    )
+
+    stale = analysis.staleness
+    assert stale is not None and stale.recovered_ns == ms(1502)
+    assert stale.phases["after"].reads == 1
+    assert stale.phases["after"].max_writes == 0
+    assert stale.phases["after"].max_s == 0.0

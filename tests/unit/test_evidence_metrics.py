@@ -156,9 +156,133 @@ def test_build_info_names_the_drillkit_and_python_versions() -> None:
 
 
 def test_every_target_is_named_after_its_target_met_label() -> None:
-    report, _ = literal_run()
+    report = _with_readers(literal_run()[0])
     samples = _samples(generate_latest(build_registry([report])).decode())
     labels = {dict(k[1])["target"] for k in samples if k[0] == "drillkit_target_met"}
-    assert labels == {"rto_seconds", "rpo_seconds", "max_lost_writes"}
+    assert labels == {
+        "rto_seconds",
+        "rpo_seconds",
+        "max_lost_writes",
+        "max_staleness_seconds",
+        "max_monotonic_violations",
+        "max_convergence_seconds",
+    }
     targets = {n for n in METRICS if n.startswith("drillkit_target_")} - {"drillkit_target_met"}
     assert targets == {f"drillkit_target_{label}" for label in labels}
+    for label in labels:
+        assert (f"drillkit_target_{label}", frozenset({("drill", "failover")})) in samples
+
+
+def _phase(p50: float, p95: float, top: float) -> dict[str, Any]:
+    return {
+        "reads": 100,
+        "unanswered": 2,
+        "p50_seconds": p50,
+        "p95_seconds": p95,
+        "max_seconds": top,
+        "p50_writes": 1,
+        "p95_writes": 5,
+        "max_writes": 9,
+    }
+
+
+def _with_readers(report: Any) -> Any:
+    """The literal run as a run with readers: staleness per phase, violations, convergence,
+    and the three reader targets, judged."""
+
+    def readers(r: dict[str, Any]) -> None:
+        r["readers"] = {
+            "sources": ["client", "pg1"],
+            "phases": {
+                "steady": _phase(0.001, 0.004, 0.006),
+                "fault": _phase(0.8, 1.9, 2.1),
+                "after": {"reads": 0, "unanswered": 3},  # nothing answered: no quantiles
+            },
+            "fault_phase_seconds": [0, 1.2],
+            "max_staleness_by_source": {"client": 0.01, "pg1": 2.1},
+            "read_interval_seconds": 0.021,
+            "staleness_resolution_seconds": 0.023,
+            "monotonic_violations": 7,
+            "monotonic_regressions": 1,
+            "violations_by_reader": {"reader-client-0": 7, "reader-pg1-0": 0},
+            "convergence_seconds": 0.04,
+            "convergence_by_source": {"pg1": 0.04},
+            "convergence_needed_id": 120,
+        }
+        r["measured"].update(
+            staleness_seconds=2.1,
+            staleness_resolution_seconds=0.023,
+            monotonic_violations=7,
+            convergence_seconds=0.04,
+            convergence_resolution_seconds=0.021,
+        )
+        r["targets"].update(
+            max_staleness_seconds=3, max_monotonic_violations=0, max_convergence_seconds=1
+        )
+        r["checks"] += [
+            {
+                "name": "max_staleness_seconds",
+                "target": 3,
+                "measured": 2.1,
+                "verdict": "pass",
+                "reason": "r",
+            },
+            {
+                "name": "max_monotonic_violations",
+                "target": 0,
+                "measured": 7,
+                "verdict": "fail",
+                "reason": "r",
+            },
+            {
+                "name": "max_convergence_seconds",
+                "target": 1,
+                "measured": 0.04,
+                "verdict": "pass",
+                "reason": "r",
+            },
+        ]
+
+    return edited(report, readers)
+
+
+def test_a_run_with_readers_exports_staleness_per_phase_violations_and_convergence() -> None:
+    report = _with_readers(literal_run()[0])
+    samples = _samples(generate_latest(build_registry([report])).decode())
+    d = {"drill": "failover"}
+    assert _value(samples, "drillkit_staleness_seconds", **d) == pytest.approx(2.1)
+    assert _value(samples, "drillkit_staleness_resolution_seconds", **d) == pytest.approx(0.023)
+    assert _value(samples, "drillkit_monotonic_violations", **d) == 7
+    assert _value(samples, "drillkit_convergence_seconds", **d) == pytest.approx(0.04)
+    assert _value(samples, "drillkit_convergence_resolution_seconds", **d) == pytest.approx(0.021)
+    phase = "drillkit_staleness_phase_seconds"
+    expected = {
+        ("steady", "0.5"): 0.001,
+        ("steady", "0.95"): 0.004,
+        ("steady", "1"): 0.006,
+        ("fault", "0.5"): 0.8,
+        ("fault", "0.95"): 1.9,
+        ("fault", "1"): 2.1,
+    }
+    got = {
+        (dict(k[1])["phase"], dict(k[1])["quantile"]): v
+        for k, v in samples.items()
+        if k[0] == phase
+    }
+    assert got == pytest.approx(expected)  # the after phase answered nothing: absent, not 0
+    assert _value(samples, "drillkit_target_met", target="max_monotonic_violations", **d) == 0
+    assert _value(samples, "drillkit_target_max_monotonic_violations", **d) == 0
+
+
+def test_a_run_without_readers_exports_no_reader_series() -> None:
+    report, _ = literal_run()
+    samples = _samples(generate_latest(build_registry([report])).decode())
+    reader_names = {
+        "drillkit_staleness_seconds",
+        "drillkit_staleness_resolution_seconds",
+        "drillkit_staleness_phase_seconds",
+        "drillkit_monotonic_violations",
+        "drillkit_convergence_seconds",
+        "drillkit_convergence_resolution_seconds",
+    }
+    assert not {name for name, _ in samples} & reader_names

@@ -1,14 +1,20 @@
 """What readers saw: staleness, monotonic-read violations and convergence (docs/consistency.md).
 
 A reader (:mod:`drillkit.workload.latest`, ``f="read-latest"``) records the highest write id its
-source served. A read *sees* every id up to that highest one: exact with one writer (ids commit
-in order), and with several an id still in flight below the highest counts as seen.
+source served and how many rows it holds. A read *sees* every id up to that highest one, less
+what the row count proves missing: exact with one writer (ids commit in order); with several, of
+the ``below`` writes acknowledged before the read with an id up to its highest, at least
+``below - rows`` are missing (the source holds ``rows`` rows, all up to its highest), and those
+are counted (a read without a row count: none). What remains uncounted is at most the rows the
+source held that were not acknowledged before the read (a write in flight, an unknown outcome).
 
 - **staleness** of an ``ok`` read invoked at ``t``: the writes acknowledged before ``t`` that it
   did not see: how many (``writes``), and ``t`` minus the acknowledgement of the oldest of them
-  (``seconds``; 0 when it saw them all). A write later lost is owed until recovery (clients were
-  told it was committed; a replica cut off from it is that far behind), not after it (it is
-  RPO's then, and no source can ever serve it). Reported as p50/p95/max per phase:
+  (``seconds``; 0 when it saw them all; for the ``k`` missing below the highest, whose ids are
+  unknown, the ``k``-th latest acknowledgement among the ids up to the highest: a lower
+  bound). A write later lost is owed until recovery (clients were told it was committed; a
+  replica cut off from it is that far behind), not after it (it is RPO's then, and no source
+  can ever serve it). Reported as p50/p95/max per phase:
   ``steady`` (invoked before the incident took effect), ``fault`` (from then until recovery:
   the later of the incident's heal, when it had a declared ``duration``, and the RTO
   restoration; :func:`drillkit.checkers.analysis.recovered_ns`) and ``after`` (from then on).
@@ -228,10 +234,36 @@ def _behind(
             counts.add(bisect.bisect_left(ids, acked[nxt][1]))
             nxt += 1
         rank = bisect.bisect_right(ids, read.highest or 0)  # ids of rank >= this: not seen
-        missed = counts.total - counts.up_to(rank)
-        age = max(0, read.invoked_ns - oldest_above[rank]) / NS if missed else 0.0
+        below = counts.up_to(rank)  # acknowledged before the read, id <= its highest
+        above = counts.total - below
+        oldest = oldest_above[rank] if above else None
+        # Several writers: an id below the highest may still be missing. The source holds
+        # ``rows`` rows, all with ids <= highest, so at least ``below - rows`` of those
+        # acknowledged ids are missing; the oldest missing one was acknowledged no later than
+        # the ``gap``-th latest acknowledgement among them.
+        gap = 0 if read.rows is None else max(0, below - read.rows)
+        if gap:
+            ack = _kth_latest_ack_at_or_below(acked, nxt, read.highest or 0, gap)
+            oldest = ack if oldest is None else min(oldest, ack)
+        missed = above + gap
+        age = max(0, read.invoked_ns - oldest) / NS if oldest is not None else 0.0
         out.append((read, missed, age))
     return out
+
+
+def _kth_latest_ack_at_or_below(
+    acked: list[tuple[int, int]], end: int, highest: int, k: int
+) -> int:
+    """The ``k``-th latest acknowledgement time among ``acked[:end]`` (ack order) with an id
+    at or below ``highest`` (there are at least ``k`` of them)."""
+    found = 0
+    for j in range(end - 1, -1, -1):
+        t, i = acked[j]
+        if i <= highest:
+            found += 1
+            if found == k:
+                return t
+    raise ValueError(f"fewer than {k} acknowledged ids at or below {highest}")
 
 
 def staleness(

@@ -83,7 +83,7 @@ class WorkloadSpec(_Strict):
         ge=0,
         le=8,
         description="readers of the newest visible write (staleness, monotonic reads,"
-        " convergence): processes per source in read_from; 0 = none (PostgreSQL)",
+        " convergence): processes per source in read_from; 0 = none (PostgreSQL, Redis)",
     )
     read_from: list[ReadSource] = Field(
         default_factory=_replicas,
@@ -283,10 +283,11 @@ def reference_problems(spec: DrillSpec, registry: Registry) -> Iterator[tuple[st
     roles = registry.topologies[topology.kind].roles
     yield from _confirmation_problems(spec)
     provided = registry.topologies[topology.kind].provided(topology)
-    if spec.workload.readers and not provided & {Capability.SQL, Capability.PROBE_TABLE}:
+    readable = {Capability.SQL, Capability.PROBE_TABLE, Capability.REDIS, Capability.PROBE_KEYS}
+    if spec.workload.readers and not provided & readable:
         yield (
             "workload.readers",
-            f"readers are implemented for PostgreSQL topologies only, not {topology.kind}; "
+            f"readers are implemented for PostgreSQL and Redis topologies, not {topology.kind}; "
             "set workload.readers to 0",
         )
     for i, fault in enumerate(spec.faults):

@@ -235,6 +235,7 @@ class ExternalRedis(SentinelRoles, ExternalPostgres):
             publish=self.publish,
             node=lambda name: (self.node(name).host, self.node(name).port(self.spec.port)),
             master=self._master_name,
+            replicas=self.replica_names,
         )
 
     def _master_name(self) -> str | None:

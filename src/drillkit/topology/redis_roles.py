@@ -63,6 +63,16 @@ class SentinelRoles:
         role = self.role(node)
         return bool(role) and role is not None and role[0] == "master"
 
+    def replica_names(self) -> list[str]:
+        """The running data nodes whose ``ROLE`` says replica, by name."""
+        names = []
+        for node in self.data_nodes:
+            if node.is_running():
+                role = self.role(node)
+                if role and str(role[0]) in ("slave", "replica"):
+                    names.append(node.name)
+        return names
+
     def role_pool(self) -> list[Node]:
         return self.data_nodes
 
@@ -140,6 +150,7 @@ class RedisRoles(SentinelRoles, ContainerTopology):
             publish=self.publish,
             node=self._node_address,
             master=self._master_name,
+            replicas=self.replica_names,
             tls=self.tls_client(),
         )
 

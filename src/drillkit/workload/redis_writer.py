@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis
@@ -38,6 +39,7 @@ from drillkit.history import History, OpType
 from drillkit.spec import SteadyState, WorkloadSpec
 from drillkit.workload.base import Workload, writes_problem
 from drillkit.workload.deadline import DeadlineWriter
+from drillkit.workload.latest import CLIENT_SOURCE, LatestReader, Seen, reader_process
 
 __all__ = [
     "KEY",
@@ -50,6 +52,22 @@ __all__ = [
 ]
 
 KEY = "drillkit:ids"
+# A reader's one round trip on a node: the highest id in the set, how many ids it holds, how
+# many of them are at most ARGV[1] (the reader's highest so far). Read-only (EVAL_RO), so it runs
+# on replicas; O(members) on the server, ~1 ms at a drill's few thousand ids.
+LATEST_SCRIPT = """
+local top, rows, present = 0, 0, 0
+local upto = tonumber(ARGV[1])
+for _, v in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local id = tonumber(v)
+  if id then
+    rows = rows + 1
+    if id > top then top = id end
+    if id <= upto then present = present + 1 end
+  end
+end
+return {top, rows, present}
+"""
 PROBE_PREFIX = "drillkit_probe_"  # a stack drillkit did not create: drillkit_probe_<run>:ids
 
 
@@ -134,7 +152,10 @@ class RedisWriter(DeadlineWriter[Connection]):
         return {"ssl": True, **tls.redis_kwargs()} if tls is not None else {}
 
     async def connect(self) -> Connection:
-        host, port = await self._master()
+        return await self.open(*await self._master())
+
+    async def open(self, host: str, port: int) -> Connection:
+        """A connection to one node, with the writer's timeouts, no retries, and TLS if set."""
         tls = self._endpoints.tls
         conn = (Connection if tls is None else SSLConnection)(
             host=host,
@@ -159,6 +180,59 @@ class RedisWriter(DeadlineWriter[Connection]):
             raise RuntimeError(f"SMISMEMBER answered {flags!r} for {len(ids)} ids")
         return [wid for wid, member in zip(ids, flags, strict=True) if int(member)]
 
+    async def read_latest(self, conn: Connection, upto: int) -> Seen:
+        """The highest id the node holds, its count and how many are at most ``upto``
+        (:data:`LATEST_SCRIPT`), and whether it is a replica (``ROLE``), in one round trip."""
+        await conn.send_packed_command(
+            conn.pack_commands([("EVAL_RO", LATEST_SCRIPT, 1, self._key, upto), ("ROLE",)])
+        )
+        try:
+            counts = await conn.read_response()
+        finally:
+            role = await conn.read_response()  # both replies read: the connection stays in step
+        if not isinstance(counts, list) or len(counts) != 3:
+            raise RuntimeError(f"the reader's script answered {counts!r}")
+        top, rows, present = (int(x) for x in counts)
+        first = role[0] if isinstance(role, list) and role else None
+        kind = first.decode() if isinstance(first, bytes) else first
+        replica = None if kind is None else kind in ("slave", "replica")
+        return Seen(top, replica, rows, present)
+
+    async def latest_readers(self) -> list[LatestReader[Any]]:
+        """``readers`` per source: each data node that is a replica when the workload starts
+        (read directly), and the master as the Sentinels name it (``client``, found again
+        after the connection breaks, as the writer does), as ``read_from`` says."""
+        spec, endpoints = self._spec, self._endpoints
+        if spec.readers == 0:
+            return []
+        sources: list[tuple[str, Callable[[], Awaitable[Address]]]] = []
+        if "replicas" in spec.read_from:
+            try:
+                names = await asyncio.to_thread(endpoints.replicas)
+                addresses = [await asyncio.to_thread(endpoints.node, n) for n in names]
+            except Exception as e:  # recorded; the checkers find no replica readers
+                self._history.append(
+                    "reader-replicas", OpType.INFO, "find-replicas", error=f"{e!r}"[:300]
+                )
+                names, addresses = [], []
+            sources += [(n, _fixed(a)) for n, a in zip(names, addresses, strict=True)]
+        if "client" in spec.read_from:
+            sources.append((CLIENT_SOURCE, self._master))
+        return [
+            LatestReader(
+                self._history,
+                self.lane(_NodeSource(self, address)),
+                process=reader_process(source, k),
+                source=source,
+                read=self.read_latest,
+                classify=self.classify_read,
+                rate=spec.reader_rate,
+                stop=self._stop,
+            )
+            for source, address in sources
+            for k in range(spec.readers)
+        ]
+
     def classify(self, error: BaseException, *, sent: bool) -> OpType:
         return classify_error(error, sent=sent)
 
@@ -172,6 +246,36 @@ class RedisWriter(DeadlineWriter[Connection]):
     async def close(self, conn: Connection) -> None:
         with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
             await asyncio.wait_for(conn.disconnect(nowait=True), timeout=0.5)
+
+
+def _fixed(address: Address) -> Callable[[], Awaitable[Address]]:
+    async def find() -> Address:
+        return address
+
+    return find
+
+
+class _NodeSource:
+    """A reader's connections: to one node, or to the master the Sentinels name. Any error
+    closes the connection (the next read connects again, finding the master anew)."""
+
+    connecting = "finding or connecting"
+
+    def __init__(self, writer: RedisWriter, address: Callable[[], Awaitable[Address]]) -> None:
+        self._writer = writer
+        self._address = address
+
+    async def connect(self) -> Connection:
+        return await self._writer.open(*await self._address())
+
+    async def close(self, conn: Connection) -> None:
+        await self._writer.close(conn)
+
+    def usable(self, conn: Connection) -> bool:
+        return True
+
+    def keeps_connection(self, error: BaseException) -> bool:
+        return False
 
 
 def probe_key(run_id: str) -> str:
