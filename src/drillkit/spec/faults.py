@@ -288,6 +288,14 @@ class DeleteRedisFilesFault(TargetedFault):
     files: Literal["rdb", "aof", "all"] = Field("all", description="dump.rdb, the AOF, or both")
 
 
+class FlushCacheFault(TargetedFault):
+    """FLUSHALL on the cache node in front of PostgreSQL (topology.cache): every cached entry
+    goes at once; readers miss and refill from the database. Heal: nothing."""
+
+    kind: Literal["flush-cache"]
+    target: str = Field("cache0", description="the cache node (cache0)")
+
+
 def fault_nodes(spec: FaultBase) -> list[str]:
     """Every target or node name a fault entry mentions (checked against the topology)."""
     names: list[str] = []

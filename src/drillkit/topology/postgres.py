@@ -34,7 +34,7 @@ __all__ = ["PG_PORT", "SYNC_STATES", "PostgresCluster", "sync_standby_names"]
 class PostgresCluster(PgProvisioning):
     """Provision, reach and tear down a primary plus replicas; the harness's only view of them."""
 
-    SECRET_NAMES = ("postgres", "replicator")
+    SECRET_NAMES = ("postgres", "replicator", "cache")
     IMAGE = "postgres"  # which of drillkit's images the nodes run
 
     def prepare(self) -> None:
@@ -49,7 +49,17 @@ class PostgresCluster(PgProvisioning):
             running_client=self._running_client_conninfo,
             node=lambda name: self.conninfo([self.node(name)], connect_timeout=2),
             replicas=self.replica_names,
+            cache=self.cache.endpoint(),
         )
+
+    def node(self, name: str) -> Node:
+        """A database node, or the cache node (``cache0``), by name."""
+        found = self.cache.find(name)
+        return found if found is not None else super().node(name)
+
+    def cache_client(self, node: Node, timeout: float = 1.0) -> Any:
+        """A client for the cache node (the flush-cache fault's)."""
+        return self.cache.client(node, timeout)
 
     def _running_client_conninfo(self) -> str:
         nodes = [n for n in self.client_nodes() if n.is_running()]
@@ -134,12 +144,15 @@ class PostgresCluster(PgProvisioning):
         fingerprint (image ids, server version, the settings that decide data loss) per node.
         A node that is not running is recorded with its status (settings are the same image's)."""
         nodes = self.node_evidence(directory, lambda n, status: node_settings(self, n, status))
-        return {
+        out = {
             "kind": "postgres",
             "replication": self.spec.replication,
             "nodes": nodes,
             "tls": pg_tls_evidence(self, self.nodes, enabled=self.tls is not None),
         }
+        if self.cache.nodes:
+            out["cache"] = self.cache.evidence(directory)
+        return out
 
     def versions(self) -> dict[str, str]:
         """Server version (and backups taken), for the evidence; the runner adds the image."""
