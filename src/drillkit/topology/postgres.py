@@ -26,6 +26,7 @@ from drillkit.topology.pg_evidence import node_settings
 from drillkit.topology.pg_provision import PgProvisioning
 from drillkit.topology.pg_replication import SYNC_STATES, sync_standby_names
 from drillkit.topology.pgbackrest import archiving_problem
+from drillkit.topology.redis_config import REDIS_PORT
 from drillkit.topology.tls_evidence import pg_tls_evidence
 
 __all__ = ["PG_PORT", "SYNC_STATES", "PostgresCluster", "sync_standby_names"]
@@ -106,11 +107,21 @@ class PostgresCluster(PgProvisioning):
 
     def keep_instructions(self, credentials_dir: Path) -> list[str]:
         pgpass = self.write_pgpass(credentials_dir / f"{self.run_id}.pgpass")
-        return [
+        lines = [
             f"{n.name} ({n.status()}): PGPASSFILE={pgpass} psql -h {n.host} "
             f"-p {n.port(PG_PORT)} -U postgres"
             for n in self.nodes
         ]
+        if self.cache.nodes:  # the cache's password in a file of its own (mode 0600)
+            auth = write_private_file(
+                credentials_dir / f"{self.run_id}.cache-auth", self.secrets["cache"] + "\n"
+            )
+            lines += [
+                f"{n.name} ({n.status()}): REDISCLI_AUTH=$(cat {auth}) redis-cli -h {n.host} "
+                f"-p {n.port(REDIS_PORT)}"
+                for n in self.cache.nodes
+            ]
+        return lines
 
     def shell_environment(self, *, inside: bool) -> dict[str, str]:
         """For custom runbook steps (runbook.custom.ShellTopology): node names, addresses (from
