@@ -102,7 +102,8 @@ def test_a_misspelt_drill_name_suggests_the_closest_and_lists_the_drills(command
     assert code == 2
     assert "did you mean failover" in output
     assert (
-        "available: cache-pitr-delete-on-write, cache-pitr-ttl, chaos-replica, failover," in output
+        "available: cache-failover-write-through, cache-pitr-delete-on-write, cache-pitr-ttl,"
+        in output
     )
 
 

@@ -260,9 +260,21 @@ class PostgresTopology(PostgresOptions):
             )
         return v
 
+    def data_node_names(self) -> list[str]:
+        """The database nodes (roles choose among them; never the cache node)."""
+        return [f"pg{i}" for i in range(self.replicas + 1)]
+
     def node_names(self) -> list[str]:
         cache = [CACHE_NODE] if self.cache is not None else []
-        return [f"pg{i}" for i in range(self.replicas + 1)] + cache
+        return self.data_node_names() + cache
+
+    @model_validator(mode="after")
+    def _cache_is_plain(self) -> PostgresTopology:
+        if self.cache is not None and self.tls:
+            raise ValueError(
+                "cache with tls: the cache node speaks plain TCP only; remove one of them"
+            )
+        return self
 
 
 class PatroniTopology(PgSettings):
