@@ -330,3 +330,129 @@ def test_write_through_ghost_window_matches_the_observer(write_through: Watched)
     if write_through.report["measured"]["ghost_reads"] == 0:
         pytest.skip("no reader hit a ghost this run (each key rewritten before it was read)")
     assert_window_matches_the_observer(write_through)
+
+
+# -- flush-cache and a crashed cache node (no database fault) -------------------------------------
+FLUSH_CRASH = """
+name: cache-flush-crash
+topology:
+  kind: postgres
+  replicas: 1
+  cache: {engine: redis}
+workload:
+  rate: 200
+  warmup_seconds: 2
+  observe_seconds: 3
+  stable_window_seconds: 0.5
+  cache: {strategy: delete-on-write, ttl_seconds: 30, keys: 20, readers: 2, reader_rate: 100}
+steady_state: {min_ok_writes: 50}
+faults:
+  - kind: flush-cache            # FLUSHALL on cache0: every entry goes, readers refill
+    at: 0
+    incident: true
+  - kind: crash-restart          # SIGKILL cache0, start it again (empty: no persistence)
+    target: cache0
+    at: 1
+targets:
+  max_lost_writes: 0
+  max_ghost_reads: 0
+"""
+
+
+@dataclass
+class SizeWatch(CacheWatch):
+    """DBSIZE of cache0 every ``interval`` seconds: (wall ns, keys or None when unreachable)."""
+
+    sizes: list[tuple[int, int | None]] = field(default_factory=list)
+
+    def _loop(self) -> None:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        creds = self._wait(self._credentials)
+        port = self._wait(lambda: self._port("cache0", 6379))
+        if creds is None or port is None:
+            return
+        cache = redis.Redis(
+            host="127.0.0.1",
+            port=port,
+            password=creds[0],
+            socket_timeout=0.2,
+            socket_connect_timeout=0.2,
+            retry=Retry(NoBackoff(), 0),
+        )
+        while not self._stop.is_set():
+            t0 = time.time_ns()
+            try:
+                size: int | None = int(cache.dbsize())
+            except redis.RedisError:
+                size = None
+            self.sizes.append((t0, size))
+            time.sleep(self.interval)
+        cache.close()
+
+
+def test_a_flush_and_a_crashed_cache_serve_no_ghost_and_readers_recover(
+    tmp_path: Path, docker_client: Any
+) -> None:
+    from drillkit.history import OpType, read_history
+
+    path = tmp_path / "cache-flush-crash.yaml"
+    path.write_text(FLUSH_CRASH, encoding="utf-8")
+    spec = load_drill(path)
+    observer = Observer(docker_client, drill=spec.name)
+    watch = SizeWatch(observer, keys=20)
+    try:
+        with observer:
+            watch.__enter__()
+            try:
+                result = run_drill(
+                    spec, drill_file=str(path), report_root=tmp_path, progress=lambda _m: None,
+                    keep=True,
+                )  # fmt: skip
+            finally:
+                watch.stop()
+            observer.attach(result.run_id)
+    finally:
+        observer.teardown()
+        for suffix in ("pgpass", "cache-auth"):
+            if observer.run_id is not None:
+                (CREDENTIALS_DIR / f"{observer.run_id}.{suffix}").unlink(missing_ok=True)
+    report = json.loads((result.report_dir / "report.json").read_text())
+    assert report["error"] is None, report["error"]
+    assert report["verdict"] == "pass", report["checks"]
+    assert watch.error is None, watch.error
+    ops = read_history(result.report_dir / "history.jsonl")
+    start = next(op for op in ops if op.f == "start")
+    to_wall = int(start.extra["wall_time_ns"]) - start.time_ns
+
+    # flush-cache: drillkit's evidence, and the observer's DBSIZE dropping at that moment
+    flush = next(op for op in ops if op.f == "flush-cache" and op.type is OpType.OK)
+    removed = int(str(flush.extra["evidence"]).split("removed ")[1].split()[0])
+    assert removed > 0
+    flushed_wall = int(flush.extra["effective_ns"]) + to_wall
+    before = [s for t, s in watch.sizes if t < flushed_wall - 0.05 * NS and s is not None]
+    after = [s for t, s in watch.sizes if flushed_wall <= t <= flushed_wall + 0.1 * NS]
+    assert before and max(before[-5:]) >= removed - 5, (before[-5:], removed)
+    assert after and min(s for s in after if s is not None) < removed, after
+
+    # crash-restart: the cache reads that went unanswered lie in the window the observer
+    # could not reach cache0 (Docker's kill..start, widened by one read deadline)
+    kill = observer.first("kill", node="cache0")
+    started = observer.first("start", node="cache0", after=kill.time_ns if kill else 0)
+    assert kill is not None and started is not None
+    down = [t for t, s in watch.sizes if s is None]
+    assert down, "the observer never found cache0 unreachable"
+    unanswered = [
+        op.time_ns + to_wall
+        for op in ops
+        if op.f == "cache-read" and op.type in (OpType.INFO, OpType.FAIL)
+    ]
+    assert unanswered, "no cache read went unanswered while cache0 was down"
+    deadline = int(spec.workload.op_timeout_seconds * NS)
+    lo, hi = kill.time_ns - deadline, max(started.time_ns, down[-1]) + deadline
+    assert all(lo <= t <= hi for t in unanswered), (lo, hi, unanswered[:3], unanswered[-3:])
+    cache = report["cache"]
+    assert cache["ghost_reads"] == 0 and cache["ghosts_at_end"] == 0
+    assert report["measured"]["lost_writes"] == 0
