@@ -12,6 +12,7 @@ from drillkit.history import History, OpType
 from drillkit.spec.model import CacheWorkload
 from drillkit.topology.pg_cache import cache_conf
 from drillkit.workload.cache import CacheReader, CacheStore, _Pair, cache_key, key_of
+from drillkit.workload.deadline import Outcome
 
 
 class FakeRedis:
@@ -56,14 +57,25 @@ def store(strategy: str, ttl: float | None = 5.0) -> CacheStore:
     return CacheStore(CacheEndpoint(lambda: ("127.0.0.1", 1), "pw"), spec, 0.5)
 
 
-def reader(s: CacheStore) -> CacheReader:
+class FakeLane:
+    def __init__(self, pair: _Pair) -> None:
+        self.pair = pair
+
+    async def run(self, operation: Any, classify: Any, late: Any) -> Outcome[Any]:
+        return Outcome(OpType.OK, await operation(self.pair))
+
+
+def reader(
+    s: CacheStore, lane: Any = None, history: History | None = None, first_key: int = 0
+) -> CacheReader:
     return CacheReader(
-        History(),
-        None,  # type: ignore[arg-type]
+        history if history is not None else History(),
+        lane,
         s,
         process="cache-reader-0",
         classify=lambda e: OpType.INFO,
         stop=threading.Event(),
+        first_key=first_key,
     )
 
 
@@ -131,3 +143,20 @@ def test_the_cache_node_has_no_persistence_and_a_password() -> None:
     assert 'save ""' in conf
     assert "appendonly no" in conf
     assert 'requirepass "p\\"w"' in conf
+
+
+def test_a_reader_sweeps_the_keys_from_its_offset_and_records_each_read() -> None:
+    cache, db = FakeRedis(), FakeDb({8: 80, 9: 90, 0: 5})
+    history = History()
+    r = reader(store("ttl"), FakeLane(pair(cache, db)), history, first_key=8)
+
+    for _ in range(4):
+        asyncio.run(r.read_once())
+
+    done = [op for op in history.ops() if op.type is OpType.OK]
+    assert [(op.extra["key"], op.value, op.extra["hit"]) for op in done] == [
+        (8, 80, False),
+        (9, 90, False),
+        (0, 5, False),  # 10 keys: wraps around
+        (1, 0, False),
+    ]

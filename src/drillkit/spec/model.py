@@ -65,8 +65,8 @@ class CacheWorkload(_Strict):
     after the commit, ``ttl`` does nothing to the cache, ``delete-on-write`` deletes the key,
     ``write-through`` sets it to the new version, ``versioned`` does nothing (its readers read
     the key's version from the database and look up that version's cache entry). A reader GETs
-    a random key; on a miss it reads the database through the client path and fills the cache
-    with ``ttl_seconds``."""
+    the keys in turn; on a miss it reads the database through the client path and fills the
+    cache with ``ttl_seconds``."""
 
     strategy: CacheStrategy = Field(
         "ttl", description="ttl, delete-on-write, write-through or versioned"

@@ -11,7 +11,9 @@ version, ``ttl`` and ``versioned`` do nothing.
 History (every op of a cache reader runs on a :class:`~drillkit.workload.deadline.Lane`):
 
 - ``cache-setup`` (process ``cache``, ok): the strategy, ``ttl_seconds``, ``keys``;
-- ``cache-read``, process ``cache-reader-<k>``: invoke ``extra.key``; ``ok`` ``value`` = the
+- ``cache-read``, process ``cache-reader-<k>``: invoke ``extra.key`` (each reader sweeps the
+  keys in order from its own offset, ``k * keys / readers``, so every key is read once every
+  ``keys / (readers * reader_rate)`` seconds: the ghost window's resolution); ``ok`` ``value`` = the
   version the read returned (0: the key has no row), ``extra.hit`` = from the cache;
   ``fail``/``info`` with ``error`` (a cache or database that did not answer);
 - ``cache-update`` (``info``, only when it went wrong): a delete or set after a write failed;
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -184,7 +185,7 @@ async def _db_version(db: psycopg.AsyncConnection[Any], key: int) -> int:
 
 
 class CacheReader:
-    """Cache-aside reads of random keys at ``reader_rate`` until ``stop`` is set."""
+    """Cache-aside reads of the keys in turn at ``reader_rate`` until ``stop`` is set."""
 
     def __init__(
         self,
@@ -195,7 +196,7 @@ class CacheReader:
         process: str,
         classify: Callable[[BaseException], OpType],
         stop: threading.Event,
-        rng: random.Random | None = None,
+        first_key: int = 0,
     ) -> None:
         self._history = history
         self._lane = lane
@@ -203,7 +204,7 @@ class CacheReader:
         self.process = process
         self._classify = classify
         self._stop = stop
-        self._rng = rng or random.Random()
+        self._next = first_key  # readers sweep the keys in turn, each from its own offset
 
     @staticmethod
     def source(store: CacheStore, conninfo: Callable[[], str]) -> _PairSource:
@@ -230,7 +231,8 @@ class CacheReader:
         return version, False
 
     async def read_once(self) -> None:
-        key = self._rng.randrange(self._store.spec.keys)
+        key = self._next % self._store.spec.keys
+        self._next = key + 1
         invocation = self._history.invoke(self.process, CACHE_READ, key=key)
 
         def classify(error: BaseException, sent: bool) -> OpType:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import random
 import re
 from collections.abc import Callable
 from typing import Any
@@ -192,7 +191,7 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
                 process=f"cache-reader-{k}",
                 classify=self.classify_read,
                 stop=self._stop,
-                rng=random.Random(self._rng.random()),
+                first_key=k * store.spec.keys // store.spec.readers,
             )
             for k in range(store.spec.readers)
         ]
