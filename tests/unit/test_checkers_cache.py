@@ -300,3 +300,19 @@ def test_flush_cache_needs_a_cache(tmp_path: Path) -> None:
     e = error(write(tmp_path, drill(faults=[{"kind": "flush-cache"}])))
 
     assert "flush-cache needs a cache node: set topology.cache" in str(e)
+
+
+def test_flush_cache_acts_on_the_cache_node_only(tmp_path: Path) -> None:
+    doc = drill(
+        topology={"kind": "postgres", "cache": {}},
+        faults=[{"kind": "flush-cache", "target": "pg0"}],
+    )
+    e = error(write(tmp_path, doc))
+
+    assert "'pg0' is not the cache node; flush-cache acts on cache0" in str(e)
+
+
+def test_a_cache_with_tls_is_refused(tmp_path: Path) -> None:
+    e = error(write(tmp_path, drill(topology={"kind": "postgres", "cache": {}, "tls": True})))
+
+    assert "the cache node speaks plain TCP only" in str(e)
