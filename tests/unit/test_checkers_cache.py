@@ -316,3 +316,21 @@ def test_a_cache_with_tls_is_refused(tmp_path: Path) -> None:
     e = error(write(tmp_path, drill(topology={"kind": "postgres", "cache": {}, "tls": True})))
 
     assert "the cache node speaks plain TCP only" in str(e)
+
+
+def test_staleness_with_acknowledgements_out_of_id_order() -> None:
+    s = Script()
+    kwrite(s, 5, 90, key=0)  # acked 100
+    kwrite(s, 3, 100, key=0)  # acked 110, after the newer 5 (two writers)
+    kwrite(s, 7, 190, key=0)  # acked 200
+    cread(s, 300, key=0, version=3)  # behind 5 and 7: since 5's ack at 100
+    cread(s, 310, key=0, version=5)  # behind 7: since 200
+    cread(s, 320, key=0, version=7)
+    s.final_read([3, 5, 7], at=500)
+    ops = audit(s, 400, cached={0: 7}, db={0: 7}).ops()
+
+    result = cache_check(ops, write_outcomes(ops), [3, 5, 7], fault_ns=ms(1), recovered_ns=ms(2))
+
+    assert result is not None
+    assert result.stale_reads == 2
+    assert result.max_stale_seconds == pytest.approx(0.2)

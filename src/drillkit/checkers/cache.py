@@ -164,12 +164,10 @@ class _KeyWrites:
                 continue
             by_key[key].append((done, wid))
         self.acks: dict[int, list[int]] = {}
-        self.ids: dict[int, list[int]] = {}
         self.newest: dict[int, list[int]] = {}
         for key, rows in by_key.items():
             rows.sort()
             self.acks[key] = [t for t, _ in rows]
-            self.ids[key] = [w for _, w in rows]
             running, high = [], 0
             for _, w in rows:
                 high = max(high, w)
@@ -183,10 +181,12 @@ class _KeyWrites:
         if not acks:
             return None
         n = bisect.bisect_left(acks, before_ns)
-        if n == 0 or self.newest[key][n - 1] <= version:
+        newest = self.newest[key]
+        if n == 0 or newest[n - 1] <= version:
             return None
-        first = next(acks[i] for i in range(n) if self.ids[key][i] > version)
-        return (before_ns - first) / NS
+        # the running maximum first exceeds ``version`` at the first write newer than it
+        first = bisect.bisect_right(newest, version, 0, n)
+        return (before_ns - acks[first]) / NS
 
     def first_after(self, key: int, since_ns: int) -> int | None:
         """When the first surviving write of ``key`` acknowledged at or after ``since_ns`` was."""
