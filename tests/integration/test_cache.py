@@ -187,6 +187,8 @@ class Watched:
     report: dict[str, Any]
     watch: CacheWatch
     passed_as_expected: bool
+    report_dir: Path
+    run_id: str
 
 
 def run_watched(name: str, reports: Path, docker_client: Any, db_node: str = "pgr") -> Watched:
@@ -212,7 +214,7 @@ def run_watched(name: str, reports: Path, docker_client: Any, db_node: str = "pg
             if observer.run_id is not None:
                 (CREDENTIALS_DIR / f"{observer.run_id}.{suffix}").unlink(missing_ok=True)
     report = json.loads((result.report_dir / "report.json").read_text())
-    return Watched(report, watch, result.exit_code == 0)
+    return Watched(report, watch, result.exit_code == 0, result.report_dir, result.run_id)
 
 
 def drillkit_window_end_ns(report: dict[str, Any]) -> int:
@@ -270,6 +272,25 @@ def test_ttl_serves_ghosts_after_the_restore_and_fails_as_expected(ttl: Watched)
     assert cache["strategy"] == "ttl"
     assert cache["ghosts_at_end"] == 0  # every ghost expired before the audit
     assert 0 < m["ghost_window_seconds"] <= 5.0 + m["ghost_window_resolution_seconds"]
+
+
+def test_ttl_report_is_its_history_judged_and_nothing_is_left(
+    ttl: Watched, docker_client: Any
+) -> None:
+    from drillkit.checkers import analyze
+    from drillkit.history import read_history
+
+    from .conftest import labelled
+
+    spec = load_drill(REPO / "drills" / "cache-pitr-ttl.yaml")
+    ops = read_history(ttl.report_dir / "history.jsonl")
+    again = analyze(ops, spec.targets, spec.workload.stable_window_seconds)
+    assert again.cache is not None
+    m = ttl.report["measured"]
+    assert m["ghost_reads"] == again.cache.ghost_reads
+    assert m["ghost_window_seconds"] == pytest.approx(again.cache.window_s)
+    assert m["stale_reads"] == again.cache.stale_reads
+    assert labelled(docker_client, ttl.run_id) == {"containers": [], "networks": [], "volumes": []}
 
 
 def test_ttl_ghost_window_matches_the_observer(ttl: Watched) -> None:
