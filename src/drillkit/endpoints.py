@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Address", "PgEndpoints", "RedisEndpoints", "TlsClient"]
+__all__ = ["Address", "CacheEndpoint", "PgEndpoints", "RedisEndpoints", "TlsClient"]
 
 Address = tuple[str, int]
 
@@ -40,6 +40,15 @@ class TlsClient:
 
 
 @dataclass(frozen=True)
+class CacheEndpoint:
+    """A cache node in front of the database (``topology.cache``): where it is reached (on
+    127.0.0.1; evaluated per call, a restarted node keeps its port) and its password."""
+
+    address: Callable[[], Address] = field(repr=False)
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class PgEndpoints:
     """How a PostgreSQL client reaches the deployment (conninfo strings carry the password)."""
 
@@ -54,6 +63,8 @@ class PgEndpoints:
     replicas: Callable[[], list[str]] = field(default=list, repr=False)
     """The names of the running data nodes that are not the primary now (readers read them);
     [] if none is, or the topology cannot tell."""
+    cache: CacheEndpoint | None = None
+    """The cache node in front of the database (``topology.cache``), if there is one."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from drillkit.images import ensure_image, image_for
-from drillkit.images.catalog import DEFAULT_IMAGES
+from drillkit.images.catalog import DEFAULT_IMAGES, REDIS_IMAGES
 from drillkit.resources import connect_engine, engine_problem, sweep, sweep_dead_runs
 from drillkit.topology import TOPOLOGIES
 from drillkit.topology.base import System
@@ -83,6 +83,7 @@ class DockerPlatform:
         self._connect = connect or connect_engine
         self._client: Any = None
         self._image: str | None = None
+        self._extra_images: dict[str, str] = {}
 
     @property
     def client(self) -> Any:
@@ -111,7 +112,14 @@ class DockerPlatform:
         except KeyError:  # a stack drillkit did not create: its image runs only the helpers
             spec = DEFAULT_IMAGES[cls.IMAGE]
         self._image, base_id = ensure_image(self.client, spec, allow_pull=False, progress=progress)
-        return {"base_image_id": base_id, "image": self._image, "debian": spec.suite}
+        versions = {"base_image_id": base_id, "image": self._image, "debian": spec.suite}
+        cache = getattr(topology, "cache", None)
+        if cache is not None:  # topology.cache: the cache node runs drillkit's Redis image
+            cache_spec = REDIS_IMAGES[(str(cache.engine), int(cache.version))]
+            tag, _ = ensure_image(self.client, cache_spec, allow_pull=False, progress=progress)
+            self._extra_images["cache"] = tag
+            versions["cache_image"] = tag
+        return versions
 
     def topology(
         self,
@@ -133,6 +141,7 @@ class DockerPlatform:
             image=self._image,
             secrets=secrets,
             progress=progress,
+            **({"extra_images": dict(self._extra_images)} if self._extra_images else {}),
         )
         return system
 

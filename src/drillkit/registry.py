@@ -57,6 +57,7 @@ class Capability(StrEnum):
     SENTINEL = "sentinel"  # Sentinels that monitor the master and fail over
     PROBE_TABLE = "probe-table"  # not drillkit's stack: the workload writes a table it drops
     PROBE_KEYS = "probe-keys"  # not drillkit's Redis: the workload writes keys it deletes
+    CACHE = "cache"  # a cache node in front of the database (topology.cache)
 
 
 def _tag(model: type[BaseModel]) -> str:
@@ -237,6 +238,7 @@ _FAULTS = (
     Entry(f.FillDiskFault, "drillkit.faults.disk:FillDisk", (*_DATA, C.SIZED_DATA_VOLUME)),
     Entry(f.FlushallFault, "drillkit.faults.redis_data:Flushall", (C.REDIS,)),
     Entry(f.DeleteRedisFilesFault, "drillkit.faults.redis_data:DeleteRedisFiles", (C.REDIS,)),
+    Entry(f.FlushCacheFault, "drillkit.faults.redis_data:FlushCache", (C.CACHE,)),
 )
 
 _STEPS = (
@@ -275,6 +277,7 @@ _TOPOLOGIES = (
             C.SIZED_DATA_VOLUME: Option(
                 "data_volume_size", "a size-limited data volume", "e.g. 256m"
             ),
+            C.CACHE: Option("cache", "a cache node", "e.g. cache: {engine: redis}"),
         },
     ),
     TopologyEntry(

@@ -101,7 +101,10 @@ def test_a_misspelt_drill_name_suggests_the_closest_and_lists_the_drills(command
 
     assert code == 2
     assert "did you mean failover" in output
-    assert "available: chaos-replica, failover," in output
+    assert (
+        "available: cache-failover-write-through, cache-pitr-delete-on-write, cache-pitr-ttl,"
+        in output
+    )
 
 
 def test_run_bad_input_is_json_too_with_log_format_json() -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from drillkit.checkers.attribution import FaultWindow, attribute, schedule_notes
+from drillkit.checkers.cache import CacheCheck, cache_check
 from drillkit.checkers.incident import Incident, select_incident
 from drillkit.checkers.injections import injections, phase_start_ns
 from drillkit.checkers.readback import Read, read_backs
@@ -71,6 +72,7 @@ class Analysis:
     staleness: Staleness | None = None
     monotonic: Monotonic | None = None
     convergence: Convergence | None = None
+    cache: CacheCheck | None = None
 
     @property
     def measured(self) -> Measured:
@@ -90,6 +92,11 @@ class Analysis:
             monotonic_violations=mono.violations if mono and mono.readers else None,
             convergence_seconds=conv.seconds if conv else None,
             convergence_resolution_s=conv.resolution_s if conv else None,
+            ghost_reads=self.cache.ghost_reads if self.cache else None,
+            ghost_window_seconds=self.cache.window_s if self.cache else None,
+            ghost_window_at_least_s=self.cache.window_at_least_s if self.cache else None,
+            ghost_window_resolution_s=self.cache.resolution_s if self.cache else None,
+            stale_reads=self.cache.stale_reads if self.cache else None,
         )
 
 
@@ -292,6 +299,28 @@ class ReadersChecker:
         analysis.staleness = analysis.monotonic = analysis.convergence = None
 
 
+class CacheChecker:
+    """What readers through a cache saw after recovery: ghost and stale reads, the window."""
+
+    name = "cache"
+    unknown_on_crash = False
+
+    def check(self, inputs: Inputs, analysis: Analysis) -> None:
+        recovered = recovered_ns(analysis) if analysis.fault_ns is not None else None
+        analysis.cache = cache_check(
+            inputs.ops,
+            inputs.outcomes,
+            inputs.final,
+            fault_ns=analysis.fault_ns,
+            recovered_ns=recovered,
+        )
+        if analysis.cache is not None:
+            analysis.notes += [f"cache: {n}" for n in analysis.cache.notes]
+
+    def reset(self, inputs: Inputs, analysis: Analysis) -> None:
+        analysis.cache = None
+
+
 CHECKERS: tuple[Checker, ...] = (
     LostWritesChecker(),
     ReadBackChecker(),
@@ -300,6 +329,7 @@ CHECKERS: tuple[Checker, ...] = (
     RtoChecker(),
     ResolutionChecker(),
     ReadersChecker(),
+    CacheChecker(),
 )
 
 

@@ -54,6 +54,11 @@ class Measured:
     monotonic_violations: int | None = None
     convergence_seconds: float | None = None
     convergence_resolution_s: float | None = None
+    ghost_reads: int | None = None  # cache reads after recovery of a version since lost
+    ghost_window_seconds: float | None = None  # None: unknown (a ghost still cached at the end)
+    ghost_window_at_least_s: float | None = None
+    ghost_window_resolution_s: float | None = None
+    stale_reads: int | None = None
 
 
 def _bound(
@@ -152,5 +157,43 @@ def judge(targets: Targets, measured: Measured) -> list[Check]:
             "s",
             measured.convergence_resolution_s,
         ),
+        _bound("max_ghost_reads", targets.max_ghost_reads, measured.ghost_reads, ""),
+        _ghost_window(targets, measured),
+        _bound("max_stale_reads", targets.max_stale_reads, measured.stale_reads, ""),
     ]
     return [c for c in checks if c is not None]
+
+
+def _ghost_window(targets: Targets, measured: Measured) -> Check | None:
+    """The ghost window; a ghost still cached at the end fails a target the window already
+    exceeded (by more than the resolution), else it is unknown, never a pass."""
+    target = targets.max_ghost_window_seconds
+    check = _bound(
+        "max_ghost_window_seconds",
+        target,
+        measured.ghost_window_seconds,
+        "s",
+        measured.ghost_window_resolution_s,
+    )
+    least = measured.ghost_window_at_least_s
+    if check is None or target is None or measured.ghost_window_seconds is not None:
+        return check
+    if least is not None and least > target + (measured.ghost_window_resolution_s or 0.0):
+        return Check(
+            "max_ghost_window_seconds",
+            target,
+            None,
+            Verdict.FAIL,
+            f"a lost version was still cached at the end, {least:g}s after recovery "
+            f"(target {target:g}s)",
+        )
+    if least is not None:
+        return Check(
+            "max_ghost_window_seconds",
+            target,
+            None,
+            Verdict.UNKNOWN,
+            f"a lost version was still cached at the end ({least:g}s after recovery): the "
+            "window's end is unknown",
+        )
+    return check

@@ -21,7 +21,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 from drillkit.backend.node import Node, VolumeNode
 from drillkit.faults.base import FaultTopology, NodeFault
 
-__all__ = ["DeleteRedisFiles", "Flushall", "RedisDataTopology"]
+__all__ = ["CacheTopology", "DeleteRedisFiles", "FlushCache", "Flushall", "RedisDataTopology"]
 
 DATA_DIR = "/data"
 _FILES = {"rdb": "dump.rdb", "aof": "appendonlydir", "all": "dump.rdb appendonlydir"}
@@ -123,3 +123,30 @@ class DeleteRedisFiles(_RedisDataFault):
             f"{node.name}: killed (status {status}); deleted {deleted} from volume {volume}; "
             f"started again ({node.status()})"
         )
+
+
+@runtime_checkable
+class CacheTopology(FaultTopology, Protocol):
+    """A database topology with a cache node in front of it (topology.cache)."""
+
+    def cache_client(self, node: Node, timeout: float = 1.0) -> Any:
+        """A client for the cache node on its published port."""
+        ...
+
+
+class FlushCache(NodeFault):
+    """``FLUSHALL`` on the cache node (topology.cache): every entry goes; readers refill."""
+
+    kind = "flush-cache"
+    heal_note = "nothing to undo: readers refill the cache from the database"
+
+    def check(self, topology: FaultTopology, nodes: list[Node]) -> None:
+        others = [n.name for n in nodes if n.role != "cache"]
+        if others:
+            raise ValueError(f"flush-cache needs the cache node; {', '.join(others)} is not one")
+
+    def _inject(self, topology: FaultTopology, node: Node) -> str:
+        with cast(CacheTopology, topology).cache_client(node, timeout=5.0) as r:
+            keys = int(r.dbsize())
+            r.flushall()
+        return f"{node.name}: FLUSHALL removed {keys} cached keys"

@@ -5,7 +5,13 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from drillkit.report.format import fmt, reader_phase_rows, reader_summary, reader_target_rows
+from drillkit.report.format import (
+    cache_summary,
+    fmt,
+    reader_phase_rows,
+    reader_summary,
+    reader_target_rows,
+)
 from drillkit.report.model import Report
 from drillkit.safetext import markup
 
@@ -61,6 +67,8 @@ def print_summary(report: Report, report_path: str, console: Console) -> None:
         )
     if report.readers is not None:
         console.print(f"  {markup(reader_summary(report))}", highlight=False)
+    if report.cache is not None:
+        console.print(f"  {markup(cache_summary(report))}", highlight=False)
     if report.overrides:
         shown = " ".join(f"--set {k}={v!r}" for k, v in report.overrides.items())
         console.print(f"overrides: {markup(shown)}", highlight=False)

@@ -20,6 +20,7 @@ from drillkit.report.controls import controls_for
 from drillkit.report.format import NS, fmt
 from drillkit.report.model import (
     SCHEMA_VERSION,
+    Cache,
     CheckRow,
     FaultRow,
     Files,
@@ -238,6 +239,45 @@ def _measured(ops: list[Op], analysis: Analysis) -> Measured:
         rpo_resolution_seconds=analysis.measured.rpo_resolution_s,
         rto_resolution_seconds=analysis.measured.rto_resolution_s,
         **_reader_measures(analysis),
+        **_cache_measures(analysis),
+    )
+
+
+def _cache_measures(analysis: Analysis) -> dict[str, Any]:
+    """The cache's headline numbers, only when the workload read through a cache."""
+    if analysis.cache is None:
+        return {}
+    m = analysis.measured
+    return {
+        "ghost_reads": m.ghost_reads,
+        "ghost_window_seconds": m.ghost_window_seconds,
+        "ghost_window_resolution_seconds": m.ghost_window_resolution_s,
+        "stale_reads": m.stale_reads,
+    }
+
+
+def _cache(analysis: Analysis) -> Cache | None:
+    c = analysis.cache
+    if c is None:
+        return None
+    return Cache(
+        strategy=c.strategy,
+        ttl_seconds=c.ttl_seconds,
+        keys=c.keys,
+        reads_after=c.reads_after,
+        unanswered_after=c.unanswered_after,
+        hits_after=c.hits_after,
+        ghost_reads=c.ghost_reads,
+        ghost_reads_after_write=c.ghost_reads_after_write,
+        ghost_keys=c.ghost_keys,
+        stale_reads=c.stale_reads,
+        stale_reads_before=c.stale_reads_before,
+        max_stale_seconds=c.max_stale_seconds,
+        ghost_window_seconds=c.window_s,
+        ghost_window_at_least_seconds=c.window_at_least_s,
+        ghost_window_resolution_seconds=c.resolution_s,
+        ghosts_at_end=c.ghosts_at_end,
+        stale_at_end=c.stale_at_end,
     )
 
 
@@ -324,7 +364,14 @@ def _facts(verdict: str, measured: Measured, targets: Targets) -> str:
     )
 
 
-_READER_TARGETS = ("max_staleness_seconds", "max_monotonic_violations", "max_convergence_seconds")
+_READER_TARGETS = (
+    "max_staleness_seconds",
+    "max_monotonic_violations",
+    "max_convergence_seconds",
+    "max_ghost_reads",
+    "max_ghost_window_seconds",
+    "max_stale_reads",
+)
 
 
 def _declared(spec: DrillSpec) -> dict[str, Any]:
@@ -384,6 +431,7 @@ def build_report(
         incident=_incident(analysis, clock),
         faults=_faults(analysis, clock),
         **({"readers": readers} if (readers := _readers(analysis)) is not None else {}),
+        **({"cache": cache} if (cache := _cache(analysis)) is not None else {}),
         phases=[
             Phase(name=p.name, start_s=p.start_s, end_s=p.end_s, status=p.status)
             for p in (rto.phases if rto else [])

@@ -10,6 +10,8 @@ __all__ = [
     "NS",
     "READER_PHASE_HEADERS",
     "TargetRow",
+    "cache_summary",
+    "cache_target_rows",
     "cell",
     "fmt",
     "reader_phase_rows",
@@ -127,7 +129,60 @@ def reader_target_rows(report: Report) -> list[TargetRow]:
                     check.reason if check else "",
                 )
             )
+    return rows + cache_target_rows(report)
+
+
+def cache_target_rows(report: Report) -> list[TargetRow]:
+    """Ghost reads, the ghost window and stale reads, when the workload read through a cache."""
+    measured, targets, cache = report.measured, report.targets, report.cache
+    if cache is None:
+        return []
+    rows: list[TargetRow] = []
+    window = measured.ghost_window_seconds
+    for label, key, target, value, res, unit in (
+        ("ghost reads", "max_ghost_reads", targets.max_ghost_reads, measured.ghost_reads, None, ""),
+        (
+            "ghost window",
+            "max_ghost_window_seconds",
+            targets.max_ghost_window_seconds,
+            window,
+            measured.ghost_window_resolution_seconds,
+            "s",
+        ),
+        ("stale reads", "max_stale_reads", targets.max_stale_reads, measured.stale_reads, None, ""),
+    ):
+        check = report.check(key)
+        shown = fmt(value, unit)
+        if key == "max_ghost_window_seconds" and window is None:
+            least = cache.ghost_window_at_least_seconds
+            shown = f">= {fmt(least, 's')}" if least is not None else shown
+        rows.append(
+            TargetRow(
+                label,
+                fmt(target, unit),
+                shown,
+                "exact" if not unit else f"±{fmt(res, unit)}",
+                check.verdict if check else "not judged",
+                check.reason if check else "",
+            )
+        )
     return rows
+
+
+def cache_summary(report: Report) -> str:
+    """One line: the strategy, reads after recovery, ghosts, staleness and the audit."""
+    c = report.cache
+    if c is None:
+        return ""
+    return (
+        f"cache ({c.strategy or '?'}, ttl {fmt(c.ttl_seconds, 's')}, {fmt(c.keys)} keys): "
+        f"{c.reads_after} reads after recovery ({c.hits_after} hits, {c.unanswered_after} "
+        f"unanswered); ghost reads {fmt(c.ghost_reads)} on {fmt(c.ghost_keys)} keys "
+        f"({fmt(c.ghost_reads_after_write)} after a post-recovery write of the key); "
+        f"stale reads {fmt(c.stale_reads)} (largest {fmt(c.max_stale_seconds, 's')}; "
+        f"{c.stale_reads_before} before the incident); at the end-of-run audit "
+        f"{fmt(c.ghosts_at_end)} keys cached a lost version, {fmt(c.stale_at_end)} an older one"
+    )
 
 
 def reader_phase_rows(report: Report) -> list[list[str]]:

@@ -16,6 +16,7 @@ from drillkit.report.audit import audit_rows
 from drillkit.report.chart import legend_html, timeline_summary, timeline_svg
 from drillkit.report.format import (
     READER_PHASE_HEADERS,
+    cache_summary,
     fmt,
     reader_phase_rows,
     reader_summary,
@@ -192,6 +193,7 @@ def render_html(report: Report, ops: list[Op]) -> str:
 {escape(fmt(measured.write_interval_seconds, "s"))}.</p>
 {incident_html}
 {_readers_html(report)}
+{_cache_html(report)}
 <h2>Faults</h2>
 {faults_html}
 {f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}{error}
@@ -223,6 +225,13 @@ def _readers_html(report: Report) -> str:
         + _table(READER_PHASE_HEADERS, rows)
         + f"<p>{escape(reader_summary(report))}.</p>"
     )
+
+
+def _cache_html(report: Report) -> str:
+    if report.cache is None:
+        return ""
+    summary = escape(cache_summary(report))
+    return f'<h2 id="cache">What reads through the cache saw</h2><p>{summary}.</p>'
 
 
 def _timeline_html(report: Report, ops: list[Op]) -> str:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from drillkit.report.audit import audit_rows
-from drillkit.report.format import cell, fmt, target_rows
+from drillkit.report.format import cache_summary, cell, fmt, target_rows
 from drillkit.report.model import Report
 
 __all__ = ["render_markdown"]
@@ -49,6 +49,8 @@ def render_markdown(report: Report, report_dir: Path | str | None = None) -> str
         f"{fmt(measured.detection_seconds, 's')}; one write every "
         f"{fmt(measured.write_interval_seconds, 's')}.",
     ]
+    if report.cache is not None:
+        lines += ["", f"Cache: {cell(cache_summary(report))}."]
     incident = report.incident
     if incident and incident.fault:
         flag = " (**ambiguous**)" if incident.ambiguous else ""

@@ -23,6 +23,7 @@ __all__ = [
     "SCHEMA_ID",
     "SCHEMA_VERSION",
     "Audit",
+    "Cache",
     "CheckRow",
     "ControlRow",
     "Evidence",
@@ -77,6 +78,9 @@ class Targets(_Model):
     max_staleness_seconds: NonNegative | None = None
     max_monotonic_violations: Count | None = None
     max_convergence_seconds: NonNegative | None = None
+    max_ghost_reads: Count | None = None
+    max_ghost_window_seconds: NonNegative | None = None
+    max_stale_reads: Count | None = None
 
 
 class Measured(_Model):
@@ -119,6 +123,47 @@ class Measured(_Model):
     monotonic_violations: Count | None = None
     convergence_seconds: NonNegative | None = None
     convergence_resolution_seconds: NonNegative | None = None
+    ghost_reads: Count | None = Field(
+        None,
+        description="cache reads after recovery that returned a version the database no longer "
+        "has (present when the workload read through a cache)",
+    )
+    ghost_window_seconds: NonNegative | None = Field(
+        None, description="recovery to the last ghost read; null: a ghost still cached at the end"
+    )
+    ghost_window_resolution_seconds: NonNegative | None = None
+    stale_reads: Count | None = None
+
+
+class Cache(_Model):
+    """What reads through the cache saw after recovery (docs/consistency.md, Cache drills)."""
+
+    strategy: str | None = Field(description="ttl, delete-on-write, write-through or versioned")
+    ttl_seconds: NonNegative | None
+    keys: Count | None
+    reads_after: Count = Field(description="answered cache reads invoked at or after recovery")
+    unanswered_after: Count
+    hits_after: Count = Field(description="of reads_after, those served from the cache")
+    ghost_reads: Count | None = Field(
+        description="reads after recovery of a version the database no longer has"
+    )
+    ghost_reads_after_write: Count | None = Field(
+        description="ghost reads of a key after its first write acknowledged since recovery"
+    )
+    ghost_keys: Count | None
+    stale_reads: Count | None = Field(
+        description="reads after recovery older than the key's newest surviving write "
+        "acknowledged before the read"
+    )
+    stale_reads_before: Count = Field(description="stale reads before the incident")
+    max_stale_seconds: NonNegative | None
+    ghost_window_seconds: NonNegative | None
+    ghost_window_at_least_seconds: NonNegative | None = Field(
+        description="set when a lost version was still cached at the end-of-run audit"
+    )
+    ghost_window_resolution_seconds: NonNegative | None
+    ghosts_at_end: Count | None = Field(description="keys caching a lost version at the audit")
+    stale_at_end: Count | None = Field(description="keys caching an older version at the audit")
 
 
 class ReaderPhase(_Model):
@@ -348,6 +393,9 @@ class Report(_Model):
     incident: Incident | None = None
     faults: list[FaultRow] = []
     readers: Readers | None = Field(None, description="present when the workload had readers")
+    cache: Cache | None = Field(
+        None, description="present when the workload read through a cache (workload.cache)"
+    )
     phases: list[Phase]
     timeline: list[TimelineEvent]
     definitions: dict[str, str]

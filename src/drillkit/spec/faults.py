@@ -288,6 +288,21 @@ class DeleteRedisFilesFault(TargetedFault):
     files: Literal["rdb", "aof", "all"] = Field("all", description="dump.rdb, the AOF, or both")
 
 
+class FlushCacheFault(TargetedFault):
+    """FLUSHALL on the cache node in front of PostgreSQL (topology.cache): every cached entry
+    goes at once; readers miss and refill from the database. Heal: nothing."""
+
+    kind: Literal["flush-cache"]
+    target: str = Field("cache0", description="the cache node (cache0)")
+
+    @field_validator("target")
+    @classmethod
+    def _the_cache(cls, v: str) -> str:
+        if v != "cache0":
+            raise ValueError(f"{v!r} is not the cache node; flush-cache acts on cache0")
+        return v
+
+
 def fault_nodes(spec: FaultBase) -> list[str]:
     """Every target or node name a fault entry mentions (checked against the topology)."""
     names: list[str] = []

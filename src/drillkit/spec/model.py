@@ -18,6 +18,7 @@ from drillkit.spec.external import ExternalConfirm
 from drillkit.spec.faults import FaultBase, fault_nodes, schedule_problems
 
 __all__ = [
+    "CacheWorkload",
     "DrillSpec",
     "FaultSpec",
     "RunbookStep",
@@ -51,6 +52,39 @@ ReadSource = Literal["replicas", "client"]
 
 def _replicas() -> list[ReadSource]:
     return ["replicas"]
+
+
+CacheStrategy = Literal["ttl", "delete-on-write", "write-through", "versioned"]
+
+
+class CacheWorkload(_Strict):
+    """Reads through the topology's cache (topology.cache), cache-aside, and how writes keep it
+    fresh (docs/consistency.md, "Cache drills").
+
+    Each write also sets ``version`` = its id for one of ``keys`` keys in the same transaction;
+    after the commit, ``ttl`` does nothing to the cache, ``delete-on-write`` deletes the key,
+    ``write-through`` sets it to the new version, ``versioned`` does nothing (its readers read
+    the key's version from the database and look up that version's cache entry). A reader GETs
+    the keys in turn; on a miss it reads the database through the client path and fills the
+    cache with ``ttl_seconds``."""
+
+    strategy: CacheStrategy = Field(
+        "ttl", description="ttl, delete-on-write, write-through or versioned"
+    )
+    ttl_seconds: float | None = Field(
+        5.0, gt=0, le=86400, description="expiry of an entry a reader fills; null: never expires"
+    )
+    keys: int = Field(100, ge=1, le=100_000, description="how many keys the writes spread over")
+    readers: int = Field(2, ge=1, le=8, description="concurrent cache readers")
+    reader_rate: float = Field(
+        100.0, gt=0, le=5000, description="reads per second of each cache reader"
+    )
+
+    @model_validator(mode="after")
+    def _expires(self) -> CacheWorkload:
+        if self.ttl_seconds is None and self.strategy in ("ttl", "versioned"):
+            raise ValueError(f"strategy {self.strategy} relies on expiry: set ttl_seconds (e.g. 5)")
+        return self
 
 
 class WorkloadSpec(_Strict):
@@ -94,6 +128,11 @@ class WorkloadSpec(_Strict):
     )
     reader_rate: float = Field(
         50.0, gt=0, le=1000, description="reads per second of each reader (from warmup on)"
+    )
+    cache: CacheWorkload | None = Field(
+        None,
+        description="read through topology.cache and keep it fresh by a strategy (ghost and "
+        "stale reads after a restore; needs topology.cache)",
     )
 
     @model_validator(mode="after")
@@ -144,6 +183,27 @@ class Targets(_Strict):
         le=_MAX_TARGET_SECONDS,
         description="from recovery until every replica reader sees every surviving write"
         " acknowledged before recovery (needs workload.readers with read_from replicas)",
+    )
+    max_ghost_reads: int | None = Field(
+        None,
+        ge=0,
+        le=10**12,
+        description="cache reads after recovery that returned a version the database no longer"
+        " has (needs workload.cache)",
+    )
+    max_ghost_window_seconds: float | None = Field(
+        None,
+        ge=0,
+        le=_MAX_TARGET_SECONDS,
+        description="from recovery until the last ghost read; unknown while a ghost is still"
+        " cached at the end (needs workload.cache)",
+    )
+    max_stale_reads: int | None = Field(
+        None,
+        ge=0,
+        le=10**12,
+        description="cache reads after recovery older than the key's newest surviving write"
+        " acknowledged before the read (needs workload.cache)",
     )
 
     @model_validator(mode="after")
@@ -207,6 +267,22 @@ class DrillSpec(_Strict):
             raise ValueError(
                 "targets.max_convergence_seconds is measured by replica readers: add replicas "
                 "to workload.read_from"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _cache_for_targets(self) -> DrillSpec:
+        """A cache target needs cache readers to measure it."""
+        t = self.targets
+        wanted = [
+            name
+            for name in ("max_ghost_reads", "max_ghost_window_seconds", "max_stale_reads")
+            if getattr(t, name) is not None
+        ]
+        if wanted and self.workload.cache is None:
+            raise ValueError(
+                f"targets.{wanted[0]} needs cache reads: set workload.cache "
+                "(e.g. {strategy: ttl}) and topology.cache"
             )
         return self
 
@@ -290,6 +366,10 @@ def reference_problems(spec: DrillSpec, registry: Registry) -> Iterator[tuple[st
             f"readers are implemented for PostgreSQL and Redis topologies, not {topology.kind}; "
             "set workload.readers to 0",
         )
+    if spec.workload.cache is not None:
+        problem = registry.requirement_problem("workload.cache", (Capability.CACHE,), topology)
+        if problem:
+            yield "workload.cache", problem
     for i, fault in enumerate(spec.faults):
         problem = registry.requirement_problem(
             fault.kind, registry.faults[fault.kind].requires, topology

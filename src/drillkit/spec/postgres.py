@@ -24,8 +24,10 @@ from pydantic import (
 from drillkit.spec.settings import PG_CONTROLLED, check_pg_settings, problems
 
 __all__ = [
+    "CACHE_NODE",
     "PG_VERSIONS",
     "SYNC_COMMIT_LEVELS",
+    "CacheOptions",
     "PatroniTopology",
     "PgBackRestOptions",
     "PgSettings",
@@ -160,6 +162,41 @@ class PostgresOptions(PgSettings):
         return self
 
 
+CACHE_NODE = "cache0"
+# A cache node's engines and versions (drillkit's Redis image; the first version is the default).
+_CACHE_VERSIONS: dict[str, tuple[int, ...]] = {"redis": (7, 8), "valkey": (8,)}
+
+
+class CacheOptions(_Strict):
+    """A cache in front of PostgreSQL: one Redis or Valkey node (``cache0``) on the drill's
+    network, no persistence, no replica (a cache, not a database); the workload reads through it
+    as ``workload.cache`` says. Faults may target it by name (kill, restart, flush-cache)."""
+
+    engine: Literal["redis", "valkey"] = Field("redis", description="redis or valkey")
+    version: Literal[7, 8] = Field(
+        7, description="redis 7 (default) or 8; valkey 8 (its default); drillkit's Redis image"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _engine_default_version(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "version" not in data:
+            versions = _CACHE_VERSIONS.get(str(data.get("engine", "redis")))
+            if versions:
+                return {**data, "version": versions[0]}
+        return data
+
+    @model_validator(mode="after")
+    def _engine_has_version(self) -> CacheOptions:
+        versions = _CACHE_VERSIONS[self.engine]
+        if self.version not in versions:
+            raise ValueError(
+                f"{self.engine} {self.version} is not available for a cache: drillkit runs "
+                f"{self.engine} {' or '.join(map(str, versions))}"
+            )
+        return self
+
+
 _UNITS = {"k": 1024, "m": 1024**2, "g": 1024**3}
 MIN_DATA_VOLUME = 64 * 1024**2
 
@@ -196,6 +233,11 @@ class PostgresTopology(PostgresOptions):
         description="TLS on every connection: a per-run CA, ssl=on, clients and replication "
         "with sslmode=verify-full (plain connections refused)",
     )
+    cache: CacheOptions | None = Field(
+        None,
+        description="a cache node (cache0: Redis or Valkey, no persistence) in front of the "
+        "database, read through as workload.cache says",
+    )
 
     @field_validator("data_volume_size")
     @classmethod
@@ -218,8 +260,21 @@ class PostgresTopology(PostgresOptions):
             )
         return v
 
-    def node_names(self) -> list[str]:
+    def data_node_names(self) -> list[str]:
+        """The database nodes (roles choose among them; never the cache node)."""
         return [f"pg{i}" for i in range(self.replicas + 1)]
+
+    def node_names(self) -> list[str]:
+        cache = [CACHE_NODE] if self.cache is not None else []
+        return self.data_node_names() + cache
+
+    @model_validator(mode="after")
+    def _cache_is_plain(self) -> PostgresTopology:
+        if self.cache is not None and self.tls:
+            raise ValueError(
+                "cache with tls: the cache node speaks plain TCP only; remove one of them"
+            )
+        return self
 
 
 class PatroniTopology(PgSettings):

@@ -45,12 +45,14 @@ class ContainerTopology(NodeLookup):
         secrets: Secrets,
         progress: Progress = print,
         ready_timeout: float | None = None,
+        extra_images: dict[str, str] | None = None,
     ) -> None:
         self.client = client
         self.spec = spec
         self.run_id = run_id
         self.labels = labels
         self.image = image
+        self.extra_images = dict(extra_images or {})  # e.g. "cache": the cache node's image
         self.secrets = secrets
         self.progress = progress
         self.ready_timeout = self.READY_TIMEOUT if ready_timeout is None else ready_timeout

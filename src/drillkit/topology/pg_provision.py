@@ -4,6 +4,7 @@ node shares, and waiting until the replicas stream."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 
 import psycopg
@@ -14,6 +15,7 @@ from drillkit.errors import InfrastructureError
 from drillkit.spec.settings import pg_conf_text
 from drillkit.topology.node import Node
 from drillkit.topology.pg_admin import PG_PORT, PGDATA
+from drillkit.topology.pg_cache import CACHE_NODE, CACHE_ROLE, CacheNodes
 from drillkit.topology.pg_replication import SYNC_STATES, PgReplication
 from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError
 from drillkit.topology.rewind import pg_secret_files
@@ -36,6 +38,7 @@ class PgProvisioning(PgReplication):
         self.client_path = None
         self.restored: list[str] = []  # nodes made by restores, oldest first
         self.repo: BackupRepo | None = None
+        self.cache = CacheNodes(self, self.extra_images.get("cache"))
         if self.spec.pgbackrest is not None:
             self.repo = BackupRepo(
                 self.client,
@@ -58,15 +61,22 @@ class PgProvisioning(PgReplication):
         names = ["pg0"] + [f"pg{i}" for i in range(1, self.spec.replicas + 1)]
         # Every node at once: a replica's entrypoint waits for the primary by itself.
         roles = {name: "primary" if name == "pg0" else "replica" for name in names}
+        starts: dict[str, Callable[[], Node]] = {
+            n: partial(lambda n: self.start_pg_node(n, roles[n], self.create_volume(n)), n)
+            for n in names
+        }
+        if self.cache.wanted:  # in parallel with the database nodes; not one of them
+            roles[CACHE_NODE] = CACHE_ROLE
+            starts[CACHE_NODE] = self.cache.start
         self.progress("starting " + ", ".join(f"{n} ({r})" for n, r in roles.items()))
-        self.start_nodes(
-            {
-                n: partial(lambda n: self.start_pg_node(n, roles[n], self.create_volume(n)), n)
-                for n in names
-            }
-        )
+        self.start_nodes(starts)
+        self.nodes = [n for n in self.nodes if n.role != CACHE_ROLE]
         self.progress(f"waiting for {self.spec.replicas} replica(s) to stream")
         self._wait_ready()
+        if self.cache.wanted:
+            last = self.await_ready(self.cache.wait_problem, interval=0.05)
+            if last is not None:
+                raise InfrastructureError(f"the cache node did not answer: {last}")
         if self.spec.replication == "sync":
             quorum = self.configure_sync(self.nodes[0])
             self.progress(f"synchronous_standby_names = '{quorum}'")

@@ -26,6 +26,7 @@ from drillkit.topology.pg_evidence import node_settings
 from drillkit.topology.pg_provision import PgProvisioning
 from drillkit.topology.pg_replication import SYNC_STATES, sync_standby_names
 from drillkit.topology.pgbackrest import archiving_problem
+from drillkit.topology.redis_config import REDIS_PORT
 from drillkit.topology.tls_evidence import pg_tls_evidence
 
 __all__ = ["PG_PORT", "SYNC_STATES", "PostgresCluster", "sync_standby_names"]
@@ -34,7 +35,7 @@ __all__ = ["PG_PORT", "SYNC_STATES", "PostgresCluster", "sync_standby_names"]
 class PostgresCluster(PgProvisioning):
     """Provision, reach and tear down a primary plus replicas; the harness's only view of them."""
 
-    SECRET_NAMES = ("postgres", "replicator")
+    SECRET_NAMES = ("postgres", "replicator", "cache")
     IMAGE = "postgres"  # which of drillkit's images the nodes run
 
     def prepare(self) -> None:
@@ -49,7 +50,17 @@ class PostgresCluster(PgProvisioning):
             running_client=self._running_client_conninfo,
             node=lambda name: self.conninfo([self.node(name)], connect_timeout=2),
             replicas=self.replica_names,
+            cache=self.cache.endpoint(),
         )
+
+    def node(self, name: str) -> Node:
+        """A database node, or the cache node (``cache0``), by name."""
+        found = self.cache.find(name)
+        return found if found is not None else super().node(name)
+
+    def cache_client(self, node: Node, timeout: float = 1.0) -> Any:
+        """A client for the cache node (the flush-cache fault's)."""
+        return self.cache.client(node, timeout)
 
     def _running_client_conninfo(self) -> str:
         nodes = [n for n in self.client_nodes() if n.is_running()]
@@ -96,11 +107,21 @@ class PostgresCluster(PgProvisioning):
 
     def keep_instructions(self, credentials_dir: Path) -> list[str]:
         pgpass = self.write_pgpass(credentials_dir / f"{self.run_id}.pgpass")
-        return [
+        lines = [
             f"{n.name} ({n.status()}): PGPASSFILE={pgpass} psql -h {n.host} "
             f"-p {n.port(PG_PORT)} -U postgres"
             for n in self.nodes
         ]
+        if self.cache.nodes:  # the cache's password in a file of its own (mode 0600)
+            auth = write_private_file(
+                credentials_dir / f"{self.run_id}.cache-auth", self.secrets["cache"] + "\n"
+            )
+            lines += [
+                f"{n.name} ({n.status()}): REDISCLI_AUTH=$(cat {auth}) redis-cli -h {n.host} "
+                f"-p {n.port(REDIS_PORT)}"
+                for n in self.cache.nodes
+            ]
+        return lines
 
     def shell_environment(self, *, inside: bool) -> dict[str, str]:
         """For custom runbook steps (runbook.custom.ShellTopology): node names, addresses (from
@@ -134,12 +155,15 @@ class PostgresCluster(PgProvisioning):
         fingerprint (image ids, server version, the settings that decide data loss) per node.
         A node that is not running is recorded with its status (settings are the same image's)."""
         nodes = self.node_evidence(directory, lambda n, status: node_settings(self, n, status))
-        return {
+        out = {
             "kind": "postgres",
             "replication": self.spec.replication,
             "nodes": nodes,
             "tls": pg_tls_evidence(self, self.nodes, enabled=self.tls is not None),
         }
+        if self.cache.nodes:
+            out["cache"] = self.cache.evidence(directory)
+        return out
 
     def versions(self) -> dict[str, str]:
         """Server version (and backups taken), for the evidence; the runner adds the image."""

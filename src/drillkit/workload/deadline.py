@@ -291,6 +291,21 @@ class DeadlineWriter(ABC, Generic[C]):
         when the workload starts; a client without them returns none (the default)."""
         return []
 
+    async def cache_readers(self) -> list[Any]:
+        """Readers through a cache (``workload.cache``), each with ``async run()``; made on the
+        loop when the workload starts. None by default."""
+        return []
+
+    def write_extra(self, wid: int) -> dict[str, Any]:
+        """What a write's invocation records besides its id (default: nothing)."""
+        return {}
+
+    async def after_write(self, wid: int, process: str) -> None:
+        """Run after write ``wid`` was acknowledged and recorded (default: nothing)."""
+
+    async def after_run(self) -> None:
+        """Run once the writers and readers stopped, before teardown (default: nothing)."""
+
     def lane(self, connections: Connections[Any]) -> Lane[Any]:
         """A lane for one more process of this workload (its deadline, its abandoned tasks)."""
         deadline = self._spec.op_timeout_seconds
@@ -358,10 +373,12 @@ class DeadlineWriter(ABC, Generic[C]):
         readers: list[asyncio.Task[None]] = []
         try:
             readers = [asyncio.create_task(r.run()) for r in await self.latest_readers()]
+            readers += [asyncio.create_task(r.run()) for r in await self.cache_readers()]
             await asyncio.gather(*writers)
             if self._reader is not None:
                 await self._reader
             await asyncio.gather(*readers)
+            await self.after_run()
         finally:
             with self._loop_lock:
                 self._loop = None
@@ -404,7 +421,7 @@ class DeadlineWriter(ABC, Generic[C]):
         while not self._stop.is_set():
             await pacer.wait()
             wid = next(self._ids)
-            invocation = self._history.invoke(process, "write", wid)
+            invocation = self._history.invoke(process, "write", wid, **self.write_extra(wid))
 
             async def write(conn: C, wid: int = wid) -> None:
                 await self.write(conn, wid, process)
@@ -414,4 +431,5 @@ class DeadlineWriter(ABC, Generic[C]):
             if outcome.type is OpType.OK:
                 self._ok += 1
                 self._acked.add(wid)  # after the ack is in the history
+                await self.after_write(wid, process)
         await lane.close()

@@ -22,6 +22,17 @@ from drillkit.endpoints import PgEndpoints
 from drillkit.history import History, OpType
 from drillkit.spec import SteadyState, WorkloadSpec
 from drillkit.workload.base import Workload, writes_problem
+from drillkit.workload.cache import (
+    CACHE_PROCESS,
+    CACHE_SETUP,
+    CACHE_UPDATE,
+    CacheReader,
+    CacheStore,
+    audit,
+    create_items,
+    key_of,
+    upsert_statement,
+)
 from drillkit.workload.deadline import DeadlineWriter
 from drillkit.workload.latest import CLIENT_SOURCE, LatestReader, Seen, reader_process
 
@@ -121,6 +132,12 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
         self._conninfo = conninfo
         self._endpoints = endpoints
         self._insert = sql.SQL("INSERT INTO {} (id, writer) VALUES (%s, %s)").format(_table(table))
+        # workload.cache: each write also sets its key's version; readers read through the cache
+        self._cache: CacheStore | None = None
+        self._cache_client: Any = None
+        if spec.cache is not None and endpoints is not None and endpoints.cache is not None:
+            self._cache = CacheStore(endpoints.cache, spec.cache, spec.op_timeout_seconds)
+            self._upsert = upsert_statement(table)
         self._read_back = sql.SQL("SELECT id FROM {} WHERE id = ANY(%s)").format(_table(table))
         self._latest = sql.SQL(
             "SELECT coalesce(max(id), 0), count(*), count(*) FILTER (WHERE id <= %s),"
@@ -134,7 +151,67 @@ class PgWriter(DeadlineWriter["psycopg.AsyncConnection[Any]"]):
         return not conn.closed
 
     async def write(self, conn: psycopg.AsyncConnection[Any], wid: int, process: str) -> None:
-        await conn.execute(self._insert, (wid, process))
+        if self._cache is None:
+            await conn.execute(self._insert, (wid, process))
+            return
+        await conn.execute(self._upsert, (wid, process, key_of(wid, self._cache.spec.keys), wid))
+
+    def write_extra(self, wid: int) -> dict[str, Any]:
+        return {} if self._cache is None else {"key": key_of(wid, self._cache.spec.keys)}
+
+    async def setup(self) -> None:
+        if self._cache is not None:
+            self._history.append(CACHE_PROCESS, OpType.OK, CACHE_SETUP, self._cache.setup_value())
+            self._cache_client = self._cache.client()
+
+    async def after_write(self, wid: int, process: str) -> None:
+        """The strategy's delete or set once a write committed; a failure is recorded."""
+        store = self._cache
+        if store is None or store.spec.strategy not in ("delete-on-write", "write-through"):
+            return
+        key = key_of(wid, store.spec.keys)
+        try:
+            async with asyncio.timeout(store.timeout):
+                await store.after_write(self._cache_client, wid, key)
+        except Exception as e:
+            self._history.append(
+                process, OpType.INFO, CACHE_UPDATE, wid, key=key, error=f"{type(e).__name__}: {e}"
+            )
+
+    async def cache_readers(self) -> list[Any]:
+        store = self._cache
+        if store is None:
+            return []
+        source = CacheReader.source(store, self._conninfo)
+        return [
+            CacheReader(
+                self._history,
+                self.lane(source),
+                store,
+                process=f"cache-reader-{k}",
+                classify=self.classify_read,
+                stop=self._stop,
+                first_key=k * store.spec.keys // store.spec.readers,
+            )
+            for k in range(store.spec.readers)
+        ]
+
+    async def after_run(self) -> None:
+        """The cache audit: every key's cached version next to the database's."""
+        if self._cache is None:
+            return
+        try:
+            conninfo = self._conninfo()
+        except Exception as e:
+            invocation = self._history.invoke(CACHE_PROCESS, "cache-audit")
+            self._history.complete(invocation, OpType.FAIL, error=f"{e!r}"[:300])
+            return
+        await audit(self._history, self._cache, conninfo)
+
+    async def teardown(self) -> None:
+        if self._cache_client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._cache_client.aclose(), timeout=0.5)
 
     async def read(self, conn: psycopg.AsyncConnection[Any], ids: list[int]) -> list[int]:
         cursor = await conn.execute(self._read_back, (ids,))
@@ -232,6 +309,8 @@ class PgClient:
 
     def prepare(self) -> None:
         create_table(self.endpoints.client(), self.table)
+        if self.endpoints.cache is not None:
+            create_items(self.endpoints.client())
 
     def make_workload(self, history: History, spec: WorkloadSpec) -> PgWriter:
         return PgWriter(
