@@ -16,7 +16,8 @@ by name.
 A run with readers (docs/consistency.md) also exports what they saw: the largest staleness and
 its resolution, the staleness of each phase (``steady``, ``fault``, ``after``) at the quantiles
 0.5, 0.95 and 1 (the max; nearest rank, as the report), the monotonic-read violations and the
-convergence time; a run without readers exports none of them.
+convergence time; a run without readers exports none of them. A cache drill exports its ghost
+reads, ghost window (and its resolution) and stale reads; other runs export none of them.
 """
 
 from __future__ import annotations
@@ -105,6 +106,23 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         (),
     ),
     "drillkit_target_max_convergence_seconds": ("declared maximum convergence time", ()),
+    "drillkit_ghost_reads": (
+        "cache reads after recovery that returned a version the database no longer has "
+        "(cache drills only)",
+        (),
+    ),
+    "drillkit_ghost_window_seconds": (
+        "recovery to the last ghost read (absent if a lost version was still cached at the end)",
+        (),
+    ),
+    "drillkit_ghost_window_resolution_seconds": ("resolution of the ghost window", ()),
+    "drillkit_stale_reads": (
+        "cache reads after recovery older than the newest surviving write acknowledged before them",
+        (),
+    ),
+    "drillkit_target_max_ghost_reads": ("declared maximum of ghost reads", ()),
+    "drillkit_target_max_ghost_window_seconds": ("declared maximum ghost window", ()),
+    "drillkit_target_max_stale_reads": ("declared maximum of stale cache reads", ()),
     "drillkit_run_duration_seconds": ("wall-clock duration of the last run", ()),
     "drillkit_step_duration_seconds": ("duration of each runbook step in the last run", ("step",)),
     "drillkit_last_run_timestamp_seconds": ("when the last run finished (Unix time)", ()),
@@ -127,6 +145,10 @@ _MEASURED: dict[str, Callable[[Measured], float | None]] = {
     "drillkit_monotonic_violations": lambda m: m.monotonic_violations,
     "drillkit_convergence_seconds": lambda m: m.convergence_seconds,
     "drillkit_convergence_resolution_seconds": lambda m: m.convergence_resolution_seconds,
+    "drillkit_ghost_reads": lambda m: m.ghost_reads,
+    "drillkit_ghost_window_seconds": lambda m: m.ghost_window_seconds,
+    "drillkit_ghost_window_resolution_seconds": lambda m: m.ghost_window_resolution_seconds,
+    "drillkit_stale_reads": lambda m: m.stale_reads,
 }
 # quantile label -> the phase's field
 _STALENESS_QUANTILES: dict[str, Callable[[ReaderPhase], float | None]] = {
@@ -141,6 +163,9 @@ _TARGETS: dict[str, Callable[[Targets], float | None]] = {
     "drillkit_target_max_staleness_seconds": lambda t: t.max_staleness_seconds,
     "drillkit_target_max_monotonic_violations": lambda t: t.max_monotonic_violations,
     "drillkit_target_max_convergence_seconds": lambda t: t.max_convergence_seconds,
+    "drillkit_target_max_ghost_reads": lambda t: t.max_ghost_reads,
+    "drillkit_target_max_ghost_window_seconds": lambda t: t.max_ghost_window_seconds,
+    "drillkit_target_max_stale_reads": lambda t: t.max_stale_reads,
 }
 
 

@@ -156,7 +156,7 @@ def test_build_info_names_the_drillkit_and_python_versions() -> None:
 
 
 def test_every_target_is_named_after_its_target_met_label() -> None:
-    report = _with_readers(literal_run()[0])
+    report = _with_cache(_with_readers(literal_run()[0]))
     samples = _samples(generate_latest(build_registry([report])).decode())
     labels = {dict(k[1])["target"] for k in samples if k[0] == "drillkit_target_met"}
     assert labels == {
@@ -166,6 +166,9 @@ def test_every_target_is_named_after_its_target_met_label() -> None:
         "max_staleness_seconds",
         "max_monotonic_violations",
         "max_convergence_seconds",
+        "max_ghost_reads",
+        "max_ghost_window_seconds",
+        "max_stale_reads",
     }
     targets = {n for n in METRICS if n.startswith("drillkit_target_")} - {"drillkit_target_met"}
     assert targets == {f"drillkit_target_{label}" for label in labels}
@@ -286,3 +289,62 @@ def test_a_run_without_readers_exports_no_reader_series() -> None:
         "drillkit_convergence_resolution_seconds",
     }
     assert not {name for name, _ in samples} & reader_names
+
+
+def _with_cache(report: Any) -> Any:
+    """The literal run as a cache drill: ghost reads, the ghost window and stale reads, with
+    three cache targets of which two are judged."""
+
+    def cache(r: dict[str, Any]) -> None:
+        r["measured"].update(
+            ghost_reads=479,
+            ghost_window_seconds=2.39,
+            ghost_window_resolution_seconds=0.107,
+            stale_reads=12,
+        )
+        r["targets"].update(max_ghost_reads=0, max_ghost_window_seconds=3, max_stale_reads=50)
+        r["checks"] += [
+            {
+                "name": "max_ghost_reads",
+                "target": 0,
+                "measured": 479,
+                "verdict": "fail",
+                "reason": "r",
+            },
+            {
+                "name": "max_ghost_window_seconds",
+                "target": 3,
+                "measured": 2.39,
+                "verdict": "pass",
+                "reason": "r",
+            },
+            {
+                "name": "max_stale_reads",
+                "target": 50,
+                "measured": 12,
+                "verdict": "pass",
+                "reason": "r",
+            },
+        ]
+
+    return edited(report, cache)
+
+
+def test_a_cache_drill_exports_ghost_reads_window_and_stale_reads_with_their_targets() -> None:
+    report = _with_cache(literal_run()[0])
+    samples = _samples(generate_latest(build_registry([report])).decode())
+    d = {"drill": "failover"}
+    assert _value(samples, "drillkit_ghost_reads", **d) == 479
+    assert _value(samples, "drillkit_ghost_window_seconds", **d) == pytest.approx(2.39)
+    assert _value(samples, "drillkit_ghost_window_resolution_seconds", **d) == pytest.approx(0.107)
+    assert _value(samples, "drillkit_stale_reads", **d) == 12
+    assert _value(samples, "drillkit_target_max_ghost_reads", **d) == 0
+    assert _value(samples, "drillkit_target_max_ghost_window_seconds", **d) == 3
+    assert _value(samples, "drillkit_target_met", target="max_ghost_reads", **d) == 0
+    assert _value(samples, "drillkit_target_met", target="max_ghost_window_seconds", **d) == 1
+
+
+def test_a_run_without_a_cache_exports_no_cache_series() -> None:
+    report, _ = literal_run()
+    names = {name for name, _ in _samples(generate_latest(build_registry([report])).decode())}
+    assert not {n for n in names if "ghost" in n or "stale_reads" in n}
