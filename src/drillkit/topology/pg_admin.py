@@ -46,6 +46,18 @@ class PgSession:
             cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
             return list(cur.fetchall()) if cur.description else []
 
+    def queries(
+        self, node: Node, statements: list[tuple[str, tuple[Any, ...]]]
+    ) -> list[list[dict[str, Any]]]:
+        """Several statements on one connection to one node (one SCRAM handshake, not one per
+        statement); each one's rows as dicts."""
+        out: list[list[dict[str, Any]]] = []
+        with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
+            for sql, params in statements:
+                cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
+                out.append(list(cur.fetchall()) if cur.description else [])
+        return out
+
     def sole_primary(self, nodes: list[Node]) -> Node | None:
         """The one node of ``nodes`` that is not in recovery (None if none is, or several are)."""
         primaries = []

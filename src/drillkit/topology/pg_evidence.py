@@ -44,8 +44,7 @@ NON_DEFAULT_SQL = (
 )
 
 
-def non_default_settings(admin: PgAdmin, n: Node) -> dict[str, dict[str, Any]]:
-    """``{name: {value, unit, default, source, file}}`` of a running node (pg_settings)."""
+def _non_default(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {
         r["name"]: {
             "value": r["setting"],
@@ -54,7 +53,7 @@ def non_default_settings(admin: PgAdmin, n: Node) -> dict[str, dict[str, Any]]:
             "source": r["source"],
             "file": r["sourcefile"],
         }
-        for r in admin.query(n, NON_DEFAULT_SQL)
+        for r in rows
     }
 
 
@@ -63,15 +62,21 @@ def node_settings(admin: PgAdmin, n: Node, status: str) -> dict[str, Any]:
     node also lists every setting that differs from PostgreSQL's default (``non_default``)."""
     if status == "running":
         try:
-            rows = admin.query(
+            rows, recovery, non_default = admin.queries(
                 n,
-                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
-                (list(DATA_LOSS_SETTINGS),),
+                [
+                    (
+                        "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                        (list(DATA_LOSS_SETTINGS),),
+                    ),
+                    ("SELECT pg_is_in_recovery() AS r", ()),
+                    (NON_DEFAULT_SQL, ()),
+                ],
             )
             return {
                 "settings": {r["name"]: r["setting"] for r in rows},
-                "in_recovery": admin.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"],
-                "non_default": non_default_settings(admin, n),
+                "in_recovery": recovery[0]["r"],
+                "non_default": _non_default(non_default),
             }
         except psycopg.Error as e:
             return {"settings_error": str(e).strip()}
