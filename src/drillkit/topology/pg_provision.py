@@ -173,15 +173,21 @@ class PgProvisioning(PgReplication):
         """Until every replica streams (``synchronous``: and is a synchronous candidate).
 
         One connection to the primary, kept between attempts, is asked every 10 ms: a fresh
-        connection per attempt (SCRAM, ~10-20 ms) made the wait itself the latency."""
+        connection per attempt (SCRAM, ~10-20 ms) made the wait itself the latency. While the
+        primary does not accept connections yet, a new one is tried every 50 ms only (each try
+        costs the engine's port proxy and this process CPU the starting nodes need)."""
         primary = self.nodes[0]
         names = {n.name for n in self.nodes if n is not primary}
         conn: psycopg.Connection[Any] | None = None
+        retry_at, refused = 0.0, "not connected yet"
 
         def problem() -> str | None:
-            nonlocal conn
+            nonlocal conn, retry_at, refused
+            if conn is None and time.monotonic() < retry_at:
+                return refused
             try:
                 if conn is None:
+                    retry_at = time.monotonic() + 0.05
                     conn = self.connect(primary)
                 with conn.cursor(row_factory=dict_row) as cur:
                     cur.execute(REPLICATION_STATUS_SQL)
@@ -194,7 +200,8 @@ class PgProvisioning(PgReplication):
                 if conn is not None:
                     conn.close()
                     conn = None
-                return str(e).strip()
+                refused = str(e).strip()
+                return refused
             if synchronous:
                 rows = [r for r in rows if r["sync_state"] in SYNC_STATES]
             if len(rows) >= self.spec.replicas:
