@@ -89,6 +89,25 @@ def test_put_secrets_owns_the_files_by_the_container_user(user: str, ids: tuple[
         assert (member.uid, member.gid) == ids
 
 
+def test_the_users_ids_are_read_once_per_image() -> None:
+    reads: list[str] = []
+
+    class Counting(_Container):
+        def get_archive(self, path: str) -> tuple[list[bytes], dict[str, Any]]:
+            reads.append(path)
+            return super().get_archive(path)
+
+    first, second, other = Counting("postgres"), Counting("postgres"), Counting("postgres")
+    first.attrs["Image"] = second.attrs["Image"] = "sha256:test-image-a"
+    other.attrs["Image"] = "sha256:test-image-b"
+    for container in (first, second, other):
+        put_secrets(container, {"s": "v"})
+    assert reads == ["/etc/passwd", "/etc/passwd"]  # image a once, image b once
+    for container in (first, second, other):
+        with tarfile.open(fileobj=io.BytesIO(container.put[0][1])) as tar:
+            assert (tar.getmember("drillkit/s").uid, tar.getmember("drillkit/s").gid) == (101, 104)
+
+
 def test_put_secrets_writes_nothing_without_secrets() -> None:
     container = _Container("postgres")
     put_secrets(container, {})

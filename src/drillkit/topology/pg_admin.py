@@ -12,9 +12,15 @@ from drillkit.secrets import Secrets
 from drillkit.tls import CA_FILE, RunTls
 from drillkit.topology.node import Node
 
-__all__ = ["PGDATA", "PG_PORT", "PgAdmin", "PgSession"]
+__all__ = ["PGDATA", "PG_PORT", "REPLICATION_STATUS_SQL", "PgAdmin", "PgSession"]
 
 PG_PORT = 5432
+# pg_stat_replication on a primary: each standby's name, state, sync_state and replay lag in bytes
+REPLICATION_STATUS_SQL = (
+    "SELECT application_name, state, sync_state,"
+    " pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes"
+    " FROM pg_stat_replication"
+)
 PGDATA = "/var/lib/postgresql/data"  # the data directory in drillkit's postgres image
 
 
@@ -39,6 +45,18 @@ class PgSession:
         with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
             return list(cur.fetchall()) if cur.description else []
+
+    def queries(
+        self, node: Node, statements: list[tuple[str, tuple[Any, ...]]]
+    ) -> list[list[dict[str, Any]]]:
+        """Several statements on one connection to one node (one SCRAM handshake, not one per
+        statement); each one's rows as dicts."""
+        out: list[list[dict[str, Any]]] = []
+        with self.connect(node) as conn, conn.cursor(row_factory=dict_row) as cur:
+            for sql, params in statements:
+                cur.execute(sql, params)  # type: ignore[call-overload,arg-type,unused-ignore]
+                out.append(list(cur.fetchall()) if cur.description else [])
+        return out
 
     def sole_primary(self, nodes: list[Node]) -> Node | None:
         """The one node of ``nodes`` that is not in recovery (None if none is, or several are)."""
@@ -86,12 +104,7 @@ class PgAdmin(PgSession):
     def replication_status(self, primary: Node) -> list[dict[str, Any]]:
         """``pg_stat_replication`` on ``primary``: each standby's name, state, sync_state and
         replay lag in bytes."""
-        return self.query(
-            primary,
-            "SELECT application_name, state, sync_state,"
-            " pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint AS lag_bytes"
-            " FROM pg_stat_replication",
-        )
+        return self.query(primary, REPLICATION_STATUS_SQL)
 
     def streaming_from(self, primary: Node, names: set[str]) -> list[dict[str, Any]]:
         """The rows of :meth:`replication_status` of standbys named in ``names`` that stream

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -44,8 +45,7 @@ NON_DEFAULT_SQL = (
 )
 
 
-def non_default_settings(admin: PgAdmin, n: Node) -> dict[str, dict[str, Any]]:
-    """``{name: {value, unit, default, source, file}}`` of a running node (pg_settings)."""
+def _non_default(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {
         r["name"]: {
             "value": r["setting"],
@@ -54,7 +54,7 @@ def non_default_settings(admin: PgAdmin, n: Node) -> dict[str, dict[str, Any]]:
             "source": r["source"],
             "file": r["sourcefile"],
         }
-        for r in admin.query(n, NON_DEFAULT_SQL)
+        for r in rows
     }
 
 
@@ -63,15 +63,21 @@ def node_settings(admin: PgAdmin, n: Node, status: str) -> dict[str, Any]:
     node also lists every setting that differs from PostgreSQL's default (``non_default``)."""
     if status == "running":
         try:
-            rows = admin.query(
+            rows, recovery, non_default = admin.queries(
                 n,
-                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
-                (list(DATA_LOSS_SETTINGS),),
+                [
+                    (
+                        "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)",
+                        (list(DATA_LOSS_SETTINGS),),
+                    ),
+                    ("SELECT pg_is_in_recovery() AS r", ()),
+                    (NON_DEFAULT_SQL, ()),
+                ],
             )
             return {
                 "settings": {r["name"]: r["setting"] for r in rows},
-                "in_recovery": admin.query(n, "SELECT pg_is_in_recovery() AS r")[0]["r"],
-                "non_default": non_default_settings(admin, n),
+                "in_recovery": recovery[0]["r"],
+                "non_default": _non_default(non_default),
             }
         except psycopg.Error as e:
             return {"settings_error": str(e).strip()}
@@ -89,17 +95,26 @@ def node_settings(admin: PgAdmin, n: Node, status: str) -> dict[str, Any]:
 def configured_settings(node: Node) -> dict[str, str]:
     """The data-loss settings a stopped node's config files set (files can be read from a
     stopped node); ``postgresql.auto.conf`` (ALTER SYSTEM) overrides ``postgresql.conf``."""
+    names = ("postgresql.conf", "postgresql.auto.conf")
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:  # two engine round trips at once
+        texts = list(pool.map(lambda name: _read_file(node, name), names))
     found: dict[str, str] = {}
-    for name in ("postgresql.conf", "postgresql.auto.conf"):
-        try:
-            data = node.get_archive(f"{PGDATA}/{name}")
-            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                member = tar.extractfile(name)
-                text = member.read().decode("utf-8", "replace") if member else ""
-        except (NodeError, tarfile.TarError, KeyError):
+    for text in texts:
+        if text is None:
             continue
         for line in text.splitlines():
             key, sep, value = line.split("#", 1)[0].partition("=")
             if sep and key.strip() in DATA_LOSS_SETTINGS:
                 found[key.strip()] = value.strip().strip("'")
     return found
+
+
+def _read_file(node: Node, name: str) -> str | None:
+    """A file of the node's data directory (None if it cannot be read)."""
+    try:
+        data = node.get_archive(f"{PGDATA}/{name}")
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.extractfile(name)
+            return member.read().decode("utf-8", "replace") if member else ""
+    except (NodeError, tarfile.TarError, KeyError):
+        return None

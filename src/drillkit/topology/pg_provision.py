@@ -6,15 +6,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from drillkit.backend.docker import DEFAULT_LIMITS, run_once, size_bytes, start_detached
 from drillkit.backend.docker import create_volume as new_volume
 from drillkit.errors import InfrastructureError
 from drillkit.spec.settings import pg_conf_text
 from drillkit.topology.node import Node
-from drillkit.topology.pg_admin import PG_PORT, PGDATA
+from drillkit.topology.pg_admin import PG_PORT, PGDATA, REPLICATION_STATUS_SQL
 from drillkit.topology.pg_cache import CACHE_NODE, CACHE_ROLE, CacheNodes
 from drillkit.topology.pg_replication import SYNC_STATES, PgReplication
 from drillkit.topology.pgbackrest import BackupRepo, PgBackRestError
@@ -178,21 +180,49 @@ class PgProvisioning(PgReplication):
             self.repo.stop_schedule()
 
     def _wait_ready(self, *, synchronous: bool = False) -> None:
-        """Until every replica streams (``synchronous``: and is a synchronous candidate)."""
+        """Until every replica streams (``synchronous``: and is a synchronous candidate).
+
+        One connection to the primary, kept between attempts, is asked every 10 ms: a fresh
+        connection per attempt (SCRAM, ~10-20 ms) made the wait itself the latency. While the
+        primary does not accept connections yet, a new one is tried every 50 ms only (each try
+        costs the engine's port proxy and this process CPU the starting nodes need)."""
         primary = self.nodes[0]
+        names = {n.name for n in self.nodes if n is not primary}
+        conn: psycopg.Connection[Any] | None = None
+        retry_at, refused = 0.0, "not connected yet"
 
         def problem() -> str | None:
+            nonlocal conn, retry_at, refused
+            if conn is None and time.monotonic() < retry_at:
+                return refused
             try:
-                rows = self.streaming_replicas(primary)
+                if conn is None:
+                    retry_at = time.monotonic() + 0.05
+                    conn = self.connect(primary)
+                with conn.cursor(row_factory=dict_row) as cur:
+                    cur.execute(REPLICATION_STATUS_SQL)
+                    rows = [
+                        r
+                        for r in cur.fetchall()
+                        if r["state"] == "streaming" and r["application_name"] in names
+                    ]
             except psycopg.Error as e:
-                return str(e).strip()
+                if conn is not None:
+                    conn.close()
+                    conn = None
+                refused = str(e).strip()
+                return refused
             if synchronous:
                 rows = [r for r in rows if r["sync_state"] in SYNC_STATES]
-            if sum(1 for r in rows if r["state"] == "streaming") >= self.spec.replicas:
+            if len(rows) >= self.spec.replicas:
                 return None
             return f"{len(rows)} of {self.spec.replicas} replica(s) streaming"
 
-        last = self.await_ready(problem, interval=0.05)
+        try:
+            last = self.await_ready(problem, interval=0.01)
+        finally:
+            if conn is not None:
+                conn.close()
         if last is not None:
             raise InfrastructureError(
                 f"topology not ready after {self.ready_timeout:.0f} s ({last}); "

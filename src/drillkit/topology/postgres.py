@@ -10,6 +10,7 @@ runner, the runbook and a kept topology's user see.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -154,12 +155,14 @@ class PostgresCluster(PgProvisioning):
         """Write each node's container log under ``directory``; return the configuration
         fingerprint (image ids, server version, the settings that decide data loss) per node.
         A node that is not running is recorded with its status (settings are the same image's)."""
-        nodes = self.node_evidence(directory, lambda n, status: node_settings(self, n, status))
-        out = {
+        with ThreadPoolExecutor(max_workers=1) as pool:  # TLS read beside the nodes' evidence
+            tls = pool.submit(pg_tls_evidence, self, self.nodes, enabled=self.tls is not None)
+            nodes = self.node_evidence(directory, lambda n, status: node_settings(self, n, status))
+        out: dict[str, Any] = {
             "kind": "postgres",
             "replication": self.spec.replication,
             "nodes": nodes,
-            "tls": pg_tls_evidence(self, self.nodes, enabled=self.tls is not None),
+            "tls": tls.result(),
         }
         if self.cache.nodes:
             out["cache"] = self.cache.evidence(directory)

@@ -4,6 +4,7 @@ the drill file."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -28,12 +29,22 @@ _PG_REPLICATION = (
 
 def replication_tls(admin: PgAdmin, nodes: list[Node]) -> list[dict[str, Any]] | None:
     """Each walsender of the running ``nodes`` (its standby, ``ssl``, ``version``, ``cipher``);
-    None if a node could not be asked."""
+    None if a node could not be asked. The nodes are asked at once (an engine round trip and a
+    connection each, at the end of provisioning)."""
+
+    def walsenders(n: Node) -> list[dict[str, Any]]:
+        if not n.is_running():
+            return []
+        return [{"upstream": n.name, **r} for r in admin.query(n, _PG_REPLICATION)]
+
+    if not nodes:
+        return []
+    with ThreadPoolExecutor(max_workers=min(len(nodes), 8)) as pool:
+        futures = [pool.submit(walsenders, n) for n in nodes]
     rows: list[dict[str, Any]] = []
     try:
-        for n in nodes:
-            if n.is_running():
-                rows += [{"upstream": n.name, **r} for r in admin.query(n, _PG_REPLICATION)]
+        for f in futures:
+            rows += f.result()
     except psycopg.Error:
         return None
     return rows
@@ -44,15 +55,23 @@ def pg_tls_evidence(admin: PgAdmin, nodes: list[Node], *, enabled: bool) -> dict
     every node with walsenders, whether each standby's replication connection is encrypted."""
     servers: dict[str, Any] = {}
     replication: list[dict[str, Any]] = []
-    for n in nodes:
+
+    def ask(n: Node) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         if not n.is_running():
-            continue
-        try:
-            servers[n.name] = admin.query(n, _PG_SESSION)[0]
-            for row in admin.query(n, _PG_REPLICATION):
-                replication.append({"upstream": n.name, **row})
+            return None
+        try:  # one session: _PG_SESSION describes the connection that asks
+            session, walsenders = admin.queries(n, [(_PG_SESSION, ()), (_PG_REPLICATION, ())])
         except psycopg.Error as e:
-            servers[n.name] = {"error": str(e).strip()}
+            return {"error": str(e).strip()}, []
+        return session[0], [{"upstream": n.name, **row} for row in walsenders]
+
+    with ThreadPoolExecutor(max_workers=max(1, min(len(nodes), 8))) as pool:
+        answers = [(n.name, pool.submit(ask, n)) for n in nodes]  # at once, in nodes' order
+    for name, future in answers:
+        answer = future.result()
+        if answer is not None:
+            servers[name], rows = answer
+            replication += rows
     return {
         "enabled": enabled,
         "client_sslmode": "verify-full" if enabled else None,

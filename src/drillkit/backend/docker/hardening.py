@@ -105,6 +105,10 @@ def _user_ids(container: Any, user: str) -> tuple[int, int]:
         return 0, int(group) if group.isdigit() else 0
     if name.isdigit() and (not group or group.isdigit()):
         return int(name), int(group or name)
+    image = str(container.attrs.get("Image") or "")  # an image id: its content never changes
+    known = _IDS_BY_IMAGE.get((image, user)) if image else None
+    if known is not None:
+        return known
     stream, _ = container.get_archive("/etc/passwd")
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
         member = tar.extractfile("passwd")
@@ -112,8 +116,17 @@ def _user_ids(container: Any, user: str) -> tuple[int, int]:
     for line in passwd.splitlines():
         fields = line.split(":")
         if len(fields) > 3 and fields[0] == name:
-            return int(fields[2]), int(group) if group.isdigit() else int(fields[3])
+            ids = int(fields[2]), int(group) if group.isdigit() else int(fields[3])
+            if image:
+                _IDS_BY_IMAGE[(image, user)] = ids
+            return ids
     raise RuntimeError(f"user {name!r} is not in the image's /etc/passwd")
+
+
+# (image id, user) -> (uid, gid): reading /etc/passwd is an engine round trip (~80 ms here) on
+# every node's start; a process that starts many topologies (a sweep, --all, a test session)
+# reads it once per image.
+_IDS_BY_IMAGE: dict[tuple[str, str], tuple[int, int]] = {}
 
 
 def put_secrets(container: Any, files: dict[str, str]) -> None:

@@ -24,8 +24,9 @@ configure_primary() {
   cp -a /usr/local/share/drillkit/pgdata-template/. "$PGDATA"/
   # Durable before the server starts, as initdb leaves it: otherwise the kernel writes the copy
   # back later, in the middle of a drill, and a commit's WAL flush can queue behind it (a 0.5 s
-  # write stall was measured that way).
-  find "$PGDATA" -type f -exec sync -- {} +
+  # write stall was measured that way). The same fsync of every file, 8 at a time: ~0.08 s
+  # instead of ~0.19 s one after another (only these files, unlike a syncfs of the whole disk).
+  find "$PGDATA" -type f -print0 | xargs -0 -n 100 -P 8 sync --
   sync -- "$PGDATA"
   cat >> "$PGDATA/postgresql.conf" <<CONF
 listen_addresses = '*'
@@ -64,9 +65,10 @@ SQL
 
 configure_replica() {
   : "${DK_PRIMARY_HOST:?a replica needs DK_PRIMARY_HOST}"
-  for _ in $(seq 1 300); do
+  # Every 20 ms (the primary's start takes ~0.4-0.9 s): a 0.1 s interval cost ~50 ms on average.
+  for _ in $(seq 1 1500); do
     pg_isready -q -h "$DK_PRIMARY_HOST" -p 5432 && break
-    sleep 0.1
+    sleep 0.02
   done
   slot="${NODE//-/_}"
   conninfo="host=$DK_PRIMARY_HOST port=5432 user=replicator passfile=$PASSFILE connect_timeout=2${DK_TLS_CONNINFO:+ $DK_TLS_CONNINFO}"
