@@ -108,14 +108,15 @@ def _how(model: type[Any]) -> tuple[str, str]:
 
 
 def _resolve(
-    target: str, nodes: list[PlannedNode], external: bool, pool: list[str]
+    target: str, nodes: list[PlannedNode], external: bool, pool: list[str], every: list[str]
 ) -> tuple[list[str], str]:
-    """The nodes ``target`` designates now, and a note when that is decided only at injection."""
+    """The nodes ``target`` designates now, and a note when that is decided only at injection.
+    ``every``: the nodes ``all`` designates (a cache node, etcd or HAProxy only by name)."""
     names = [n.name for n in nodes]
     if target in names:
         return [target], ""
     if target == "all":
-        return names, ""
+        return every, ""
     if not external or target not in ROLES:
         among = f" (among {', '.join(pool)})" if pool and target in ROLES else ""
         return [], f"{target}: resolved when injected{among}"
@@ -162,6 +163,8 @@ def plan_drill(spec: DrillSpec, *, file: str, survey: Survey | None = None) -> D
         target = f"drillkit's own {topology.kind} topology, created for the run and removed after"
     by_name = {n.name: n for n in nodes}
     pool = _role_pool(topology, [n.name for n in nodes])
+    all_names = getattr(topology, "all_names", None)
+    every = list(all_names()) if all_names is not None else [n.name for n in nodes]
     injections = []
     for event in schedule(spec.faults):
         if event.action != "inject":
@@ -170,7 +173,7 @@ def plan_drill(spec: DrillSpec, *, file: str, survey: Survey | None = None) -> D
         how, heal_doc = _how(type(fault))
         names, notes = [], []
         for mentioned in fault_nodes(fault) or ["primary"]:
-            resolved, note = _resolve(mentioned, nodes, external, pool)
+            resolved, note = _resolve(mentioned, nodes, external, pool, every)
             names += [n for n in resolved if n not in names]
             notes += [note] if note else []
         if fault.duration is not None:

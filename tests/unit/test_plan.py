@@ -223,3 +223,26 @@ def test_own_topology_plan_needs_no_engine(monkeypatch: pytest.MonkeyPatch) -> N
     note = json.loads(result.output)["injections"][0]["note"]
     assert "sentinels: resolved when injected" in note
     assert "sentinels: resolved when injected (among" not in note
+
+
+@pytest.mark.parametrize(
+    ("drill", "every"),
+    [
+        ("cache-pitr-ttl.yaml", ["pg0", "pg1"]),  # never the cache node
+        ("patroni-failover.yaml", ["pg0", "pg1", "pg2"]),  # never etcd or HAProxy
+        ("redis-failover.yaml", ["r0", "r1", "r2", "s1", "s2", "s3"]),  # the nodes it starts
+    ],
+)
+def test_all_designates_what_it_designates_at_run_time(
+    drill: str, every: list[str], tmp_path: Path
+) -> None:
+    doc = yaml.safe_load((DRILLS / drill).read_text())
+    doc["faults"] = [{"kind": "pause", "target": "all", "at": 0, "duration": 1}]
+    doc["runbook"] = []
+    doc.get("targets", {}).pop("max_ghost_window_seconds", None)
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump(doc))
+
+    p = plan_drill(load_drill(tmp_path / "d.yaml"), file="d.yaml")
+
+    [pause] = p.injections
+    assert pause.nodes == every

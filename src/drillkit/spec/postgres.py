@@ -268,6 +268,10 @@ class PostgresTopology(PostgresOptions):
         cache = [CACHE_NODE] if self.cache is not None else []
         return self.data_node_names() + cache
 
+    def all_names(self) -> list[str]:
+        """The nodes the target ``all`` designates: the database nodes, never the cache."""
+        return self.data_node_names()
+
     @model_validator(mode="after")
     def _cache_is_plain(self) -> PostgresTopology:
         if self.cache is not None and self.tls:
@@ -378,6 +382,10 @@ class PatroniTopology(PgSettings):
 
     def member_names(self) -> list[str]:
         return [f"pg{i}" for i in range(self.replicas + 1)]
+
+    def all_names(self) -> list[str]:
+        """The nodes the target ``all`` designates: the members (etcd and HAProxy by name)."""
+        return self.member_names()
 
     def node_names(self) -> list[str]:
         extra = ["haproxy"] if self.haproxy else []
