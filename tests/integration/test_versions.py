@@ -1,6 +1,6 @@
 """Shipped drills on other engine versions, end to end on real containers: failover and
 patroni-failover on PostgreSQL 17 (Debian trixie, Patroni 4), the Sentinel failover on Valkey 8
-and on Redis 8.
+and on Redis 8, and the write-through cache drill with a Valkey 8 cache.
 
 The versions in each report are read from the running servers, not echoed from the drill file.
 The first run on a machine builds the trixie base and images (see docs/operations.md).
@@ -79,3 +79,21 @@ def test_redis_failover_on_redis_8(tmp_path: Path, docker_client: Any) -> None:
     assert versions["redis"].startswith("8."), versions  # INFO server's redis_version
     assert "valkey" not in versions
     assert versions["redis_image"].startswith("drillkit/redis:redis8-")
+
+
+def test_write_through_cache_on_valkey_8(tmp_path: Path, docker_client: Any) -> None:
+    """The cache drill's known result holds with Valkey as the cache: the lost writes' cached
+    versions are ghosts only until each key's next write through the promoted node."""
+    doc = yaml.safe_load(
+        (REPO / "drills" / "cache-failover-write-through.yaml").read_text(encoding="utf-8")
+    )
+    topology = {**doc["topology"], "cache": {"engine": "valkey"}}
+    report = run_on(tmp_path, "cache-failover-write-through", topology)
+
+    versions = report["versions"]
+    assert versions["cache_valkey"].startswith("8."), versions  # INFO server of cache0
+    assert "cache_redis" not in versions
+    assert versions["cache_image"].startswith("drillkit/redis:valkey8-")
+    cache = report["cache"]
+    assert cache["ghost_reads_after_write"] == 0, cache
+    assert cache["ghosts_at_end"] == 0 and cache["unanswered_after"] < cache["reads_after"]

@@ -109,6 +109,20 @@ class CacheNodes:
                 return f"{node.name}: {e}"
         return None
 
+    def versions(self) -> dict[str, str]:
+        """The cache server's version as it reports it (``cache_redis`` or ``cache_valkey``),
+        read from the first cache node that answers; {} if none does."""
+        for node in self.nodes:
+            try:
+                with self.client(node) as r:
+                    server = r.info("server")
+            except redis.RedisError:
+                continue
+            # Valkey also reports redis_version (the Redis API it implements, 7.2.4).
+            engine = "valkey" if "valkey_version" in server else "redis"
+            return {f"cache_{engine}": str(server[f"{engine}_version"])}
+        return {}
+
     def evidence(self, directory: Path) -> dict[str, Any]:
         """Each cache node's log (``<node>.log``), role, status and image."""
         directory.mkdir(parents=True, exist_ok=True)

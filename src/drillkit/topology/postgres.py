@@ -174,6 +174,7 @@ class PostgresCluster(PgProvisioning):
         version = self.server_version(self.running())
         if version is not None:
             out["postgresql"] = version
+        out.update(self.cache.versions())
         if self.repo is not None:
             out["pgbackrest_backups"] = "; ".join(
                 f"{b.type} {b.label} on {b.node} in {b.seconds:.1f}s" for b in self.repo.backups
