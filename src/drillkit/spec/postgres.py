@@ -293,8 +293,9 @@ class PostgresTopology(PostgresOptions):
     )
     cache: CacheOptions | None = Field(
         None,
-        description="a cache node (cache0: Redis or Valkey, no persistence) in front of the "
-        "database, read through as workload.cache says",
+        description="a cache node (cache0: Redis or Valkey, no persistence; with replicas and "
+        "sentinels, a cache that fails over) in front of the database, read through as "
+        "workload.cache says",
     )
 
     @field_validator("data_volume_size")
