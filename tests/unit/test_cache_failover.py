@@ -265,3 +265,62 @@ def test_analyze_reports_the_stale_window_and_judges_its_target() -> None:
     }
     assert analysis.measured.cache_stale_window_seconds == pytest.approx(0.051)
     assert analysis.verdict is Verdict.FAIL
+
+
+# -- wait-cache-failover --------------------------------------------------------------------------
+class _View:
+    """The cache's nodes as the step sees them: Sentinels name ``named``; ROLE from ``roles``."""
+
+    def __init__(self, named: dict[str, str | None], roles: dict[str, str]) -> None:
+        self.by_name = {n: _Node(n, CACHE_ROLE) for n in ("cache0", "cache1")}
+        self.named, self.roles = named, roles
+        self.data_nodes = list(self.by_name.values())
+
+    def sentinel_announced(self) -> dict[str, Any]:
+        return {s: None if n is None else self.by_name[n] for s, n in self.named.items()}
+
+    def sentinel_master(self) -> Any:
+        return self.by_name["cache1"]
+
+    def node(self, name: str) -> Any:
+        return self.by_name[name]
+
+    def role(self, node: Any) -> list[Any] | None:
+        role = self.roles.get(node.name)
+        return None if role is None else [role]
+
+
+def _step(view: _View) -> Any:
+    from drillkit.runbook.cache_steps import WaitCacheFailover
+    from drillkit.spec.steps import WaitCacheFailoverStep
+
+    topology: Any = type("T", (), {"cache": view})()
+    return WaitCacheFailover(WaitCacheFailoverStep(step="wait-cache-failover"), topology)
+
+
+def test_wait_cache_failover_waits_for_a_new_master_that_answers_role_master() -> None:
+    from drillkit.history import History, OpType
+
+    h = History()
+    request = h.invoke("fault", "kill", {"target": "cache-master", "nodes": ["cache0"]})
+    h.complete(request, OpType.OK, incident=True)
+    view = _View({"cache-s0": "cache0", "cache-s1": "cache0", "cache-s2": None}, {})
+    step = _step(view)
+    step.observe(h)
+    assert step.old == "cache0"
+    assert step._waiting_for("cache0") == "Sentinels still name cache0"
+    view.named = {"cache-s0": "cache1", "cache-s1": None, "cache-s2": None}
+    assert "fewer than the quorum" in step._waiting_for("cache0")
+    view.named = {"cache-s0": "cache1", "cache-s1": "cache1", "cache-s2": None}
+    assert step._waiting_for("cache0") == "cache1 does not report itself master yet"
+    view.roles["cache1"] = "master"
+    assert step._waiting_for("cache0") == ""
+    assert step.run()["new_master"] == "cache1"
+
+
+def test_wait_cache_failover_falls_back_to_cache0_when_no_fault_named_the_role() -> None:
+    from drillkit.history import History
+
+    step = _step(_View({}, {}))
+    step.observe(History())
+    assert step.old == "cache0"

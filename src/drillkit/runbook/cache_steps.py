@@ -26,13 +26,21 @@ class WaitCacheFailover(WaitSentinelFailover):
     struck_role = CACHE_MASTER
 
     def __init__(self, spec: Any, topology: Any) -> None:
-        self.spec = spec
-        self.cluster = topology
-        self.delay_seconds = float(spec.delay_seconds)
-        self.timeout_seconds = float(spec.timeout_seconds)
-        self.view: SentinelView = topology.cache
-        self.quorum = CACHE_QUORUM
-        self.converge = False
+        super().__init__(spec, topology)
+        self._cache: SentinelView = topology.cache
+
+    @property
+    def view(self) -> SentinelView:
+        """The cache's nodes and Sentinels (``topology.cache``)."""
+        return self._cache
+
+    @property
+    def quorum(self) -> int:
+        return CACHE_QUORUM
+
+    @property
+    def converge(self) -> bool:
+        return False
 
     def observe(self, history: History) -> None:
         """The cache master the fault struck: the holder of ``cache-master`` at the incident,

@@ -82,11 +82,18 @@ class WaitSentinelFailover(_RedisStep):
 
     old: str | None = None
 
-    def __init__(self, spec: Any, cluster: RedisCluster) -> None:
-        super().__init__(spec, cluster)
-        self.view: SentinelView = cluster
-        self.quorum = cluster.spec.quorum
-        self.converge = bool(getattr(spec, "converge", False))
+    @property
+    def view(self) -> SentinelView:
+        """The data nodes and Sentinels to ask (this step's: the Redis topology's own)."""
+        return self.cluster
+
+    @property
+    def quorum(self) -> int:
+        return self.cluster.spec.quorum
+
+    @property
+    def converge(self) -> bool:
+        return bool(getattr(self.spec, "converge", False))
 
     def observe(self, history: History) -> None:
         """The master the fault struck (:func:`~drillkit.history.struck_node`): the one a
