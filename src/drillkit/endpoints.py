@@ -46,6 +46,14 @@ class CacheEndpoint:
 
     address: Callable[[], Address] = field(repr=False)
     password: str = field(repr=False)
+    sentinels: list[Address] = field(default_factory=list)
+    """The cache's Sentinels on 127.0.0.1 (topology.cache.sentinels); [] for a single node,
+    reached at ``address``."""
+    master_name: str = ""
+    """The name the Sentinels monitor the cache's master under."""
+    publish: Callable[[str, int], Address] | None = field(default=None, repr=False)
+    """An address the Sentinels announce (on the run's network) -> where the harness reaches
+    it."""
 
 
 @dataclass(frozen=True)

@@ -120,9 +120,21 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         "cache reads after recovery older than the newest surviving write acknowledged before them",
         (),
     ),
+    "drillkit_cache_stale_window_seconds": (
+        "first to last stale cache read after recovery (cache drills only)",
+        (),
+    ),
+    "drillkit_cache_stale_window_resolution_seconds": (
+        "resolution of the cache's stale window (a reader's interval)",
+        (),
+    ),
     "drillkit_target_max_ghost_reads": ("declared maximum of ghost reads", ()),
     "drillkit_target_max_ghost_window_seconds": ("declared maximum ghost window", ()),
     "drillkit_target_max_stale_reads": ("declared maximum of stale cache reads", ()),
+    "drillkit_target_max_cache_stale_window_seconds": (
+        "declared maximum stale window of the cache",
+        (),
+    ),
     "drillkit_run_duration_seconds": ("wall-clock duration of the last run", ()),
     "drillkit_step_duration_seconds": ("duration of each runbook step in the last run", ("step",)),
     "drillkit_last_run_timestamp_seconds": ("when the last run finished (Unix time)", ()),
@@ -149,6 +161,10 @@ _MEASURED: dict[str, Callable[[Measured], float | None]] = {
     "drillkit_ghost_window_seconds": lambda m: m.ghost_window_seconds,
     "drillkit_ghost_window_resolution_seconds": lambda m: m.ghost_window_resolution_seconds,
     "drillkit_stale_reads": lambda m: m.stale_reads,
+    "drillkit_cache_stale_window_seconds": lambda m: m.cache_stale_window_seconds,
+    "drillkit_cache_stale_window_resolution_seconds": (
+        lambda m: m.cache_stale_window_resolution_seconds
+    ),
 }
 # quantile label -> the phase's field
 _STALENESS_QUANTILES: dict[str, Callable[[ReaderPhase], float | None]] = {
@@ -166,6 +182,7 @@ _TARGETS: dict[str, Callable[[Targets], float | None]] = {
     "drillkit_target_max_ghost_reads": lambda t: t.max_ghost_reads,
     "drillkit_target_max_ghost_window_seconds": lambda t: t.max_ghost_window_seconds,
     "drillkit_target_max_stale_reads": lambda t: t.max_stale_reads,
+    "drillkit_target_max_cache_stale_window_seconds": lambda t: t.max_cache_stale_window_seconds,
 }
 
 

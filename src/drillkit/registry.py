@@ -259,6 +259,7 @@ _STEPS = (
         "drillkit.runbook.redis_steps:WaitSentinelFailover",
         (C.SENTINEL,),
     ),
+    Entry(st.WaitCacheFailoverStep, "drillkit.runbook.cache_steps:WaitCacheFailover", (C.CACHE,)),
     Entry(rd.RedisPromoteStep, "drillkit.runbook.redis_steps:RedisPromote", (C.REDIS,)),
     Entry(rd.RedisRestoreStep, "drillkit.runbook.redis_steps:RedisRestore", (C.REDIS,)),
 )
@@ -271,7 +272,7 @@ _TOPOLOGIES = (
         pg.PostgresTopology,
         "drillkit.topology.postgres:PostgresCluster",
         provides=(C.SQL, *_DATA, C.POSTGRES_REPLICATION, C.MANUAL_FAILOVER, C.CLIENT_REPOINT),
-        roles=f.ROLES,
+        roles=(*f.ROLES, pg.CACHE_MASTER),
         options={
             C.BACKUP_REPOSITORY: _PGBACKREST,
             C.SIZED_DATA_VOLUME: Option(

@@ -169,6 +169,7 @@ def test_every_target_is_named_after_its_target_met_label() -> None:
         "max_ghost_reads",
         "max_ghost_window_seconds",
         "max_stale_reads",
+        "max_cache_stale_window_seconds",
     }
     targets = {n for n in METRICS if n.startswith("drillkit_target_")} - {"drillkit_target_met"}
     assert targets == {f"drillkit_target_{label}" for label in labels}
@@ -301,8 +302,15 @@ def _with_cache(report: Any) -> Any:
             ghost_window_seconds=2.39,
             ghost_window_resolution_seconds=0.107,
             stale_reads=12,
+            cache_stale_window_seconds=2.9,
+            cache_stale_window_resolution_seconds=0.01,
         )
-        r["targets"].update(max_ghost_reads=0, max_ghost_window_seconds=3, max_stale_reads=50)
+        r["targets"].update(
+            max_ghost_reads=0,
+            max_ghost_window_seconds=3,
+            max_stale_reads=50,
+            max_cache_stale_window_seconds=2.5,
+        )
         r["checks"] += [
             {
                 "name": "max_ghost_reads",
@@ -325,6 +333,13 @@ def _with_cache(report: Any) -> Any:
                 "verdict": "pass",
                 "reason": "r",
             },
+            {
+                "name": "max_cache_stale_window_seconds",
+                "target": 2.5,
+                "measured": 2.9,
+                "verdict": "fail",
+                "reason": "r",
+            },
         ]
 
     return edited(report, cache)
@@ -342,6 +357,11 @@ def test_a_cache_drill_exports_ghost_reads_window_and_stale_reads_with_their_tar
     assert _value(samples, "drillkit_target_max_ghost_window_seconds", **d) == 3
     assert _value(samples, "drillkit_target_met", target="max_ghost_reads", **d) == 0
     assert _value(samples, "drillkit_target_met", target="max_ghost_window_seconds", **d) == 1
+    assert _value(samples, "drillkit_cache_stale_window_seconds", **d) == pytest.approx(2.9)
+    assert _value(samples, "drillkit_cache_stale_window_resolution_seconds", **d) == 0.01
+    assert _value(samples, "drillkit_target_max_cache_stale_window_seconds", **d) == 2.5
+    met = _value(samples, "drillkit_target_met", target="max_cache_stale_window_seconds", **d)
+    assert met == 0
 
 
 def test_a_run_without_a_cache_exports_no_cache_series() -> None:

@@ -176,7 +176,8 @@ def test_empty_targets(tmp_path: Path) -> None:
     assert str(error(path)) == (
         f"{path}: targets: declare at least one of rpo_seconds, rto_seconds, max_lost_writes, "
         "max_staleness_seconds, max_monotonic_violations, max_convergence_seconds, "
-        "max_ghost_reads, max_ghost_window_seconds, max_stale_reads"
+        "max_ghost_reads, max_ghost_window_seconds, max_stale_reads, "
+        "max_cache_stale_window_seconds"
     )
 
 

@@ -97,6 +97,10 @@ class Analysis:
             ghost_window_at_least_s=self.cache.window_at_least_s if self.cache else None,
             ghost_window_resolution_s=self.cache.resolution_s if self.cache else None,
             stale_reads=self.cache.stale_reads if self.cache else None,
+            cache_stale_window_seconds=self.cache.stale_window_s if self.cache else None,
+            cache_stale_window_resolution_s=(
+                self.cache.stale_window_resolution_s if self.cache else None
+            ),
         )
 
 

@@ -18,6 +18,13 @@ declared heal if later).
   its staleness is the read's invocation minus the acknowledgement of the oldest such newer
   write (how long the newer version had been there to read). Counted before the incident too
   (``stale_reads_before``): a TTL cache is stale in steady state as well.
+- **stale window**: from the invocation of the first stale read to the completion of the last
+  one, both after recovery; 0 if none (``stale_first_s``/``stale_last_s``: those two instants
+  after the incident took effect). Each reader reads every ``1 / reader_rate`` seconds, so
+  either end is known to within one reader's interval (the median gap between two successive
+  reads of one reader): the window's resolution. A cache that fails over (topology.cache with
+  Sentinels) loses the last deletes and sets its old master acknowledged: the stale window is
+  how long readers were served the older versions left behind.
 - **ghost window**: from recovery to the completion of the last ghost read; 0 if none. The
   end-of-run audit (``cache-audit``) compares what the cache would serve for every key with the
   database: a ghost still cached then makes the window unknown (at least ``audit - recovery``),
@@ -41,7 +48,16 @@ from typing import Any
 from drillkit.checkers.writes import WriteOutcomes
 from drillkit.history import Op, OpType
 
-__all__ = ["AUDIT", "CACHE_READ", "CacheCheck", "CacheRead", "cache_check", "cache_reads"]
+__all__ = [
+    "AUDIT",
+    "CACHE_READ",
+    "CacheCheck",
+    "CacheRead",
+    "StaleWindow",
+    "cache_check",
+    "cache_reads",
+    "stale_window",
+]
 
 CACHE_READ = "cache-read"
 CACHE_SETUP = "cache-setup"
@@ -83,6 +99,10 @@ class CacheCheck:
     ghosts_at_end: int | None  # None: no audit
     stale_at_end: int | None
     notes: list[str] = field(default_factory=list)
+    stale_window_s: float | None = None  # None: no recovery, or no answered read after it
+    stale_window_resolution_s: float | None = None
+    stale_first_s: float | None = None  # after the incident took effect
+    stale_last_s: float | None = None
 
 
 def _int(value: object) -> int | None:
@@ -211,6 +231,47 @@ def _key_interval(reads: list[CacheRead]) -> float | None:
     return (statistics.median(gaps) + (statistics.median(lat) if lat else 0)) / NS
 
 
+def _reader_interval(reads: list[CacheRead]) -> float | None:
+    """The median gap between two successive reads of one reader (seconds)."""
+    last: dict[str, int] = {}
+    gaps: list[int] = []
+    for r in reads:
+        if r.process in last:
+            gaps.append(r.invoked_ns - last[r.process])
+        last[r.process] = r.invoked_ns
+    return statistics.median(gaps) / NS if gaps else None
+
+
+@dataclass(frozen=True)
+class StaleWindow:
+    """First to last stale read after recovery (seconds), its ends after the incident."""
+
+    seconds: float | None
+    resolution_s: float | None
+    first_s: float | None
+    last_s: float | None
+
+
+def stale_window(
+    stale: list[CacheRead], after: list[CacheRead], fault_ns: int | None
+) -> StaleWindow:
+    """The stale window of ``stale`` (stale reads after recovery, in invocation order) among
+    ``after`` (every read after recovery); see the module docstring."""
+    resolution = _reader_interval(after)
+    res = None if resolution is None else round(resolution, 6)
+    if not any(r.type is OpType.OK for r in after):
+        return StaleWindow(None, res, None, None)
+    if not stale:
+        return StaleWindow(0.0, res, None, None)
+    first = min(r.invoked_ns for r in stale)
+    last = max(r.completed_ns or r.invoked_ns for r in stale)
+
+    def since_fault(t: int) -> float | None:
+        return None if fault_ns is None else round((t - fault_ns) / NS, 6)
+
+    return StaleWindow(round((last - first) / NS, 6), res, since_fault(first), since_fault(last))
+
+
 def cache_check(
     ops: list[Op],
     outcomes: WriteOutcomes,
@@ -245,6 +306,7 @@ def cache_check(
     ok = [r for r in after if r.type is OpType.OK and r.version is not None]
     ghosts: list[CacheRead] = []
     stale: list[float] = []
+    stale_reads: list[CacheRead] = []
     for r in ok:
         version = r.version or 0
         if alive is not None and version > 0 and version not in alive:
@@ -253,6 +315,8 @@ def cache_check(
         age = writes.behind(r.key, r.invoked_ns, version)
         if age is not None:
             stale.append(age)
+            stale_reads.append(r)
+    sw = stale_window(stale_reads, after, fault_ns)
     after_write = 0
     for g in ghosts:
         first = writes.first_after(g.key, recovered_ns)
@@ -314,4 +378,8 @@ def cache_check(
         ghosts_at_end=ghosts_end,
         stale_at_end=stale_end,
         notes=notes,
+        stale_window_s=sw.seconds,
+        stale_window_resolution_s=sw.resolution_s,
+        stale_first_s=sw.first_s,
+        stale_last_s=sw.last_s,
     )

@@ -59,6 +59,8 @@ class Measured:
     ghost_window_at_least_s: float | None = None
     ghost_window_resolution_s: float | None = None
     stale_reads: int | None = None
+    cache_stale_window_seconds: float | None = None  # first to last stale read after recovery
+    cache_stale_window_resolution_s: float | None = None  # a reader's interval
 
 
 def _bound(
@@ -160,6 +162,13 @@ def judge(targets: Targets, measured: Measured) -> list[Check]:
         _bound("max_ghost_reads", targets.max_ghost_reads, measured.ghost_reads, ""),
         _ghost_window(targets, measured),
         _bound("max_stale_reads", targets.max_stale_reads, measured.stale_reads, ""),
+        _bound(
+            "max_cache_stale_window_seconds",
+            targets.max_cache_stale_window_seconds,
+            measured.cache_stale_window_seconds,
+            "s",
+            measured.cache_stale_window_resolution_s,
+        ),
     ]
     return [c for c in checks if c is not None]
 

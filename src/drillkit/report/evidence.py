@@ -253,6 +253,8 @@ def _cache_measures(analysis: Analysis) -> dict[str, Any]:
         "ghost_window_seconds": m.ghost_window_seconds,
         "ghost_window_resolution_seconds": m.ghost_window_resolution_s,
         "stale_reads": m.stale_reads,
+        "cache_stale_window_seconds": m.cache_stale_window_seconds,
+        "cache_stale_window_resolution_seconds": m.cache_stale_window_resolution_s,
     }
 
 
@@ -278,6 +280,10 @@ def _cache(analysis: Analysis) -> Cache | None:
         ghost_window_resolution_seconds=c.resolution_s,
         ghosts_at_end=c.ghosts_at_end,
         stale_at_end=c.stale_at_end,
+        stale_window_seconds=c.stale_window_s,
+        stale_window_resolution_seconds=c.stale_window_resolution_s,
+        stale_first_after_fault_seconds=c.stale_first_s,
+        stale_last_after_fault_seconds=c.stale_last_s,
     )
 
 
@@ -371,6 +377,7 @@ _READER_TARGETS = (
     "max_ghost_reads",
     "max_ghost_window_seconds",
     "max_stale_reads",
+    "max_cache_stale_window_seconds",
 )
 
 

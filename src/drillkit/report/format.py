@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drillkit.report.model import Report
+from drillkit.report.model import Cache, Report
 
 __all__ = [
     "NS",
@@ -150,6 +150,14 @@ def cache_target_rows(report: Report) -> list[TargetRow]:
             "s",
         ),
         ("stale reads", "max_stale_reads", targets.max_stale_reads, measured.stale_reads, None, ""),
+        (
+            "cache stale window",
+            "max_cache_stale_window_seconds",
+            targets.max_cache_stale_window_seconds,
+            measured.cache_stale_window_seconds,
+            measured.cache_stale_window_resolution_seconds,
+            "s",
+        ),
     ):
         check = report.check(key)
         shown = fmt(value, unit)
@@ -180,9 +188,19 @@ def cache_summary(report: Report) -> str:
         f"unanswered); ghost reads {fmt(c.ghost_reads)} on {fmt(c.ghost_keys)} keys "
         f"({fmt(c.ghost_reads_after_write)} after a post-recovery write of the key); "
         f"stale reads {fmt(c.stale_reads)} (largest {fmt(c.max_stale_seconds, 's')}; "
-        f"{c.stale_reads_before} before the incident); at the end-of-run audit "
+        f"{c.stale_reads_before} before the incident; stale window "
+        f"{fmt(c.stale_window_seconds, 's')} ±{fmt(c.stale_window_resolution_seconds, 's')}"
+        f"{_stale_span(c)}); at the end-of-run audit "
         f"{fmt(c.ghosts_at_end)} keys cached a lost version, {fmt(c.stale_at_end)} an older one"
     )
+
+
+def _stale_span(c: Cache) -> str:
+    """`` from +a to +b s after the incident`` when a stale read was seen, else nothing."""
+    first, last = c.stale_first_after_fault_seconds, c.stale_last_after_fault_seconds
+    if first is None or last is None:
+        return ""
+    return f", from +{fmt(first, 's')} to +{fmt(last, 's')} after the incident"
 
 
 def reader_phase_rows(report: Report) -> list[list[str]]:

@@ -81,6 +81,7 @@ class Targets(_Model):
     max_ghost_reads: Count | None = None
     max_ghost_window_seconds: NonNegative | None = None
     max_stale_reads: Count | None = None
+    max_cache_stale_window_seconds: NonNegative | None = None
 
 
 class Measured(_Model):
@@ -133,6 +134,16 @@ class Measured(_Model):
     )
     ghost_window_resolution_seconds: NonNegative | None = None
     stale_reads: Count | None = None
+    cache_stale_window_seconds: NonNegative | None = Field(
+        None,
+        description="first to last stale cache read after recovery (present when the workload "
+        "read through a cache)",
+    )
+    cache_stale_window_resolution_seconds: NonNegative | None = Field(
+        None,
+        description="a cache reader's interval: either end of the stale window is known "
+        "to within it",
+    )
 
 
 class Cache(_Model):
@@ -164,6 +175,18 @@ class Cache(_Model):
     ghost_window_resolution_seconds: NonNegative | None
     ghosts_at_end: Count | None = Field(description="keys caching a lost version at the audit")
     stale_at_end: Count | None = Field(description="keys caching an older version at the audit")
+    stale_window_seconds: NonNegative | None = Field(
+        None, description="from the first to the last stale read after recovery; 0 if none"
+    )
+    stale_window_resolution_seconds: NonNegative | None = Field(
+        None, description="a reader's interval (the median gap between its successive reads)"
+    )
+    stale_first_after_fault_seconds: Number | None = Field(
+        None, description="the first stale read after recovery, after the incident took effect"
+    )
+    stale_last_after_fault_seconds: Number | None = Field(
+        None, description="the end of the last stale read, after the incident took effect"
+    )
 
 
 class ReaderPhase(_Model):

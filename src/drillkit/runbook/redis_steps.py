@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from redis.exceptions import BusyLoadingError, RedisError, ResponseError
@@ -35,9 +35,27 @@ from drillkit.topology.redis_config import (
 )
 from drillkit.wait import WaitTimeout, wait_until
 
-__all__ = ["RedisPromote", "RedisRestore", "WaitSentinelFailover"]
+__all__ = ["RedisPromote", "RedisRestore", "SentinelView", "WaitSentinelFailover"]
 
 POLL = 0.05
+
+
+class SentinelView(Protocol):
+    """What waiting for a Sentinel failover asks of a deployment (drillkit's Redis topology, or
+    the cache in front of PostgreSQL)."""
+
+    @property
+    def data_nodes(self) -> list[Node]: ...
+
+    def sentinel_announced(self) -> dict[str, Node | None]: ...
+
+    def sentinel_master(self) -> Node | None: ...
+
+    def role(self, node: Node) -> list[Any] | None: ...
+
+    def node(self, name: str) -> Node: ...
+
+    def node_at(self, ip: str) -> Node: ...
 
 
 class _RedisStep:
@@ -60,13 +78,27 @@ class WaitSentinelFailover(_RedisStep):
 
     name = "wait-sentinel-failover"
     spec: WaitSentinelFailoverStep
+    struck_role = "primary"  # the role whose holder the fault struck
 
     old: str | None = None
+
+    @property
+    def view(self) -> SentinelView:
+        """The data nodes and Sentinels to ask (this step's: the Redis topology's own)."""
+        return self.cluster
+
+    @property
+    def quorum(self) -> int:
+        return self.cluster.spec.quorum
+
+    @property
+    def converge(self) -> bool:
+        return bool(getattr(self.spec, "converge", False))
 
     def observe(self, history: History) -> None:
         """The master the fault struck (:func:`~drillkit.history.struck_node`): the one a
         failover replaces."""
-        self.old = struck_node(history.ops(), role="primary")
+        self.old = struck_node(history.ops(), role=self.struck_role)
 
     def run(self) -> dict[str, Any]:
         old = self.old
@@ -82,43 +114,43 @@ class WaitSentinelFailover(_RedisStep):
             raise TimeoutError(
                 f"no failover after {self.timeout_seconds:g}s: {e.last_value or 'no answer yet'}"
             ) from None
-        new = self.cluster.sentinel_master()
+        new = self.view.sentinel_master()
         assert new is not None
         return {
             "old_master": old,
             "new_master": new.name,
             "waited_seconds": round(time.monotonic() - started, 3),
-            "converged": self.spec.converge,
+            "converged": self.converge,
         }
 
     def _waiting_for(self, old: str | None) -> str:
         """What is still missing ('' when done)."""
-        announced = self.cluster.sentinel_announced()
+        announced = self.view.sentinel_announced()
         named = {s: n.name for s, n in announced.items() if n is not None}
-        if len(named) < self.cluster.spec.quorum:
+        if len(named) < self.quorum:
             return f"{len(named)} Sentinel(s) answer, fewer than the quorum"
         if len(set(named.values())) != 1:
             return f"Sentinels disagree: {named}"
         new = next(iter(named.values()))
         if new == old:
             return f"Sentinels still name {old}"
-        node = self.cluster.node(new)
-        role = self.cluster.role(node)
+        node = self.view.node(new)
+        role = self.view.role(node)
         if not role or role[0] != "master":
             return f"{new} does not report itself master yet"
-        if self.spec.converge:
+        if self.converge:
             return self._not_following(node)
         return ""
 
     def _not_following(self, master: Node) -> str:
-        for n in self.cluster.data_nodes:
+        for n in self.view.data_nodes:
             if n is master or not n.is_running():
                 continue
-            role = self.cluster.role(n)
+            role = self.view.role(n)
             if not role or role[0] != "slave":
                 return f"{n.name} is {role[0] if role else 'not answering'}, not a replica"
             try:
-                following = self.cluster.node_at(str(role[1])).name
+                following = self.view.node_at(str(role[1])).name
             except KeyError:
                 following = str(role[1])
             if following != master.name or role[3] != "connected":

@@ -205,6 +205,14 @@ class Targets(_Strict):
         description="cache reads after recovery older than the key's newest surviving write"
         " acknowledged before the read (needs workload.cache)",
     )
+    max_cache_stale_window_seconds: float | None = Field(
+        None,
+        ge=0,
+        le=_MAX_TARGET_SECONDS,
+        description="from the first to the last stale cache read after recovery, known to "
+        "within a reader's interval; a target tighter than that is unknown (needs "
+        "workload.cache)",
+    )
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Targets:
@@ -276,7 +284,12 @@ class DrillSpec(_Strict):
         t = self.targets
         wanted = [
             name
-            for name in ("max_ghost_reads", "max_ghost_window_seconds", "max_stale_reads")
+            for name in (
+                "max_ghost_reads",
+                "max_ghost_window_seconds",
+                "max_stale_reads",
+                "max_cache_stale_window_seconds",
+            )
             if getattr(t, name) is not None
         ]
         if wanted and self.workload.cache is None:
@@ -376,8 +389,11 @@ def reference_problems(spec: DrillSpec, registry: Registry) -> Iterator[tuple[st
         )
         if problem:
             yield f"faults[{i}].kind", problem
+        own_target = getattr(topology, "target_problem", None)
         for name in fault_nodes(fault):
-            problem = registry.role_problem(name, topology)
+            problem = registry.role_problem(name, topology) or (
+                own_target(name) if own_target is not None else None
+            )
             if problem:
                 yield f"faults[{i}]", problem
             elif name not in roles and name not in nodes:

@@ -24,6 +24,8 @@ from pydantic import (
 from drillkit.spec.settings import PG_CONTROLLED, check_pg_settings, problems
 
 __all__ = [
+    "CACHE_MASTER",
+    "CACHE_MASTER_NAME",
     "CACHE_NODE",
     "PG_VERSIONS",
     "SYNC_COMMIT_LEVELS",
@@ -163,19 +165,75 @@ class PostgresOptions(PgSettings):
 
 
 CACHE_NODE = "cache0"
+CACHE_MASTER = "cache-master"  # the role: whichever cache node is master when a fault strikes
+CACHE_MASTER_NAME = "drillkit-cache"  # the name the cache's Sentinels monitor its master under
+CACHE_QUORUM = 2
 # A cache node's engines and versions (drillkit's Redis image; the first version is the default).
 _CACHE_VERSIONS: dict[str, tuple[int, ...]] = {"redis": (7, 8), "valkey": (8,)}
 
 
 class CacheOptions(_Strict):
-    """A cache in front of PostgreSQL: one Redis or Valkey node (``cache0``) on the drill's
-    network, no persistence, no replica (a cache, not a database); the workload reads through it
-    as ``workload.cache`` says. Faults may target it by name (kill, restart, flush-cache)."""
+    """A cache in front of PostgreSQL: a Redis or Valkey node (``cache0``) on the drill's
+    network, no persistence; the workload reads through it as ``workload.cache`` says. Faults
+    may target it by name (kill, restart, flush-cache).
+
+    With ``replicas`` (``cache1``, ``cache2``: asynchronous replicas of ``cache0``, no
+    persistence either) and three ``sentinels`` (``cache-s0..2``, quorum 2, monitoring the
+    master as ``drillkit-cache``), the cache fails over by itself; clients find the master
+    through the Sentinels, and the role ``cache-master`` targets whichever node is master when
+    a fault strikes."""
 
     engine: Literal["redis", "valkey"] = Field("redis", description="redis or valkey")
     version: Literal[7, 8] = Field(
         7, description="redis 7 (default) or 8; valkey 8 (its default); drillkit's Redis image"
     )
+    replicas: int = Field(
+        0, ge=0, le=2, description="asynchronous replicas of cache0 (cache1, cache2); 0: one node"
+    )
+    sentinels: Literal[0, 3] = Field(
+        0,
+        description="Sentinels monitoring the cache's master (cache-s0..2, quorum 2): 3 when "
+        "replicas > 0, else 0",
+    )
+    down_after_ms: int = Field(
+        1000,
+        ge=100,
+        le=60_000,
+        description="Sentinel's down-after-milliseconds for the cache's master (Sentinel's own "
+        "default, 30000, would make a drill slow)",
+    )
+
+    @property
+    def quorum(self) -> int:
+        return CACHE_QUORUM
+
+    @property
+    def failover_timeout_ms(self) -> int:
+        return 10_000
+
+    @property
+    def sentinel(self) -> dict[str, str]:
+        """No directive of the drill's own for the cache's Sentinels (see RedisTopology)."""
+        return {}
+
+    def node_names(self) -> list[str]:
+        """cache0, its replicas, then its Sentinels."""
+        data = [f"cache{i}" for i in range(self.replicas + 1)]
+        return data + [f"cache-s{i}" for i in range(self.sentinels)]
+
+    @model_validator(mode="after")
+    def _sentinels_with_replicas(self) -> CacheOptions:
+        if self.replicas > 0 and self.sentinels < 3:
+            raise ValueError(
+                f"sentinels: a cache with replicas ({self.replicas}) fails over only through "
+                "Sentinel; set sentinels: 3 (quorum 2), or replicas: 0"
+            )
+        if self.sentinels > 0 and self.replicas == 0:
+            raise ValueError(
+                "replicas: Sentinels need a replica to promote; set replicas: 1 (or 2), or "
+                "sentinels: 0"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -235,8 +293,9 @@ class PostgresTopology(PostgresOptions):
     )
     cache: CacheOptions | None = Field(
         None,
-        description="a cache node (cache0: Redis or Valkey, no persistence) in front of the "
-        "database, read through as workload.cache says",
+        description="a cache node (cache0: Redis or Valkey, no persistence; with replicas and "
+        "sentinels, a cache that fails over) in front of the database, read through as "
+        "workload.cache says",
     )
 
     @field_validator("data_volume_size")
@@ -265,12 +324,21 @@ class PostgresTopology(PostgresOptions):
         return [f"pg{i}" for i in range(self.replicas + 1)]
 
     def node_names(self) -> list[str]:
-        cache = [CACHE_NODE] if self.cache is not None else []
+        cache = self.cache.node_names() if self.cache is not None else []
         return self.data_node_names() + cache
 
     def all_names(self) -> list[str]:
         """The nodes the target ``all`` designates: the database nodes, never the cache."""
         return self.data_node_names()
+
+    def target_problem(self, name: str) -> str | None:
+        """Why a fault cannot target ``name`` here (a role only this topology has), or None."""
+        if name == CACHE_MASTER and self.cache is None:
+            return (
+                f"{CACHE_MASTER!r} is the cache's master: add topology.cache (e.g. cache: "
+                "{engine: redis}), or target a database node"
+            )
+        return None
 
     @model_validator(mode="after")
     def _cache_is_plain(self) -> PostgresTopology:

@@ -30,6 +30,7 @@ __all__ = [
     "ShellStep",
     "SwitchoverStep",
     "VerifyRestoreStep",
+    "WaitCacheFailoverStep",
     "WaitForLeaderStep",
 ]
 
@@ -46,6 +47,27 @@ class PromoteStep(_Strict):
         0.0, ge=0, le=3600, description="models detection and decision time before acting"
     )
     timeout_seconds: float = Field(30.0, gt=0, le=3600)
+
+
+class WaitCacheFailoverStep(_Strict):
+    """Wait until the cache's Sentinels (topology.cache) agree on a new cache master and that
+    node answers ROLE as master: the cache's own failover, timed like wait-sentinel-failover."""
+
+    step: Literal["wait-cache-failover"]
+    delay_seconds: float = Field(
+        0.0, ge=0, le=3600, description="models detection and decision time before acting"
+    )
+    timeout_seconds: float = Field(60.0, gt=0, le=3600)
+
+    def topology_problem(self, topology: Any) -> tuple[str, str] | None:
+        """(field, problem) when the topology's cache has no Sentinels to fail over."""
+        cache = getattr(topology, "cache", None)
+        if cache is not None and getattr(cache, "sentinels", 0) == 0:
+            return "step", (
+                "wait-cache-failover needs the cache's Sentinels: set topology.cache.replicas: "
+                "1 and topology.cache.sentinels: 3"
+            )
+        return None
 
 
 class RetryPolicy(_Strict):

@@ -19,6 +19,7 @@ import psycopg
 import drillkit.topology.pg_recovery as pg_recovery
 from drillkit.endpoints import PgEndpoints
 from drillkit.spec import SteadyState
+from drillkit.spec.postgres import CACHE_MASTER
 from drillkit.topology.base import Health
 from drillkit.topology.containers import write_private_file
 from drillkit.topology.node import Node
@@ -27,7 +28,6 @@ from drillkit.topology.pg_evidence import node_settings
 from drillkit.topology.pg_provision import PgProvisioning
 from drillkit.topology.pg_replication import SYNC_STATES, sync_standby_names
 from drillkit.topology.pgbackrest import archiving_problem
-from drillkit.topology.redis_config import REDIS_PORT
 from drillkit.topology.tls_evidence import pg_tls_evidence
 
 __all__ = ["PG_PORT", "SYNC_STATES", "PostgresCluster", "sync_standby_names"]
@@ -58,6 +58,16 @@ class PostgresCluster(PgProvisioning):
         """A database node, or the cache node (``cache0``), by name."""
         found = self.cache.find(name)
         return found if found is not None else super().node(name)
+
+    def resolve_special(self, target: str) -> list[Node] | None:
+        """``cache-master``: the cache node that reports itself master now (with Sentinels,
+        the one they name if several do)."""
+        if target != CACHE_MASTER:
+            return None
+        master = self.cache.current_primary()
+        if master is None:
+            raise RuntimeError("no single running cache master to target")
+        return [master]
 
     def cache_client(self, node: Node, timeout: float = 1.0) -> Any:
         """A client for the cache node (the flush-cache fault's)."""
@@ -119,7 +129,7 @@ class PostgresCluster(PgProvisioning):
             )
             lines += [
                 f"{n.name} ({n.status()}): REDISCLI_AUTH=$(cat {auth}) redis-cli -h {n.host} "
-                f"-p {n.port(REDIS_PORT)}"
+                f"-p {n.port(self.cache.port_of(n))}"
                 for n in self.cache.nodes
             ]
         return lines

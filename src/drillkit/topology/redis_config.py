@@ -9,6 +9,9 @@ restarts keeps the role the last failover gave it, as on a real host.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
+
 from drillkit.backend.docker import SECRETS_DIR
 from drillkit.spec.redis import RedisTopology
 from drillkit.spec.settings import SENTINEL_GLOBAL, redis_conf_lines
@@ -20,6 +23,7 @@ __all__ = [
     "MASTER_NAME",
     "REDIS_PORT",
     "SENTINEL_PORT",
+    "SentinelSettings",
     "data_node_command",
     "redis_conf",
     "sentinel_command",
@@ -75,17 +79,34 @@ PER_MASTER = frozenset(
 )
 
 
-def _sentinel_line(name: str, value: str) -> str:
+def _sentinel_line(name: str, value: str, master: str = MASTER_NAME) -> str:
     if name in PER_MASTER:
-        return f"sentinel {name} {MASTER_NAME} {value}"
+        return f"sentinel {name} {master} {value}"
     if name in SENTINEL_GLOBAL:
         return f"sentinel {name} {value}"
     return f"{name} {value}"
 
 
-def sentinel_conf(spec: RedisTopology, password: str, master_ip: str) -> str:
-    """``sentinel.conf``: monitor the master by its address on the run's network."""
-    name = MASTER_NAME
+class SentinelSettings(Protocol):
+    """What a Sentinel's configuration needs of a topology (Redis's own, or a cache's)."""
+
+    @property
+    def quorum(self) -> int: ...
+
+    @property
+    def down_after_ms(self) -> int: ...
+
+    @property
+    def failover_timeout_ms(self) -> int: ...
+
+    @property
+    def sentinel(self) -> Mapping[str, str]: ...
+
+
+def sentinel_conf(
+    spec: SentinelSettings, password: str, master_ip: str, name: str = MASTER_NAME
+) -> str:
+    """``sentinel.conf``: monitor the master (as ``name``) by its address on the run's network."""
     return (
         "\n".join(
             [
@@ -101,7 +122,7 @@ def sentinel_conf(spec: RedisTopology, password: str, master_ip: str) -> str:
                 f"sentinel parallel-syncs {name} 1",
                 # quorum is the monitor line's (a user's value must equal it): Sentinel has
                 # no "sentinel quorum" directive
-                *(_sentinel_line(k, v) for k, v in spec.sentinel.items() if k != "quorum"),
+                *(_sentinel_line(k, v, name) for k, v in spec.sentinel.items() if k != "quorum"),
             ]
         )
         + "\n"

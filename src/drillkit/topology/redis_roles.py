@@ -23,7 +23,7 @@ from drillkit.topology.containers import ContainerTopology
 from drillkit.topology.node import Node
 from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_PORT
 
-__all__ = ["Address", "RedisRoles", "SentinelRoles", "no_retry"]
+__all__ = ["Address", "RedisRoles", "SentinelQueries", "SentinelRoles", "no_retry"]
 
 
 def no_retry() -> Retry:
@@ -86,13 +86,136 @@ class SentinelRoles:
         return sentinels if target == "sentinels" else sentinels[:1]
 
 
-class RedisRoles(SentinelRoles, ContainerTopology):
+class SentinelQueries:
+    """What a set of Redis data nodes and the Sentinels that watch them say: each node's
+    ``ROLE``, the replicas online, which node each Sentinel names as master (by its address on
+    the run's network), and whether a Sentinel's view is complete. Shared by drillkit's Redis
+    topology and the cache in front of PostgreSQL (``topology.cache``); the class provides
+    ``nodes``, ``network_name``, ``redis``, ``node``, ``master_name``, ``expected_sentinels``
+    and ``expected_replicas``."""
+
+    master_name: str = MASTER_NAME
+    _by_ip: dict[str, Node]
+
+    if TYPE_CHECKING:
+        nodes: list[Node]
+
+        @property
+        def sentinel_nodes(self) -> list[Node]: ...
+
+        @property
+        def network_name(self) -> str: ...
+
+        @property
+        def expected_sentinels(self) -> int: ...
+
+        @property
+        def expected_replicas(self) -> int: ...
+
+        def redis(
+            self, node: Node, timeout: float = 1.0, *, decode: bool = True
+        ) -> redis.Redis: ...
+
+        def node(self, name: str) -> Node: ...
+
+    def node_at(self, ip: str) -> Node:
+        """The node that has ``ip`` on the run's network now (looked up again on a miss)."""
+        if ip not in self._by_ip:
+            fresh: dict[str, Node] = {}
+            for node in self.nodes:
+                try:
+                    address = node.ip(self.network_name)
+                except KeyError:
+                    continue
+                if address:
+                    fresh[address] = node
+            self._by_ip = fresh
+        try:
+            return self._by_ip[ip]
+        except KeyError:
+            raise KeyError(f"no node of this run has {ip} on {self.network_name}") from None
+
+    def role(self, node: Node) -> list[Any] | None:
+        """``ROLE`` of a data node (``['master', ...]`` or ``['slave', host, ...]``), None if
+        it does not answer."""
+        try:
+            with self.redis(node, timeout=0.5) as r:
+                return list(r.execute_command("ROLE"))
+        except (RedisError, OSError):
+            return None
+
+    def online_replicas(self, master: Node) -> list[dict[str, Any]]:
+        with self.redis(master) as r:
+            info = r.info("replication")
+        return [
+            v
+            for k, v in info.items()
+            if k.startswith("slave") and isinstance(v, dict)
+            if v.get("state") == "online"
+        ]
+
+    def sentinel_announced(self) -> dict[str, Node | None]:
+        """Which node each running Sentinel names as master now (None: no answer)."""
+        out: dict[str, Node | None] = {}
+        for s in self.sentinel_nodes:
+            try:
+                with self.redis(s, timeout=0.5) as r:
+                    ip, _port = r.sentinel_get_master_addr_by_name(self.master_name)
+                out[s.name] = self.node_at(str(ip))
+            except (RedisError, OSError, KeyError, TypeError):
+                out[s.name] = None
+        return out
+
+    def sentinel_master(self) -> Node | None:
+        """The node a majority of the answering Sentinels names as master, or None."""
+        named = [n.name for n in self.sentinel_announced().values() if n is not None]
+        if not named:
+            return None
+        name, votes = Counter(named).most_common(1)[0]
+        return self.node(name) if votes * 2 > len(named) else None
+
+    def sentinel_view_problem(self, sentinel: Node, master: Node) -> str | None:
+        """What is wrong with ``sentinel``'s view of ``master`` (another master named, it is
+        down, Sentinels or replicas missing), or None."""
+        try:
+            with self.redis(sentinel, timeout=0.5) as r:
+                state = r.sentinel_master(self.master_name)
+        except (RedisError, OSError) as e:
+            return f"{sentinel.name} does not answer: {e}"
+        try:
+            named = self.node_at(str(state["ip"])).name
+        except KeyError as e:
+            return str(e)
+        if named != master.name:
+            return f"{sentinel.name} names {named} as master, not {master.name}"
+        if not state.get("is_master") or state.get("is_sdown") or state.get("is_odown"):
+            return f"{sentinel.name} sees {named} as {state.get('flags')}"
+        others = int(state.get("num-other-sentinels", 0))
+        if others < self.expected_sentinels - 1:
+            return (
+                f"{sentinel.name} knows {others} of {self.expected_sentinels - 1} other Sentinel(s)"
+            )
+        known = int(state.get("num-slaves", 0))
+        if known < self.expected_replicas:
+            return f"{sentinel.name} knows {known} of {self.expected_replicas} replica(s)"
+        return None
+
+
+class RedisRoles(SentinelQueries, SentinelRoles, ContainerTopology):
     """Data nodes and Sentinels of one run, and who is master among them right now."""
 
     spec: RedisTopology
 
     def init_state(self) -> None:
-        self._by_ip: dict[str, Node] = {}
+        self._by_ip = {}
+
+    @property
+    def expected_sentinels(self) -> int:
+        return self.spec.sentinels
+
+    @property
+    def expected_replicas(self) -> int:
+        return self.spec.replicas
 
     @property
     def data_nodes(self) -> list[Node]:
@@ -118,23 +241,6 @@ class RedisRoles(SentinelRoles, ContainerTopology):
             decode_responses=decode,
             **self.tls_kwargs(),
         )
-
-    def node_at(self, ip: str) -> Node:
-        """The node that has ``ip`` on the run's network now (looked up again on a miss)."""
-        if ip not in self._by_ip:
-            fresh: dict[str, Node] = {}
-            for node in self.nodes:
-                try:
-                    address = node.ip(self.network_name)
-                except KeyError:
-                    continue
-                if address:
-                    fresh[address] = node
-            self._by_ip = fresh
-        try:
-            return self._by_ip[ip]
-        except KeyError:
-            raise KeyError(f"no node of this run has {ip} on {self.network_name}") from None
 
     def publish(self, ip: str, port: int) -> Address:
         """Where the harness reaches ``ip:port`` (an address Sentinel announced)."""
@@ -174,66 +280,3 @@ class RedisRoles(SentinelRoles, ContainerTopology):
     def _master_name(self) -> str | None:
         master = self.sentinel_master() or self.current_primary()
         return None if master is None else master.name
-
-    def role(self, node: Node) -> list[Any] | None:
-        """``ROLE`` of a data node (``['master', ...]`` or ``['slave', host, ...]``), None if
-        it does not answer."""
-        try:
-            with self.redis(node, timeout=0.5) as r:
-                return list(r.execute_command("ROLE"))
-        except (RedisError, OSError):
-            return None
-
-    def online_replicas(self, master: Node) -> list[dict[str, Any]]:
-        with self.redis(master) as r:
-            info = r.info("replication")
-        return [
-            v
-            for k, v in info.items()
-            if k.startswith("slave") and isinstance(v, dict)
-            if v.get("state") == "online"
-        ]
-
-    def sentinel_announced(self) -> dict[str, Node | None]:
-        """Which node each running Sentinel names as master now (None: no answer)."""
-        out: dict[str, Node | None] = {}
-        for s in self.sentinel_nodes:
-            try:
-                with self.redis(s, timeout=0.5) as r:
-                    ip, _port = r.sentinel_get_master_addr_by_name(MASTER_NAME)
-                out[s.name] = self.node_at(str(ip))
-            except (RedisError, OSError, KeyError, TypeError):
-                out[s.name] = None
-        return out
-
-    def sentinel_master(self) -> Node | None:
-        """The node a majority of the answering Sentinels names as master, or None."""
-        named = [n.name for n in self.sentinel_announced().values() if n is not None]
-        if not named:
-            return None
-        name, votes = Counter(named).most_common(1)[0]
-        return self.node(name) if votes * 2 > len(named) else None
-
-    def sentinel_view_problem(self, sentinel: Node, master: Node) -> str | None:
-        """What is wrong with ``sentinel``'s view of ``master`` (another master named, it is
-        down, Sentinels or replicas missing), or None."""
-        try:
-            with self.redis(sentinel, timeout=0.5) as r:
-                state = r.sentinel_master(MASTER_NAME)
-        except (RedisError, OSError) as e:
-            return f"{sentinel.name} does not answer: {e}"
-        try:
-            named = self.node_at(str(state["ip"])).name
-        except KeyError as e:
-            return str(e)
-        if named != master.name:
-            return f"{sentinel.name} names {named} as master, not {master.name}"
-        if not state.get("is_master") or state.get("is_sdown") or state.get("is_odown"):
-            return f"{sentinel.name} sees {named} as {state.get('flags')}"
-        others = int(state.get("num-other-sentinels", 0))
-        if others < self.spec.sentinels - 1:
-            return f"{sentinel.name} knows {others} of {self.spec.sentinels - 1} other Sentinel(s)"
-        known = int(state.get("num-slaves", 0))
-        if known < self.spec.replicas:
-            return f"{sentinel.name} knows {known} of {self.spec.replicas} replica(s)"
-        return None

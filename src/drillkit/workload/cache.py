@@ -33,14 +33,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-import redis.asyncio as aredis
 from psycopg import sql
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from drillkit.endpoints import CacheEndpoint
 from drillkit.history import History, OpType
 from drillkit.workload.base import run_paced
+from drillkit.workload.cache_client import CacheClient, cache_client
 from drillkit.workload.readback import late_read
 
 if TYPE_CHECKING:
@@ -107,22 +105,15 @@ class CacheStore:
         self.spec = spec
         self.timeout = timeout
 
-    def client(self) -> aredis.Redis:
-        host, port = self.endpoint.address()
-        return aredis.Redis(
-            host=host,
-            port=port,
-            password=self.endpoint.password,
-            socket_timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
+    def client(self) -> CacheClient:
+        """The cache node, or the master its Sentinels name (:mod:`.cache_client`)."""
+        return cache_client(self.endpoint, self.timeout)
 
     def ttl_ms(self) -> int | None:
         ttl = self.spec.ttl_seconds
         return None if ttl is None else max(1, round(ttl * 1000))
 
-    async def after_write(self, r: aredis.Redis, wid: int, key: int) -> None:
+    async def after_write(self, r: CacheClient, wid: int, key: int) -> None:
         """What the strategy does to the cache once write ``wid`` (of ``key``) committed."""
         if self.spec.strategy == "delete-on-write":
             await r.delete(cache_key(key))
@@ -144,7 +135,7 @@ class CacheStore:
 class _Pair:
     """A reader's connections: the cache, and the database on the client path it opened."""
 
-    cache: aredis.Redis
+    cache: CacheClient
     db: psycopg.AsyncConnection[Any]
     conninfo: str
 
