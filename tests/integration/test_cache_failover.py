@@ -154,10 +154,30 @@ class FailoverWatch(CacheWatch):
         and by its own ROLE."""
         return next((p.done_ns for p in self.polls if p.master not in (None, "cache0")), None)
 
+    def _episode(self, after_ns: int) -> tuple[list[Poll], int | None]:
+        """The polls after ``after_ns`` from the first that saw a stale key up to (without) the
+        first after it that read the master and saw none, and that clean poll's index. Later
+        stale keys are another episode: delete-on-write's fill race (a reader's fill from the
+        database landing just after a commit's DEL) leaves one now and then, which a reader
+        meets only if it reads the key before its next write."""
+        polls = [p for p in self.polls if p.start_ns >= after_ns]
+        first = next((i for i, p in enumerate(polls) if p.stale), None)
+        if first is None:
+            return [], None
+        clean = next((i for i in range(first, len(polls)) if polls[i].stale == 0), None)
+        return polls[first:clean], (None if clean is None else clean)
+
     def stale_span(self, after_ns: int) -> tuple[int, int] | None:
-        """(start of the first, end of the last) poll after ``after_ns`` that saw a stale key."""
-        seen = [p for p in self.polls if p.start_ns >= after_ns and p.stale]
+        """(start of the first, end of the last) stale poll of the failover's episode."""
+        seen = [p for p in self._episode(after_ns)[0] if p.stale]
         return (seen[0].start_ns, seen[-1].done_ns) if seen else None
+
+    def clean_ns(self, after_ns: int) -> int | None:
+        """The end of the poll that closed the failover's episode: every stale key had been
+        written again by then."""
+        polls = [p for p in self.polls if p.start_ns >= after_ns]
+        _, clean = self._episode(after_ns)
+        return None if clean is None else polls[clean].done_ns
 
     def poll_interval_s(self) -> float:
         gaps = sorted(b.start_ns - a.start_ns for a, b in itertools.pairwise(self.polls))
@@ -214,7 +234,8 @@ def test_only_the_stale_reads_target_fails_as_the_drill_expects(run: Run) -> Non
     }
     assert m["stale_reads"] > 0 and m["ghost_reads"] == 0
     assert 0 < m["cache_stale_window_seconds"] < 5
-    assert m["cache_stale_window_resolution_seconds"] == pytest.approx(0.01, abs=0.003)
+    # one reader interval (10 ms), or the latency of the read at either end if larger
+    assert 0.007 <= m["cache_stale_window_resolution_seconds"] <= 0.5
     (step,) = [e for e in r["timeline"] if e["event"] == "runbook:wait-cache-failover"]
     assert step["value"]["old_master"] == "cache0"
     assert step["value"]["new_master"] == "cache1"
@@ -263,9 +284,17 @@ def test_stale_window_matches_the_observer(run: Run) -> None:
         f"start observer - drillkit {(span[0] - first) / NS:+.3f}s, end observer - drillkit "
         f"{(span[1] - last) / NS:+.3f}s (poll {poll:.3f}s, key interval {key_interval:.2f}s)"
     )
-    # drillkit's stale reads were reads of keys the observer saw stale
-    assert span[0] - tol * NS <= first, (span[0] - first) / NS
-    assert last <= span[1] + tol * NS, (last - span[1]) / NS
+    # drillkit's stale reads were reads of keys the observer saw stale: the first no earlier
+    # than the observer's first stale poll (less one poll and the slack), the last done before
+    # the observer's first clean poll after it ended (plus the slack: the read's own latency;
+    # the gap between two polls varies, so the clean poll, not a typical interval, bounds it)
+    clean = w.clean_ns(kill.time_ns)
+    assert clean is not None, "the observer never saw the cache clean again"
+    # the first stale read may have been invoked while no master answered and served by the
+    # new one later: drillkit states that read's latency in the window's resolution
+    resolution = m["cache_stale_window_resolution_seconds"]
+    assert span[0] - (tol + resolution) * NS <= first, (span[0] - first) / NS
+    assert last <= clean + SLACK * NS, (last - clean) / NS
     # a key is read only every key_interval: drillkit may see its last stale key that much early
     assert (span[1] - last) / NS <= key_interval + tol
     assert (first - span[0]) / NS <= key_interval + tol

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builders import OK, Script, ms
+from builders import INVOKE, OK, Script, ms
 from test_checkers_cache import audit, cread, kwrite
 from test_spec import drill, error, write
 
@@ -212,6 +212,29 @@ def test_the_stale_window_runs_from_the_first_to_the_last_stale_read_after_recov
     assert result.stale_last_s == pytest.approx(0.351)
     assert result.stale_window_resolution_s == pytest.approx(0.01)
     assert result.ghost_reads == 0
+
+
+def test_a_slow_read_at_either_end_widens_the_windows_resolution() -> None:
+    """A read invoked while no cache master answered and served by the new one 70 ms later:
+    its end of the window is known to within its latency, not one reader interval."""
+    s = cache_failover()
+    fresh_reads(s, 0, 2000)
+    s.add(2230, "cache-reader-1", INVOKE, "cache-read", key=1)
+    s.add(2300, "cache-reader-1", OK, "cache-read", 37, key=1, hit=True)
+    for t in range(2310, 2360, 10):
+        cread(s, t, key=1, version=37, k=1)
+    cread(s, 2360, key=1, version=45, k=1)
+    s.final_read(range(1, 101), at=5500)
+    audit(s, 5200, cached={}, db={})
+    ops = s.ops()
+
+    result = cache_check(
+        ops, write_outcomes(ops), list(range(1, 101)), fault_ns=ms(2000), recovered_ns=ms(2000)
+    )
+
+    assert result is not None
+    assert result.stale_window_s == pytest.approx(0.121)  # invoked 2230 .. done 2351
+    assert result.stale_window_resolution_s == pytest.approx(0.07)  # the first read's latency
 
 
 def test_no_stale_read_is_a_window_of_zero_and_no_read_is_unknown() -> None:

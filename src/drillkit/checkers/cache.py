@@ -22,9 +22,11 @@ declared heal if later).
   one, both after recovery; 0 if none (``stale_first_s``/``stale_last_s``: those two instants
   after the incident took effect). Each reader reads every ``1 / reader_rate`` seconds, so
   either end is known to within one reader's interval (the median gap between two successive
-  reads of one reader): the window's resolution. A cache that fails over (topology.cache with
-  Sentinels) loses the last deletes and sets its old master acknowledged: the stale window is
-  how long readers were served the older versions left behind.
+  reads of one reader), or that end's read's own latency if larger (a read is served somewhere
+  between its invocation and its completion): the larger is the window's resolution. A cache
+  that fails over (topology.cache with Sentinels) loses the last deletes and sets its old
+  master acknowledged: the stale window is how long readers were served the older versions
+  left behind.
 - **ghost window**: from recovery to the completion of the last ghost read; 0 if none. The
   end-of-run audit (``cache-audit``) compares what the cache would serve for every key with the
   database: a ghost still cached then makes the window unknown (at least ``audit - recovery``),
@@ -263,8 +265,18 @@ def stale_window(
         return StaleWindow(None, res, None, None)
     if not stale:
         return StaleWindow(0.0, res, None, None)
-    first = min(r.invoked_ns for r in stale)
-    last = max(r.completed_ns or r.invoked_ns for r in stale)
+    opening = min(stale, key=lambda r: r.invoked_ns)
+    closing = max(stale, key=lambda r: r.completed_ns or r.invoked_ns)
+    first = opening.invoked_ns
+    last = closing.completed_ns or closing.invoked_ns
+    # A read was served somewhere between its invocation and its completion: an end is known to
+    # within that read's latency too (a read waiting on the cache's failover can take tens of
+    # milliseconds), whichever is larger.
+    for r in (opening, closing):
+        if r.completed_ns is not None:
+            latency = (r.completed_ns - r.invoked_ns) / NS
+            resolution = latency if resolution is None else max(resolution, latency)
+    res = None if resolution is None else round(resolution, 6)
 
     def since_fault(t: int) -> float | None:
         return None if fault_ns is None else round((t - fault_ns) / NS, 6)
