@@ -33,9 +33,11 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from drillkit.drill import run_drill
 from drillkit.spec import load_drill
@@ -302,3 +304,36 @@ def test_stale_window_matches_the_observer(run: Run) -> None:
 
 def test_nothing_is_left_behind(run: Run, docker_client: Any) -> None:
     assert labelled(docker_client, run.run_id) == {"containers": [], "networks": [], "volumes": []}
+
+
+def test_flush_cache_strikes_the_master_of_the_moment(tmp_path: Path, docker_client: Any) -> None:
+    """``flush-cache`` with ``target: cache-master`` after the failover flushes cache1, the
+    master the Sentinels promoted, not cache0 (dead) or a node chosen when the drill started.
+    Docker's events show the kill of cache0; the FLUSHALL's own answer (the keys it removed)
+    and the readers' misses right after it show where it went."""
+    doc = yaml.safe_load((REPO / "drills" / "cache-redis-failover.yaml").read_text())
+    doc["faults"].append({"kind": "flush-cache", "target": "cache-master", "at": 4})
+    doc["workload"]["observe_seconds"] = 4
+    path = tmp_path / "flush-master.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    observer = Observer(docker_client, drill=doc["name"])
+    with observer:
+        result = run_drill(
+            load_drill(path), drill_file=str(path), report_root=tmp_path, progress=lambda _m: None
+        )
+        observer.attach(result.run_id)
+    assert result.error is None, result.error
+    kill = observer.first("kill", node="cache0")
+    assert kill is not None, "Docker reported no kill of cache0"
+    ops = [json.loads(line) for line in (result.report_dir / "history.jsonl").open()]
+    (flush,) = [o for o in ops if o["f"] == "flush-cache" and o["type"] == "ok"]
+    assert flush["value"]["nodes"] == ["cache1"], flush
+    removed = int(flush["extra"]["evidence"].split("FLUSHALL removed ")[1].split()[0])
+    assert removed > 0, flush["extra"]["evidence"]  # cache1 held entries: the master in use
+    # the readers' next reads of the keys miss: the first read after the flush is a miss
+    after = [
+        o
+        for o in ops
+        if o["f"] == "cache-read" and o["type"] == "ok" and o["time_ns"] > flush["time_ns"]
+    ]
+    assert after and not after[0]["extra"]["hit"], after[:1]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from builders import INVOKE, OK, Script, ms
@@ -12,6 +13,7 @@ from test_spec import drill, error, write
 from drillkit.checkers import Verdict, analyze
 from drillkit.checkers.cache import cache_check, cache_reads
 from drillkit.checkers.writes import write_outcomes
+from drillkit.faults.redis_data import FlushCache
 from drillkit.spec import Targets, load_drill
 
 
@@ -309,7 +311,25 @@ def test_flush_cache_acts_on_the_cache_node_only(tmp_path: Path) -> None:
     )
     e = error(write(tmp_path, doc))
 
-    assert "'pg0' is not the cache node; flush-cache acts on cache0" in str(e)
+    assert "'pg0' is not the cache node; flush-cache acts on cache0, or on cache-master" in str(e)
+
+
+def test_flush_cache_may_strike_whichever_cache_node_is_master(tmp_path: Path) -> None:
+    cache = {"replicas": 1, "sentinels": 3}
+    doc = drill(
+        topology={"kind": "postgres", "cache": cache},
+        faults=[{"kind": "flush-cache", "target": "cache-master"}],
+    )
+    spec = load_drill(write(tmp_path, doc))
+    assert spec.faults[0].target == "cache-master"
+
+    flush = FlushCache.__new__(FlushCache)
+    promoted = SimpleNamespace(name="cache1", role="cache-replica")  # its role at creation
+    flush.check(cast(Any, None), [cast(Any, promoted)])  # no error
+    with pytest.raises(ValueError, match="flush-cache needs the cache node; cache-s0"):
+        flush.check(
+            cast(Any, None), [cast(Any, SimpleNamespace(name="cache-s0", role="cache-sentinel"))]
+        )
 
 
 def test_a_cache_with_tls_is_refused(tmp_path: Path) -> None:

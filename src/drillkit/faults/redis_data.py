@@ -141,7 +141,8 @@ class FlushCache(NodeFault):
     heal_note = "nothing to undo: readers refill the cache from the database"
 
     def check(self, topology: FaultTopology, nodes: list[Node]) -> None:
-        others = [n.name for n in nodes if n.role != "cache"]
+        # cache0 ("cache"), or a replica the Sentinels promoted ("cache-replica"); never a Sentinel
+        others = [n.name for n in nodes if n.role not in ("cache", "cache-replica")]
         if others:
             raise ValueError(f"flush-cache needs the cache node; {', '.join(others)} is not one")
 

@@ -289,17 +289,25 @@ class DeleteRedisFilesFault(TargetedFault):
 
 
 class FlushCacheFault(TargetedFault):
-    """FLUSHALL on the cache node in front of PostgreSQL (topology.cache): every cached entry
-    goes at once; readers miss and refill from the database. Heal: nothing."""
+    """FLUSHALL on the cache in front of PostgreSQL (topology.cache): every cached entry goes at
+    once (a master's FLUSHALL reaches its replicas); readers miss and refill from the database.
+    Heal: nothing."""
 
     kind: Literal["flush-cache"]
-    target: str = Field("cache0", description="the cache node (cache0)")
+    target: str = Field(
+        "cache0",
+        description="cache0, or cache-master (whichever cache node is master when it strikes: "
+        "a cache with replicas and Sentinels that may have failed over)",
+    )
 
     @field_validator("target")
     @classmethod
     def _the_cache(cls, v: str) -> str:
-        if v != "cache0":
-            raise ValueError(f"{v!r} is not the cache node; flush-cache acts on cache0")
+        if v not in ("cache0", "cache-master"):  # spec.postgres.CACHE_NODE, CACHE_MASTER
+            raise ValueError(
+                f"{v!r} is not the cache node; flush-cache acts on cache0, or on cache-master "
+                "(the cache's master when it strikes)"
+            )
         return v
 
 
