@@ -127,6 +127,12 @@ def test_pg_secret_files_carry_a_passfile_for_both_roles() -> None:
 def test_redis_nodes_read_their_config_from_the_secrets_dir() -> None:
     assert f"redis-server {SECRETS_DIR}/redis.conf" in data_node_command()[-1]
     assert sentinel_command() == ["redis-sentinel", f"{SECRETS_DIR}/sentinel.conf"]
+    # the others 0.25 s apart, still PID 1 (exec): see sentinel_command's docstring
+    assert sentinel_command(2) == [
+        "sh",
+        "-c",
+        f"sleep 0.50 && exec redis-sentinel {SECRETS_DIR}/sentinel.conf",
+    ]
     assert "DK_REDIS_CONF" not in data_node_command()[-1]
 
 

@@ -180,9 +180,9 @@ class CacheNodes(SentinelQueries, SentinelRoles):
         self._start_all(
             [
                 partial(
-                    self._start, n, CACHE_SENTINEL_ROLE, SENTINEL_PORT, sentinel_command(), text
+                    self._start, n, CACHE_SENTINEL_ROLE, SENTINEL_PORT, sentinel_command(i), text
                 )
-                for n in names
+                for i, n in enumerate(names)
             ]
         )
         return master

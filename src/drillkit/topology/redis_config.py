@@ -151,6 +151,26 @@ def data_node_command() -> list[str]:
     return ["sh", "-c", script]
 
 
-def sentinel_command() -> list[str]:
-    """Run Sentinel on ``CONF_DIR/sentinel.conf``."""
-    return ["redis-sentinel", f"{CONF_DIR}/sentinel.conf"]
+SENTINEL_STAGGER_SECONDS = 0.25
+
+
+def sentinel_command(index: int = 0) -> list[str]:
+    """Run Sentinel on ``CONF_DIR/sentinel.conf``, the ``index``-th Sentinel of a topology
+    ``index * SENTINEL_STAGGER_SECONDS`` after its container starts (still as PID 1).
+
+    Why the stagger: Redis seeds ``rand()`` with ``time(NULL) ^ getpid()``, so Sentinels that
+    start as PID 1 in the same second draw the same random numbers (their timer periods, their
+    failover delays). Started in parallel within a millisecond or two, they then ping on the
+    same schedule, see the master down at the same instant, each vote for itself in the same
+    epoch and abort after ``failover_timeout`` (a 23 s RTO instead of ~2 s, seen once in CI on
+    2026-12-02: ``+try-failover`` on all three within 3 ms, three
+    ``-failover-abort-not-elected``). Sentinels started by hand, or by any orchestrator, are
+    rarely that close. 0.25 s apart (more than the 0.1-0.17 s by which parallel container
+    starts vary here), the first to see the master down is asked by the next before that one's
+    own attempt, as in a deployment started by hand. It costs the topology's readiness about
+    0.5 s (the last Sentinel's first hello comes that much later)."""
+    conf = f"{CONF_DIR}/sentinel.conf"
+    if index <= 0:
+        return ["redis-sentinel", conf]
+    delay = f"{index * SENTINEL_STAGGER_SECONDS:.2f}"
+    return ["sh", "-c", f"sleep {delay} && exec redis-sentinel {conf}"]

@@ -69,10 +69,10 @@ class RedisProvisioning(RedisRoles):
                     "sentinel",
                     [SENTINEL_PORT],
                     {},
-                    command=sentinel_command(),
+                    command=sentinel_command(i),
                     secrets=conf,
                 )
-                for n in names
+                for i, n in enumerate(names)
             }
         )
         self.progress(f"waiting for {self.spec.sentinels} Sentinel(s) to agree")
