@@ -17,7 +17,7 @@ from drillkit.backend.docker.hardening import (
     secrets_archive,
     size_bytes,
 )
-from drillkit.topology.redis_config import data_node_command, sentinel_command
+from drillkit.topology.redis_config import data_node_command, sentinel_command, server_version
 from drillkit.topology.rewind import PASSFILE, pg_secret_files
 
 
@@ -141,3 +141,9 @@ def test_size_bytes() -> None:
     assert size_bytes("1g") == 1024**3
     assert size_bytes("64k") == 64 * 1024
     assert size_bytes("4096") == 4096
+
+
+def test_server_version_names_valkey_by_its_own_version() -> None:
+    valkey = {"redis_version": "7.2.4", "valkey_version": "8.1.1"}
+    assert server_version(valkey) == ("valkey", "8.1.1")
+    assert server_version({"redis_version": "7.0.15"}) == ("redis", "7.0.15")

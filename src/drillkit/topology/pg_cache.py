@@ -38,6 +38,7 @@ from drillkit.topology.redis_config import (
     SENTINEL_PORT,
     sentinel_command,
     sentinel_conf,
+    server_version,
 )
 from drillkit.topology.redis_roles import SentinelQueries, SentinelRoles
 from drillkit.wait import WaitTimeout, is_none, wait_until
@@ -267,12 +268,10 @@ class CacheNodes(SentinelQueries, SentinelRoles):
         for node in self.data_nodes:
             try:
                 with self.client(node) as r:
-                    server = r.info("server")
+                    engine, version = server_version(r.info("server"))
             except (RedisError, OSError):
                 continue
-            # Valkey also reports redis_version (the Redis API it implements, 7.2.4).
-            engine = "valkey" if "valkey_version" in server else "redis"
-            return {f"cache_{engine}": str(server[f"{engine}_version"])}
+            return {f"cache_{engine}": version}
         return {}
 
     def evidence(self, directory: Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from drillkit.spec import SteadyState
 from drillkit.topology.base import Health
 from drillkit.topology.containers import write_private_file
 from drillkit.topology.node import Node
-from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_PORT
+from drillkit.topology.redis_config import MASTER_NAME, REDIS_PORT, SENTINEL_PORT, server_version
 from drillkit.topology.redis_evidence import engine_defaults, node_settings
 from drillkit.topology.redis_provision import RedisProvisioning
 from drillkit.topology.redis_roles import no_retry
@@ -112,10 +112,8 @@ class RedisCluster(RedisProvisioning):
                 continue
             try:
                 with self.redis(n) as r:
-                    server = r.info("server")
-                # Valkey also reports redis_version (the Redis API it implements, 7.2.4).
-                engine = "valkey" if "valkey_version" in server else "redis"
-                out[engine] = str(server[f"{engine}_version"])
+                    engine, version = server_version(r.info("server"))
+                out[engine] = version
                 break
             except RedisError:
                 continue

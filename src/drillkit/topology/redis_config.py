@@ -28,6 +28,7 @@ __all__ = [
     "redis_conf",
     "sentinel_command",
     "sentinel_conf",
+    "server_version",
 ]
 
 REDIS_PORT = 6379
@@ -149,6 +150,13 @@ def data_node_command() -> list[str]:
     """Start the backup job, run Redis on ``CONF_DIR/redis.conf``."""
     script = "set -e\n" + _BACKUP_LOOP + f"exec redis-server {CONF_DIR}/redis.conf\n"
     return ["sh", "-c", script]
+
+
+def server_version(server: Mapping[str, object]) -> tuple[str, str]:
+    """(engine, version) from ``INFO server``: ``valkey`` or ``redis``. Valkey also reports
+    ``redis_version``, the Redis API it implements (7.2.4), which is not its version."""
+    engine = "valkey" if "valkey_version" in server else "redis"
+    return engine, str(server[f"{engine}_version"])
 
 
 SENTINEL_STAGGER_SECONDS = 0.25
