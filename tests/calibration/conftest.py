@@ -31,6 +31,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if here and "docker_client" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.calibration)
             item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.quiet)
 
 
 @dataclass

@@ -428,10 +428,13 @@ def _snapshot(client: Any, stack: Stack) -> dict[str, Any]:
             container.attrs["RestartCount"],
             dict(container.labels),
         )
-    out["drillkit"] = [
-        c.id for c in client.containers.list(all=True, filters={"label": "drillkit.run"})
-    ]
-    out["networks"] = sorted(n.name for n in client.networks.list())
+    # This drill's resources, not every drillkit run's: other test workers run drills meanwhile.
+    mine = {"label": "drillkit.drill=external-failover"}
+    out["drillkit"] = [c.id for c in client.containers.list(all=True, filters=mine)]
+    out["networks"] = sorted(n.name for n in client.networks.list(filters=mine))
+    out["project_networks"] = sorted(
+        n.name for n in client.networks.list() if n.name.startswith(stack.project)
+    )
     return out
 
 

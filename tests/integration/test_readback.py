@@ -50,6 +50,15 @@ def _reads(history: History) -> list[tuple[Op, Op]]:
     return pairs
 
 
+def _wait_for_reads(history: History, since_ns: int, count: int, timeout: float = 15.0) -> None:
+    """Until ``count`` read-backs invoked after ``since_ns`` have completed (50 reads/s: ~0.3 s
+    for 15 on a quiet host; a busy one, with other test files running, may need longer)."""
+    deadline = time.monotonic() + timeout
+    while sum(inv.time_ns > since_ns for inv, _ in _reads(history)) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} read-backs in {timeout} s"
+        time.sleep(0.02)
+
+
 def test_read_back_sees_deleted_rows_missing_and_a_dropped_table_fails(
     cluster: PostgresCluster,
 ) -> None:
@@ -61,19 +70,19 @@ def test_read_back_sees_deleted_rows_missing_and_a_dropped_table_fails(
         time.sleep(1.0)
         workload.start_reads()
         started_ns = history.now()
-        time.sleep(0.5)
+        _wait_for_reads(history, started_ns, 15)
         pool = sorted(_reads(history)[0][0].value)
         victims = pool[::10]
         deleting_ns = history.now()
         with psycopg.connect(primary, autocommit=True) as conn:
             conn.execute(f"DELETE FROM {TABLE} WHERE id = ANY(%s)", (victims,))
         deleted_ns = history.now()
-        time.sleep(0.5)
+        _wait_for_reads(history, deleted_ns, 15)
         dropping_ns = history.now()
         with psycopg.connect(primary, autocommit=True) as conn:
             conn.execute(f"DROP TABLE {TABLE}")
         dropped_ns = history.now()
-        time.sleep(0.3)
+        _wait_for_reads(history, dropped_ns, 8)
     finally:
         workload.stop()
     assert workload.error is None

@@ -9,8 +9,10 @@ another version's image (and its Debian suite's base) is built the first time a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import docker.errors
 
 from drillkit.errors import InfrastructureError
+from drillkit.hostlock import lock_dir, run_lock
 from drillkit.images.base import BaseSource, ensure_base_image
 from drillkit.images.catalog import DEFAULT_IMAGES, ImageSpec
 
@@ -26,6 +29,7 @@ __all__ = ["IMAGES", "NodeImages", "ensure_image", "ensure_images", "image_tag"]
 IMAGES_DIR = Path(__file__).parent
 IMAGES = tuple(DEFAULT_IMAGES)
 Progress = Callable[[str], None]
+BUILD_LOCK_WAIT_SECONDS = 900.0  # a trixie base + image takes ~3 min here; a stuck build, longer
 
 
 @dataclass(frozen=True)
@@ -101,12 +105,43 @@ def ensure_image(
     allow_pull: bool = True,
     progress: Progress = print,
 ) -> tuple[str, str]:
-    """``(tag, base image id)`` of ``spec``'s image; its base and the image are built if missing."""
-    base = ensure_base_image(client, base_source, progress, allow_pull=allow_pull, suite=spec.suite)
-    tag = image_tag(spec, base.id)
-    if rebuild or not _exists(client, tag):
-        _build(client, spec, tag, base.id, progress)
-    return tag, str(base.id)
+    """``(tag, base image id)`` of ``spec``'s image; its base and the image are built if missing.
+
+    Builds are serialised per user on this host (:func:`build_lock`): a second process needing
+    the same missing image (two test workers, ``drillkit images build`` beside a run) waits and
+    then finds it built, instead of bootstrapping and building it a second time."""
+    if not rebuild and base_source in ("auto", "local"):
+        with contextlib.suppress(InfrastructureError):
+            base = ensure_base_image(client, "local", progress, suite=spec.suite)
+            tag = image_tag(spec, base.id)
+            if _exists(client, tag):
+                return tag, str(base.id)  # the common case: nothing to build, no lock taken
+    with build_lock(progress):
+        base = ensure_base_image(
+            client, base_source, progress, allow_pull=allow_pull, suite=spec.suite
+        )
+        tag = image_tag(spec, base.id)
+        if rebuild or not _exists(client, tag):
+            _build(client, spec, tag, base.id, progress)
+        return tag, str(base.id)
+
+
+@contextlib.contextmanager
+def build_lock(progress: Progress = print) -> Iterator[None]:
+    """One image build at a time per user on this host: an exclusive lock on
+    ``<lock dir>/images.lock`` (the host lock's directory and checks, a separate file, so a
+    build never waits for a drill). Waits up to :data:`BUILD_LOCK_WAIT_SECONDS`."""
+    path = lock_dir() / "images.lock"
+    announced: list[bool] = []
+
+    def wait(seconds: float) -> None:
+        if not announced:
+            progress(f"another process is building images ({path}); waiting for it")
+            announced.append(True)
+        time.sleep(seconds)
+
+    with run_lock(path, wait_seconds=BUILD_LOCK_WAIT_SECONDS, sleep=wait):
+        yield
 
 
 def ensure_images(
