@@ -93,9 +93,10 @@ class PatroniProvisioning(PatroniView):
         etcd = [f"etcd{i}" for i in range(ETCD_MEMBERS)]
         scheme = self.rest_scheme  # topology.tls: etcd peers over TLS too
         initial = ",".join(f"{e}={scheme}://{self.container_name(e)}:2380" for e in etcd)
-        # The etcd members at once (each waits for its peers by itself); then the first member,
-        # which so usually wins the initial leader race as before; then the other members and
-        # HAProxy at once.
+        # The etcd members at once (each waits for its peers by itself); then the first member;
+        # then the other members and HAProxy at once. Each member's entrypoint starts Patroni
+        # once etcd is healthy, and the others once the first holds the initialize key, so the
+        # first bootstraps the cluster (patroni-entrypoint.sh, await_etcd).
         self.progress("starting " + ", ".join(f"{e} (etcd)" for e in etcd))
         etcd_env = {
             "DK_SERVICE": "etcd",
@@ -111,7 +112,7 @@ class PatroniProvisioning(PatroniView):
         self.progress(f"starting {first} (Patroni member)")
         self.start_member(first)
         rest: dict[str, Callable[[], Node]] = {
-            m: partial(self._member_container, m) for m in others
+            m: partial(self._member_container, m, await_initialize=True) for m in others
         }
         if self.spec.haproxy:
             members = " ".join(f"{m}={self.container_name(m)}" for m in self.spec.member_names())
@@ -150,13 +151,18 @@ class PatroniProvisioning(PatroniView):
         self.nodes.append(node)
         return node
 
-    def _member_container(self, name: str) -> Node:
+    def _member_container(self, name: str, *, await_initialize: bool = False) -> Node:
+        """Member ``name``'s container. Every member starts Patroni once etcd is healthy;
+        ``await_initialize`` (the members after the first, at provisioning) also waits until a
+        member holds Patroni's initialize key, so the first one bootstraps (bounded: 10 s)."""
         etcd = [n for n in self.spec.node_names() if n.startswith("etcd")]
         env = {
             "DK_SERVICE": "patroni",
             "DK_ETCD_HOSTS": ",".join(f"{self.container_name(e)}:2379" for e in etcd),
             **(self.repo.environment() if self.repo else {}),
         }
+        if await_initialize:
+            env["DK_AWAIT_INITIALIZE"] = "1"
         return self._container(
             name,
             "member",
