@@ -22,12 +22,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aredis
-from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
-from redis.backoff import NoBackoff
 from redis.exceptions import ReadOnlyError, ResponseError
 
 from drillkit.endpoints import Address, CacheEndpoint
+from drillkit.workload.sentinel_master import SentinelMaster, no_retry
 
 __all__ = ["CacheClient", "SentinelCache", "cache_client"]
 
@@ -48,10 +46,6 @@ class CacheClient(Protocol):
     def aclose(self) -> Awaitable[None]: ...
 
 
-def _no_retry() -> Retry:
-    return Retry(NoBackoff(), 0)
-
-
 def _node(host: str, port: int, password: str, timeout: float) -> aredis.Redis:
     return aredis.Redis(
         host=host,
@@ -59,7 +53,7 @@ def _node(host: str, port: int, password: str, timeout: float) -> aredis.Redis:
         password=password,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=_no_retry(),
+        retry=no_retry(),
     )
 
 
@@ -70,28 +64,20 @@ class SentinelCache:
         if not endpoint.sentinels or endpoint.publish is None:
             raise ValueError("a Sentinel cache needs the Sentinels' addresses and publish")
         self._endpoint = endpoint
-        self._publish = endpoint.publish
         self._timeout = max(0.05, timeout / 3)
-        options = {
-            "password": endpoint.password,
-            "socket_timeout": self._timeout,
-            "socket_connect_timeout": self._timeout,
-            "retry": _no_retry(),
-        }
-        self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            endpoint.sentinels, sentinel_kwargs=options
+        self._sentinel = SentinelMaster(
+            endpoint.sentinels,
+            endpoint.master_name,
+            endpoint.publish,
+            password=endpoint.password,
+            timeout=self._timeout,
         )
-        self._published: dict[Address, Address] = {}
         self._master: aredis.Redis | None = None
         self.master_address: Address | None = None  # where the last discovery pointed
 
     async def _client(self) -> aredis.Redis:
         if self._master is None:
-            announced = await self._sentinel.discover_master(self._endpoint.master_name)
-            address = (str(announced[0]), int(announced[1]))
-            if address not in self._published:
-                self._published[address] = await asyncio.to_thread(self._publish, *address)
-            self.master_address = self._published[address]
+            self.master_address = await self._sentinel.address()
             self._master = _node(*self.master_address, self._endpoint.password, self._timeout)
         return self._master
 
@@ -127,9 +113,7 @@ class SentinelCache:
 
     async def aclose(self) -> None:
         await self._drop()
-        for client in self._sentinel.sentinels:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.aclose(), timeout=0.5)
+        await self._sentinel.aclose()
 
 
 def cache_client(endpoint: CacheEndpoint, timeout: float) -> CacheClient:

@@ -28,8 +28,6 @@ from typing import Any
 
 import redis
 from redis.asyncio.connection import Connection, SSLConnection
-from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError, ReadOnlyError, RedisError, ResponseError
 from redis.retry import Retry as SyncRetry
@@ -40,6 +38,7 @@ from drillkit.spec import SteadyState, WorkloadSpec
 from drillkit.workload.base import Workload, writes_problem
 from drillkit.workload.deadline import DeadlineWriter
 from drillkit.workload.latest import CLIENT_SOURCE, LatestReader, Seen, reader_process
+from drillkit.workload.sentinel_master import SentinelMaster, no_retry
 
 __all__ = [
     "KEY",
@@ -86,10 +85,6 @@ def keeps_connection(error: BaseException) -> bool:
     return isinstance(error, ResponseError) and not isinstance(error, ReadOnlyError)
 
 
-def no_retry() -> Retry:
-    return Retry(NoBackoff(), 0)
-
-
 def sync_no_retry() -> SyncRetry:
     """No hidden retries: redis-py 8's default retry stretches one failed call to ~10 s."""
     return SyncRetry(NoBackoff(), 0)
@@ -112,39 +107,29 @@ class RedisWriter(DeadlineWriter[Connection]):
         super().__init__(history, spec, first_id=first_id)
         self._endpoints = endpoints
         self._key = key
-        self._published: dict[Address, Address] = {}
-        self._sentinel: Sentinel | None = None
+        self._sentinel: SentinelMaster | None = None
         # Sockets time out well inside the per-write deadline, so a dead Sentinel is skipped
         # and the next one asked within the same write.
         self._socket_timeout = max(0.05, spec.op_timeout_seconds / 3)
 
     async def setup(self) -> None:
-        options = {
-            "password": self._endpoints.password,
-            "socket_timeout": self._socket_timeout,
-            "socket_connect_timeout": self._socket_timeout,
-            "retry": no_retry(),
-            **self._tls_kwargs(),
-        }
-        self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
-            self._endpoints.sentinels, sentinel_kwargs=options
+        self._sentinel = SentinelMaster(
+            self._endpoints.sentinels,
+            self._endpoints.master_name,
+            self._endpoints.publish,
+            password=self._endpoints.password,
+            timeout=self._socket_timeout,
+            tls=self._tls_kwargs(),
         )
 
     async def teardown(self) -> None:
-        if self._sentinel is None:
-            return
-        for client in self._sentinel.sentinels:
-            with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
-                await asyncio.wait_for(client.aclose(), timeout=0.5)
+        if self._sentinel is not None:
+            await self._sentinel.aclose()
 
     async def _master(self) -> Address:
         """The master's address as Sentinel announces it, mapped to its published port."""
         assert self._sentinel is not None
-        announced = await self._sentinel.discover_master(self._endpoints.master_name)
-        address = (str(announced[0]), int(announced[1]))
-        if address not in self._published:
-            self._published[address] = await asyncio.to_thread(self._endpoints.publish, *address)
-        return self._published[address]
+        return await self._sentinel.address()
 
     def _tls_kwargs(self) -> dict[str, Any]:
         """topology.tls: every connection verifies the run's CA and the server's name."""
