@@ -94,6 +94,26 @@ def test_ghost_reads_after_recovery_and_the_window_to_the_last() -> None:
     assert result.strategy == "ttl"
 
 
+def test_a_ghost_read_before_the_writes_cache_update_is_not_after_the_write() -> None:
+    """The ack of write 21 (key 1) is recorded at 5010, its cache update follows, and the
+    writer invokes write 22 at 5100: only then is the update known to be done. A ghost read
+    invoked at 5011 (seen with Valkey as the cache, 0.2 ms after the ack) is not after the
+    write; one at 5100 is."""
+    s = restore("write-through")
+    cread(s, 5011, key=1, version=19)
+    cread(s, 5100, key=1, version=19, k=1)
+    s.final_read(SURVIVING, at=7500)
+    ops = s.ops()
+
+    result = cache_check(
+        ops, write_outcomes(ops), SURVIVING, fault_ns=ms(2000), recovered_ns=ms(5010)
+    )
+
+    assert result is not None
+    assert result.ghost_reads == 2
+    assert result.ghost_reads_after_write == 1
+
+
 def test_a_stale_read_is_older_than_a_surviving_write_acknowledged_before_it() -> None:
     s = restore()
     cread(s, 5400, key=1, version=21)  # 23 acked at 5210, 25 at 5410 (after the invoke)

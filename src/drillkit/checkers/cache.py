@@ -186,10 +186,12 @@ class _KeyWrites:
                 continue
             by_key[key].append((done, wid))
         self.acks: dict[int, list[int]] = {}
+        self.wids: dict[int, list[int]] = {}
         self.newest: dict[int, list[int]] = {}
         for key, rows in by_key.items():
             rows.sort()
             self.acks[key] = [t for t, _ in rows]
+            self.wids[key] = [w for _, w in rows]
             running, high = [], 0
             for _, w in rows:
                 high = max(high, w)
@@ -211,12 +213,27 @@ class _KeyWrites:
         return (before_ns - acks[first]) / NS
 
     def first_after(self, key: int, since_ns: int) -> int | None:
-        """When the first surviving write of ``key`` acknowledged at or after ``since_ns`` was."""
+        """The first surviving write of ``key`` acknowledged at or after ``since_ns`` (its id)."""
         acks = self.acks.get(key)
         if not acks:
             return None
         i = bisect.bisect_left(acks, since_ns)
-        return acks[i] if i < len(acks) else None
+        return self.wids[key][i] if i < len(acks) else None
+
+
+def _settled(ops: list[Op]) -> dict[int, int]:
+    """Per acknowledged write: when its process invoked its next operation. The writer updates
+    the cache (delete-on-write, write-through) after the ack is recorded and before it invokes
+    again, so that invocation bounds when the write's cache update had finished; a write with
+    no later invocation has no bound."""
+    waiting: dict[str, int] = {}  # process -> its last acknowledged write
+    settled: dict[int, int] = {}
+    for op in ops:
+        if op.f == "write" and op.type is OpType.OK and isinstance(op.value, int):
+            waiting[op.process] = op.value
+        elif op.type is OpType.INVOKE and op.process in waiting:
+            settled[waiting.pop(op.process)] = op.time_ns
+    return settled
 
 
 def _key_interval(reads: list[CacheRead]) -> float | None:
@@ -330,9 +347,13 @@ def cache_check(
             stale_reads.append(r)
     sw = stale_window(stale_reads, after, fault_ns)
     after_write = 0
+    settled = _settled(ops)
     for g in ghosts:
+        # after the key's first post-recovery write has updated the cache: its ack is recorded
+        # before the update, so a read between the two (~1 ms) is not after it
         first = writes.first_after(g.key, recovered_ns)
-        if first is not None and first < g.invoked_ns:
+        done = None if first is None else settled.get(first)
+        if done is not None and done <= g.invoked_ns:
             after_write += 1
     resolution = _key_interval(after)
     ghost_ids = {id(g) for g in ghosts}
