@@ -114,7 +114,11 @@ def test_rpo_agrees_with_postgresqls_own_log(pitr: Run) -> None:
     observed = (dropped_at - first_lost).total_seconds()
     measured = report["measured"]["rpo_seconds"]
     assert measured == pytest.approx(observed, abs=TOLERANCE_S), (measured, observed)
-    # And the DROP the server logged is the one the history recorded as requested.
+    # And the DROP the server logged is the one the history recorded: inside the fault's
+    # request..return interval (the request includes connecting, 50-65 ms here, so the log's
+    # time is not the request's; 2026-12-02 CI: 52 ms after it, 11 ms before the return).
     request = next(op for op in ops if op.f == "drop-table" and op.type is OpType.INVOKE)
-    requested = wall_time(ops, request.time_ns)
-    assert abs((dropped_at - requested).total_seconds()) <= TOLERANCE_S
+    done = next(op for op in ops if op.f == "drop-table" and op.type is OpType.OK)
+    requested, returned = wall_time(ops, request.time_ns), wall_time(ops, done.time_ns)
+    assert (requested - dropped_at).total_seconds() <= TOLERANCE_S, (requested, dropped_at)
+    assert (dropped_at - returned).total_seconds() <= TOLERANCE_S, (dropped_at, returned)
